@@ -1,0 +1,340 @@
+//! Membership designs: which units each model trains on, and how many times.
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::hash::{hash_words, unit_f64, SplitMix64};
+
+/// How units are assigned to models.
+///
+/// | kind | parameter | meaning |
+/// |---|---|---|
+/// | `Bernoulli { p }` | `0 < p < 1` | unit `j` is in model `i` iff `hash(seed, i, j) < p`: independent coins |
+/// | `Blocks { b }` | `b ≥ 2` | models come in blocks of `b`; each block splits the units into `b` disjoint parts and model `k` of the block trains on part `k` |
+///
+/// `Blocks { b: 2 }` gives complementary halves (as LiRA's balanced keep
+/// masks), `Blocks { b: 4 }` gives Zhang et al.'s 25 % subsets with exact
+/// balance in every complete block.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum DesignKind {
+    /// Independent inclusion with probability `p`.
+    Bernoulli {
+        /// Inclusion probability.
+        p: f64,
+    },
+    /// Exactly balanced blocks of `b` models with disjoint parts.
+    Blocks {
+        /// Models per block (= number of parts).
+        b: usize,
+    },
+}
+
+/// A membership design: a [`DesignKind`] and a seed.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct DesignConfig {
+    /// The assignment rule.
+    pub kind: DesignKind,
+    /// Seed of the design's hash; with the model and unit index it fixes
+    /// every membership.
+    pub seed: u64,
+}
+
+impl Default for DesignConfig {
+    fn default() -> Self {
+        Self {
+            kind: DesignKind::Blocks { b: 2 },
+            seed: 0,
+        }
+    }
+}
+
+impl DesignConfig {
+    /// Bernoulli design with inclusion probability `p`.
+    pub fn bernoulli(p: f64, seed: u64) -> Self {
+        Self {
+            kind: DesignKind::Bernoulli { p },
+            seed,
+        }
+    }
+
+    /// Block design with `b` models per block.
+    pub fn blocks(b: usize, seed: u64) -> Self {
+        Self {
+            kind: DesignKind::Blocks { b },
+            seed,
+        }
+    }
+
+    /// Validate the parameters.
+    ///
+    /// # Errors
+    /// [`Error::InvalidProbability`] for `p` outside (0, 1),
+    /// [`Error::InvalidDesign`] for `b < 2`.
+    pub fn check(&self) -> Result<()> {
+        match self.kind {
+            DesignKind::Bernoulli { p } => {
+                if !(p > 0.0 && p < 1.0) {
+                    return Err(Error::InvalidProbability(p));
+                }
+            }
+            DesignKind::Blocks { b } => {
+                if b < 2 {
+                    return Err(Error::InvalidDesign(format!(
+                        "blocks need at least 2 models per block, got b = {b}"
+                    )));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Expected fraction of units that a model includes.
+    pub fn inclusion_rate(&self) -> f64 {
+        match self.kind {
+            DesignKind::Bernoulli { p } => p,
+            DesignKind::Blocks { b } => 1.0 / b as f64,
+        }
+    }
+
+    /// The copies (0 or 1) of every unit for model `model`: a pure function of
+    /// `(seed, model, n_units)`.
+    ///
+    /// # Errors
+    /// As [`DesignConfig::check`].
+    pub fn row(&self, model: usize, n_units: usize) -> Result<Vec<u32>> {
+        self.check()?;
+        Ok(match self.kind {
+            DesignKind::Bernoulli { p } => (0..n_units)
+                .map(|j| {
+                    let h = hash_words(&[self.seed, 1, model as u64, j as u64]);
+                    u32::from(unit_f64(h) < p)
+                })
+                .collect(),
+            DesignKind::Blocks { b } => {
+                let block = model / b;
+                let part = model % b;
+                let perm = block_permutation(self.seed, block, n_units);
+                let mut row = vec![0u32; n_units];
+                for (pos, &unit) in perm.iter().enumerate() {
+                    if pos % b == part {
+                        row[unit] = 1;
+                    }
+                }
+                row
+            }
+        })
+    }
+
+    /// The membership matrix of models `0..n_models`.
+    ///
+    /// # Errors
+    /// As [`DesignConfig::check`].
+    pub fn membership(&self, n_models: usize, n_units: usize) -> Result<Membership> {
+        let mut data = Vec::with_capacity(n_models * n_units);
+        for i in 0..n_models {
+            data.extend(self.row(i, n_units)?);
+        }
+        Ok(Membership {
+            n_models,
+            n_units,
+            data,
+        })
+    }
+}
+
+/// The seeded permutation of the units used by block `block`
+/// (Fisher–Yates driven by SplitMix64).
+fn block_permutation(seed: u64, block: usize, n_units: usize) -> Vec<usize> {
+    let mut rng = SplitMix64::new(hash_words(&[seed, 2, block as u64]));
+    let mut perm: Vec<usize> = (0..n_units).collect();
+    for i in (1..n_units).rev() {
+        let j = rng.below(i as u64 + 1) as usize;
+        perm.swap(i, j);
+    }
+    perm
+}
+
+/// A membership matrix: model `i` × unit `j` → copies (0 = excluded).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Membership {
+    n_models: usize,
+    n_units: usize,
+    data: Vec<u32>,
+}
+
+/// A unit that some side of the comparison never sees.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CoverageProblem {
+    /// The unit's index.
+    pub unit: usize,
+    /// Models that include it.
+    pub n_in: usize,
+    /// Models that exclude it.
+    pub n_out: usize,
+}
+
+impl std::fmt::Display for CoverageProblem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let side = if self.n_in == 0 { "includes" } else { "excludes" };
+        write!(
+            f,
+            "unit {}: no model {side} it (n_in = {}, n_out = {}), so it will have no estimate",
+            self.unit, self.n_in, self.n_out
+        )
+    }
+}
+
+impl Membership {
+    /// A membership matrix from row-major data.
+    ///
+    /// # Errors
+    /// [`Error::RowLength`] if `data.len() != n_models * n_units`.
+    pub fn from_rows(n_models: usize, n_units: usize, data: Vec<u32>) -> Result<Self> {
+        if data.len() != n_models * n_units {
+            return Err(Error::RowLength {
+                model: data.len() / n_units.max(1),
+                got: data.len(),
+                expected: n_models * n_units,
+            });
+        }
+        Ok(Self {
+            n_models,
+            n_units,
+            data,
+        })
+    }
+
+    /// Number of models (rows).
+    pub fn n_models(&self) -> usize {
+        self.n_models
+    }
+
+    /// Number of units (columns).
+    pub fn n_units(&self) -> usize {
+        self.n_units
+    }
+
+    /// The copies of each unit in model `i`.
+    pub fn row(&self, i: usize) -> &[u32] {
+        &self.data[i * self.n_units..(i + 1) * self.n_units]
+    }
+
+    /// Copies of unit `j` in model `i`.
+    pub fn get(&self, i: usize, j: usize) -> u32 {
+        self.data[i * self.n_units + j]
+    }
+
+    /// Units that no model includes, or that every model includes: they
+    /// will have no estimate.
+    pub fn coverage_problems(&self) -> Vec<CoverageProblem> {
+        let mut n_in = vec![0usize; self.n_units];
+        for i in 0..self.n_models {
+            for (j, &c) in self.row(i).iter().enumerate() {
+                if c > 0 {
+                    n_in[j] += 1;
+                }
+            }
+        }
+        n_in.into_iter()
+            .enumerate()
+            .filter(|&(_, k)| k == 0 || k == self.n_models)
+            .map(|(unit, k)| CoverageProblem {
+                unit,
+                n_in: k,
+                n_out: self.n_models - k,
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rows_are_pure_functions_and_growth_invariant() {
+        for design in [DesignConfig::bernoulli(0.3, 11), DesignConfig::blocks(4, 11)] {
+            let small = design.membership(8, 50).unwrap();
+            let big = design.membership(32, 50).unwrap();
+            for i in 0..8 {
+                assert_eq!(small.row(i), big.row(i), "{design:?} model {i}");
+                assert_eq!(design.row(i, 50).unwrap(), small.row(i));
+            }
+            // A different seed gives a different design.
+            let other = DesignConfig { seed: 12, ..design };
+            assert_ne!(other.membership(8, 50).unwrap(), small);
+        }
+    }
+
+    #[test]
+    fn blocks_are_exactly_balanced() {
+        for b in [2usize, 3, 4] {
+            let n_units = 37;
+            let m = DesignConfig::blocks(b, 5).membership(5 * b, n_units).unwrap();
+            for block in 0..5 {
+                let mut count = vec![0u32; n_units];
+                let mut sizes = vec![];
+                for k in 0..b {
+                    let row = m.row(block * b + k);
+                    sizes.push(row.iter().sum::<u32>());
+                    for (j, &c) in row.iter().enumerate() {
+                        count[j] += c;
+                    }
+                }
+                // Every unit is in exactly one model of each block.
+                assert!(count.iter().all(|&c| c == 1), "b={b} block={block}");
+                // Part sizes differ by at most one.
+                let (lo, hi) = (sizes.iter().min().unwrap(), sizes.iter().max().unwrap());
+                assert!(hi - lo <= 1, "{sizes:?}");
+            }
+            // Blocks use different permutations.
+            assert_ne!(m.row(0), m.row(b));
+        }
+    }
+
+    #[test]
+    fn bernoulli_rate_matches_p() {
+        let m = DesignConfig::bernoulli(0.25, 1).membership(200, 200).unwrap();
+        let total: u32 = (0..200).map(|i| m.row(i).iter().sum::<u32>()).sum();
+        let rate = total as f64 / 40_000.0;
+        // Binomial SE = sqrt(.25*.75/40000) ≈ 0.0022; allow 5 SE.
+        assert!((rate - 0.25).abs() < 0.011, "{rate}");
+    }
+
+    #[test]
+    fn invalid_parameters_are_rejected() {
+        assert!(matches!(
+            DesignConfig::bernoulli(1.0, 0).check(),
+            Err(Error::InvalidProbability(p)) if p == 1.0
+        ));
+        assert!(DesignConfig::bernoulli(f64::NAN, 0).check().is_err());
+        assert!(DesignConfig::blocks(1, 0).check().is_err());
+    }
+
+    #[test]
+    fn coverage_problems_found() {
+        // 2 models of a 2-block: every unit is in exactly one → no problem.
+        let m = DesignConfig::blocks(2, 0).membership(2, 10).unwrap();
+        assert!(m.coverage_problems().is_empty());
+        // A single model: every unit is on one side only.
+        let m = DesignConfig::blocks(2, 0).membership(1, 10).unwrap();
+        assert_eq!(m.coverage_problems().len(), 10);
+        let m = Membership::from_rows(2, 3, vec![1, 0, 1, 1, 0, 0]).unwrap();
+        let p = m.coverage_problems();
+        let expected = vec![
+            CoverageProblem { unit: 0, n_in: 2, n_out: 0 },
+            CoverageProblem { unit: 1, n_in: 0, n_out: 2 },
+        ];
+        assert_eq!(p, expected);
+    }
+
+    #[test]
+    fn design_roundtrips_through_json() {
+        let d = DesignConfig::bernoulli(0.5, 3);
+        let s = serde_json::to_string(&d).unwrap();
+        assert_eq!(s, r#"{"kind":{"type":"bernoulli","p":0.5},"seed":3}"#);
+        assert_eq!(serde_json::from_str::<DesignConfig>(&s).unwrap(), d);
+    }
+}

@@ -1,0 +1,405 @@
+//! The memorization estimator: in/out means, Welch standard error and a
+//! Student-t confidence interval, from streamed score rows.
+
+use serde::{Deserialize, Serialize};
+use statrs::distribution::{ContinuousCDF, StudentsT};
+
+use crate::error::{Error, Result};
+
+/// A per-document performance measure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum Metric {
+    /// Fraction of tokens whose argmax prediction is the next token
+    /// (Zhang et al. 2021). Higher is better.
+    #[default]
+    Accuracy,
+    /// Mean per-token negative log-likelihood in nats. Lower is better, so
+    /// memorization is `out_mean − in_mean`.
+    Loss,
+}
+
+impl Metric {
+    /// `+1` when higher is better, `−1` when lower is better.
+    pub fn orientation(self) -> f64 {
+        match self {
+            Metric::Accuracy => 1.0,
+            Metric::Loss => -1.0,
+        }
+    }
+
+    /// Short name used in files and flags.
+    pub fn name(self) -> &'static str {
+        match self {
+            Metric::Accuracy => "accuracy",
+            Metric::Loss => "loss",
+        }
+    }
+}
+
+impl std::str::FromStr for Metric {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        match s {
+            "accuracy" | "acc" => Ok(Metric::Accuracy),
+            "loss" | "nll" => Ok(Metric::Loss),
+            other => Err(format!("unknown metric {other:?} (expected accuracy or loss)")),
+        }
+    }
+}
+
+/// Running count, mean and sum of squared deviations (Welford 1962).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct RunningStats {
+    /// Number of values.
+    pub n: usize,
+    /// Their mean.
+    pub mean: f64,
+    /// Sum of squared deviations from the mean.
+    pub m2: f64,
+}
+
+impl RunningStats {
+    /// Add one value.
+    pub fn push(&mut self, x: f64) {
+        self.n += 1;
+        let d = x - self.mean;
+        self.mean += d / self.n as f64;
+        self.m2 += d * (x - self.mean);
+    }
+
+    /// Unbiased sample variance (`None` below two values).
+    pub fn variance(&self) -> Option<f64> {
+        (self.n >= 2).then(|| self.m2 / (self.n - 1) as f64)
+    }
+}
+
+/// Welch's two-sample comparison of means.
+///
+/// # Formula
+/// ```text
+/// diff = mean_a − mean_b
+/// se   = sqrt(s_a²/n_a + s_b²/n_b)
+/// df   = se⁴ / ( (s_a²/n_a)²/(n_a−1) + (s_b²/n_b)²/(n_b−1) )      (Welch–Satterthwaite)
+/// ci   = diff ± t_{1−α/2, df} · se
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Welch {
+    /// `mean_a − mean_b`.
+    pub diff: f64,
+    /// Standard error of the difference.
+    pub se: f64,
+    /// Welch–Satterthwaite degrees of freedom (`inf` when both variances are 0).
+    pub df: f64,
+    /// Lower end of the confidence interval.
+    pub ci_low: f64,
+    /// Upper end of the confidence interval.
+    pub ci_high: f64,
+}
+
+/// Welch's comparison of `a` and `b` at confidence `level` (e.g. 0.95).
+/// `None` when a side has fewer than two values.
+pub fn welch(a: &RunningStats, b: &RunningStats, level: f64) -> Option<Welch> {
+    let (va, vb) = (a.variance()?, b.variance()?);
+    let (qa, qb) = (va / a.n as f64, vb / b.n as f64);
+    let diff = a.mean - b.mean;
+    let se = (qa + qb).sqrt();
+    let denom = qa * qa / (a.n - 1) as f64 + qb * qb / (b.n - 1) as f64;
+    if denom == 0.0 {
+        // Both sides constant: the difference is known exactly.
+        return Some(Welch {
+            diff,
+            se: 0.0,
+            df: f64::INFINITY,
+            ci_low: diff,
+            ci_high: diff,
+        });
+    }
+    let df = (qa + qb).powi(2) / denom;
+    let t = StudentsT::new(0.0, 1.0, df)
+        .ok()?
+        .inverse_cdf(0.5 + level / 2.0);
+    Some(Welch {
+        diff,
+        se,
+        df,
+        ci_low: diff - t * se,
+        ci_high: diff + t * se,
+    })
+}
+
+/// Why a document has no estimate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum NoEstimate {
+    /// No model trained on it.
+    NoInModel,
+    /// Every model trained on it.
+    NoOutModel,
+}
+
+impl std::fmt::Display for NoEstimate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            NoEstimate::NoInModel => "no model included it",
+            NoEstimate::NoOutModel => "no model excluded it",
+        })
+    }
+}
+
+/// The memorization estimate of one document under one metric.
+///
+/// `mem` is `in_mean − out_mean` for metrics where higher is better and
+/// `out_mean − in_mean` for losses, so a larger `mem` always means more
+/// memorized. `se`, `ci_low`, `ci_high` need two models on each side.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Estimate {
+    /// Models whose subset held the document.
+    pub n_in: usize,
+    /// Models whose subset did not.
+    pub n_out: usize,
+    /// Mean metric over the in-models (`None` if `n_in == 0`).
+    pub in_mean: Option<f64>,
+    /// Mean metric over the out-models (`None` if `n_out == 0`).
+    pub out_mean: Option<f64>,
+    /// The memorization gap (`None` with a `reason` when a side is empty).
+    pub mem: Option<f64>,
+    /// Welch standard error of `mem`.
+    pub se: Option<f64>,
+    /// Lower end of the Student-t confidence interval.
+    pub ci_low: Option<f64>,
+    /// Upper end of the Student-t confidence interval.
+    pub ci_high: Option<f64>,
+    /// Why `mem` is missing.
+    pub reason: Option<NoEstimate>,
+}
+
+impl Estimate {
+    /// The estimate from in/out statistics at confidence `level`.
+    pub fn from_stats(
+        inn: &RunningStats,
+        out: &RunningStats,
+        metric: Metric,
+        level: f64,
+    ) -> Self {
+        let sign = metric.orientation();
+        let mean = |s: &RunningStats| (s.n > 0).then_some(s.mean);
+        let reason = if inn.n == 0 {
+            Some(NoEstimate::NoInModel)
+        } else if out.n == 0 {
+            Some(NoEstimate::NoOutModel)
+        } else {
+            None
+        };
+        let mem = reason.is_none().then(|| sign * (inn.mean - out.mean));
+        let w = welch(inn, out, level);
+        let (lo, hi) = match w {
+            Some(w) if sign > 0.0 => (Some(w.ci_low), Some(w.ci_high)),
+            Some(w) => (Some(-w.ci_high), Some(-w.ci_low)),
+            None => (None, None),
+        };
+        Self {
+            n_in: inn.n,
+            n_out: out.n,
+            in_mean: mean(inn),
+            out_mean: mean(out),
+            mem,
+            se: w.map(|w| w.se),
+            ci_low: lo,
+            ci_high: hi,
+            reason,
+        }
+    }
+}
+
+/// Streams per-model score rows into per-document in/out statistics:
+/// memory O(documents), whatever the number of models.
+///
+/// # Formula
+/// ```text
+/// mem(x) = mean{ M(model_i, x) : x ∈ S_i } − mean{ M(model_i, x) : x ∉ S_i }
+/// ```
+/// (sign flipped for losses), with Welch's SE and a Student-t interval.
+#[derive(Debug, Clone)]
+pub struct MemAccumulator {
+    metric: Metric,
+    level: f64,
+    inn: Vec<RunningStats>,
+    out: Vec<RunningStats>,
+    n_models: usize,
+}
+
+impl MemAccumulator {
+    /// An accumulator for `n_docs` documents, 95 % intervals.
+    pub fn new(n_docs: usize, metric: Metric) -> Self {
+        Self {
+            metric,
+            level: 0.95,
+            inn: vec![RunningStats::default(); n_docs],
+            out: vec![RunningStats::default(); n_docs],
+            n_models: 0,
+        }
+    }
+
+    /// Set the confidence level of the intervals (default 0.95).
+    pub fn level(mut self, level: f64) -> Self {
+        self.level = level;
+        self
+    }
+
+    /// Add one model: `copies[d]` > 0 when document `d` was in its subset,
+    /// `scores[d]` its metric on document `d`. Non-finite scores are skipped.
+    ///
+    /// # Errors
+    /// [`Error::RowLength`] when a row's length is not the number of documents.
+    pub fn add(&mut self, copies: &[u32], scores: &[f64]) -> Result<()> {
+        let n = self.inn.len();
+        for len in [copies.len(), scores.len()] {
+            if len != n {
+                return Err(Error::RowLength {
+                    model: self.n_models,
+                    got: len,
+                    expected: n,
+                });
+            }
+        }
+        for d in 0..n {
+            if !scores[d].is_finite() {
+                continue;
+            }
+            if copies[d] > 0 {
+                self.inn[d].push(scores[d]);
+            } else {
+                self.out[d].push(scores[d]);
+            }
+        }
+        self.n_models += 1;
+        Ok(())
+    }
+
+    /// Number of models added.
+    pub fn n_models(&self) -> usize {
+        self.n_models
+    }
+
+    /// One estimate per document.
+    pub fn finish(&self) -> Vec<Estimate> {
+        self.inn
+            .iter()
+            .zip(&self.out)
+            .map(|(i, o)| Estimate::from_stats(i, o, self.metric, self.level))
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stats(xs: &[f64]) -> RunningStats {
+        let mut s = RunningStats::default();
+        for &x in xs {
+            s.push(x);
+        }
+        s
+    }
+
+    #[test]
+    fn running_stats_match_two_pass() {
+        let xs = [0.3, 0.9, 0.1, 0.55, 0.72];
+        let s = stats(&xs);
+        let mean = xs.iter().sum::<f64>() / 5.0;
+        let var = xs.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / 4.0;
+        assert!((s.mean - mean).abs() < 1e-12);
+        assert!((s.variance().unwrap() - var).abs() < 1e-12);
+    }
+
+    #[test]
+    fn welch_matches_hand_computation() {
+        // a = [1,2,3,4] (mean 2.5, var 5/3), b = [2,4] (mean 3, var 2).
+        // se² = (5/3)/4 + 2/2 = 5/12 + 1 = 17/12.
+        // df = (17/12)² / ((5/12)²/3 + 1²/1) = 1.897155
+        let w = welch(&stats(&[1.0, 2.0, 3.0, 4.0]), &stats(&[2.0, 4.0]), 0.95).unwrap();
+        assert!((w.diff + 0.5).abs() < 1e-12);
+        assert!((w.se - (17.0f64 / 12.0).sqrt()).abs() < 1e-12);
+        let df = (17.0f64 / 12.0).powi(2) / ((5.0f64 / 12.0).powi(2) / 3.0 + 1.0);
+        assert!((w.df - df).abs() < 1e-12);
+        // t_{0.975} at df = 1.897155: scipy.stats.t.ppf(0.975, 1.8971553610503282)
+        // = 4.534085 (between t(df=2) = 4.303 and t(df=1) = 12.706).
+        let t = (w.ci_high - w.diff) / w.se;
+        assert!((t - 4.534085).abs() < 1e-4, "{t}");
+        // Large samples: t → 1.96.
+        let big_a: Vec<f64> = (0..4000).map(|i| (i % 7) as f64).collect();
+        let big_b: Vec<f64> = (0..4000).map(|i| (i % 5) as f64).collect();
+        let w = welch(&stats(&big_a), &stats(&big_b), 0.95).unwrap();
+        assert!(((w.ci_high - w.diff) / w.se - 1.9603).abs() < 1e-3);
+    }
+
+    #[test]
+    fn accumulator_matches_brute_force() {
+        // 6 models × 3 documents; membership and scores by hand.
+        let membership = [[1, 0, 1], [0, 1, 1], [1, 1, 0], [0, 0, 1], [1, 0, 0], [0, 1, 0]];
+        let scores = [
+            [0.9, 0.2, 0.7],
+            [0.4, 0.8, 0.6],
+            [0.8, 0.7, 0.3],
+            [0.5, 0.1, 0.9],
+            [0.7, 0.3, 0.2],
+            [0.3, 0.9, 0.4],
+        ];
+        let mut acc = MemAccumulator::new(3, Metric::Accuracy);
+        for (m, s) in membership.iter().zip(&scores) {
+            acc.add(m, s).unwrap();
+        }
+        let est = acc.finish();
+        for d in 0..3 {
+            let inn: Vec<f64> = (0..6).filter(|&i| membership[i][d] == 1).map(|i| scores[i][d]).collect();
+            let out: Vec<f64> = (0..6).filter(|&i| membership[i][d] == 0).map(|i| scores[i][d]).collect();
+            let mi = inn.iter().sum::<f64>() / inn.len() as f64;
+            let mo = out.iter().sum::<f64>() / out.len() as f64;
+            let var = |v: &[f64], m: f64| v.iter().map(|x| (x - m).powi(2)).sum::<f64>() / (v.len() - 1) as f64;
+            let se = (var(&inn, mi) / inn.len() as f64 + var(&out, mo) / out.len() as f64).sqrt();
+            let e = &est[d];
+            assert_eq!((e.n_in, e.n_out), (inn.len(), out.len()));
+            assert!((e.mem.unwrap() - (mi - mo)).abs() < 1e-12);
+            assert!((e.se.unwrap() - se).abs() < 1e-12);
+            assert!(e.ci_low.unwrap() < e.mem.unwrap() && e.mem.unwrap() < e.ci_high.unwrap());
+        }
+        // Document 0: in = {0.9, 0.8, 0.7} mean 0.8; out = {0.4, 0.5, 0.3} mean 0.4.
+        assert!((est[0].mem.unwrap() - 0.4).abs() < 1e-12);
+    }
+
+    #[test]
+    fn loss_flips_sign_and_interval() {
+        let mut acc = MemAccumulator::new(1, Metric::Loss);
+        for (c, s) in [(1, 1.0), (1, 1.2), (0, 2.0), (0, 2.4)] {
+            acc.add(&[c], &[s]).unwrap();
+        }
+        let e = &acc.finish()[0];
+        assert_eq!(e.in_mean, Some(1.1));
+        assert!((e.mem.unwrap() - 1.1).abs() < 1e-12);
+        assert!(e.ci_low.unwrap() < 1.1 && e.ci_high.unwrap() > 1.1);
+        let half = e.ci_high.unwrap() - e.mem.unwrap();
+        assert!((half - (e.mem.unwrap() - e.ci_low.unwrap())).abs() < 1e-12);
+    }
+
+    #[test]
+    fn empty_side_gives_no_estimate_not_zero() {
+        let mut acc = MemAccumulator::new(2, Metric::Accuracy);
+        acc.add(&[1, 0], &[0.5, 0.5]).unwrap();
+        acc.add(&[1, 1], &[0.6, 0.7]).unwrap();
+        let est = acc.finish();
+        assert_eq!(est[0].mem, None);
+        assert_eq!(est[0].reason, Some(NoEstimate::NoOutModel));
+        assert_eq!(est[0].out_mean, None);
+        // One model per side: a gap but no SE.
+        assert!((est[1].mem.unwrap() - 0.2).abs() < 1e-12);
+        assert_eq!(est[1].se, None);
+        assert!(matches!(
+            acc.add(&[1], &[0.1]),
+            Err(Error::RowLength { model: 2, got: 1, expected: 2 })
+        ));
+    }
+}

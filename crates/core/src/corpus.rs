@@ -1,0 +1,356 @@
+//! Loading and validating corpora: JSONL, plain text, or a directory of `.txt` files.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+
+/// One document.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Document {
+    /// Unique id.
+    pub id: String,
+    /// The text.
+    pub text: String,
+    /// Optional group label (used by group-level designs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group: Option<String>,
+}
+
+impl Document {
+    /// A document without a group.
+    pub fn new(id: impl Into<String>, text: impl Into<String>) -> Self {
+        Self {
+            id: id.into(),
+            text: text.into(),
+            group: None,
+        }
+    }
+}
+
+/// How to read a corpus.
+///
+/// | field | default | meaning |
+/// |---|---|---|
+/// | `id_field` | `"id"` | JSONL field holding the id (string or number); missing → the line number |
+/// | `text_field` | `"text"` | JSONL field holding the text (required, string) |
+/// | `group_field` | `"group"` | JSONL field holding the optional group |
+/// | `skip_empty` | `false` | skip empty documents (counted) instead of failing |
+/// | `per_line` | `false` | plain text: one document per line instead of per blank-line-separated paragraph |
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct LoadConfig {
+    /// JSONL id field.
+    pub id_field: String,
+    /// JSONL text field.
+    pub text_field: String,
+    /// JSONL group field.
+    pub group_field: String,
+    /// Skip empty documents instead of failing.
+    pub skip_empty: bool,
+    /// Plain text: one document per line.
+    pub per_line: bool,
+}
+
+impl Default for LoadConfig {
+    fn default() -> Self {
+        Self {
+            id_field: "id".into(),
+            text_field: "text".into(),
+            group_field: "group".into(),
+            skip_empty: false,
+            per_line: false,
+        }
+    }
+}
+
+/// A validated corpus: non-empty, unique ids, no empty document.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Corpus {
+    documents: Vec<Document>,
+    n_skipped_empty: usize,
+}
+
+/// A document with the place it came from, before validation.
+struct Located {
+    doc: Document,
+    location: String,
+}
+
+impl Corpus {
+    /// Validate a list of documents.
+    ///
+    /// # Errors
+    /// [`Error::EmptyDocument`], [`Error::DuplicateId`], [`Error::EmptyCorpus`].
+    pub fn from_documents(documents: Vec<Document>) -> Result<Self> {
+        let located = documents
+            .into_iter()
+            .enumerate()
+            .map(|(i, doc)| Located {
+                location: format!("document #{i}"),
+                doc,
+            })
+            .collect();
+        Self::validate(located, false, "in-memory corpus")
+    }
+
+    fn validate(docs: Vec<Located>, skip_empty: bool, source: &str) -> Result<Self> {
+        let mut seen: HashMap<String, String> = HashMap::new();
+        let mut out = Vec::with_capacity(docs.len());
+        let mut n_skipped_empty = 0;
+        for Located { doc, location } in docs {
+            if doc.text.trim().is_empty() {
+                if skip_empty {
+                    n_skipped_empty += 1;
+                    continue;
+                }
+                return Err(Error::EmptyDocument {
+                    location,
+                    id: doc.id,
+                });
+            }
+            if let Some(first) = seen.get(&doc.id) {
+                return Err(Error::DuplicateId {
+                    id: doc.id,
+                    first: first.clone(),
+                    second: location,
+                });
+            }
+            seen.insert(doc.id.clone(), location);
+            out.push(doc);
+        }
+        if out.is_empty() {
+            return Err(Error::EmptyCorpus(source.to_string()));
+        }
+        Ok(Self {
+            documents: out,
+            n_skipped_empty,
+        })
+    }
+
+    /// Load a corpus: a directory of `.txt` files (id = relative path), a
+    /// `.jsonl`/`.json`/`.ndjson` file, or any other file as plain text.
+    ///
+    /// # Errors
+    /// I/O, JSON, UTF-8 and validation errors, each naming the file and line.
+    pub fn load(path: impl AsRef<Path>, cfg: &LoadConfig) -> Result<Self> {
+        let path = path.as_ref();
+        let meta = std::fs::metadata(path).map_err(|source| Error::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let docs = if meta.is_dir() {
+            load_dir(path)?
+        } else {
+            let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("");
+            let bytes = read(path)?;
+            if matches!(ext, "jsonl" | "json" | "ndjson") {
+                parse_jsonl(path, &bytes, cfg)?
+            } else {
+                parse_text(path, &bytes, cfg.per_line)?
+            }
+        };
+        Self::validate(docs, cfg.skip_empty, &path.display().to_string())
+    }
+
+    /// The documents.
+    pub fn documents(&self) -> &[Document] {
+        &self.documents
+    }
+
+    /// Number of documents.
+    pub fn len(&self) -> usize {
+        self.documents.len()
+    }
+
+    /// Always false: a corpus has at least one document.
+    pub fn is_empty(&self) -> bool {
+        self.documents.is_empty()
+    }
+
+    /// Empty documents skipped while loading (with `skip_empty`).
+    pub fn n_skipped_empty(&self) -> usize {
+        self.n_skipped_empty
+    }
+
+    /// Append documents (e.g. planted canaries), validating the result.
+    ///
+    /// # Errors
+    /// As [`Corpus::from_documents`].
+    pub fn extend(self, more: Vec<Document>) -> Result<Self> {
+        let skipped = self.n_skipped_empty;
+        let mut docs = self.documents;
+        docs.extend(more);
+        let mut c = Self::from_documents(docs)?;
+        c.n_skipped_empty = skipped;
+        Ok(c)
+    }
+
+    /// blake3 over ids, texts and groups (length-prefixed), as hex: identifies
+    /// the corpus in an experiment's manifest.
+    pub fn fingerprint(&self) -> String {
+        let mut h = blake3::Hasher::new();
+        for d in &self.documents {
+            for field in [Some(&d.id), Some(&d.text), d.group.as_ref()] {
+                match field {
+                    Some(s) => {
+                        h.update(&[1]);
+                        h.update(&(s.len() as u64).to_le_bytes());
+                        h.update(s.as_bytes());
+                    }
+                    None => {
+                        h.update(&[0]);
+                    }
+                }
+            }
+        }
+        h.finalize().to_hex().to_string()
+    }
+}
+
+fn read(path: &Path) -> Result<Vec<u8>> {
+    std::fs::read(path).map_err(|source| Error::Io {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+/// 1-based line of byte offset `pos`.
+fn line_of(bytes: &[u8], pos: usize) -> usize {
+    bytes[..pos].iter().filter(|&&b| b == b'\n').count() + 1
+}
+
+fn utf8<'a>(path: &Path, bytes: &'a [u8]) -> Result<&'a str> {
+    std::str::from_utf8(bytes).map_err(|e| Error::InvalidUtf8 {
+        path: path.to_path_buf(),
+        line: Some(line_of(bytes, e.valid_up_to())),
+    })
+}
+
+fn parse_jsonl(path: &Path, bytes: &[u8], cfg: &LoadConfig) -> Result<Vec<Located>> {
+    let text = utf8(path, bytes)?;
+    let mut docs = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        let line_no = i + 1;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let field_err = |field: &str, problem: &str| Error::Field {
+            path: path.to_path_buf(),
+            line: line_no,
+            field: field.to_string(),
+            problem: problem.to_string(),
+        };
+        let value: serde_json::Value = serde_json::from_str(line).map_err(|e| Error::Json {
+            path: path.to_path_buf(),
+            line: line_no,
+            message: e.to_string(),
+        })?;
+        let obj = value.as_object().ok_or_else(|| Error::Json {
+            path: path.to_path_buf(),
+            line: line_no,
+            message: "expected a JSON object".into(),
+        })?;
+        let text = match obj.get(&cfg.text_field) {
+            Some(serde_json::Value::String(s)) => s.clone(),
+            Some(_) => return Err(field_err(&cfg.text_field, "is not a string")),
+            None => return Err(field_err(&cfg.text_field, "is missing")),
+        };
+        let id = match obj.get(&cfg.id_field) {
+            Some(serde_json::Value::String(s)) => s.clone(),
+            Some(serde_json::Value::Number(n)) => n.to_string(),
+            Some(_) => return Err(field_err(&cfg.id_field, "is not a string or number")),
+            None => line_no.to_string(),
+        };
+        let group = match obj.get(&cfg.group_field) {
+            Some(serde_json::Value::String(s)) => Some(s.clone()),
+            Some(serde_json::Value::Number(n)) => Some(n.to_string()),
+            Some(serde_json::Value::Null) | None => None,
+            Some(_) => return Err(field_err(&cfg.group_field, "is not a string or number")),
+        };
+        docs.push(Located {
+            doc: Document { id, text, group },
+            location: format!("{}:{line_no}", path.display()),
+        });
+    }
+    Ok(docs)
+}
+
+fn parse_text(path: &Path, bytes: &[u8], per_line: bool) -> Result<Vec<Located>> {
+    let text = utf8(path, bytes)?;
+    let mut docs = Vec::new();
+    let push = |docs: &mut Vec<Located>, start: usize, body: String| {
+        docs.push(Located {
+            doc: Document::new(format!("line-{start}"), body),
+            location: format!("{}:{start}", path.display()),
+        });
+    };
+    if per_line {
+        for (i, line) in text.lines().enumerate() {
+            push(&mut docs, i + 1, line.to_string());
+        }
+        return Ok(docs);
+    }
+    let mut current: Vec<&str> = Vec::new();
+    let mut start = 0;
+    for (i, line) in text.lines().enumerate() {
+        if line.trim().is_empty() {
+            if !current.is_empty() {
+                push(&mut docs, start, current.join("\n"));
+                current.clear();
+            }
+        } else {
+            if current.is_empty() {
+                start = i + 1;
+            }
+            current.push(line);
+        }
+    }
+    if !current.is_empty() {
+        push(&mut docs, start, current.join("\n"));
+    }
+    Ok(docs)
+}
+
+fn load_dir(root: &Path) -> Result<Vec<Located>> {
+    let mut files = Vec::new();
+    walk(root, &mut files)?;
+    files.sort();
+    let mut docs = Vec::with_capacity(files.len());
+    for file in files {
+        let bytes = read(&file)?;
+        let text = std::str::from_utf8(&bytes).map_err(|e| Error::InvalidUtf8 {
+            path: file.clone(),
+            line: Some(line_of(&bytes, e.valid_up_to())),
+        })?;
+        let rel = file.strip_prefix(root).unwrap_or(&file);
+        let id = rel
+            .components()
+            .map(|c| c.as_os_str().to_string_lossy())
+            .collect::<Vec<_>>()
+            .join("/");
+        docs.push(Located {
+            doc: Document::new(id, text.to_string()),
+            location: file.display().to_string(),
+        });
+    }
+    Ok(docs)
+}
+
+fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
+    let io = |source| Error::Io {
+        path: dir.to_path_buf(),
+        source,
+    };
+    for entry in std::fs::read_dir(dir).map_err(io)? {
+        let path = entry.map_err(io)?.path();
+        if path.is_dir() {
+            walk(&path, out)?;
+        } else if path.extension().and_then(|e| e.to_str()) == Some("txt") {
+            out.push(path);
+        }
+    }
+    Ok(())
+}

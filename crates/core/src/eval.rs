@@ -1,0 +1,69 @@
+//! Evaluation: every model on every document, forward only.
+
+use candle_core::{DType, Device, D};
+use serde::{Deserialize, Serialize};
+
+use crate::data::{TokenizedCorpus, Window};
+use crate::error::Result;
+use crate::model::{token_nll, Gpt};
+
+/// One model's performance on one document: sums over its predicted tokens.
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
+pub struct DocEval {
+    /// Predicted tokens.
+    pub n_tokens: u32,
+    /// Tokens whose argmax prediction was right.
+    pub n_correct: u32,
+    /// Sum of per-token negative log-likelihoods (nats).
+    pub sum_nll: f64,
+}
+
+impl DocEval {
+    /// Per-token accuracy.
+    pub fn accuracy(&self) -> f64 {
+        f64::from(self.n_correct) / f64::from(self.n_tokens.max(1))
+    }
+
+    /// Mean per-token loss (nats).
+    pub fn loss(&self) -> f64 {
+        self.sum_nll / f64::from(self.n_tokens.max(1))
+    }
+}
+
+/// Evaluate each model of `model` on every document of `corpus`, in
+/// batches of `batch` windows. Returns `K` rows of one [`DocEval`] per document.
+///
+/// # Errors
+/// Candle errors.
+pub fn evaluate(model: &Gpt, corpus: &TokenizedCorpus, batch: usize, device: &Device) -> Result<Vec<Vec<DocEval>>> {
+    let k = model.k();
+    let batch = batch.max(1);
+    let mut out = vec![vec![DocEval::default(); corpus.n_docs()]; k];
+    let all: Vec<Window> = (0..corpus.n_docs())
+        .flat_map(|d| corpus.windows(d).iter().copied())
+        .collect();
+    for chunk in all.chunks(batch) {
+        let groups: Vec<&[Window]> = vec![chunk; k];
+        let b = corpus.batch(&groups, batch, device)?;
+        let logits = model.forward(&b.ids)?;
+        let nll: Vec<f32> = token_nll(&logits, &b.targets)?
+            .to_dtype(DType::F32)?
+            .flatten_all()?
+            .to_vec1()?;
+        let pred = logits.argmax(D::Minus1)?;
+        let correct: Vec<u8> = pred.eq(&b.targets)?.flatten_all()?.to_vec1()?;
+        let n = batch * b.t;
+        for m in 0..k {
+            for (r, w) in chunk.iter().enumerate() {
+                let e = &mut out[m][w.doc as usize];
+                for i in 0..w.n_targets as usize {
+                    let at = m * n + r * b.t + i;
+                    e.n_tokens += 1;
+                    e.n_correct += u32::from(correct[at]);
+                    e.sum_nll += f64::from(nll[at]);
+                }
+            }
+        }
+    }
+    Ok(out)
+}

@@ -1,0 +1,49 @@
+//! Corpora, tokenizers, the ensemble transformer, training and evaluation.
+//!
+//! `cfmem-core` knows nothing of experiments: it loads a [`Corpus`], turns it
+//! into a [`TokenizedCorpus`] of context-sized windows, trains an ensemble of
+//! [`Gpt`] models (each on its own [`Subset`]) with [`train_ensemble`], and
+//! evaluates every model on every document with [`evaluate`].
+//!
+//! ```
+//! use cfmem_core::*;
+//! use candle_core::{DType, Device};
+//!
+//! let corpus = Corpus::from_documents(vec![
+//!     Document::new("a", "the cat sat on the mat"),
+//!     Document::new("b", "a dog ran in the fog"),
+//! ])?;
+//! let model_cfg = ModelConfig { d_model: 16, d_ff: 32, n_head: 2, ctx: 16, ..ModelConfig::tiny() };
+//! let train_cfg = TrainConfig { epochs: 2, batch_size: 2, ..Default::default() };
+//! let data = TokenizedCorpus::new(&corpus, &ByteTokenizer, model_cfg.ctx)?;
+//! let job = ModelJob { model: 0, subset: Subset::from_copies(&[1, 0]), init_seed: 1, data_seed: 2 };
+//! let (gpt, stats) = train_ensemble(&model_cfg, &train_cfg, &data, &[job], DType::F32, &Device::Cpu, None)?;
+//! let evals = evaluate(&gpt, &data, 8, &Device::Cpu)?;
+//! assert_eq!(evals[0].len(), 2);
+//! assert!(stats[0].steps > 0);
+//! # Ok::<(), cfmem_core::Error>(())
+//! ```
+#![deny(missing_docs)]
+
+mod canary;
+mod corpus;
+mod data;
+mod device;
+mod error;
+mod eval;
+mod model;
+mod tokenizer;
+mod train;
+
+pub use canary::{canaries, CanaryConfig, CONTROL_PREFIX, RANDOM_PREFIX};
+pub use corpus::{Corpus, Document, LoadConfig};
+pub use data::{Batch, TokenizedCorpus, Window};
+pub use device::{select_device, DeviceChoice};
+pub use error::{Error, Result};
+pub use eval::{evaluate, DocEval};
+pub use model::{token_nll, Gpt, ModelConfig, Param};
+pub use tokenizer::{ByteTokenizer, Tokenizer, TokenizerConfig};
+pub use train::{train_ensemble, ModelJob, StepHook, Subset, TrainConfig, TrainStats};
+
+/// Re-exported so users need not depend on candle directly for the basics.
+pub use candle_core::{DType, Device};

@@ -1,0 +1,411 @@
+//! Training an ensemble: AdamW with warmup and cosine decay, each model on
+//! its own subset, with its own batches, schedule and gradient clipping.
+//!
+//! Nothing couples the `K` models of an ensemble: the loss is the sum of
+//! the per-model mean losses (so model `k`'s gradient is its own loss's),
+//! clipping uses each model's own norm, and a model whose steps are done
+//! gets learning rate 0. A model trained inside an ensemble therefore gives
+//! the record it would give alone, up to float rounding.
+
+use candle_core::{DType, Device, Tensor};
+use rand::seq::SliceRandom;
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+
+use crate::data::{TokenizedCorpus, Window};
+use crate::error::{Error, Result};
+use crate::model::{token_nll, Gpt, ModelConfig};
+
+/// How to train.
+///
+/// | field | default | meaning |
+/// |---|---|---|
+/// | `epochs` | 10 | passes over the model's own subset (copies repeat a unit within an epoch) |
+/// | `batch_size` | 16 | windows per step |
+/// | `lr` | 3e-3 | peak learning rate |
+/// | `warmup_frac` | 0.05 | fraction of steps with linear warm-up |
+/// | `min_lr_frac` | 0.1 | final learning rate as a fraction of `lr` (cosine decay) |
+/// | `weight_decay` | 0.01 | decoupled weight decay on matrices and embeddings |
+/// | `beta1`, `beta2`, `eps` | 0.9, 0.99, 1e-8 | AdamW moments |
+/// | `grad_clip` | 1.0 | clip each model's global gradient norm (0 = off) |
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct TrainConfig {
+    /// Epochs over the subset.
+    pub epochs: usize,
+    /// Windows per batch.
+    pub batch_size: usize,
+    /// Peak learning rate.
+    pub lr: f64,
+    /// Warm-up fraction.
+    pub warmup_frac: f64,
+    /// Final/peak learning-rate ratio.
+    pub min_lr_frac: f64,
+    /// Weight decay.
+    pub weight_decay: f64,
+    /// Adam β₁.
+    pub beta1: f64,
+    /// Adam β₂.
+    pub beta2: f64,
+    /// Adam ε.
+    pub eps: f64,
+    /// Per-model gradient-norm clip (0 disables).
+    pub grad_clip: f64,
+}
+
+impl Default for TrainConfig {
+    fn default() -> Self {
+        Self {
+            epochs: 10,
+            batch_size: 16,
+            lr: 3e-3,
+            warmup_frac: 0.05,
+            min_lr_frac: 0.1,
+            weight_decay: 0.01,
+            beta1: 0.9,
+            beta2: 0.99,
+            eps: 1e-8,
+            grad_clip: 1.0,
+        }
+    }
+}
+
+impl TrainConfig {
+    /// Validate.
+    ///
+    /// # Errors
+    /// [`Error::Config`] naming the bad field.
+    pub fn check(&self) -> Result<()> {
+        let bad = |m: &str| Err(Error::Config(m.to_string()));
+        if self.epochs == 0 {
+            return bad("epochs must be at least 1");
+        }
+        if self.batch_size == 0 {
+            return bad("batch_size must be at least 1");
+        }
+        if !(self.lr > 0.0 && self.lr.is_finite()) {
+            return bad("lr must be positive");
+        }
+        if !(0.0..1.0).contains(&self.warmup_frac) || !(0.0..=1.0).contains(&self.min_lr_frac) {
+            return bad("warmup_frac must be in [0, 1) and min_lr_frac in [0, 1]");
+        }
+        if !(0.0..1.0).contains(&self.beta1) || !(0.0..1.0).contains(&self.beta2) {
+            return bad("beta1 and beta2 must be in [0, 1)");
+        }
+        if self.weight_decay < 0.0 || self.grad_clip < 0.0 || self.eps <= 0.0 {
+            return bad("weight_decay and grad_clip must be ≥ 0 and eps > 0");
+        }
+        Ok(())
+    }
+
+    /// Learning rate at `step` of a run of `total` steps.
+    pub fn lr_at(&self, step: usize, total: usize) -> f64 {
+        let warm = ((self.warmup_frac * total as f64).round() as usize).max(1);
+        if step < warm {
+            return self.lr * (step + 1) as f64 / warm as f64;
+        }
+        let span = (total - warm).max(1) as f64;
+        let progress = ((step - warm) as f64 / span).min(1.0);
+        let min = self.lr * self.min_lr_frac;
+        min + (self.lr - min) * 0.5 * (1.0 + (std::f64::consts::PI * progress).cos())
+    }
+}
+
+/// A model's training subset: `(document, copies)` pairs.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Subset {
+    /// Included documents with their copy counts (> 0).
+    pub entries: Vec<(usize, u32)>,
+}
+
+impl Subset {
+    /// From a per-document copies row (0 = excluded).
+    pub fn from_copies(copies: &[u32]) -> Self {
+        Self {
+            entries: copies
+                .iter()
+                .enumerate()
+                .filter(|(_, &c)| c > 0)
+                .map(|(d, &c)| (d, c))
+                .collect(),
+        }
+    }
+}
+
+/// One model to train: its index (for messages), subset and seeds.
+#[derive(Debug, Clone)]
+pub struct ModelJob {
+    /// Model index in the experiment.
+    pub model: usize,
+    /// Its training subset.
+    pub subset: Subset,
+    /// Seed of its initial weights.
+    pub init_seed: u64,
+    /// Seed of its batch order.
+    pub data_seed: u64,
+}
+
+/// What training did for one model.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TrainStats {
+    /// Optimiser steps.
+    pub steps: usize,
+    /// Target tokens trained on (all epochs).
+    pub tokens: u64,
+    /// Mean training loss over the last epoch (nats/token).
+    pub final_loss: f64,
+}
+
+/// The per-model plan: batches of windows for every step.
+struct Plan {
+    batches: Vec<Vec<Window>>,
+    last_epoch_start: usize,
+}
+
+fn plan(corpus: &TokenizedCorpus, job: &ModelJob, cfg: &TrainConfig) -> Result<Plan> {
+    let mut pool = Vec::new();
+    for &(d, c) in &job.subset.entries {
+        if d >= corpus.n_docs() {
+            return Err(Error::SubsetIndex {
+                model: job.model,
+                doc: d,
+                n_docs: corpus.n_docs(),
+            });
+        }
+        for _ in 0..c {
+            pool.extend_from_slice(corpus.windows(d));
+        }
+    }
+    let mut rng = ChaCha8Rng::seed_from_u64(job.data_seed);
+    let mut batches = Vec::new();
+    let mut last_epoch_start = 0;
+    for _ in 0..cfg.epochs {
+        last_epoch_start = batches.len();
+        let mut order = pool.clone();
+        order.shuffle(&mut rng);
+        batches.extend(order.chunks(cfg.batch_size).map(<[Window]>::to_vec));
+    }
+    Ok(Plan {
+        batches,
+        last_epoch_start,
+    })
+}
+
+/// Progress callback: `(step, total_steps)`.
+pub type StepHook<'a> = &'a mut dyn FnMut(usize, usize);
+
+/// Train `jobs.len()` models as one ensemble.
+///
+/// # Errors
+/// Bad configs, subsets naming unknown documents, divergence (naming the
+/// model), candle errors.
+pub fn train_ensemble(
+    model_cfg: &ModelConfig,
+    cfg: &TrainConfig,
+    corpus: &TokenizedCorpus,
+    jobs: &[ModelJob],
+    dtype: DType,
+    device: &Device,
+    mut hook: Option<StepHook<'_>>,
+) -> Result<(Gpt, Vec<TrainStats>)> {
+    cfg.check()?;
+    if corpus.ctx() > model_cfg.ctx || corpus.vocab_size() > model_cfg.vocab_size {
+        return Err(Error::Config(format!(
+            "corpus windows (ctx {}, vocab {}) do not fit the model (ctx {}, vocab {})",
+            corpus.ctx(),
+            corpus.vocab_size(),
+            model_cfg.ctx,
+            model_cfg.vocab_size
+        )));
+    }
+    let seeds: Vec<u64> = jobs.iter().map(|j| j.init_seed).collect();
+    let model = Gpt::new(model_cfg, &seeds, dtype, device)?;
+    let plans = jobs
+        .iter()
+        .map(|j| plan(corpus, j, cfg))
+        .collect::<Result<Vec<_>>>()?;
+    let k = jobs.len();
+    let total: Vec<usize> = plans.iter().map(|p| p.batches.len()).collect();
+    let max_steps = total.iter().copied().max().unwrap_or(0);
+    let mut opt = AdamW::new(&model, cfg)?;
+    let mut stats: Vec<TrainStats> = total
+        .iter()
+        .map(|&steps| TrainStats {
+            steps,
+            tokens: 0,
+            final_loss: f64::NAN,
+        })
+        .collect();
+    let mut last_loss = vec![0f64; k];
+    let mut last_tokens = vec![0f64; k];
+    let empty: Vec<Window> = Vec::new();
+    for step in 0..max_steps {
+        let groups: Vec<&[Window]> = plans
+            .iter()
+            .map(|p| p.batches.get(step).unwrap_or(&empty).as_slice())
+            .collect();
+        let batch = corpus.batch(&groups, cfg.batch_size, device)?;
+        let logits = model.forward(&batch.ids)?;
+        let nll = token_nll(&logits, &batch.targets)?;
+        let nll = nll.to_dtype(DType::F32)?;
+        let per_model = (nll * &batch.mask)?
+            .sum(1)?
+            .div(&batch.counts.clamp(1f32, f32::MAX)?)?;
+        let loss = per_model.to_dtype(dtype)?.sum_all()?;
+        let grads = loss.backward()?;
+        let losses: Vec<f32> = per_model.to_vec1()?;
+        let lrs: Vec<f64> = (0..k)
+            .map(|m| {
+                if step < total[m] {
+                    cfg.lr_at(step, total[m])
+                } else {
+                    0.0
+                }
+            })
+            .collect();
+        for m in 0..k {
+            if step >= total[m] {
+                continue;
+            }
+            if !losses[m].is_finite() {
+                return Err(Error::Diverged {
+                    model: jobs[m].model,
+                    step,
+                    loss: losses[m],
+                });
+            }
+            let n = f64::from(batch.n_tokens[m]);
+            stats[m].tokens += n as u64;
+            if step >= plans[m].last_epoch_start {
+                last_loss[m] += f64::from(losses[m]) * n;
+                last_tokens[m] += n;
+            }
+        }
+        opt.step(&model, &grads, &lrs)?;
+        if let Some(h) = hook.as_mut() {
+            h(step + 1, max_steps);
+        }
+    }
+    for m in 0..k {
+        if last_tokens[m] > 0.0 {
+            stats[m].final_loss = last_loss[m] / last_tokens[m];
+        }
+    }
+    Ok((model, stats))
+}
+
+/// AdamW with a learning rate per ensemble member and per-model clipping.
+struct AdamW {
+    m: Vec<Tensor>,
+    v: Vec<Tensor>,
+    t: i32,
+    cfg: TrainConfig,
+}
+
+impl AdamW {
+    fn new(model: &Gpt, cfg: &TrainConfig) -> Result<Self> {
+        let zeros = |p: &crate::model::Param| p.var.as_tensor().zeros_like();
+        Ok(Self {
+            m: model.params().iter().map(zeros).collect::<candle_core::Result<_>>()?,
+            v: model.params().iter().map(zeros).collect::<candle_core::Result<_>>()?,
+            t: 0,
+            cfg: cfg.clone(),
+        })
+    }
+
+    fn step(&mut self, model: &Gpt, grads: &candle_core::backprop::GradStore, lrs: &[f64]) -> Result<()> {
+        self.t += 1;
+        let k = model.k();
+        let params = model.params();
+        let mut gs = Vec::with_capacity(params.len());
+        for p in params {
+            let g = match grads.get(p.var.as_tensor()) {
+                Some(g) => g.clone(),
+                None => p.var.as_tensor().zeros_like()?,
+            };
+            gs.push(g);
+        }
+        let dev = params[0].var.device();
+        let dtype = params[0].var.dtype();
+        // Per-model clip factors.
+        let mut factor = vec![1f64; k];
+        if self.cfg.grad_clip > 0.0 {
+            let mut sq = vec![0f64; k];
+            for g in &gs {
+                let per: Vec<f32> = g
+                    .to_dtype(DType::F32)?
+                    .sqr()?
+                    .flatten_from(1)?
+                    .sum(1)?
+                    .to_vec1()?;
+                for (s, x) in sq.iter_mut().zip(per) {
+                    *s += f64::from(x);
+                }
+            }
+            for (f, s) in factor.iter_mut().zip(sq) {
+                let norm = s.sqrt();
+                if norm > self.cfg.grad_clip {
+                    *f = self.cfg.grad_clip / (norm + 1e-6);
+                }
+            }
+        }
+        let (b1, b2) = (self.cfg.beta1, self.cfg.beta2);
+        let bc1 = 1.0 - b1.powi(self.t);
+        let bc2 = 1.0 - b2.powi(self.t);
+        for (i, p) in params.iter().enumerate() {
+            let theta = p.var.as_tensor();
+            let rank = theta.rank();
+            let mut shape = vec![k];
+            shape.extend(std::iter::repeat_n(1, rank - 1));
+            let col = |v: Vec<f64>| -> Result<Tensor> {
+                Ok(Tensor::from_vec(v, shape.as_slice(), dev)?.to_dtype(dtype)?)
+            };
+            let g = gs[i].broadcast_mul(&col(factor.clone())?)?;
+            let m = ((&self.m[i] * b1)? + (&g * (1.0 - b1))?)?;
+            let v = ((&self.v[i] * b2)? + (g.sqr()? * (1.0 - b2))?)?;
+            let mut upd = ((&m / bc1)? / ((&v / bc2)?.sqrt()? + self.cfg.eps)?)?;
+            if p.decay && self.cfg.weight_decay > 0.0 {
+                upd = (upd + (theta * self.cfg.weight_decay)?)?;
+            }
+            let new = (theta - upd.broadcast_mul(&col(lrs.to_vec())?)?)?;
+            p.var.set(&new)?;
+            self.m[i] = m;
+            self.v[i] = v;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn schedule_warms_up_then_decays_to_min() {
+        let cfg = TrainConfig {
+            lr: 1.0,
+            warmup_frac: 0.1,
+            min_lr_frac: 0.1,
+            ..Default::default()
+        };
+        // 100 steps: warm-up of 10 steps reaching 1.0 at step 9.
+        assert!((cfg.lr_at(0, 100) - 0.1).abs() < 1e-12);
+        assert!((cfg.lr_at(9, 100) - 1.0).abs() < 1e-12);
+        assert!((cfg.lr_at(10, 100) - 1.0).abs() < 1e-12);
+        // Halfway through the decay: 0.1 + 0.9 * 0.5 = 0.55.
+        assert!((cfg.lr_at(55, 100) - 0.55).abs() < 1e-12);
+        assert!((cfg.lr_at(100, 100) - 0.1).abs() < 1e-12);
+    }
+
+    #[test]
+    fn bad_configs_are_rejected() {
+        for cfg in [
+            TrainConfig { epochs: 0, ..Default::default() },
+            TrainConfig { lr: -1.0, ..Default::default() },
+            TrainConfig { beta2: 1.0, ..Default::default() },
+        ] {
+            assert!(cfg.check().is_err(), "{cfg:?}");
+        }
+    }
+}
