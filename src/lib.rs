@@ -1,1 +1,46 @@
-//! cfmem
+//! # cfmem: counterfactual memorization of documents in language models
+//!
+//! cfmem trains many small language models (candle) on random subsets of a
+//! corpus, evaluates every model on every document, and estimates per
+//! document how much a model's performance depends on the document having
+//! been in its training set (Zhang et al. 2021):
+//!
+//! ```text
+//! mem(x) = E[ M(A(S), x) | x ∈ S ] − E[ M(A(S), x) | x ∉ S ]
+//! ```
+//!
+//! The crates:
+//! - [`engine`] (`cfmem-core`): corpora, tokenizers, the ensemble transformer, training, evaluation;
+//! - [`sched`] (`cfmem-sched`): experiment directories and the parallel, resumable executor;
+//! - [`analysis`] (`cfmem-analysis`): designs and estimators on plain data (no candle).
+//!
+//! ```no_run
+//! use cfmem::prelude::*;
+//!
+//! let corpus = Corpus::load("datasets/devil.jsonl", &LoadConfig::default())?;
+//! let manifest = Manifest::new(&corpus, None, LoadConfig::default(), ModelConfig::tiny(),
+//!     TrainConfig::default(), DesignConfig::blocks(2, 0), 0);
+//! let exp = Experiment::create("experiments/devil", manifest, corpus, false)?;
+//! run(&exp, &RunConfig { n_models: 16, ..Default::default() }, &Silent)?;
+//! for d in report(&exp, Metric::Accuracy)?.ranked().iter().take(10) {
+//!     println!("{:<20} mem {:.3} [{:.3}, {:.3}]", d.id, d.estimate.mem.unwrap(),
+//!         d.estimate.ci_low.unwrap(), d.estimate.ci_high.unwrap());
+//! }
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+#![deny(missing_docs)]
+
+pub use cfmem_analysis as analysis;
+pub use cfmem_core as engine;
+pub use cfmem_sched as sched;
+
+/// The types most programs need.
+pub mod prelude {
+    pub use cfmem_analysis::{
+        DesignConfig, DesignKind, Estimate, MemAccumulator, Membership, Metric,
+    };
+    pub use cfmem_core::{
+        canaries, CanaryConfig, Corpus, Document, LoadConfig, ModelConfig, TrainConfig,
+    };
+    pub use cfmem_sched::{report, run, Experiment, Manifest, Observer, Report, RunConfig, Silent};
+}

@@ -177,7 +177,11 @@ pub struct CoverageProblem {
 
 impl std::fmt::Display for CoverageProblem {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let side = if self.n_in == 0 { "includes" } else { "excludes" };
+        let side = if self.n_in == 0 {
+            "includes"
+        } else {
+            "excludes"
+        };
         write!(
             f,
             "unit {}: no model {side} it (n_in = {}, n_out = {}), so it will have no estimate",
@@ -255,7 +259,10 @@ mod tests {
 
     #[test]
     fn rows_are_pure_functions_and_growth_invariant() {
-        for design in [DesignConfig::bernoulli(0.3, 11), DesignConfig::blocks(4, 11)] {
+        for design in [
+            DesignConfig::bernoulli(0.3, 11),
+            DesignConfig::blocks(4, 11),
+        ] {
             let small = design.membership(8, 50).unwrap();
             let big = design.membership(32, 50).unwrap();
             for i in 0..8 {
@@ -272,7 +279,9 @@ mod tests {
     fn blocks_are_exactly_balanced() {
         for b in [2usize, 3, 4] {
             let n_units = 37;
-            let m = DesignConfig::blocks(b, 5).membership(5 * b, n_units).unwrap();
+            let m = DesignConfig::blocks(b, 5)
+                .membership(5 * b, n_units)
+                .unwrap();
             for block in 0..5 {
                 let mut count = vec![0u32; n_units];
                 let mut sizes = vec![];
@@ -296,7 +305,9 @@ mod tests {
 
     #[test]
     fn bernoulli_rate_matches_p() {
-        let m = DesignConfig::bernoulli(0.25, 1).membership(200, 200).unwrap();
+        let m = DesignConfig::bernoulli(0.25, 1)
+            .membership(200, 200)
+            .unwrap();
         let total: u32 = (0..200).map(|i| m.row(i).iter().sum::<u32>()).sum();
         let rate = total as f64 / 40_000.0;
         // Binomial SE = sqrt(.25*.75/40000) ≈ 0.0022; allow 5 SE.
@@ -324,8 +335,16 @@ mod tests {
         let m = Membership::from_rows(2, 3, vec![1, 0, 1, 1, 0, 0]).unwrap();
         let p = m.coverage_problems();
         let expected = vec![
-            CoverageProblem { unit: 0, n_in: 2, n_out: 0 },
-            CoverageProblem { unit: 1, n_in: 0, n_out: 2 },
+            CoverageProblem {
+                unit: 0,
+                n_in: 2,
+                n_out: 0,
+            },
+            CoverageProblem {
+                unit: 1,
+                n_in: 0,
+                n_out: 2,
+            },
         ];
         assert_eq!(p, expected);
     }

@@ -44,7 +44,9 @@ impl std::str::FromStr for Metric {
         match s {
             "accuracy" | "acc" => Ok(Metric::Accuracy),
             "loss" | "nll" => Ok(Metric::Loss),
-            other => Err(format!("unknown metric {other:?} (expected accuracy or loss)")),
+            other => Err(format!(
+                "unknown metric {other:?} (expected accuracy or loss)"
+            )),
         }
     }
 }
@@ -178,12 +180,7 @@ pub struct Estimate {
 
 impl Estimate {
     /// The estimate from in/out statistics at confidence `level`.
-    pub fn from_stats(
-        inn: &RunningStats,
-        out: &RunningStats,
-        metric: Metric,
-        level: f64,
-    ) -> Self {
+    pub fn from_stats(inn: &RunningStats, out: &RunningStats, metric: Metric, level: f64) -> Self {
         let sign = metric.orientation();
         let mean = |s: &RunningStats| (s.n > 0).then_some(s.mean);
         let reason = if inn.n == 0 {
@@ -193,7 +190,7 @@ impl Estimate {
         } else {
             None
         };
-        let mem = reason.is_none().then(|| sign * (inn.mean - out.mean));
+        let mem = reason.is_none().then_some(sign * (inn.mean - out.mean));
         let w = welch(inn, out, level);
         let (lo, hi) = match w {
             Some(w) if sign > 0.0 => (Some(w.ci_low), Some(w.ci_high)),
@@ -340,7 +337,14 @@ mod tests {
     #[test]
     fn accumulator_matches_brute_force() {
         // 6 models × 3 documents; membership and scores by hand.
-        let membership = [[1, 0, 1], [0, 1, 1], [1, 1, 0], [0, 0, 1], [1, 0, 0], [0, 1, 0]];
+        let membership = [
+            [1, 0, 1],
+            [0, 1, 1],
+            [1, 1, 0],
+            [0, 0, 1],
+            [1, 0, 0],
+            [0, 1, 0],
+        ];
         let scores = [
             [0.9, 0.2, 0.7],
             [0.4, 0.8, 0.6],
@@ -355,11 +359,19 @@ mod tests {
         }
         let est = acc.finish();
         for d in 0..3 {
-            let inn: Vec<f64> = (0..6).filter(|&i| membership[i][d] == 1).map(|i| scores[i][d]).collect();
-            let out: Vec<f64> = (0..6).filter(|&i| membership[i][d] == 0).map(|i| scores[i][d]).collect();
+            let inn: Vec<f64> = (0..6)
+                .filter(|&i| membership[i][d] == 1)
+                .map(|i| scores[i][d])
+                .collect();
+            let out: Vec<f64> = (0..6)
+                .filter(|&i| membership[i][d] == 0)
+                .map(|i| scores[i][d])
+                .collect();
             let mi = inn.iter().sum::<f64>() / inn.len() as f64;
             let mo = out.iter().sum::<f64>() / out.len() as f64;
-            let var = |v: &[f64], m: f64| v.iter().map(|x| (x - m).powi(2)).sum::<f64>() / (v.len() - 1) as f64;
+            let var = |v: &[f64], m: f64| {
+                v.iter().map(|x| (x - m).powi(2)).sum::<f64>() / (v.len() - 1) as f64
+            };
             let se = (var(&inn, mi) / inn.len() as f64 + var(&out, mo) / out.len() as f64).sqrt();
             let e = &est[d];
             assert_eq!((e.n_in, e.n_out), (inn.len(), out.len()));
@@ -399,7 +411,11 @@ mod tests {
         assert_eq!(est[1].se, None);
         assert!(matches!(
             acc.add(&[1], &[0.1]),
-            Err(Error::RowLength { model: 2, got: 1, expected: 2 })
+            Err(Error::RowLength {
+                model: 2,
+                got: 1,
+                expected: 2
+            })
         ));
     }
 }

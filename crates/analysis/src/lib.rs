@@ -42,4 +42,4 @@ mod hash;
 pub use design::{CoverageProblem, DesignConfig, DesignKind, Membership};
 pub use error::{Error, Result};
 pub use estimate::{welch, Estimate, MemAccumulator, Metric, NoEstimate, RunningStats, Welch};
-pub use hash::{mix64, unit_f64, SplitMix64};
+pub use hash::{hash_words, mix64, unit_f64, SplitMix64};

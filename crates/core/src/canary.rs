@@ -11,9 +11,15 @@ use crate::corpus::Document;
 /// | field | default | meaning |
 /// |---|---|---|
 /// | `n_random` | 16 | documents `"<prefix><32 random hex digits>"` |
-/// | `n_controls` | 16 | documents of one common word repeated (`"the the the …"`) |
+/// | `n_controls` | 16 | documents of one word repeated (`"the the the …"`), control `i` with `repeats + i` words |
 /// | `prefix` | `"The secret code is "` | fixed text before the random digits |
-/// | `repeats` | 12 | words in a control document |
+/// | `control_word` | `"the"` | the repeated word |
+/// | `repeats` | 8 | words in the shortest control |
+///
+/// The controls differ only in length, so a model that never saw one has
+/// seen the pattern in the others: their memorization is bounded by how
+/// easy they are without them. The random digits carry 128 bits that
+/// nothing else in the corpus predicts.
 /// | `seed` | 0 | seed of the random digits |
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CanaryConfig {
@@ -23,7 +29,9 @@ pub struct CanaryConfig {
     pub n_controls: usize,
     /// Text before the random digits.
     pub prefix: String,
-    /// Words per control.
+    /// The word the controls repeat.
+    pub control_word: String,
+    /// Words in the shortest control.
     pub repeats: usize,
     /// Seed.
     pub seed: u64,
@@ -35,17 +43,12 @@ impl Default for CanaryConfig {
             n_random: 16,
             n_controls: 16,
             prefix: "The secret code is ".into(),
-            repeats: 12,
+            control_word: "the".into(),
+            repeats: 8,
             seed: 0,
         }
     }
 }
-
-/// Words for the controls, cycled.
-const WORDS: [&str; 16] = [
-    "the", "and", "of", "to", "a", "in", "is", "it", "that", "was", "for", "on", "are", "as",
-    "with", "be",
-];
 
 /// Id prefix of random canaries.
 pub const RANDOM_PREFIX: &str = "canary-random-";
@@ -66,8 +69,7 @@ pub fn canaries(cfg: &CanaryConfig) -> Vec<Document> {
         ));
     }
     for i in 0..cfg.n_controls {
-        let word = WORDS[i % WORDS.len()];
-        let text = vec![word; cfg.repeats].join(" ");
+        let text = vec![cfg.control_word.as_str(); cfg.repeats + i].join(" ");
         docs.push(Document::new(format!("{CONTROL_PREFIX}{i:02}"), text));
     }
     docs
@@ -83,14 +85,18 @@ mod tests {
         let a = canaries(&cfg);
         assert_eq!(a, canaries(&cfg));
         assert_eq!(a.len(), 32);
-        let b = canaries(&CanaryConfig { seed: 1, ..cfg.clone() });
+        let b = canaries(&CanaryConfig {
+            seed: 1,
+            ..cfg.clone()
+        });
         assert_ne!(a[0].text, b[0].text);
         let r = &a[0].text;
         assert!(r.starts_with("The secret code is "));
         let digits = &r["The secret code is ".len()..];
         assert_eq!(digits.len(), 32);
         assert!(digits.chars().all(|c| c.is_ascii_hexdigit()));
-        assert_eq!(a[16].text, vec!["the"; 12].join(" "));
+        assert_eq!(a[16].text, ["the"; 8].join(" "));
+        assert_eq!(a[31].text, ["the"; 23].join(" "));
         let ids: std::collections::HashSet<_> = a.iter().map(|d| &d.id).collect();
         assert_eq!(ids.len(), 32);
     }

@@ -39,7 +39,9 @@ pub fn select_device(choice: DeviceChoice) -> Result<Device> {
     match choice {
         DeviceChoice::Cpu => Ok(Device::Cpu),
         DeviceChoice::Cuda => Device::new_cuda(0).map_err(|e| {
-            Error::Config(format!("CUDA device 0 is not available ({e}); build with --features cuda"))
+            Error::Config(format!(
+                "CUDA device 0 is not available ({e}); build with --features cuda"
+            ))
         }),
         DeviceChoice::Auto => Ok(Device::cuda_if_available(0).unwrap_or(Device::Cpu)),
     }

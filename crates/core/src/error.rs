@@ -46,7 +46,9 @@ pub enum Error {
         line: Option<usize>,
     },
     /// A document whose text is empty or only whitespace.
-    #[error("{location}: document {id:?} is empty (skip empty documents with the skip-empty option)")]
+    #[error(
+        "{location}: document {id:?} is empty (skip empty documents with the skip-empty option)"
+    )]
     EmptyDocument {
         /// File and line, or path, of the document.
         location: String,
@@ -83,7 +85,9 @@ pub enum Error {
     #[error("tensor error: {0}")]
     Candle(#[from] candle_core::Error),
     /// A non-finite training loss.
-    #[error("model {model}: training diverged (loss {loss}) at step {step}; lower the learning rate")]
+    #[error(
+        "model {model}: training diverged (loss {loss}) at step {step}; lower the learning rate"
+    )]
     Diverged {
         /// The model index.
         model: usize,

@@ -35,7 +35,12 @@ impl DocEval {
 ///
 /// # Errors
 /// Candle errors.
-pub fn evaluate(model: &Gpt, corpus: &TokenizedCorpus, batch: usize, device: &Device) -> Result<Vec<Vec<DocEval>>> {
+pub fn evaluate(
+    model: &Gpt,
+    corpus: &TokenizedCorpus,
+    batch: usize,
+    device: &Device,
+) -> Result<Vec<Vec<DocEval>>> {
     let k = model.k();
     let batch = batch.max(1);
     let mut out = vec![vec![DocEval::default(); corpus.n_docs()]; k];
@@ -53,9 +58,9 @@ pub fn evaluate(model: &Gpt, corpus: &TokenizedCorpus, batch: usize, device: &De
         let pred = logits.argmax(D::Minus1)?;
         let correct: Vec<u8> = pred.eq(&b.targets)?.flatten_all()?.to_vec1()?;
         let n = batch * b.t;
-        for m in 0..k {
+        for (m, row) in out.iter_mut().enumerate() {
             for (r, w) in chunk.iter().enumerate() {
-                let e = &mut out[m][w.doc as usize];
+                let e = &mut row[w.doc as usize];
                 for i in 0..w.n_targets as usize {
                     let at = m * n + r * b.t + i;
                     e.n_tokens += 1;

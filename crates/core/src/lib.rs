@@ -46,4 +46,4 @@ pub use tokenizer::{ByteTokenizer, Tokenizer, TokenizerConfig};
 pub use train::{train_ensemble, ModelJob, StepHook, Subset, TrainConfig, TrainStats};
 
 /// Re-exported so users need not depend on candle directly for the basics.
-pub use candle_core::{DType, Device};
+pub use candle_core::{DType, Device, Tensor};

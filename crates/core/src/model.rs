@@ -117,7 +117,11 @@ impl ModelConfig {
     pub fn n_params(&self) -> usize {
         let (d, f, v) = (self.d_model, self.d_ff, self.vocab_size);
         let block = 4 * d + d * 3 * d + 3 * d + d * d + d + d * f + f + f * d + d;
-        v * d + self.ctx * d + self.n_layer * block + 2 * d + if self.tie_embeddings { 0 } else { d * v }
+        v * d
+            + self.ctx * d
+            + self.n_layer * block
+            + 2 * d
+            + if self.tie_embeddings { 0 } else { d * v }
     }
 
     /// Matrix-product FLOPs of one training step per token (forward +
@@ -208,7 +212,10 @@ impl Gpt {
             specs.push(("w_head".into(), vec![d, v], Init::Normal(std), true));
         }
         // Each model draws all of its parameters, in order, from its own stream.
-        let mut rngs: Vec<ChaCha8Rng> = seeds.iter().map(|&s| ChaCha8Rng::seed_from_u64(s)).collect();
+        let mut rngs: Vec<ChaCha8Rng> = seeds
+            .iter()
+            .map(|&s| ChaCha8Rng::seed_from_u64(s))
+            .collect();
         let mut params = Vec::with_capacity(specs.len());
         for (name, shape, init, decay) in specs {
             let numel: usize = shape.iter().product();
@@ -284,7 +291,10 @@ impl Gpt {
         let wte = self.p(0);
         let x = wte.reshape((k * v, d))?.index_select(&flat_ids, 0)?;
         let pos = self.p(1).narrow(1, 0, t)?.unsqueeze(1)?; // [K, 1, T, D]
-        let mut x = x.reshape((k, b, t, d))?.broadcast_add(&pos)?.reshape((k, n, d))?;
+        let mut x = x
+            .reshape((k, b, t, d))?
+            .broadcast_add(&pos)?
+            .reshape((k, n, d))?;
         let mask = self.mask.narrow(0, 0, t)?.narrow(1, 0, t)?;
         let hd = d / h;
         let scale = 1.0 / (hd as f64).sqrt();
@@ -293,7 +303,9 @@ impl Gpt {
             // Attention.
             let a = layer_norm(&x, self.p(o), self.p(o + 1))?;
             let qkv = a.matmul(self.p(o + 2))?.broadcast_add(self.p(o + 3))?; // [K, N, 3D]
-            let qkv = qkv.reshape((k * b, t, 3, h, hd))?.permute((2, 0, 3, 1, 4))?; // [3, KB, H, T, hd]
+            let qkv = qkv
+                .reshape((k * b, t, 3, h, hd))?
+                .permute((2, 0, 3, 1, 4))?; // [3, KB, H, T, hd]
             let q = qkv.get(0)?.contiguous()?.reshape((k * b * h, t, hd))?;
             let kk = qkv.get(1)?.contiguous()?.reshape((k * b * h, t, hd))?;
             let vv = qkv.get(2)?.contiguous()?.reshape((k * b * h, t, hd))?;
@@ -309,7 +321,10 @@ impl Gpt {
             x = (x + y)?;
             // MLP.
             let a = layer_norm(&x, self.p(o + 6), self.p(o + 7))?;
-            let y = a.matmul(self.p(o + 8))?.broadcast_add(self.p(o + 9))?.gelu()?;
+            let y = a
+                .matmul(self.p(o + 8))?
+                .broadcast_add(self.p(o + 9))?
+                .gelu()?;
             let y = y.matmul(self.p(o + 10))?.broadcast_add(self.p(o + 11))?;
             x = (x + y)?;
         }

@@ -67,7 +67,9 @@ mod tests {
         let ids = t.encode("hé!");
         assert_eq!(ids, vec![104, 0xc3, 0xa9, 33]);
         let specials = [t.bos(), t.eos(), t.pad()];
-        assert!(specials.iter().all(|&s| s >= 256 && (s as usize) < t.vocab_size()));
+        assert!(specials
+            .iter()
+            .all(|&s| s >= 256 && (s as usize) < t.vocab_size()));
         assert_eq!(specials.len(), 3);
         assert!(specials[0] != specials[1] && specials[1] != specials[2]);
     }

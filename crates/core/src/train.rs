@@ -307,14 +307,27 @@ impl AdamW {
     fn new(model: &Gpt, cfg: &TrainConfig) -> Result<Self> {
         let zeros = |p: &crate::model::Param| p.var.as_tensor().zeros_like();
         Ok(Self {
-            m: model.params().iter().map(zeros).collect::<candle_core::Result<_>>()?,
-            v: model.params().iter().map(zeros).collect::<candle_core::Result<_>>()?,
+            m: model
+                .params()
+                .iter()
+                .map(zeros)
+                .collect::<candle_core::Result<_>>()?,
+            v: model
+                .params()
+                .iter()
+                .map(zeros)
+                .collect::<candle_core::Result<_>>()?,
             t: 0,
             cfg: cfg.clone(),
         })
     }
 
-    fn step(&mut self, model: &Gpt, grads: &candle_core::backprop::GradStore, lrs: &[f64]) -> Result<()> {
+    fn step(
+        &mut self,
+        model: &Gpt,
+        grads: &candle_core::backprop::GradStore,
+        lrs: &[f64],
+    ) -> Result<()> {
         self.t += 1;
         let k = model.k();
         let params = model.params();
@@ -401,9 +414,18 @@ mod tests {
     #[test]
     fn bad_configs_are_rejected() {
         for cfg in [
-            TrainConfig { epochs: 0, ..Default::default() },
-            TrainConfig { lr: -1.0, ..Default::default() },
-            TrainConfig { beta2: 1.0, ..Default::default() },
+            TrainConfig {
+                epochs: 0,
+                ..Default::default()
+            },
+            TrainConfig {
+                lr: -1.0,
+                ..Default::default()
+            },
+            TrainConfig {
+                beta2: 1.0,
+                ..Default::default()
+            },
         ] {
             assert!(cfg.check().is_err(), "{cfg:?}");
         }

@@ -28,20 +28,51 @@ fn jsonl_with_ids_groups_and_numbers() {
     assert_eq!(c.documents()[0].group.as_deref(), Some("g"));
     // Configurable field names.
     let p = write(&dir, "d.jsonl", b"{\"name\": \"x\", \"body\": \"hello\"}\n");
-    let cfg = LoadConfig { id_field: "name".into(), text_field: "body".into(), ..Default::default() };
-    assert_eq!(Corpus::load(&p, &cfg).unwrap().documents()[0], Document::new("x", "hello"));
+    let cfg = LoadConfig {
+        id_field: "name".into(),
+        text_field: "body".into(),
+        ..Default::default()
+    };
+    assert_eq!(
+        Corpus::load(&p, &cfg).unwrap().documents()[0],
+        Document::new("x", "hello")
+    );
 }
 
 #[test]
 fn jsonl_errors_name_file_and_line() {
     let dir = tempfile::tempdir().unwrap();
     let cases: [(&str, &[u8], &str); 6] = [
-        ("bad.jsonl", b"{\"text\": \"ok\"}\n{\"text\": oops}\n", "bad.jsonl:2: malformed JSON"),
-        ("missing.jsonl", b"{\"text\": \"ok\"}\n{\"id\": \"b\"}\n", "missing.jsonl:2: field \"text\" is missing"),
-        ("type.jsonl", b"{\"text\": 5}\n", "type.jsonl:1: field \"text\" is not a string"),
-        ("utf8.jsonl", b"{\"text\": \"ok\"}\n{\"text\": \"\xff\"}\n", "utf8.jsonl:2: invalid UTF-8"),
-        ("empty.jsonl", b"{\"id\": \"e\", \"text\": \"  \"}\n", "empty.jsonl:1: document \"e\" is empty"),
-        ("dup.jsonl", b"{\"id\": \"a\", \"text\": \"x\"}\n{\"id\": \"a\", \"text\": \"y\"}\n", "dup.jsonl:2: duplicate document id \"a\" (first seen at"),
+        (
+            "bad.jsonl",
+            b"{\"text\": \"ok\"}\n{\"text\": oops}\n",
+            "bad.jsonl:2: malformed JSON",
+        ),
+        (
+            "missing.jsonl",
+            b"{\"text\": \"ok\"}\n{\"id\": \"b\"}\n",
+            "missing.jsonl:2: field \"text\" is missing",
+        ),
+        (
+            "type.jsonl",
+            b"{\"text\": 5}\n",
+            "type.jsonl:1: field \"text\" is not a string",
+        ),
+        (
+            "utf8.jsonl",
+            b"{\"text\": \"ok\"}\n{\"text\": \"\xff\"}\n",
+            "utf8.jsonl:2: invalid UTF-8",
+        ),
+        (
+            "empty.jsonl",
+            b"{\"id\": \"e\", \"text\": \"  \"}\n",
+            "empty.jsonl:1: document \"e\" is empty",
+        ),
+        (
+            "dup.jsonl",
+            b"{\"id\": \"a\", \"text\": \"x\"}\n{\"id\": \"a\", \"text\": \"y\"}\n",
+            "dup.jsonl:2: duplicate document id \"a\" (first seen at",
+        ),
     ];
     for (name, bytes, expected) in cases {
         let p = write(&dir, name, bytes);
@@ -57,8 +88,19 @@ fn jsonl_errors_name_file_and_line() {
 #[test]
 fn skip_empty_counts_instead_of_failing() {
     let dir = tempfile::tempdir().unwrap();
-    let p = write(&dir, "e.jsonl", b"{\"text\": \"\"}\n{\"text\": \"x\"}\n{\"text\": \" \"}\n");
-    let c = Corpus::load(&p, &LoadConfig { skip_empty: true, ..Default::default() }).unwrap();
+    let p = write(
+        &dir,
+        "e.jsonl",
+        b"{\"text\": \"\"}\n{\"text\": \"x\"}\n{\"text\": \" \"}\n",
+    );
+    let c = Corpus::load(
+        &p,
+        &LoadConfig {
+            skip_empty: true,
+            ..Default::default()
+        },
+    )
+    .unwrap();
     assert_eq!((c.len(), c.n_skipped_empty()), (1, 2));
 }
 
@@ -67,13 +109,25 @@ fn plain_text_paragraphs_and_lines() {
     let dir = tempfile::tempdir().unwrap();
     let p = write(&dir, "t.txt", b"first para\nstill first\n\n\nsecond\n");
     let c = load(&p).unwrap();
-    assert_eq!(c.documents()[0], Document::new("line-1", "first para\nstill first"));
+    assert_eq!(
+        c.documents()[0],
+        Document::new("line-1", "first para\nstill first")
+    );
     assert_eq!(c.documents()[1], Document::new("line-5", "second"));
-    let per_line = Corpus::load(&p, &LoadConfig { per_line: true, ..Default::default() });
+    let per_line = Corpus::load(
+        &p,
+        &LoadConfig {
+            per_line: true,
+            ..Default::default()
+        },
+    );
     let err = per_line.unwrap_err().to_string();
     assert!(err.contains("t.txt:3"), "{err}");
     let p = write(&dir, "bad.txt", b"ok\nok\n\xc3\x28\n");
-    assert!(load(&p).unwrap_err().to_string().contains("bad.txt:3: invalid UTF-8"));
+    assert!(load(&p)
+        .unwrap_err()
+        .to_string()
+        .contains("bad.txt:3: invalid UTF-8"));
 }
 
 #[test]
@@ -88,7 +142,10 @@ fn directory_of_txt_files() {
     assert_eq!(ids, ["b.txt", "sub/a.txt"]);
     write(&dir, "sub/empty.txt", b"");
     let err = load(dir.path()).unwrap_err().to_string();
-    assert!(err.contains("empty.txt") && err.contains("is empty"), "{err}");
+    assert!(
+        err.contains("empty.txt") && err.contains("is empty"),
+        "{err}"
+    );
 }
 
 #[test]

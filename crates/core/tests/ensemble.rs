@@ -5,11 +5,26 @@ use cfmem_core::*;
 
 fn setup() -> (ModelConfig, TrainConfig, TokenizedCorpus) {
     let docs: Vec<Document> = (0..12)
-        .map(|i| Document::new(format!("d{i}"), format!("document {i}: {}", "lorem ipsum ".repeat(i % 4 + 1))))
+        .map(|i| {
+            Document::new(
+                format!("d{i}"),
+                format!("document {i}: {}", "lorem ipsum ".repeat(i % 4 + 1)),
+            )
+        })
         .collect();
     let corpus = Corpus::from_documents(docs).unwrap();
-    let cfg = ModelConfig { d_model: 16, d_ff: 32, n_head: 2, ctx: 16, ..ModelConfig::tiny() };
-    let tcfg = TrainConfig { epochs: 3, batch_size: 4, ..Default::default() };
+    let cfg = ModelConfig {
+        d_model: 16,
+        d_ff: 32,
+        n_head: 2,
+        ctx: 16,
+        ..ModelConfig::tiny()
+    };
+    let tcfg = TrainConfig {
+        epochs: 3,
+        batch_size: 4,
+        ..Default::default()
+    };
     let tc = TokenizedCorpus::new(&corpus, &ByteTokenizer, cfg.ctx).unwrap();
     (cfg, tcfg, tc)
 }
@@ -38,14 +53,31 @@ fn ensemble_member_equals_model_trained_alone() {
     let ens_eval = evaluate(&ens, &tc, 8, &dev).unwrap();
     assert_ne!(ens_stats[0].steps, ens_stats[1].steps);
     for (k, j) in jobs.iter().enumerate() {
-        let (alone, st) = train_ensemble(&cfg, &tcfg, &tc, std::slice::from_ref(j), DType::F32, &dev, None).unwrap();
+        let (alone, st) = train_ensemble(
+            &cfg,
+            &tcfg,
+            &tc,
+            std::slice::from_ref(j),
+            DType::F32,
+            &dev,
+            None,
+        )
+        .unwrap();
         assert_eq!(st[0].steps, ens_stats[k].steps);
-        assert!((st[0].final_loss - ens_stats[k].final_loss).abs() < 1e-4, "model {k}");
+        assert!(
+            (st[0].final_loss - ens_stats[k].final_loss).abs() < 1e-4,
+            "model {k}"
+        );
         let ev = evaluate(&alone, &tc, 8, &dev).unwrap();
         for d in 0..tc.n_docs() {
             let (a, b) = (ev[0][d], ens_eval[k][d]);
             assert_eq!(a.n_tokens, b.n_tokens);
-            assert!((a.loss() - b.loss()).abs() < 1e-3, "model {k} doc {d}: {} vs {}", a.loss(), b.loss());
+            assert!(
+                (a.loss() - b.loss()).abs() < 1e-3,
+                "model {k} doc {d}: {} vs {}",
+                a.loss(),
+                b.loss()
+            );
         }
         let wa = alone.model_weights(0).unwrap();
         let we = ens.model_weights(k).unwrap();
@@ -61,7 +93,16 @@ fn training_is_deterministic_and_seed_dependent() {
     let dev = Device::Cpu;
     let j = job(4, &[1; 12]);
     let run = |j: &ModelJob| {
-        let (m, _) = train_ensemble(&cfg, &tcfg, &tc, std::slice::from_ref(j), DType::F32, &dev, None).unwrap();
+        let (m, _) = train_ensemble(
+            &cfg,
+            &tcfg,
+            &tc,
+            std::slice::from_ref(j),
+            DType::F32,
+            &dev,
+            None,
+        )
+        .unwrap();
         evaluate(&m, &tc, 8, &dev).unwrap()
     };
     let a = run(&j);
@@ -70,7 +111,10 @@ fn training_is_deterministic_and_seed_dependent() {
         assert_eq!(x.sum_nll.to_bits(), y.sum_nll.to_bits());
         assert_eq!(x.n_correct, y.n_correct);
     }
-    let c = run(&ModelJob { data_seed: 999, ..j });
+    let c = run(&ModelJob {
+        data_seed: 999,
+        ..j
+    });
     assert!(a[0].iter().zip(&c[0]).any(|(x, y)| x.sum_nll != y.sum_nll));
 }
 
@@ -81,16 +125,35 @@ fn training_lowers_loss_on_included_documents() {
     let dev = Device::Cpu;
     let untrained = Gpt::new(&cfg, &[1], DType::F32, &dev).unwrap();
     let before = evaluate(&untrained, &tc, 8, &dev).unwrap();
-    let (m, _) = train_ensemble(&cfg, &tcfg, &tc, &[job(0, &[1; 12])], DType::F32, &dev, None).unwrap();
+    let (m, _) = train_ensemble(
+        &cfg,
+        &tcfg,
+        &tc,
+        &[job(0, &[1; 12])],
+        DType::F32,
+        &dev,
+        None,
+    )
+    .unwrap();
     let after = evaluate(&m, &tc, 8, &dev).unwrap();
     let mean = |e: &[DocEval]| e.iter().map(DocEval::loss).sum::<f64>() / e.len() as f64;
-    assert!(mean(&after[0]) < 0.6 * mean(&before[0]), "{} vs {}", mean(&after[0]), mean(&before[0]));
+    assert!(
+        mean(&after[0]) < 0.6 * mean(&before[0]),
+        "{} vs {}",
+        mean(&after[0]),
+        mean(&before[0])
+    );
 }
 
 #[test]
 fn subset_naming_unknown_document_is_an_error() {
     let (cfg, tcfg, tc) = setup();
-    let bad = ModelJob { subset: Subset { entries: vec![(99, 1)] }, ..job(3, &[]) };
+    let bad = ModelJob {
+        subset: Subset {
+            entries: vec![(99, 1)],
+        },
+        ..job(3, &[])
+    };
     let err = train_ensemble(&cfg, &tcfg, &tc, &[bad], DType::F32, &Device::Cpu, None).unwrap_err();
     assert!(err.to_string().contains("model 3"), "{err}");
 }

@@ -32,7 +32,14 @@ fn loss(model: &Gpt, batch: &Batch, dtype: DType) -> Tensor {
     let nll = token_nll(&logits, &batch.targets).unwrap();
     let mask = batch.mask.to_dtype(dtype).unwrap();
     let counts = batch.counts.to_dtype(dtype).unwrap();
-    (nll * mask).unwrap().sum(1).unwrap().div(&counts).unwrap().sum_all().unwrap()
+    (nll * mask)
+        .unwrap()
+        .sum(1)
+        .unwrap()
+        .div(&counts)
+        .unwrap()
+        .sum_all()
+        .unwrap()
 }
 
 #[test]
@@ -51,8 +58,20 @@ fn every_parameter_gets_a_nonzero_gradient() {
                 .unwrap_or_else(|| panic!("{} has no gradient (tie={tie})", p.name));
             // Each ensemble member's slice must be non-zero on its own.
             for k in 0..2 {
-                let norm: f32 = g.get(k).unwrap().sqr().unwrap().sum_all().unwrap().to_scalar().unwrap();
-                assert!(norm > 0.0, "{} model {k}: zero gradient (tie={tie})", p.name);
+                let norm: f32 = g
+                    .get(k)
+                    .unwrap()
+                    .sqr()
+                    .unwrap()
+                    .sum_all()
+                    .unwrap()
+                    .to_scalar()
+                    .unwrap();
+                assert!(
+                    norm > 0.0,
+                    "{} model {k}: zero gradient (tie={tie})",
+                    p.name
+                );
             }
         }
     }
@@ -63,13 +82,30 @@ fn every_parameter_moves_after_one_training_step() {
     let cfg = tiny_cfg(false);
     let tc = data(cfg.ctx);
     let before = Gpt::new(&cfg, &[5], DType::F32, &Device::Cpu).unwrap();
-    let tcfg = TrainConfig { epochs: 1, batch_size: 8, ..Default::default() };
-    let job = ModelJob { model: 0, subset: Subset::from_copies(&[1, 1]), init_seed: 5, data_seed: 3 };
-    let (after, stats) = train_ensemble(&cfg, &tcfg, &tc, &[job], DType::F32, &Device::Cpu, None).unwrap();
+    let tcfg = TrainConfig {
+        epochs: 1,
+        batch_size: 8,
+        ..Default::default()
+    };
+    let job = ModelJob {
+        model: 0,
+        subset: Subset::from_copies(&[1, 1]),
+        init_seed: 5,
+        data_seed: 3,
+    };
+    let (after, stats) =
+        train_ensemble(&cfg, &tcfg, &tc, &[job], DType::F32, &Device::Cpu, None).unwrap();
     assert_eq!(stats[0].steps, 1);
-    let (w0, w1) = (before.model_weights(0).unwrap(), after.model_weights(0).unwrap());
+    let (w0, w1) = (
+        before.model_weights(0).unwrap(),
+        after.model_weights(0).unwrap(),
+    );
     for ((p, a), b) in after.params().iter().zip(&w0).zip(&w1) {
-        let moved = a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0f32, f32::max);
+        let moved = a
+            .iter()
+            .zip(b)
+            .map(|(x, y)| (x - y).abs())
+            .fold(0f32, f32::max);
         assert!(moved > 0.0, "{} did not move", p.name);
     }
 }
@@ -86,25 +122,39 @@ fn autograd_matches_finite_differences() {
     let mut checked = 0;
     for p in model.params() {
         let t = p.var.as_tensor();
-        let g: Vec<f64> = grads.get(t).unwrap().flatten_all().unwrap().to_vec1().unwrap();
+        let g: Vec<f64> = grads
+            .get(t)
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .to_vec1()
+            .unwrap();
         let orig: Vec<f64> = t.flatten_all().unwrap().to_vec1().unwrap();
         // Three entries per parameter: the largest-gradient one of each model, and a middle one.
         let half = orig.len() / 2;
         let argmax = |r: std::ops::Range<usize>| {
-            r.max_by(|&a, &b| g[a].abs().partial_cmp(&g[b].abs()).unwrap()).unwrap()
+            r.max_by(|&a, &b| g[a].abs().partial_cmp(&g[b].abs()).unwrap())
+                .unwrap()
         };
         for idx in [argmax(0..half), argmax(half..orig.len()), half / 2] {
             let eval_at = |delta: f64| {
                 let mut v = orig.clone();
                 v[idx] += delta;
-                p.var.set(&Tensor::from_vec(v, t.shape(), &dev).unwrap()).unwrap();
+                p.var
+                    .set(&Tensor::from_vec(v, t.shape(), &dev).unwrap())
+                    .unwrap();
                 let l: f64 = loss(&model, &batch, DType::F64).to_scalar().unwrap();
                 l
             };
             let fd = (eval_at(h) - eval_at(-h)) / (2.0 * h);
             eval_at(0.0);
             let tol = 1e-6 + 1e-4 * fd.abs().max(g[idx].abs());
-            assert!((fd - g[idx]).abs() < tol, "{}[{idx}]: autograd {} vs fd {fd}", p.name, g[idx]);
+            assert!(
+                (fd - g[idx]).abs() < tol,
+                "{}[{idx}]: autograd {} vs fd {fd}",
+                p.name,
+                g[idx]
+            );
             checked += 1;
         }
     }

@@ -1,0 +1,135 @@
+//! Training and evaluation throughput, as tokens/s and as a fraction of the
+//! machine's matrix-product peak measured in the same run.
+//!
+//! ```text
+//! cargo bench --bench train            # all configurations (a few minutes)
+//! CFMEM_BENCH_QUICK=1 cargo bench --bench train   # fewer steps
+//! ```
+//! One line per configuration:
+//! `train d_model=128 n_layer=2 ctx=128 batch=32 k=1 threads=2 tokens_per_s=NNNN peak_fraction=0.NN`
+
+use std::time::Instant;
+
+use anyhow::Result;
+use cfmem::engine::{
+    evaluate, train_ensemble, ByteTokenizer, Corpus, DType, Device, LoadConfig, ModelConfig,
+    ModelJob, Subset, Tensor, TokenizedCorpus, TrainConfig,
+};
+
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+/// GFLOP/s of the best of a few 2048³ f32 matrix products on `threads` threads.
+fn peak_gflops(threads: usize) -> Result<f64> {
+    std::env::set_var("RAYON_NUM_THREADS", threads.to_string());
+    let n = 2048;
+    let a = Tensor::randn(0f32, 1.0, (n, n), &Device::Cpu)?;
+    let b = Tensor::randn(0f32, 1.0, (n, n), &Device::Cpu)?;
+    let mut best = f64::MAX;
+    for _ in 0..4 {
+        let t = Instant::now();
+        let c = a.matmul(&b)?;
+        let _ = c.get(0)?.get(0)?.to_scalar::<f32>()?;
+        best = best.min(t.elapsed().as_secs_f64());
+    }
+    Ok(2.0 * (n as f64).powi(3) / best / 1e9)
+}
+
+fn main() -> Result<()> {
+    // Skip the libtest flags cargo bench passes.
+    let quick = std::env::var("CFMEM_BENCH_QUICK").is_ok();
+    let corpus = Corpus::load(
+        concat!(env!("CARGO_MANIFEST_DIR"), "/datasets/devil.jsonl"),
+        &LoadConfig::default(),
+    )?;
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
+    let peaks: Vec<f64> = (1..=cores.min(2)).map(peak_gflops).collect::<Result<_>>()?;
+    for (i, p) in peaks.iter().enumerate() {
+        println!("peak threads={} gflops={p:.1}", i + 1);
+    }
+    let configs: Vec<(ModelConfig, usize)> = vec![
+        (ModelConfig::tiny(), 16),
+        (ModelConfig::small(), 32),
+        (
+            ModelConfig {
+                d_model: 256,
+                d_ff: 1024,
+                n_layer: 4,
+                ..ModelConfig::small()
+            },
+            32,
+        ),
+    ];
+    for (model, batch) in &configs {
+        let data = TokenizedCorpus::new(&corpus, &ByteTokenizer, model.ctx)?;
+        // Only full-length windows, so every step has the nominal shape.
+        let n_full = (0..data.n_docs())
+            .filter(|&d| {
+                data.windows(d)
+                    .iter()
+                    .any(|w| w.n_targets as usize == model.ctx)
+            })
+            .count();
+        let full: Vec<u32> = (0..data.n_docs())
+            .map(|d| {
+                u32::from(
+                    data.windows(d)
+                        .iter()
+                        .all(|w| w.n_targets as usize == model.ctx),
+                )
+            })
+            .collect();
+        let per_epoch: usize = (0..data.n_docs())
+            .filter(|&d| full[d] > 0)
+            .map(|d| data.windows(d).len())
+            .sum();
+        let steps = if quick { 4 } else { 12 };
+        let epochs = (steps * batch).div_ceil(per_epoch.max(1)).max(1);
+        for &k in &[1usize, 4] {
+            for threads in 1..=cores.min(2) {
+                std::env::set_var("RAYON_NUM_THREADS", threads.to_string());
+                let train = TrainConfig {
+                    epochs,
+                    batch_size: *batch,
+                    ..Default::default()
+                };
+                let jobs: Vec<ModelJob> = (0..k)
+                    .map(|i| ModelJob {
+                        model: i,
+                        subset: Subset::from_copies(&full),
+                        init_seed: i as u64,
+                        data_seed: i as u64,
+                    })
+                    .collect();
+                let t = Instant::now();
+                let (gpt, stats) =
+                    train_ensemble(model, &train, &data, &jobs, DType::F32, &Device::Cpu, None)?;
+                let secs = t.elapsed().as_secs_f64();
+                let tokens: u64 = stats.iter().map(|s| s.tokens).sum();
+                let tps = tokens as f64 / secs;
+                let frac = tps * model.train_flops_per_token() / (peaks[threads - 1] * 1e9);
+                println!(
+                    "train d_model={} n_layer={} ctx={} batch={batch} k={k} threads={threads} tokens_per_s={tps:.0} peak_fraction={frac:.3}",
+                    model.d_model, model.n_layer, model.ctx
+                );
+                if k == 1 {
+                    let t = Instant::now();
+                    let _ = evaluate(&gpt, &data, 64, &Device::Cpu)?;
+                    let secs = t.elapsed().as_secs_f64();
+                    let eval_tokens = data.total_targets() as f64;
+                    let frac = eval_tokens / secs * model.train_flops_per_token()
+                        / 3.0
+                        / (peaks[threads - 1] * 1e9);
+                    println!(
+                        "eval d_model={} n_layer={} ctx={} batch=64 k=1 threads={threads} tokens_per_s={:.0} peak_fraction={frac:.3}",
+                        model.d_model, model.n_layer, model.ctx, eval_tokens / secs
+                    );
+                }
+            }
+        }
+        let _ = n_full;
+    }
+    Ok(())
+}

@@ -1,0 +1,149 @@
+//! End to end through the `cfmem` binary: a tiny corpus with planted random
+//! canaries and low-information controls; the canaries must come out above
+//! the controls. Also: bad input gives a one-line error and a non-zero exit.
+
+use std::io::Write;
+use std::process::Command;
+
+fn cfmem(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_cfmem"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn write_corpus(path: &std::path::Path) {
+    let mut f = std::fs::File::create(path).unwrap();
+    let cfg = cfmem_core::CanaryConfig {
+        n_random: 8,
+        n_controls: 8,
+        ..Default::default()
+    };
+    let natural = [
+        "ABSURDITY, n. A statement of belief manifestly inconsistent with one's own opinion.",
+        "ACADEME, n. An ancient school where morality and philosophy were taught.",
+        "BORE, n. A person who talks when you wish him to listen.",
+        "CYNIC, n. A blackguard whose faulty vision sees things as they are.",
+        "DAWN, n. The time when men of reason go to bed.",
+        "EGOTIST, n. A person of low taste, more interested in himself than in me.",
+        "FORK, n. An instrument used chiefly for putting dead animals into the mouth.",
+        "HAPPINESS, n. An agreeable sensation arising from contemplating the misery of another.",
+    ];
+    for (i, t) in natural.iter().enumerate() {
+        writeln!(
+            f,
+            "{}",
+            serde_json::json!({"id": format!("nat-{i}"), "text": t})
+        )
+        .unwrap();
+    }
+    for d in cfmem_core::canaries(&cfg) {
+        writeln!(f, "{}", serde_json::json!({"id": d.id, "text": d.text})).unwrap();
+    }
+}
+
+#[test]
+fn random_canaries_rank_above_controls() {
+    let tmp = tempfile::tempdir().unwrap();
+    let corpus = tmp.path().join("c.jsonl");
+    write_corpus(&corpus);
+    let out = tmp.path().join("exp");
+    let (c, o) = (corpus.to_str().unwrap(), out.to_str().unwrap());
+    let r = cfmem(&[
+        "run",
+        "--corpus",
+        c,
+        "--out",
+        o,
+        "--models",
+        "8",
+        "--epochs",
+        "40",
+        "--batch-size",
+        "4",
+    ]);
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    let csv_path = tmp.path().join("mem.csv");
+    let r = cfmem(&[
+        "report",
+        o,
+        "--csv",
+        csv_path.to_str().unwrap(),
+        "--top",
+        "5",
+    ]);
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    let stdout = String::from_utf8_lossy(&r.stdout);
+    assert!(stdout.contains("24 documents, 8 models"), "{stdout}");
+
+    let mut rdr = csv::Reader::from_path(&csv_path).unwrap();
+    let header: Vec<String> = rdr.headers().unwrap().iter().map(String::from).collect();
+    for col in [
+        "id", "n_in", "n_out", "in_mean", "out_mean", "mem", "se", "ci_low", "ci_high",
+    ] {
+        assert!(header.iter().any(|h| h == col), "missing column {col}");
+    }
+    let (mut random, mut control) = (vec![], vec![]);
+    for row in rdr.records() {
+        let row = row.unwrap();
+        let mem: f64 = row[6].parse().unwrap();
+        assert_eq!(
+            row[2].parse::<usize>().unwrap() + row[3].parse::<usize>().unwrap(),
+            8
+        );
+        if row[0].starts_with(cfmem_core::RANDOM_PREFIX) {
+            random.push(mem);
+        } else if row[0].starts_with(cfmem_core::CONTROL_PREFIX) {
+            control.push(mem);
+        }
+    }
+    let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
+    assert_eq!((random.len(), control.len()), (8, 8));
+    assert!(
+        mean(&random) > mean(&control) + 0.02,
+        "random {:.4} vs control {:.4}",
+        mean(&random),
+        mean(&control)
+    );
+
+    // Resuming finds everything done; a changed setting is refused.
+    let r = cfmem(&["run", o]);
+    assert!(String::from_utf8_lossy(&r.stdout).contains("trained 0 models"));
+    let r = cfmem(&["run", o, "--epochs", "3"]);
+    assert!(!r.status.success());
+    assert!(String::from_utf8_lossy(&r.stderr).contains("train.epochs: existing 40, requested 3"));
+}
+
+#[test]
+fn bad_input_gives_a_clear_error() {
+    let tmp = tempfile::tempdir().unwrap();
+    let corpus = tmp.path().join("bad.jsonl");
+    std::fs::write(&corpus, "{\"text\": \"fine\"}\n{\"text\": \n").unwrap();
+    let out = tmp.path().join("exp");
+    let r = cfmem(&[
+        "run",
+        "--corpus",
+        corpus.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(r.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&r.stderr);
+    assert!(
+        err.starts_with("error: ") && err.contains("bad.jsonl:2: malformed JSON"),
+        "{err}"
+    );
+    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+    let r = cfmem(&[
+        "run",
+        "--corpus",
+        corpus.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--p",
+        "1.5",
+    ]);
+    assert!(!r.status.success());
+    let r = cfmem(&["report", out.to_str().unwrap()]);
+    assert!(String::from_utf8_lossy(&r.stderr).contains("not a cfmem experiment"));
+}
