@@ -1,16 +1,19 @@
 //! The `cfmem` command-line tool: a thin layer that turns flags into
 //! library configs.
 
+use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
 use cfmem_analysis::{CoverageProblem, DesignConfig, Metric};
 use cfmem_core::{Corpus, DeviceChoice, LoadConfig, ModelConfig};
-use cfmem_sched::{report, run, Experiment, Manifest, Observer, RunConfig};
+use cfmem_sched::{is_claimed, report, run, Experiment, Manifest, Observer, RunConfig, Shard};
 use clap::{Args, Parser, Subcommand};
+use indicatif::{ProgressBar, ProgressStyle};
 
 /// Training allocates and frees many short-lived tensors; mimalloc keeps the
 /// memory instead of returning it to the OS on every free (≈ 1.4× faster
@@ -22,7 +25,7 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 /// random subsets of a corpus and estimate, per document, the gap between
 /// models that saw it and models that did not.
 #[derive(Parser, Debug)]
-#[command(name = "cfmem", version, about)]
+#[command(name = "cfmem", version, about, args_override_self = true)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -87,6 +90,14 @@ struct RunArgs {
     /// Discard an existing, different experiment in the directory instead of refusing.
     #[arg(long)]
     fresh: bool,
+    /// Train only shard I of N (the models with index % N == I). Without it,
+    /// the shard comes from SLURM_ARRAY_TASK_ID/SLURM_ARRAY_TASK_COUNT or
+    /// JOB_COMPLETION_INDEX (with --shards N) when set.
+    #[arg(long)]
+    shard: Option<Shard>,
+    /// Number of shards, for JOB_COMPLETION_INDEX (Kubernetes Indexed Jobs).
+    #[arg(long)]
+    shards: Option<usize>,
     #[command(flatten)]
     load: LoadArgs,
 }
@@ -129,10 +140,21 @@ struct ReportArgs {
 struct StatusArgs {
     /// Experiment directory.
     dir: PathBuf,
+    /// Show progress per shard for this many shards [default: as recorded by sharded runs].
+    #[arg(long)]
+    shards: Option<usize>,
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .with_target(false)
+        .with_ansi(std::io::stderr().is_terminal())
+        .init();
     let result = match cli.command {
         Command::Run(a) => cmd_run(*a),
         Command::Report(a) => cmd_report(a),
@@ -147,39 +169,90 @@ fn main() -> ExitCode {
     }
 }
 
-/// Prints one line per finished model to stderr.
-struct Lines {
+/// Reports progress: a bar on a terminal, log lines otherwise.
+struct Progress {
     total: usize,
     done: AtomicUsize,
+    tokens: AtomicU64,
     start: Instant,
+    bar: Option<ProgressBar>,
 }
 
-impl Observer for Lines {
+impl Progress {
+    fn new(total: usize) -> Self {
+        let bar = std::io::stderr().is_terminal().then(|| {
+            let b = ProgressBar::new(total as u64);
+            b.set_style(
+                ProgressStyle::with_template(
+                    "{elapsed_precise} [{bar:30}] {pos}/{len} models  {msg}  ETA {eta}",
+                )
+                .unwrap_or_else(|_| ProgressStyle::default_bar())
+                .progress_chars("=> "),
+            );
+            b
+        });
+        Self {
+            total,
+            done: AtomicUsize::new(0),
+            tokens: AtomicU64::new(0),
+            start: Instant::now(),
+            bar,
+        }
+    }
+
+    fn say(&self, line: String) {
+        match &self.bar {
+            Some(b) => b.println(line),
+            None => tracing::warn!("{line}"),
+        }
+    }
+}
+
+impl Observer for Progress {
     fn start(&self, pending: usize, done: usize) {
         self.done.store(done, Ordering::SeqCst);
-        eprintln!("{pending} models to train, {done} already done");
+        match &self.bar {
+            Some(b) => {
+                b.set_length(self.total as u64);
+                b.set_position(done as u64);
+                b.reset_eta();
+            }
+            None => tracing::info!("{pending} models to train, {done} already done"),
+        }
     }
     fn design_problems(&self, problems: &[CoverageProblem]) {
-        eprintln!(
+        self.say(format!(
             "warning: {} documents have no model on one side and will have no estimate (first: {}); train more models",
             problems.len(),
             problems[0]
-        );
+        ));
     }
     fn corrupt(&self, model: usize, message: &str) {
-        eprintln!("warning: {message}; moving it aside and retraining model {model}");
+        self.say(format!(
+            "warning: {message}; moving it aside and retraining model {model}"
+        ));
+    }
+    fn model_elsewhere(&self, model: usize) {
+        tracing::debug!("model {model} is claimed or finished by another process");
     }
     fn model_done(&self, model: usize, seconds: f64, tokens: u64) {
         let n = self.done.fetch_add(1, Ordering::SeqCst) + 1;
-        eprintln!(
-            "[{n:>4}/{}] model {model} done: {seconds:.1} s, {:.0} tokens/s; {:.0} s elapsed",
-            self.total,
-            tokens as f64 / seconds.max(1e-9),
-            self.start.elapsed().as_secs_f64()
-        );
+        let all_tokens = self.tokens.fetch_add(tokens, Ordering::SeqCst) + tokens;
+        let rate = all_tokens as f64 / self.start.elapsed().as_secs_f64().max(1e-9);
+        match &self.bar {
+            Some(b) => {
+                b.set_message(format!("{rate:.0} tokens/s"));
+                b.set_position(n as u64);
+            }
+            None => tracing::info!(
+                "[{n}/{}] model {model} done in {seconds:.1} s; {rate:.0} tokens/s overall; {:.0} s elapsed",
+                self.total,
+                self.start.elapsed().as_secs_f64()
+            ),
+        }
     }
     fn model_failed(&self, model: usize, error: &cfmem_sched::Error) {
-        eprintln!("error: model {model} failed: {error}");
+        self.say(format!("error: model {model} failed: {error}"));
     }
 }
 
@@ -279,12 +352,20 @@ fn cmd_run(a: RunArgs) -> Result<()> {
         .or(exp.target_models())
         .unwrap_or(existing_count.max(16));
     exp.set_target_models(n_models)?;
+    let shard = match a.shard {
+        Some(s) => Some(s),
+        None => Shard::from_env(a.shards)?,
+    };
+    let stop = Arc::new(AtomicBool::new(false));
+    install_ctrl_c(stop.clone(), &dir);
     let cfg = RunConfig {
         n_models,
         jobs: a.jobs.unwrap_or(RunConfig::default().jobs),
         threads: a.threads,
         ensemble: a.ensemble,
         device: a.device,
+        shard,
+        stop: stop.clone(),
     };
     eprintln!(
         "experiment {}: {} documents, {} models ({:?}, preset d_model {} × {} layers, {} epochs)",
@@ -296,12 +377,20 @@ fn cmd_run(a: RunArgs) -> Result<()> {
         exp.manifest().model.n_layer,
         exp.manifest().train.epochs
     );
-    let obs = Lines {
-        total: n_models,
-        done: AtomicUsize::new(0),
-        start: Instant::now(),
-    };
+    if let Some(s) = shard {
+        eprintln!(
+            "shard {s}: training only the models with index % {} == {}",
+            s.count, s.index
+        );
+    }
+    let share = (0..n_models)
+        .filter(|&i| shard.is_none_or(|s| s.contains(i)))
+        .count();
+    let obs = Progress::new(share);
     let s = run(&exp, &cfg, &obs)?;
+    if let Some(b) = &obs.bar {
+        b.finish_and_clear();
+    }
     println!(
         "trained {} models in {:.1} s ({:.0} tokens/s); {} were already done; {} corrupt records retrained",
         s.trained.len(),
@@ -320,8 +409,38 @@ fn cmd_run(a: RunArgs) -> Result<()> {
             dir.display()
         );
     }
+    if stop.load(Ordering::SeqCst) {
+        bail!(
+            "interrupted: {} models were not started (no partial record was written); resume with `cfmem run {}`",
+            s.not_started.len(),
+            dir.display()
+        );
+    }
+    if !s.elsewhere.is_empty() {
+        println!(
+            "{} models were claimed or finished by other processes; `cfmem status {}` shows progress",
+            s.elsewhere.len(),
+            dir.display()
+        );
+    }
     println!("next: cfmem report {}", dir.display());
     Ok(())
+}
+
+/// First Ctrl-C: start no new model, finish the ones in training. Second:
+/// abandon them (records are written atomically, so nothing partial remains).
+fn install_ctrl_c(stop: Arc<AtomicBool>, dir: &Path) {
+    let dir = dir.display().to_string();
+    let result = ctrlc::set_handler(move || {
+        if stop.swap(true, Ordering::SeqCst) {
+            eprintln!("\nabandoned the models in training; no partial record was written; resume with `cfmem run {dir}`");
+            std::process::exit(130);
+        }
+        eprintln!("\nstopping after the models in training (Ctrl-C again to abandon them)");
+    });
+    if let Err(e) = result {
+        tracing::warn!("cannot install the Ctrl-C handler: {e}");
+    }
 }
 
 fn fmt(x: Option<f64>) -> String {
@@ -419,16 +538,53 @@ fn cmd_status(a: StatusArgs) -> Result<()> {
         .unwrap_or(0)
         .max(indices.last().map(|&i| i + 1).unwrap_or(0));
     let scan = exp.scan(n)?;
+    let running: Vec<usize> = scan
+        .missing
+        .iter()
+        .copied()
+        .filter(|&i| is_claimed(&exp, i))
+        .collect();
     println!(
-        "{}: {} documents; models 0..{n}: {} done, {} missing, {} corrupt",
+        "{}: {} documents, {} models wanted: {} done, {} pending ({} in training now), {} corrupt",
         a.dir.display(),
         exp.corpus().len(),
+        n,
         scan.done.len(),
         scan.missing.len(),
+        running.len(),
         scan.corrupt.len()
     );
     for (i, why) in &scan.corrupt {
-        println!("  corrupt: model {i}: {why}");
+        println!("  corrupt: model {i}: {why} (the next run moves it aside and retrains it)");
+    }
+    // Compute spent, and shards as recorded by the runs.
+    let mut seconds = 0.0;
+    let mut core_seconds = 0.0;
+    let mut shard_count = a.shards;
+    for &i in &scan.done {
+        if let Some(meta) = exp.read_meta(i) {
+            seconds += meta.seconds;
+            core_seconds += meta.seconds * meta.threads as f64;
+            if shard_count.is_none() {
+                shard_count = meta
+                    .shard
+                    .and_then(|s| s.parse::<Shard>().ok())
+                    .map(|s| s.count);
+            }
+        }
+    }
+    println!(
+        "compute spent: {:.1} worker-hours ({:.1} core-hours at the recorded threads per worker)",
+        seconds / 3600.0,
+        core_seconds / 3600.0
+    );
+    if let Some(count) = shard_count {
+        for s in 0..count {
+            let want = (0..n).filter(|i| i % count == s).count();
+            let done = scan.done.iter().filter(|&&i| i % count == s).count();
+            let live = running.iter().filter(|&&i| i % count == s).count();
+            println!("  shard {s}/{count}: {done}/{want} done, {live} in training");
+        }
     }
     Ok(())
 }

@@ -234,6 +234,12 @@ impl Experiment {
         Ok(dst)
     }
 
+    /// Model `i`'s sidecar (wall time, ensemble, threads, shard), if readable.
+    pub fn read_meta(&self, i: usize) -> Option<crate::record::RecordMeta> {
+        let bytes = std::fs::read(crate::record::meta_path(&self.runs_dir(), i)).ok()?;
+        serde_json::from_slice(&bytes).ok()
+    }
+
     /// The number of models the experiment was last asked to have
     /// (`DIR/target.json`), so that a plain resume knows when it is done.
     pub fn target_models(&self) -> Option<usize> {

@@ -30,12 +30,14 @@ mod experiment;
 mod manifest;
 mod record;
 mod report;
+mod shard;
 
 pub use error::{Error, Result};
-pub use exec::{run, Observer, RunConfig, RunSummary, Silent};
+pub use exec::{is_claimed, lock_path, run, Observer, RunConfig, RunSummary, Silent};
 pub use experiment::{Experiment, Scan};
 pub use manifest::{CorpusInfo, Manifest, Seeding, FORMAT_VERSION};
 pub use record::{
     decode, encode, meta_path, read_record, record_path, write_atomic, Record, RecordMeta,
 };
 pub use report::{report, DocEstimate, Report};
+pub use shard::Shard;

@@ -166,6 +166,14 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
         f.write_all(bytes).map_err(io(&tmp))?;
         f.sync_all().map_err(io(&tmp))?;
     }
+    // Fault injection for the kill tests: widen the window between the
+    // temp file and the rename, so a test can kill a process mid-write.
+    if let Some(ms) = std::env::var("CFMEM_FAULT_WRITE_DELAY_MS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+    {
+        std::thread::sleep(std::time::Duration::from_millis(ms));
+    }
     std::fs::rename(&tmp, path).map_err(io(path))?;
     if let Ok(d) = std::fs::File::open(dir) {
         // Directory fsync makes the rename durable; not supported everywhere.
