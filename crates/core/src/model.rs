@@ -95,7 +95,7 @@ impl ModelConfig {
         if self.d_model == 0 || self.n_layer == 0 || self.n_head == 0 || self.d_ff == 0 {
             return bad("d_model, n_layer, n_head and d_ff must be positive".into());
         }
-        if self.d_model % self.n_head != 0 {
+        if !self.d_model.is_multiple_of(self.n_head) {
             return bad(format!(
                 "d_model {} is not a multiple of n_head {}",
                 self.d_model, self.n_head
