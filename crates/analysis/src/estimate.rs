@@ -18,13 +18,16 @@ pub enum Metric {
     /// Mean per-token negative log-likelihood in nats. Lower is better, so
     /// memorization is `out_mean − in_mean`.
     Loss,
+    /// Sequence log-probability: the sum of per-token log-likelihoods
+    /// (nats, ≤ 0). Higher is better; long documents weigh more.
+    LogProb,
 }
 
 impl Metric {
     /// `+1` when higher is better, `−1` when lower is better.
     pub fn orientation(self) -> f64 {
         match self {
-            Metric::Accuracy => 1.0,
+            Metric::Accuracy | Metric::LogProb => 1.0,
             Metric::Loss => -1.0,
         }
     }
@@ -34,6 +37,7 @@ impl Metric {
         match self {
             Metric::Accuracy => "accuracy",
             Metric::Loss => "loss",
+            Metric::LogProb => "logprob",
         }
     }
 }
@@ -44,8 +48,9 @@ impl std::str::FromStr for Metric {
         match s {
             "accuracy" | "acc" => Ok(Metric::Accuracy),
             "loss" | "nll" => Ok(Metric::Loss),
+            "logprob" | "seq-logprob" => Ok(Metric::LogProb),
             other => Err(format!(
-                "unknown metric {other:?} (expected accuracy or loss)"
+                "unknown metric {other:?} (expected accuracy, loss or logprob)"
             )),
         }
     }

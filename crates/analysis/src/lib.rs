@@ -34,12 +34,20 @@
 //! ```
 #![deny(missing_docs)]
 
+mod convergence;
 mod design;
 mod error;
 mod estimate;
 mod hash;
+mod influence;
+mod lira;
 
+pub use convergence::{pearson, ranks, spearman, spearman_brown, Convergence, ConvergencePoint};
 pub use design::{CoverageProblem, DesignConfig, DesignKind, Membership};
 pub use error::{Error, Result};
 pub use estimate::{welch, Estimate, MemAccumulator, Metric, NoEstimate, RunningStats, Welch};
 pub use hash::{hash_words, mix64, unit_f64, SplitMix64};
+pub use influence::{influence, Influence, InfluenceConfig, InfluenceEntry, ModelVisitor};
+pub use lira::{
+    roc, GaussianFit, LiraAccumulator, MembershipScore, Observation, RocSummary, Variance,
+};

@@ -51,6 +51,9 @@ struct RunArgs {
     /// Corpus: a .jsonl file, a plain-text file, or a directory of .txt files.
     #[arg(long)]
     corpus: Option<PathBuf>,
+    /// Held-out query corpus that every model also evaluates (for `report --influence --queries`).
+    #[arg(long)]
+    queries: Option<PathBuf>,
     /// Number of models the experiment should have when done [default: the last count asked for, or 16].
     #[arg(long)]
     models: Option<usize>,
@@ -125,9 +128,30 @@ struct LoadArgs {
 struct ReportArgs {
     /// Experiment directory.
     dir: PathBuf,
-    /// accuracy (per-token, default) or loss (mean per-token nats).
+    /// accuracy (per-token, default), loss (mean per-token nats) or logprob (sequence log-probability).
     #[arg(long, default_value = "accuracy")]
     metric: Metric,
+    /// Write the estimates (and any analysis asked for) as JSON to this file.
+    #[arg(long)]
+    json: Option<PathBuf>,
+    /// Split-half convergence: Spearman between two disjoint halves of the models, as models are added.
+    #[arg(long)]
+    convergence: bool,
+    /// LiRA-style membership scores: per-document Gaussian fits, ROC AUC and TPR at low FPR.
+    #[arg(long)]
+    membership: bool,
+    /// Membership: per-example or global variance.
+    #[arg(long, default_value = "per-example")]
+    variance: String,
+    /// Counterfactual influence: the most influential training documents per query.
+    #[arg(long)]
+    influence: bool,
+    /// Influence on the experiment's query corpus (from `run --queries`) instead of on the training documents.
+    #[arg(long)]
+    queries: bool,
+    /// Entries per influence list.
+    #[arg(long, default_value_t = 5)]
+    k: usize,
     /// Write every document's estimate to this CSV file.
     #[arg(long)]
     csv: Option<PathBuf>,
@@ -345,7 +369,19 @@ fn cmd_run(a: RunArgs) -> Result<()> {
     if let Some(b) = &base {
         manifest.eval_batch = b.eval_batch;
     }
-    let exp = Experiment::create(&dir, manifest, corpus, a.fresh)?;
+    let queries = match (&a.queries, &existing) {
+        (Some(p), _) => Some(Corpus::load(p, &LoadConfig::default())?),
+        (None, Some(e)) => e.queries().cloned(),
+        (None, None) => None,
+    };
+    if let Some(q) = &queries {
+        let path = a
+            .queries
+            .clone()
+            .or(base.as_ref().and_then(|m| m.queries.as_ref()?.path.clone()));
+        manifest = manifest.with_queries(q, path.as_deref(), LoadConfig::default());
+    }
+    let exp = Experiment::create_with_queries(&dir, manifest, corpus, queries, a.fresh)?;
     let existing_count = exp.record_indices()?.last().map(|&i| i + 1).unwrap_or(0);
     let n_models = a
         .models
@@ -500,6 +536,118 @@ fn cmd_report(a: ReportArgs) -> Result<()> {
         write_csv(path, &rep)?;
         println!("wrote {}", path.display());
     }
+    let mut json = serde_json::json!({
+        "metric": a.metric.name(),
+        "n_models": rep.n_models,
+        "documents": rep.docs,
+    });
+    if a.convergence {
+        let points = cfmem_sched::convergence(&exp, a.metric)?;
+        println!(
+            "\nSplit-half convergence (Spearman between the estimates of two disjoint halves):"
+        );
+        println!(
+            "{:>8} {:>9} {:>12} {:>6}",
+            "models", "spearman", "reliability", "docs"
+        );
+        for p in &points {
+            println!(
+                "{:>8} {:>9} {:>12} {:>6}",
+                p.n_models,
+                fmt(p.spearman),
+                fmt(p.reliability),
+                p.n_docs
+            );
+        }
+        println!("reliability = Spearman–Brown 2r/(1+r): the expected agreement of the full estimate with a replication");
+        json["convergence"] = serde_json::to_value(&points)?;
+    }
+    if a.membership {
+        let variance = match a.variance.as_str() {
+            "per-example" => cfmem_analysis::Variance::PerExample,
+            "global" => cfmem_analysis::Variance::Global,
+            v => bail!("unknown variance {v:?} (expected per-example or global)"),
+        };
+        let m =
+            cfmem_sched::membership(&exp, cfmem_analysis::Observation::LogitConfidence, variance)?;
+        println!("\nMembership inference (LiRA, logit confidence, {} variance, each model left out of its fits):", a.variance);
+        for (name, r) in [("online", &m.online), ("offline", &m.offline)] {
+            match r {
+                Some(r) => println!(
+                    "  {name:<8} AUC {:.4}  TPR at FPR 0.1% {:.4}, 1% {:.4}, 10% {:.4}  ({} members, {} non-members)",
+                    r.auc, r.tpr_at_fpr[0].1, r.tpr_at_fpr[1].1, r.tpr_at_fpr[2].1, r.n_pos, r.n_neg
+                ),
+                None => println!("  {name:<8} not enough models (each side needs 2 besides the scored model)"),
+            }
+        }
+        let mut by_auc: Vec<&cfmem_sched::DocMembership> =
+            m.docs.iter().filter(|d| d.auc.is_some()).collect();
+        by_auc.sort_by(|x, y| {
+            y.auc
+                .partial_cmp(&x.auc)
+                .unwrap_or(std::cmp::Ordering::Equal)
+        });
+        println!("  most exposed documents (per-document AUC over the models):");
+        for d in by_auc.iter().take(a.top.min(10)) {
+            println!(
+                "    {:<32} AUC {:.3}  in {:.2}±{:.2}  out {:.2}±{:.2}",
+                d.id.chars().take(32).collect::<String>(),
+                d.auc.unwrap_or(f64::NAN),
+                d.fit.mu_in,
+                d.fit.sigma_in,
+                d.fit.mu_out,
+                d.fit.sigma_out
+            );
+        }
+        json["membership"] = serde_json::to_value(&m)?;
+    }
+    if a.influence {
+        let cfg = cfmem_analysis::InfluenceConfig {
+            k: a.k,
+            ..Default::default()
+        };
+        let inf = cfmem_sched::influence(&exp, a.metric, a.queries, cfg)?;
+        let query_ids: Vec<String> = if a.queries {
+            exp.queries()
+                .map(|q| q.documents().iter().map(|d| d.id.clone()).collect())
+                .unwrap_or_default()
+        } else {
+            exp.documents().iter().map(|d| d.id.clone()).collect()
+        };
+        let ids: Vec<&str> = exp.documents().iter().map(|d| d.id.as_str()).collect();
+        println!("\nCounterfactual influence ({}): top {} training documents for the queries with the strongest single influence:", a.metric.name(), a.k);
+        let mut order: Vec<usize> = (0..query_ids.len())
+            .filter(|&q| !inf.top_units[q].is_empty())
+            .collect();
+        order.sort_by(|&x, &y| {
+            inf.top_units[y][0]
+                .infl
+                .total_cmp(&inf.top_units[x][0].infl)
+        });
+        for &q in order.iter().take(a.top.min(10)) {
+            let list: Vec<String> = inf.top_units[q]
+                .iter()
+                .map(|e| format!("{} {:+.3}±{:.3}", ids[e.unit], e.infl, e.se))
+                .collect();
+            println!(
+                "  {:<28} ← {}",
+                query_ids[q].chars().take(28).collect::<String>(),
+                list.join(", ")
+            );
+        }
+        json["influence"] = serde_json::json!({
+            "on": if a.queries { "queries" } else { "training documents" },
+            "query_ids": query_ids,
+            "unit_ids": ids,
+            "top_units_per_query": inf.top_units,
+            "top_queries_per_unit": inf.top_queries,
+        });
+    }
+    if let Some(path) = &a.json {
+        std::fs::write(path, serde_json::to_vec_pretty(&json)?)
+            .with_context(|| format!("{}", path.display()))?;
+        println!("wrote {}", path.display());
+    }
     Ok(())
 }
 
@@ -573,10 +721,17 @@ fn cmd_status(a: StatusArgs) -> Result<()> {
             }
         }
     }
+    let human = |s: f64| {
+        if s < 3600.0 {
+            format!("{s:.1} s")
+        } else {
+            format!("{:.2} h", s / 3600.0)
+        }
+    };
     println!(
-        "compute spent: {:.1} worker-hours ({:.1} core-hours at the recorded threads per worker)",
-        seconds / 3600.0,
-        core_seconds / 3600.0
+        "compute spent: {} of worker time ({} of core time at the recorded threads per worker)",
+        human(seconds),
+        human(core_seconds)
     );
     if let Some(count) = shard_count {
         for s in 0..count {

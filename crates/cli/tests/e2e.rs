@@ -147,3 +147,63 @@ fn bad_input_gives_a_clear_error() {
     let r = cfmem(&["report", out.to_str().unwrap()]);
     assert!(String::from_utf8_lossy(&r.stderr).contains("not a cfmem experiment"));
 }
+
+#[test]
+fn report_analyses_and_json() {
+    let tmp = tempfile::tempdir().unwrap();
+    let corpus = tmp.path().join("c.jsonl");
+    write_corpus(&corpus);
+    let queries = tmp.path().join("q.jsonl");
+    std::fs::write(
+        &queries,
+        "{\"id\": \"held-out\", \"text\": \"DAWN, n. The time when men of reason go to bed.\"}\n",
+    )
+    .unwrap();
+    let out = tmp.path().join("exp");
+    let (c, o, q) = (
+        corpus.to_str().unwrap(),
+        out.to_str().unwrap(),
+        queries.to_str().unwrap(),
+    );
+    let r = cfmem(&[
+        "run",
+        "--corpus",
+        c,
+        "--out",
+        o,
+        "--queries",
+        q,
+        "--models",
+        "8",
+        "--epochs",
+        "2",
+    ]);
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    let json = tmp.path().join("r.json");
+    let r = cfmem(&[
+        "report",
+        o,
+        "--metric",
+        "logprob",
+        "--convergence",
+        "--membership",
+        "--influence",
+        "--queries",
+        "--json",
+        json.to_str().unwrap(),
+    ]);
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    assert_eq!(v["metric"], "logprob");
+    assert_eq!(v["documents"].as_array().unwrap().len(), 24);
+    assert_eq!(v["convergence"][0]["n_models"], 8);
+    assert!(v["membership"]["online"]["auc"].as_f64().is_some());
+    assert_eq!(v["influence"]["query_ids"][0], "held-out");
+    assert_eq!(
+        v["influence"]["top_units_per_query"][0]
+            .as_array()
+            .unwrap()
+            .len(),
+        5
+    );
+}

@@ -26,7 +26,7 @@ use cfmem_core::{
 
 use crate::error::{io, Error, Result};
 use crate::experiment::Experiment;
-use crate::record::{encode, meta_path, record_path, write_atomic, Record, RecordMeta};
+use crate::record::{encode, meta_path, record_path, write_atomic, QueryEvals, Record, RecordMeta};
 use crate::shard::Shard;
 
 /// How to run.
@@ -41,11 +41,13 @@ use crate::shard::Shard;
 /// | `shard` | none | train only the models of this shard |
 /// | `stop` | false | set it (e.g. from a Ctrl-C handler) to start no new model |
 ///
-/// Defaults, measured on a 2-core machine with the tiny preset: one
-/// single-threaded model per core trains ≈ 1.8× the tokens/s of one model
-/// on both cores (small products scale poorly across threads), and packing
-/// ensembles of 4 changed little; hence `jobs = cores, threads = 1,
-/// ensemble = 1`.
+/// Defaults, measured on a 2-core machine with the tiny preset (4 models,
+/// 4 epochs, 150 short dictionary entries, `cfmem run --jobs J --threads T
+/// --ensemble K`): jobs 2 × threads 1 trained 11,870 tokens/s; jobs 1 ×
+/// threads 2, 6,946; jobs 2 × ensembles of 2, 10,475; jobs 1 × threads 2 ×
+/// ensemble 4, 6,450. Small products scale poorly across threads and the
+/// ensemble graph does not yet pay for itself on the CPU, hence
+/// `jobs = cores, threads = 1, ensemble = 1`.
 #[derive(Debug, Clone)]
 pub struct RunConfig {
     /// Target number of models.
@@ -256,6 +258,10 @@ pub fn run(exp: &Experiment, cfg: &RunConfig, obs: &dyn Observer) -> Result<RunS
     obs.start(pending.len(), n_done);
     let device = select_device(cfg.device)?;
     let data = TokenizedCorpus::new(exp.corpus(), &ByteTokenizer, m.model.ctx)?;
+    let query_data = match exp.queries() {
+        Some(q) => Some(TokenizedCorpus::new(q, &ByteTokenizer, m.model.ctx)?),
+        None => None,
+    };
     let summary = Mutex::new(RunSummary {
         n_already_done: n_done,
         corrupt,
@@ -298,7 +304,14 @@ pub fn run(exp: &Experiment, cfg: &RunConfig, obs: &dyn Observer) -> Result<RunS
                 let chunk: Vec<usize> = claims.iter().map(|(i, _)| *i).collect();
                 obs.models_started(&chunk);
                 let t0 = Instant::now();
-                let result = train_chunk(exp, &data, &membership, &chunk, &device);
+                let result = train_chunk(
+                    exp,
+                    &data,
+                    query_data.as_ref(),
+                    &membership,
+                    &chunk,
+                    &device,
+                );
                 let secs = t0.elapsed().as_secs_f64() / chunk.len() as f64;
                 match result {
                     Ok(records) => {
@@ -361,6 +374,7 @@ pub fn run(exp: &Experiment, cfg: &RunConfig, obs: &dyn Observer) -> Result<RunS
 fn train_chunk(
     exp: &Experiment,
     data: &TokenizedCorpus,
+    queries: Option<&TokenizedCorpus>,
     membership: &Membership,
     chunk: &[usize],
     device: &Device,
@@ -383,18 +397,24 @@ fn train_chunk(
     let (model, stats) =
         train_ensemble(&m.model, &m.train, data, &jobs, DType::F32, device, None).map_err(wrap)?;
     let evals = evaluate(&model, data, m.eval_batch, device).map_err(wrap)?;
+    let query_evals = match queries {
+        Some(q) => Some(evaluate(&model, q, m.eval_batch, device).map_err(wrap)?),
+        None => None,
+    };
     let hash = m.hash();
     Ok(chunk
         .iter()
         .enumerate()
         .map(|(k, &i)| {
-            Record::new(
+            let mut r = Record::new(
                 i,
                 hash.clone(),
                 membership.row(i).to_vec(),
                 stats[k].clone(),
                 &evals[k],
-            )
+            );
+            r.queries = query_evals.as_ref().map(|q| QueryEvals::new(&q[k]));
+            r
         })
         .collect())
 }

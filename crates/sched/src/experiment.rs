@@ -3,6 +3,7 @@
 //! ```text
 //! DIR/manifest.json          configs, design, seed, corpus fingerprint
 //! DIR/corpus.jsonl           the validated corpus (the experiment is self-contained)
+//! DIR/queries.jsonl          the query corpus, when the experiment has one
 //! DIR/target.json            the number of models last asked for (a plain resume trains up to it)
 //! DIR/runs/model-NNNNNN.rec  one checksummed record per finished model
 //! DIR/runs/model-NNNNNN.meta.json  wall time, ensemble size, threads
@@ -24,6 +25,16 @@ pub struct Experiment {
     dir: PathBuf,
     manifest: Manifest,
     corpus: Corpus,
+    queries: Option<Corpus>,
+}
+
+fn write_jsonl(path: &Path, corpus: &Corpus) -> Result<()> {
+    let mut jsonl = Vec::new();
+    for d in corpus.documents() {
+        serde_json::to_writer(&mut jsonl, d).map_err(|e| Error::Config(e.to_string()))?;
+        jsonl.push(b'\n');
+    }
+    crate::record::write_atomic(path, &jsonl)
 }
 
 /// What the runs directory holds for models `0..n`.
@@ -50,9 +61,37 @@ impl Experiment {
         corpus: Corpus,
         fresh: bool,
     ) -> Result<Self> {
+        Self::create_with_queries(dir, manifest, corpus, None, fresh)
+    }
+
+    /// As [`Experiment::create`], with a query corpus that every model also
+    /// evaluates (the manifest must describe it, see [`Manifest::with_queries`]).
+    ///
+    /// # Errors
+    /// As [`Experiment::create`]; [`Error::Config`] when the manifest and
+    /// the query corpus disagree.
+    pub fn create_with_queries(
+        dir: impl AsRef<Path>,
+        manifest: Manifest,
+        corpus: Corpus,
+        queries: Option<Corpus>,
+        fresh: bool,
+    ) -> Result<Self> {
         let dir = dir.as_ref().to_path_buf();
+        let given = queries.as_ref().map(Corpus::fingerprint);
+        if manifest.queries.as_ref().map(|q| &q.fingerprint) != given.as_ref() {
+            return Err(Error::Config(
+                "the manifest's query corpus does not match the one given".into(),
+            ));
+        }
         if fresh && dir.join("manifest.json").exists() {
-            for sub in ["manifest.json", "corpus.jsonl", "target.json", "log.txt"] {
+            for sub in [
+                "manifest.json",
+                "corpus.jsonl",
+                "queries.jsonl",
+                "target.json",
+                "log.txt",
+            ] {
                 let p = dir.join(sub);
                 if p.exists() {
                     std::fs::remove_file(&p).map_err(io(&p))?;
@@ -73,18 +112,18 @@ impl Experiment {
             return Ok(exp);
         }
         std::fs::create_dir_all(dir.join("runs")).map_err(io(&dir))?;
-        let mut jsonl = Vec::new();
-        for d in corpus.documents() {
-            serde_json::to_writer(&mut jsonl, d).map_err(|e| Error::Config(e.to_string()))?;
-            jsonl.push(b'\n');
+        write_jsonl(&dir.join("corpus.jsonl"), &corpus)?;
+        if let Some(q) = &queries {
+            write_jsonl(&dir.join("queries.jsonl"), q)?;
         }
-        crate::record::write_atomic(&dir.join("corpus.jsonl"), &jsonl)?;
+        // The manifest last: once it exists, the corpus files are complete.
         let m = serde_json::to_vec_pretty(&manifest).map_err(|e| Error::Config(e.to_string()))?;
         crate::record::write_atomic(&dir.join("manifest.json"), &m)?;
         Ok(Self {
             dir,
             manifest,
             corpus,
+            queries,
         })
     }
 
@@ -108,11 +147,32 @@ impl Experiment {
                 )],
             });
         }
+        let queries = match &manifest.queries {
+            None => None,
+            Some(info) => {
+                let q = Corpus::load(dir.join("queries.jsonl"), &cfg)?;
+                if q.fingerprint() != info.fingerprint {
+                    return Err(Error::ManifestMismatch {
+                        dir,
+                        diffs: vec![
+                            "queries.fingerprint: queries.jsonl does not match the manifest".into(),
+                        ],
+                    });
+                }
+                Some(q)
+            }
+        };
         Ok(Self {
             dir,
             manifest,
             corpus,
+            queries,
         })
+    }
+
+    /// The query corpus, if the experiment has one.
+    pub fn queries(&self) -> Option<&Corpus> {
+        self.queries.as_ref()
     }
 
     /// The directory.

@@ -39,5 +39,8 @@ pub use manifest::{CorpusInfo, Manifest, Seeding, FORMAT_VERSION};
 pub use record::{
     decode, encode, meta_path, read_record, record_path, write_atomic, Record, RecordMeta,
 };
-pub use report::{report, DocEstimate, Report};
+pub use report::{
+    convergence, influence, membership, report, DocEstimate, DocMembership, MembershipReport,
+    Report,
+};
 pub use shard::Shard;

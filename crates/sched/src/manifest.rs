@@ -56,6 +56,9 @@ pub struct Manifest {
     pub seeding: Seeding,
     /// Windows per evaluation batch (does not change results).
     pub eval_batch: usize,
+    /// A held-out query corpus that every model also evaluates (for influence).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub queries: Option<CorpusInfo>,
 }
 
 impl Manifest {
@@ -84,7 +87,19 @@ impl Manifest {
             seed,
             seeding: Seeding::PerModel,
             eval_batch: 64,
+            queries: None,
         }
+    }
+
+    /// Add a query corpus that every model also evaluates.
+    pub fn with_queries(mut self, queries: &Corpus, path: Option<&Path>, load: LoadConfig) -> Self {
+        self.queries = Some(CorpusInfo {
+            path: path.map(Path::to_path_buf),
+            load,
+            fingerprint: queries.fingerprint(),
+            n_docs: queries.len(),
+        });
+        self
     }
 
     /// Seed of model `i`'s initial weights.
@@ -138,8 +153,9 @@ impl Manifest {
     pub fn diff(&self, other: &Manifest) -> Vec<String> {
         let mut a = flatten(&serde_json::to_value(self).unwrap_or_default());
         let mut b = flatten(&serde_json::to_value(other).unwrap_or_default());
-        a.retain(|(k, _)| k != "corpus.path");
-        b.retain(|(k, _)| k != "corpus.path");
+        let informational = |k: &String| k == "corpus.path" || k == "queries.path";
+        a.retain(|(k, _)| !informational(k));
+        b.retain(|(k, _)| !informational(k));
         let keys: std::collections::BTreeSet<&String> =
             a.iter().chain(&b).map(|(k, _)| k).collect();
         let get = |v: &[(String, String)], k: &str| {

@@ -34,6 +34,50 @@ pub struct Record {
     pub n_correct: Vec<u32>,
     /// Summed negative log-likelihood per document (nats).
     pub sum_nll: Vec<f64>,
+    /// The same on the query corpus, when the experiment has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub queries: Option<QueryEvals>,
+}
+
+/// Evaluations on the query corpus.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct QueryEvals {
+    /// Predicted tokens per query.
+    pub n_tokens: Vec<u32>,
+    /// Correct argmax predictions per query.
+    pub n_correct: Vec<u32>,
+    /// Summed negative log-likelihood per query (nats).
+    pub sum_nll: Vec<f64>,
+}
+
+impl QueryEvals {
+    /// From per-query evaluations.
+    pub fn new(evals: &[DocEval]) -> Self {
+        Self {
+            n_tokens: evals.iter().map(|e| e.n_tokens).collect(),
+            n_correct: evals.iter().map(|e| e.n_correct).collect(),
+            sum_nll: evals.iter().map(|e| e.sum_nll).collect(),
+        }
+    }
+}
+
+fn scores(
+    metric: cfmem_analysis::Metric,
+    n_tokens: &[u32],
+    n_correct: &[u32],
+    sum_nll: &[f64],
+) -> Vec<f64> {
+    use cfmem_analysis::Metric;
+    (0..n_tokens.len())
+        .map(|d| {
+            let n = f64::from(n_tokens[d].max(1));
+            match metric {
+                Metric::Loss => sum_nll[d] / n,
+                Metric::LogProb => -sum_nll[d],
+                _ => f64::from(n_correct[d]) / n,
+            }
+        })
+        .collect()
 }
 
 impl Record {
@@ -53,6 +97,7 @@ impl Record {
             n_tokens: evals.iter().map(|e| e.n_tokens).collect(),
             n_correct: evals.iter().map(|e| e.n_correct).collect(),
             sum_nll: evals.iter().map(|e| e.sum_nll).collect(),
+            queries: None,
         }
     }
 
@@ -63,6 +108,19 @@ impl Record {
             .zip(&self.n_tokens)
             .map(|(&c, &n)| f64::from(c) / f64::from(n.max(1)))
             .collect()
+    }
+
+    /// Per-document scores under `metric`.
+    pub fn scores(&self, metric: cfmem_analysis::Metric) -> Vec<f64> {
+        scores(metric, &self.n_tokens, &self.n_correct, &self.sum_nll)
+    }
+
+    /// Per-query scores under `metric` (empty without queries).
+    pub fn query_scores(&self, metric: cfmem_analysis::Metric) -> Vec<f64> {
+        match &self.queries {
+            Some(q) => scores(metric, &q.n_tokens, &q.n_correct, &q.sum_nll),
+            None => Vec::new(),
+        }
     }
 
     /// Per-document mean loss (nats/token).
@@ -199,6 +257,7 @@ mod tests {
             n_tokens: vec![4, 5],
             n_correct: vec![1, 2],
             sum_nll: vec![0.1 + 0.2, 7.0],
+            queries: None,
         }
     }
 

@@ -60,11 +60,7 @@ pub fn report(exp: &Experiment, metric: Metric) -> Result<Report> {
     for i in exp.record_indices()? {
         match exp.read(i) {
             Ok(r) => {
-                let scores = match metric {
-                    Metric::Loss => r.loss(),
-                    _ => r.accuracy(),
-                };
-                acc.add(&r.copies, &scores)?;
+                acc.add(&r.copies, &r.scores(metric))?;
             }
             Err(e) => skipped.push((i, e.to_string())),
         }
@@ -86,4 +82,164 @@ pub fn report(exp: &Experiment, metric: Metric) -> Result<Report> {
         n_models: acc.n_models(),
         skipped,
     })
+}
+
+/// Split-half convergence of the estimates as models are added (records in
+/// index order; halves by block for block designs).
+///
+/// # Errors
+/// I/O errors; analysis errors.
+pub fn convergence(
+    exp: &Experiment,
+    metric: Metric,
+) -> Result<Vec<cfmem_analysis::ConvergencePoint>> {
+    let valid: Vec<crate::record::Record> = exp
+        .record_indices()?
+        .into_iter()
+        .filter_map(|i| exp.read(i).ok())
+        .collect();
+    let block = match exp.manifest().design.kind {
+        cfmem_analysis::DesignKind::Blocks { b } => b,
+        _ => 1,
+    };
+    let mut conv =
+        cfmem_analysis::Convergence::new(exp.corpus().len(), metric, valid.len(), block)?;
+    for r in &valid {
+        conv.add(r.model, &r.copies, &r.scores(metric))?;
+    }
+    Ok(conv.finish())
+}
+
+/// Membership-inference view of an experiment (LiRA style).
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct MembershipReport {
+    /// The observation scored.
+    pub observation: cfmem_analysis::Observation,
+    /// The variance mode.
+    pub variance: cfmem_analysis::Variance,
+    /// Per document: its id, its in/out Gaussian fits over all models, and
+    /// the ROC AUC of the online score over the models (leave-one-out).
+    pub docs: Vec<DocMembership>,
+    /// Over all (model, document) pairs, each model left out of the fits it is scored by.
+    pub online: Option<cfmem_analysis::RocSummary>,
+    /// The same for the offline (out-only) score.
+    pub offline: Option<cfmem_analysis::RocSummary>,
+}
+
+/// One document's membership view.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct DocMembership {
+    /// Document id.
+    pub id: String,
+    /// Gaussian fits of the in- and out-observations.
+    pub fit: cfmem_analysis::GaussianFit,
+    /// ROC AUC of the online score across models for this document.
+    pub auc: Option<f64>,
+}
+
+/// LiRA-style membership scores: two passes over the records (fit, then
+/// score each model with itself left out). Ground truth is each record's
+/// own membership. Memory O(models × documents) for the exact ROC.
+///
+/// # Errors
+/// I/O errors; analysis errors.
+pub fn membership(
+    exp: &Experiment,
+    observation: cfmem_analysis::Observation,
+    variance: cfmem_analysis::Variance,
+) -> Result<MembershipReport> {
+    let n = exp.corpus().len();
+    let mut acc = cfmem_analysis::LiraAccumulator::new(n, observation);
+    let indices: Vec<usize> = exp
+        .record_indices()?
+        .into_iter()
+        .filter(|&i| exp.read(i).is_ok())
+        .collect();
+    for &i in &indices {
+        let r = exp.read(i)?;
+        acc.add(&r.copies, &r.loss())?;
+    }
+    let mut online = Vec::new();
+    let mut offline = Vec::new();
+    let mut per_doc: Vec<Vec<(f64, bool)>> = vec![Vec::new(); n];
+    for &i in &indices {
+        let r = exp.read(i)?;
+        let scores = acc.score_left_out(&r.copies, &r.loss(), variance)?;
+        for (d, s) in scores.into_iter().enumerate() {
+            if let Some(s) = s {
+                let member = r.copies[d] > 0;
+                online.push((s.online, member));
+                offline.push((s.offline, member));
+                per_doc[d].push((s.online, member));
+            }
+        }
+    }
+    let fits = acc.fits(variance);
+    let docs = exp
+        .documents()
+        .iter()
+        .zip(fits)
+        .zip(&per_doc)
+        .map(|((d, fit), pairs)| DocMembership {
+            id: d.id.clone(),
+            fit,
+            auc: cfmem_analysis::roc(pairs).map(|r| r.auc),
+        })
+        .collect();
+    Ok(MembershipReport {
+        observation,
+        variance,
+        docs,
+        online: cfmem_analysis::roc(&online),
+        offline: cfmem_analysis::roc(&offline),
+    })
+}
+
+/// Counterfactual influence of training documents on queries: on the
+/// experiment's query corpus when `use_queries`, else on the training
+/// documents themselves (self-influence, i.e. memorization, excluded).
+/// Streams the records once per block of queries.
+///
+/// # Errors
+/// [`crate::Error::Config`] when `use_queries` and the experiment has no
+/// query corpus; I/O and analysis errors.
+pub fn influence(
+    exp: &Experiment,
+    metric: Metric,
+    use_queries: bool,
+    mut cfg: cfmem_analysis::InfluenceConfig,
+) -> Result<cfmem_analysis::Influence> {
+    let n_units = exp.corpus().len();
+    let n_queries = if use_queries {
+        exp.queries()
+            .ok_or_else(|| {
+                crate::Error::Config(
+                    "this experiment has no query corpus (cfmem run --queries PATH)".into(),
+                )
+            })?
+            .len()
+    } else {
+        cfg.exclude_self = true;
+        n_units
+    };
+    let indices: Vec<usize> = exp
+        .record_indices()?
+        .into_iter()
+        .filter(|&i| exp.read(i).is_ok())
+        .collect();
+    let out = cfmem_analysis::influence(n_units, n_queries, metric, &cfg, |q0, nq, visit| {
+        for &i in &indices {
+            let r = exp
+                .read(i)
+                .map_err(|e| cfmem_analysis::Error::Index(e.to_string()))?;
+            let s = if use_queries {
+                r.query_scores(metric)
+            } else {
+                r.scores(metric)
+            };
+            visit(&r.copies, &s[q0..q0 + nq])?;
+        }
+        Ok(())
+    })?;
+    Ok(out)
 }
