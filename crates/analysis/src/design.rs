@@ -12,10 +12,12 @@ use crate::hash::{hash_words, unit_f64, SplitMix64};
 /// | `Bernoulli { p }` | `0 < p < 1` | unit `j` is in model `i` iff `hash(seed, i, j) < p`: independent coins |
 /// | `Blocks { b }` | `b ≥ 2` | models come in blocks of `b`; each block splits the units into `b` disjoint parts and model `k` of the block trains on part `k` |
 ///
+/// | `Repetition { copies, probs }` | `probs` sum to 1, one level is 0 | unit `j` gets `copies[l]` copies per epoch with probability `probs[l]` (graded inclusion) |
+///
 /// `Blocks { b: 2 }` gives complementary halves (as LiRA's balanced keep
 /// masks), `Blocks { b: 4 }` gives Zhang et al.'s 25 % subsets with exact
 /// balance in every complete block.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum DesignKind {
@@ -29,10 +31,17 @@ pub enum DesignKind {
         /// Models per block (= number of parts).
         b: usize,
     },
+    /// Graded inclusion: `copies[l]` copies per epoch with probability `probs[l]`.
+    Repetition {
+        /// Copy counts, e.g. `[0, 1, 2, 4]` (one of them 0).
+        copies: Vec<u32>,
+        /// Their probabilities (summing to 1).
+        probs: Vec<f64>,
+    },
 }
 
 /// A membership design: a [`DesignKind`] and a seed.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DesignConfig {
     /// The assignment rule.
     pub kind: DesignKind,
@@ -67,13 +76,51 @@ impl DesignConfig {
         }
     }
 
+    /// Repetition design: `copies[l]` with probability `probs[l]`.
+    pub fn repetition(copies: Vec<u32>, probs: Vec<f64>, seed: u64) -> Self {
+        Self {
+            kind: DesignKind::Repetition { copies, probs },
+            seed,
+        }
+    }
+
     /// Validate the parameters.
     ///
     /// # Errors
     /// [`Error::InvalidProbability`] for `p` outside (0, 1),
-    /// [`Error::InvalidDesign`] for `b < 2`.
+    /// [`Error::InvalidDesign`] for `b < 2` or a repetition design whose
+    /// probabilities do not sum to 1 or that has no 0-copies level.
     pub fn check(&self) -> Result<()> {
         match self.kind {
+            DesignKind::Repetition {
+                ref copies,
+                ref probs,
+            } => {
+                let bad = |m: String| Err(Error::InvalidDesign(m));
+                if copies.len() != probs.len() || copies.len() < 2 {
+                    return bad(format!(
+                        "repetition needs at least two levels with one probability each (got {} levels, {} probabilities)",
+                        copies.len(),
+                        probs.len()
+                    ));
+                }
+                if !copies.contains(&0) {
+                    return bad("repetition needs a 0-copies level (the baseline)".into());
+                }
+                if let Some(p) = probs.iter().find(|p| !(**p >= 0.0 && p.is_finite())) {
+                    return Err(Error::InvalidProbability(*p));
+                }
+                let total: f64 = probs.iter().sum();
+                if (total - 1.0).abs() > 1e-9 {
+                    return bad(format!("repetition probabilities sum to {total}, not 1"));
+                }
+                let mut sorted = copies.clone();
+                sorted.sort_unstable();
+                sorted.dedup();
+                if sorted.len() != copies.len() {
+                    return bad("repetition copy counts must be distinct".into());
+                }
+            }
             DesignKind::Bernoulli { p } => {
                 if !(p > 0.0 && p < 1.0) {
                     return Err(Error::InvalidProbability(p));
@@ -95,6 +142,23 @@ impl DesignConfig {
         match self.kind {
             DesignKind::Bernoulli { p } => p,
             DesignKind::Blocks { b } => 1.0 / b as f64,
+            DesignKind::Repetition {
+                ref copies,
+                ref probs,
+            } => copies
+                .iter()
+                .zip(probs)
+                .filter(|(c, _)| **c > 0)
+                .map(|(_, p)| p)
+                .sum(),
+        }
+    }
+
+    /// The block size for split-half analyses (1 for designs without blocks).
+    pub fn block_size(&self) -> usize {
+        match self.kind {
+            DesignKind::Blocks { b } => b,
+            _ => 1,
         }
     }
 
@@ -106,6 +170,22 @@ impl DesignConfig {
     pub fn row(&self, model: usize, n_units: usize) -> Result<Vec<u32>> {
         self.check()?;
         Ok(match self.kind {
+            DesignKind::Repetition {
+                ref copies,
+                ref probs,
+            } => (0..n_units)
+                .map(|j| {
+                    let u = unit_f64(hash_words(&[self.seed, 3, model as u64, j as u64]));
+                    let mut acc = 0.0;
+                    for (c, p) in copies.iter().zip(probs) {
+                        acc += p;
+                        if u < acc {
+                            return *c;
+                        }
+                    }
+                    *copies.last().unwrap_or(&0)
+                })
+                .collect(),
             DesignKind::Bernoulli { p } => (0..n_units)
                 .map(|j| {
                     let h = hash_words(&[self.seed, 1, model as u64, j as u64]);
@@ -270,7 +350,10 @@ mod tests {
                 assert_eq!(design.row(i, 50).unwrap(), small.row(i));
             }
             // A different seed gives a different design.
-            let other = DesignConfig { seed: 12, ..design };
+            let other = DesignConfig {
+                seed: 12,
+                ..design.clone()
+            };
             assert_ne!(other.membership(8, 50).unwrap(), small);
         }
     }
@@ -312,6 +395,35 @@ mod tests {
         let rate = total as f64 / 40_000.0;
         // Binomial SE = sqrt(.25*.75/40000) ≈ 0.0022; allow 5 SE.
         assert!((rate - 0.25).abs() < 0.011, "{rate}");
+    }
+
+    #[test]
+    fn repetition_levels_have_their_probabilities() {
+        let d = DesignConfig::repetition(vec![0, 1, 2, 4], vec![0.4, 0.2, 0.2, 0.2], 3);
+        let m = d.membership(100, 200).unwrap();
+        let mut count = [0usize; 5];
+        for i in 0..100 {
+            for &c in m.row(i) {
+                count[c as usize] += 1;
+            }
+        }
+        assert_eq!(count[3], 0);
+        // 20,000 draws: SE of a 0.2 share ≈ 0.0028.
+        assert!(
+            (count[0] as f64 / 20_000.0 - 0.4).abs() < 0.015,
+            "{count:?}"
+        );
+        assert!(
+            (count[4] as f64 / 20_000.0 - 0.2).abs() < 0.015,
+            "{count:?}"
+        );
+        assert!((d.inclusion_rate() - 0.6).abs() < 1e-12);
+        assert!(DesignConfig::repetition(vec![1, 2], vec![0.5, 0.5], 0)
+            .check()
+            .is_err());
+        assert!(DesignConfig::repetition(vec![0, 2], vec![0.5, 0.6], 0)
+            .check()
+            .is_err());
     }
 
     #[test]

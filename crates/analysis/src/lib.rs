@@ -41,6 +41,8 @@ mod estimate;
 mod hash;
 mod influence;
 mod lira;
+mod repetition;
+mod units;
 
 pub use convergence::{pearson, ranks, spearman, spearman_brown, Convergence, ConvergencePoint};
 pub use design::{CoverageProblem, DesignConfig, DesignKind, Membership};
@@ -51,3 +53,5 @@ pub use influence::{influence, Influence, InfluenceConfig, InfluenceEntry, Model
 pub use lira::{
     roc, GaussianFit, LiraAccumulator, MembershipScore, Observation, RocSummary, Variance,
 };
+pub use repetition::{OverallPoint, RepetitionAccumulator, RepetitionCurve};
+pub use units::{jaccard, Units};

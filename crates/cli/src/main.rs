@@ -61,8 +61,14 @@ struct RunArgs {
     #[arg(long, conflicts_with = "blocks")]
     p: Option<f64>,
     /// Block design: blocks of B models, each document in exactly one model per block [default: 2].
-    #[arg(long)]
+    #[arg(long, conflicts_with = "repetition")]
     blocks: Option<usize>,
+    /// Repetition design: COPIES:PROB pairs, e.g. 0:0.4,1:0.2,2:0.2,4:0.2 (a unit gets COPIES copies per epoch with probability PROB).
+    #[arg(long, conflicts_with = "p")]
+    repetition: Option<String>,
+    /// Units of removal: documents, group (the corpus's group field), contains:TEXT, regex:PATTERN, near-dup[:NGRAM:THRESHOLD].
+    #[arg(long)]
+    units: Option<cfmem_sched::UnitSpec>,
     /// Seed of the design, initialisation and batch order [default: 0].
     #[arg(long)]
     seed: Option<u64>,
@@ -152,6 +158,12 @@ struct ReportArgs {
     /// Entries per influence list.
     #[arg(long, default_value_t = 5)]
     k: usize,
+    /// Memorization per unit of removal (groups, clusters), with the whole unit included vs removed.
+    #[arg(long)]
+    groups: bool,
+    /// Memorization as a function of copies per epoch (repetition designs).
+    #[arg(long)]
+    repetition: bool,
     /// Write every document's estimate to this CSV file.
     #[arg(long)]
     csv: Option<PathBuf>,
@@ -340,7 +352,7 @@ fn cmd_run(a: RunArgs) -> Result<()> {
     let seed = a.seed.or(base.as_ref().map(|m| m.seed)).unwrap_or(0);
     let mut design = base
         .as_ref()
-        .map(|m| m.design)
+        .map(|m| m.design.clone())
         .unwrap_or(DesignConfig::blocks(2, seed));
     design.seed = a.seed.unwrap_or(design.seed);
     if let Some(p) = a.p {
@@ -348,6 +360,9 @@ fn cmd_run(a: RunArgs) -> Result<()> {
     }
     if let Some(b) = a.blocks {
         design.kind = cfmem_analysis::DesignKind::Blocks { b };
+    }
+    if let Some(spec) = &a.repetition {
+        design.kind = parse_repetition(spec)?;
     }
     design.check()?;
     model.check()?;
@@ -368,6 +383,10 @@ fn cmd_run(a: RunArgs) -> Result<()> {
     );
     if let Some(b) = &base {
         manifest.eval_batch = b.eval_batch;
+        manifest.units = b.units.clone();
+    }
+    if let Some(u) = &a.units {
+        manifest.units = u.clone();
     }
     let queries = match (&a.queries, &existing) {
         (Some(p), _) => Some(Corpus::load(p, &LoadConfig::default())?),
@@ -461,6 +480,28 @@ fn cmd_run(a: RunArgs) -> Result<()> {
     }
     println!("next: cfmem report {}", dir.display());
     Ok(())
+}
+
+/// `0:0.4,1:0.2,2:0.2,4:0.2` → a repetition design.
+fn parse_repetition(spec: &str) -> Result<cfmem_analysis::DesignKind> {
+    let mut copies = Vec::new();
+    let mut probs = Vec::new();
+    for part in spec.split(',') {
+        let (c, p) = part.split_once(':').with_context(|| {
+            format!("--repetition {spec:?}: expected COPIES:PROB pairs, e.g. 0:0.5,1:0.25,4:0.25")
+        })?;
+        copies.push(
+            c.trim()
+                .parse()
+                .with_context(|| format!("--repetition: bad copy count {c:?}"))?,
+        );
+        probs.push(
+            p.trim()
+                .parse()
+                .with_context(|| format!("--repetition: bad probability {p:?}"))?,
+        );
+    }
+    Ok(cfmem_analysis::DesignKind::Repetition { copies, probs })
 }
 
 /// First Ctrl-C: start no new model, finish the ones in training. Second:
@@ -642,6 +683,50 @@ fn cmd_report(a: ReportArgs) -> Result<()> {
             "top_units_per_query": inf.top_units,
             "top_queries_per_unit": inf.top_queries,
         });
+    }
+    if a.groups {
+        let g = cfmem_sched::groups(&exp, a.metric)?;
+        let mut multi: Vec<&cfmem_sched::GroupEstimate> =
+            g.iter().filter(|x| x.members.len() > 1).collect();
+        multi.sort_by(|x, y| {
+            y.estimate
+                .mem
+                .partial_cmp(&x.estimate.mem)
+                .unwrap_or(std::cmp::Ordering::Equal)
+        });
+        println!(
+            "\nUnits of removal: {} units ({} with several documents); mem of a unit = its members' mean score, unit in vs out:",
+            g.len(),
+            multi.len()
+        );
+        for x in multi.iter().take(a.top) {
+            let e = &x.estimate;
+            println!(
+                "  {:<32} {:>3} docs  mem {:>8}  [{}, {}]  n_in {} n_out {}",
+                x.name.chars().take(32).collect::<String>(),
+                x.members.len(),
+                fmt(e.mem),
+                fmt(e.ci_low),
+                fmt(e.ci_high),
+                e.n_in,
+                e.n_out
+            );
+        }
+        json["groups"] = serde_json::to_value(&g)?;
+    }
+    if a.repetition {
+        let curve = cfmem_sched::repetition(&exp, a.metric)?;
+        println!("\nMemorization by copies per epoch (mean over documents of E[M|k] - E[M|0]):");
+        for p in &curve.overall {
+            println!(
+                "  {:>3} copies: mem {:.4} ± {:.4} (95%, {} documents)",
+                p.copies,
+                p.mem,
+                1.96 * p.se,
+                p.n_docs
+            );
+        }
+        json["repetition"] = serde_json::to_value(&curve)?;
     }
     if let Some(path) = &a.json {
         std::fs::write(path, serde_json::to_vec_pretty(&json)?)

@@ -154,7 +154,8 @@ pub struct TrainStats {
     /// Target tokens trained on (all epochs).
     pub tokens: u64,
     /// Mean training loss over the last epoch (nats/token).
-    pub final_loss: f64,
+    /// `None` when the model's subset was empty (it trained on nothing).
+    pub final_loss: Option<f64>,
 }
 
 /// The per-model plan: batches of windows for every step.
@@ -234,7 +235,7 @@ pub fn train_ensemble(
         .map(|&steps| TrainStats {
             steps,
             tokens: 0,
-            final_loss: f64::NAN,
+            final_loss: None,
         })
         .collect();
     let mut last_loss = vec![0f64; k];
@@ -289,7 +290,7 @@ pub fn train_ensemble(
     }
     for m in 0..k {
         if last_tokens[m] > 0.0 {
-            stats[m].final_loss = last_loss[m] / last_tokens[m];
+            stats[m].final_loss = Some(last_loss[m] / last_tokens[m]);
         }
     }
     Ok((model, stats))

@@ -65,7 +65,7 @@ fn ensemble_member_equals_model_trained_alone() {
         .unwrap();
         assert_eq!(st[0].steps, ens_stats[k].steps);
         assert!(
-            (st[0].final_loss - ens_stats[k].final_loss).abs() < 1e-4,
+            (st[0].final_loss.unwrap() - ens_stats[k].final_loss.unwrap()).abs() < 1e-4,
             "model {k}"
         );
         let ev = evaluate(&alone, &tc, 8, &dev).unwrap();

@@ -233,8 +233,15 @@ pub fn run(exp: &Experiment, cfg: &RunConfig, obs: &dyn Observer) -> Result<RunS
     std::env::set_var("RAYON_NUM_THREADS", cfg.threads.to_string());
     let m = exp.manifest();
     let n_docs = exp.corpus().len();
-    let membership = m.design.membership(cfg.n_models, n_docs)?;
-    let problems = membership.coverage_problems();
+    // The design draws units; a model's documents follow their unit.
+    let units = exp.units();
+    let unit_membership = m.design.membership(cfg.n_models, units.n_units())?;
+    let mut doc_rows = Vec::with_capacity(cfg.n_models * n_docs);
+    for i in 0..cfg.n_models {
+        doc_rows.extend(units.expand(unit_membership.row(i)));
+    }
+    let membership = Membership::from_rows(cfg.n_models, n_docs, doc_rows)?;
+    let problems = unit_membership.coverage_problems();
     if !problems.is_empty() {
         obs.design_problems(&problems);
     }

@@ -26,6 +26,7 @@ pub struct Experiment {
     manifest: Manifest,
     corpus: Corpus,
     queries: Option<Corpus>,
+    units: cfmem_analysis::Units,
 }
 
 fn write_jsonl(path: &Path, corpus: &Corpus) -> Result<()> {
@@ -116,11 +117,13 @@ impl Experiment {
         if let Some(q) = &queries {
             write_jsonl(&dir.join("queries.jsonl"), q)?;
         }
+        let units = manifest.units.build(&corpus)?;
         // The manifest last: once it exists, the corpus files are complete.
         let m = serde_json::to_vec_pretty(&manifest).map_err(|e| Error::Config(e.to_string()))?;
         crate::record::write_atomic(&dir.join("manifest.json"), &m)?;
         Ok(Self {
             dir,
+            units,
             manifest,
             corpus,
             queries,
@@ -164,10 +167,16 @@ impl Experiment {
         };
         Ok(Self {
             dir,
+            units: manifest.units.build(&corpus)?,
             manifest,
             corpus,
             queries,
         })
+    }
+
+    /// The units of removal.
+    pub fn units(&self) -> &cfmem_analysis::Units {
+        &self.units
     }
 
     /// The query corpus, if the experiment has one.

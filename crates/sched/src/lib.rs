@@ -35,12 +35,12 @@ mod shard;
 pub use error::{Error, Result};
 pub use exec::{is_claimed, lock_path, run, Observer, RunConfig, RunSummary, Silent};
 pub use experiment::{Experiment, Scan};
-pub use manifest::{CorpusInfo, Manifest, Seeding, FORMAT_VERSION};
+pub use manifest::{CorpusInfo, Manifest, Seeding, UnitSpec, FORMAT_VERSION};
 pub use record::{
     decode, encode, meta_path, read_record, record_path, write_atomic, Record, RecordMeta,
 };
 pub use report::{
-    convergence, influence, membership, report, DocEstimate, DocMembership, MembershipReport,
-    Report,
+    convergence, groups, influence, membership, repetition, report, DocEstimate, DocMembership,
+    GroupEstimate, MembershipReport, Report,
 };
 pub use shard::Shard;

@@ -252,7 +252,7 @@ mod tests {
             train: TrainStats {
                 steps: 2,
                 tokens: 10,
-                final_loss: 1.5,
+                final_loss: Some(1.5),
             },
             n_tokens: vec![4, 5],
             n_correct: vec![1, 2],

@@ -98,10 +98,7 @@ pub fn convergence(
         .into_iter()
         .filter_map(|i| exp.read(i).ok())
         .collect();
-    let block = match exp.manifest().design.kind {
-        cfmem_analysis::DesignKind::Blocks { b } => b,
-        _ => 1,
-    };
+    let block = exp.manifest().design.block_size();
     let mut conv =
         cfmem_analysis::Convergence::new(exp.corpus().len(), metric, valid.len(), block)?;
     for r in &valid {
@@ -242,4 +239,67 @@ pub fn influence(
         Ok(())
     })?;
     Ok(out)
+}
+
+/// The estimate of one unit of removal (a group of documents).
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct GroupEstimate {
+    /// Unit name (`group:LABEL`, `cluster:FIRST-ID`, `contains:TEXT`, or a document id).
+    pub name: String,
+    /// Ids of its documents.
+    pub members: Vec<String>,
+    /// Memorization of the unit: its members' mean score, with the whole
+    /// unit included against the whole unit removed.
+    #[serde(flatten)]
+    pub estimate: cfmem_analysis::Estimate,
+}
+
+/// Memorization per unit of removal (see [`crate::UnitSpec`]); members'
+/// own estimates come from [`report()`].
+///
+/// # Errors
+/// I/O and analysis errors.
+pub fn groups(exp: &Experiment, metric: Metric) -> Result<Vec<GroupEstimate>> {
+    let units = exp.units();
+    let mut acc = MemAccumulator::new(units.n_units(), metric);
+    for i in exp.record_indices()? {
+        if let Ok(r) = exp.read(i) {
+            let (c, s) = units.collapse(&r.copies, &r.scores(metric));
+            acc.add(&c, &s)?;
+        }
+    }
+    let docs = exp.documents();
+    Ok(acc
+        .finish()
+        .into_iter()
+        .enumerate()
+        .map(|(u, estimate)| GroupEstimate {
+            name: units.names()[u].clone(),
+            members: units
+                .members(u)
+                .into_iter()
+                .map(|d| docs[d].id.clone())
+                .collect(),
+            estimate,
+        })
+        .collect())
+}
+
+/// Memorization as a function of copies (repetition designs; other designs
+/// give the single level 1).
+///
+/// # Errors
+/// I/O and analysis errors.
+pub fn repetition(exp: &Experiment, metric: Metric) -> Result<cfmem_analysis::RepetitionCurve> {
+    let levels = match &exp.manifest().design.kind {
+        cfmem_analysis::DesignKind::Repetition { copies, .. } => copies.clone(),
+        _ => vec![0, 1],
+    };
+    let mut acc = cfmem_analysis::RepetitionAccumulator::new(exp.corpus().len(), metric, &levels);
+    for i in exp.record_indices()? {
+        if let Ok(r) = exp.read(i) {
+            acc.add(&r.copies, &r.scores(metric))?;
+        }
+    }
+    Ok(acc.finish())
 }

@@ -166,3 +166,177 @@ fn membership_scores_cover_every_pair() {
     let g = membership(&exp, Observation::NegLoss, Variance::Global).unwrap();
     assert_eq!(g.docs.len(), 8);
 }
+
+fn small_cfgs() -> (ModelConfig, TrainConfig) {
+    (
+        ModelConfig {
+            d_model: 16,
+            d_ff: 32,
+            n_head: 2,
+            ctx: 16,
+            ..ModelConfig::tiny()
+        },
+        TrainConfig {
+            epochs: 2,
+            batch_size: 4,
+            ..Default::default()
+        },
+    )
+}
+
+#[test]
+fn groups_are_removed_together_and_estimated_as_units() {
+    let mut docs: Vec<Document> = (0..6)
+        .map(|i| Document::new(format!("doc-{i}"), format!("text number {i}")))
+        .collect();
+    for d in docs.iter_mut().take(3) {
+        d.group = Some("g".into());
+    }
+    let corpus = Corpus::from_documents(docs).unwrap();
+    let (model, train) = small_cfgs();
+    let mut manifest = Manifest::new(
+        &corpus,
+        None,
+        LoadConfig::default(),
+        model,
+        train,
+        DesignConfig::blocks(2, 1),
+        1,
+    );
+    manifest.units = UnitSpec::GroupField;
+    let dir = tempfile::tempdir().unwrap();
+    let exp = Experiment::create(dir.path(), manifest, corpus, false).unwrap();
+    assert_eq!(exp.units().n_units(), 4);
+    run(
+        &exp,
+        &RunConfig {
+            n_models: 6,
+            jobs: 2,
+            ..Default::default()
+        },
+        &Silent,
+    )
+    .unwrap();
+    let recs: Vec<Record> = (0..6).map(|i| exp.read(i).unwrap()).collect();
+    for r in &recs {
+        assert!(
+            r.copies[0] == r.copies[1] && r.copies[1] == r.copies[2],
+            "{:?}",
+            r.copies
+        );
+    }
+    let g = groups(&exp, Metric::Accuracy).unwrap();
+    let unit = g.iter().find(|x| x.name == "group:g").unwrap();
+    assert_eq!(unit.members, vec!["doc-0", "doc-1", "doc-2"]);
+    let score = |r: &Record| (0..3).map(|d| r.accuracy()[d]).sum::<f64>() / 3.0;
+    let inn: Vec<f64> = recs.iter().filter(|r| r.copies[0] > 0).map(score).collect();
+    let out: Vec<f64> = recs
+        .iter()
+        .filter(|r| r.copies[0] == 0)
+        .map(score)
+        .collect();
+    assert!((unit.estimate.mem.unwrap() - (mean(&inn) - mean(&out))).abs() < 1e-12);
+    // Singleton units equal the per-document estimates.
+    let rep = report(&exp, Metric::Accuracy).unwrap();
+    let single = g.iter().find(|x| x.name == "doc-4").unwrap();
+    assert_eq!(single.estimate, rep.docs[4].estimate);
+}
+
+#[test]
+fn repetition_design_trains_copies_and_estimates_by_level() {
+    let docs = (0..6)
+        .map(|i| Document::new(format!("d{i}"), format!("line {i} of text")))
+        .collect();
+    let corpus = Corpus::from_documents(docs).unwrap();
+    let (model, train) = small_cfgs();
+    let design = DesignConfig::repetition(vec![0, 1, 3], vec![0.4, 0.3, 0.3], 2);
+    let manifest = Manifest::new(
+        &corpus,
+        None,
+        LoadConfig::default(),
+        model,
+        train.clone(),
+        design,
+        2,
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let exp = Experiment::create(dir.path(), manifest, corpus, false).unwrap();
+    run(
+        &exp,
+        &RunConfig {
+            n_models: 10,
+            jobs: 2,
+            ..Default::default()
+        },
+        &Silent,
+    )
+    .unwrap();
+    let recs: Vec<Record> = (0..10).map(|i| exp.read(i).unwrap()).collect();
+    for r in &recs {
+        // Tokens trained = epochs × Σ copies × targets.
+        let want: u64 = (0..6)
+            .map(|d| u64::from(r.copies[d]) * u64::from(r.n_tokens[d]))
+            .sum::<u64>()
+            * train.epochs as u64;
+        assert_eq!(r.train.tokens, want, "model {}", r.model);
+        assert!(r.copies.iter().all(|c| [0, 1, 3].contains(c)));
+    }
+    let curve = repetition(&exp, Metric::Loss).unwrap();
+    assert_eq!(curve.copies, vec![1, 3]);
+    for d in 0..6 {
+        for (l, k) in [(0usize, 1u32), (1, 3)] {
+            let at = |c: u32| -> Vec<f64> {
+                recs.iter()
+                    .filter(|r| r.copies[d] == c)
+                    .map(|r| r.loss()[d])
+                    .collect()
+            };
+            let (ink, zero) = (at(k), at(0));
+            let e = &curve.per_doc[d][l];
+            if ink.is_empty() || zero.is_empty() {
+                assert!(e.mem.is_none());
+            } else {
+                assert!((e.mem.unwrap() - (mean(&zero) - mean(&ink))).abs() < 1e-12);
+            }
+        }
+    }
+}
+
+#[test]
+fn a_model_with_an_empty_subset_gives_a_valid_record() {
+    let corpus = Corpus::from_documents(vec![
+        Document::new("a", "alpha"),
+        Document::new("b", "beta"),
+    ])
+    .unwrap();
+    let (model, train) = small_cfgs();
+    // Probability 0.99 of zero copies: some models train on nothing.
+    let design = DesignConfig::repetition(vec![0, 1], vec![0.99, 0.01], 0);
+    let manifest = Manifest::new(
+        &corpus,
+        None,
+        LoadConfig::default(),
+        model,
+        train,
+        design,
+        0,
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let exp = Experiment::create(dir.path(), manifest, corpus, false).unwrap();
+    let s = run(
+        &exp,
+        &RunConfig {
+            n_models: 2,
+            jobs: 1,
+            ..Default::default()
+        },
+        &Silent,
+    )
+    .unwrap();
+    assert_eq!(s.trained, vec![0, 1]);
+    let r = exp.read(0).unwrap();
+    assert_eq!(
+        (r.copies.clone(), r.train.steps, r.train.final_loss),
+        (vec![0, 0], 0, None)
+    );
+}

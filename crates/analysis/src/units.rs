@@ -1,0 +1,291 @@
+//! Units of removal: single documents, or groups of documents that are
+//! included or removed together.
+
+use std::collections::{BTreeMap, HashSet};
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::hash::{hash_words, mix64};
+
+/// A partition of the documents into units.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Units {
+    unit_of: Vec<usize>,
+    names: Vec<String>,
+}
+
+impl Units {
+    /// Every document its own unit (the plain estimate), named by its id.
+    pub fn singletons(ids: &[&str]) -> Self {
+        Self {
+            unit_of: (0..ids.len()).collect(),
+            names: ids.iter().map(|s| s.to_string()).collect(),
+        }
+    }
+
+    /// Documents sharing a label form one unit (named by the label);
+    /// documents without a label are units of their own.
+    pub fn from_labels(ids: &[&str], labels: &[Option<&str>]) -> Self {
+        let mut by_label: BTreeMap<&str, usize> = BTreeMap::new();
+        let mut names = Vec::new();
+        let mut unit_of = Vec::with_capacity(ids.len());
+        for (id, label) in ids.iter().zip(labels) {
+            let u = match label {
+                Some(l) => *by_label.entry(l).or_insert_with(|| {
+                    names.push(format!("group:{l}"));
+                    names.len() - 1
+                }),
+                None => {
+                    names.push(id.to_string());
+                    names.len() - 1
+                }
+            };
+            unit_of.push(u);
+        }
+        Self { unit_of, names }
+    }
+
+    /// The documents selected by `select` form one unit named `name`; the
+    /// others are units of their own.
+    pub fn selected(
+        ids: &[&str],
+        texts: &[&str],
+        name: &str,
+        select: impl Fn(&str) -> bool,
+    ) -> Self {
+        let labels: Vec<Option<&str>> = texts.iter().map(|t| select(t).then_some(name)).collect();
+        Self::from_labels(ids, &labels)
+    }
+
+    /// Near-duplicate clusters: documents whose character `ngram`-shingle
+    /// sets have Jaccard similarity ≥ `threshold` are linked, and linked
+    /// documents (transitively) form one unit named after its first member.
+    /// Exact Jaccard over all pairs up to 2,000 documents; beyond, MinHash
+    /// (128 hashes) with LSH banding (32 bands × 4 rows) proposes pairs that
+    /// are then checked exactly.
+    ///
+    /// # Errors
+    /// [`Error::InvalidDesign`] for `ngram == 0` or a threshold outside (0, 1].
+    pub fn near_duplicates(
+        ids: &[&str],
+        texts: &[&str],
+        ngram: usize,
+        threshold: f64,
+    ) -> Result<Self> {
+        if ngram == 0 || !(threshold > 0.0 && threshold <= 1.0) {
+            return Err(Error::InvalidDesign(format!(
+                "near-duplicates need ngram ≥ 1 and 0 < threshold ≤ 1 (got {ngram}, {threshold})"
+            )));
+        }
+        let shingles: Vec<HashSet<u64>> = texts.iter().map(|t| shingle(t, ngram)).collect();
+        let n = texts.len();
+        let mut parent: Vec<usize> = (0..n).collect();
+        let candidates: Vec<(usize, usize)> = if n <= 2000 {
+            (0..n)
+                .flat_map(|i| (i + 1..n).map(move |j| (i, j)))
+                .collect()
+        } else {
+            lsh_candidates(&shingles)
+        };
+        for (i, j) in candidates {
+            if jaccard(&shingles[i], &shingles[j]) >= threshold {
+                let (a, b) = (find(&mut parent, i), find(&mut parent, j));
+                if a != b {
+                    parent[a.max(b)] = a.min(b);
+                }
+            }
+        }
+        let roots: Vec<usize> = (0..n).map(|i| find(&mut parent, i)).collect();
+        let mut unit_by_root = BTreeMap::new();
+        let mut names = Vec::new();
+        let mut unit_of = Vec::with_capacity(n);
+        for (i, &r) in roots.iter().enumerate() {
+            let size = roots.iter().filter(|&&x| x == r).count();
+            let u = *unit_by_root.entry(r).or_insert_with(|| {
+                names.push(if size > 1 {
+                    format!("cluster:{}", ids[r])
+                } else {
+                    ids[i].to_string()
+                });
+                names.len() - 1
+            });
+            unit_of.push(u);
+        }
+        Ok(Self { unit_of, names })
+    }
+
+    /// Number of units.
+    pub fn n_units(&self) -> usize {
+        self.names.len()
+    }
+
+    /// Number of documents.
+    pub fn n_docs(&self) -> usize {
+        self.unit_of.len()
+    }
+
+    /// The unit of document `d`.
+    pub fn unit_of(&self, d: usize) -> usize {
+        self.unit_of[d]
+    }
+
+    /// Unit names.
+    pub fn names(&self) -> &[String] {
+        &self.names
+    }
+
+    /// The documents of unit `u`.
+    pub fn members(&self, u: usize) -> Vec<usize> {
+        (0..self.unit_of.len())
+            .filter(|&d| self.unit_of[d] == u)
+            .collect()
+    }
+
+    /// Per-document copies from per-unit copies.
+    pub fn expand(&self, unit_copies: &[u32]) -> Vec<u32> {
+        self.unit_of.iter().map(|&u| unit_copies[u]).collect()
+    }
+
+    /// Per-unit copies and scores (the mean over members) from per-document ones.
+    pub fn collapse(&self, copies: &[u32], scores: &[f64]) -> (Vec<u32>, Vec<f64>) {
+        let mut c = vec![0u32; self.n_units()];
+        let mut s = vec![0f64; self.n_units()];
+        let mut k = vec![0f64; self.n_units()];
+        for (d, &u) in self.unit_of.iter().enumerate() {
+            c[u] = copies[d];
+            s[u] += scores[d];
+            k[u] += 1.0;
+        }
+        for (x, n) in s.iter_mut().zip(k) {
+            *x /= n.max(1.0);
+        }
+        (c, s)
+    }
+}
+
+fn find(parent: &mut [usize], mut i: usize) -> usize {
+    while parent[i] != i {
+        parent[i] = parent[parent[i]];
+        i = parent[i];
+    }
+    i
+}
+
+/// Hashed character n-grams of `text` (the whole text when shorter).
+fn shingle(text: &str, n: usize) -> HashSet<u64> {
+    let chars: Vec<char> = text.chars().collect();
+    let word = |w: &[char]| {
+        let v: Vec<u64> = w.iter().map(|&c| u64::from(c)).collect();
+        hash_words(&v)
+    };
+    if chars.len() <= n {
+        return std::iter::once(word(&chars)).collect();
+    }
+    chars.windows(n).map(word).collect()
+}
+
+/// `|A ∩ B| / |A ∪ B|`.
+pub fn jaccard(a: &HashSet<u64>, b: &HashSet<u64>) -> f64 {
+    let inter = a.intersection(b).count();
+    let union = a.len() + b.len() - inter;
+    if union == 0 {
+        1.0
+    } else {
+        inter as f64 / union as f64
+    }
+}
+
+fn lsh_candidates(shingles: &[HashSet<u64>]) -> Vec<(usize, usize)> {
+    const HASHES: usize = 128;
+    const ROWS: usize = 4;
+    let sigs: Vec<Vec<u64>> = shingles
+        .iter()
+        .map(|s| {
+            (0..HASHES as u64)
+                .map(|h| {
+                    s.iter()
+                        .map(|&x| mix64(x ^ mix64(h + 1)))
+                        .min()
+                        .unwrap_or(u64::MAX)
+                })
+                .collect()
+        })
+        .collect();
+    let mut pairs = HashSet::new();
+    for band in 0..HASHES / ROWS {
+        let mut buckets: BTreeMap<u64, Vec<usize>> = BTreeMap::new();
+        for (d, sig) in sigs.iter().enumerate() {
+            let key = hash_words(&sig[band * ROWS..(band + 1) * ROWS]);
+            buckets.entry(key).or_default().push(d);
+        }
+        for docs in buckets.values() {
+            for (a, &i) in docs.iter().enumerate() {
+                for &j in &docs[a + 1..] {
+                    pairs.insert((i.min(j), i.max(j)));
+                }
+            }
+        }
+    }
+    let mut v: Vec<(usize, usize)> = pairs.into_iter().collect();
+    v.sort_unstable();
+    v
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn labels_and_selection() {
+        let ids = ["a", "b", "c", "d"];
+        let u = Units::from_labels(&ids, &[Some("x"), None, Some("x"), Some("y")]);
+        assert_eq!(u.n_units(), 3);
+        assert_eq!(u.members(0), vec![0, 2]);
+        assert_eq!(u.names(), &["group:x", "b", "group:y"]);
+        assert_eq!(u.expand(&[1, 0, 2]), vec![1, 0, 1, 2]);
+        let (c, s) = u.collapse(&[1, 0, 1, 2], &[0.2, 0.5, 0.4, 0.9]);
+        assert_eq!(c, vec![1, 0, 2]);
+        assert!((s[0] - 0.3).abs() < 1e-12);
+        let sel = Units::selected(&ids, &["cat", "dog", "catalog", "cow"], "cat", |t| {
+            t.contains("cat")
+        });
+        assert_eq!(sel.members(sel.unit_of(0)), vec![0, 2]);
+        assert_eq!(Units::singletons(&ids).n_units(), 4);
+    }
+
+    #[test]
+    fn near_duplicates_by_exact_jaccard_and_lsh() {
+        let base = "the quick brown fox jumps over the lazy dog again and again";
+        let texts: Vec<String> = vec![
+            base.to_string(),
+            base.replace("quick", "quack"),
+            base.replace("lazy", "hazy"),
+            "an entirely different sentence about cats".to_string(),
+        ];
+        let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+        let ids = ["a", "b", "c", "d"];
+        let u = Units::near_duplicates(&ids, &refs, 5, 0.7).unwrap();
+        assert_eq!(u.n_units(), 2);
+        assert_eq!(u.members(0), vec![0, 1, 2]);
+        assert_eq!(u.names()[0], "cluster:a");
+        // Jaccard by hand on tiny sets.
+        let a: HashSet<u64> = [1, 2, 3].into();
+        let b: HashSet<u64> = [2, 3, 4, 5].into();
+        assert!((jaccard(&a, &b) - 2.0 / 5.0).abs() < 1e-12);
+        // LSH finds a planted near-duplicate pair among many random texts.
+        let mut rng = crate::hash::SplitMix64::new(1);
+        let mut many: Vec<String> = (0..300)
+            .map(|_| {
+                (0..80)
+                    .map(|_| char::from(b'a' + rng.below(26) as u8))
+                    .collect()
+            })
+            .collect();
+        let dup = many[7].clone();
+        many.push(format!("{}x", &dup[..79]));
+        let shingles: Vec<HashSet<u64>> = many.iter().map(|t| shingle(t, 5)).collect();
+        assert!(lsh_candidates(&shingles).contains(&(7, 300)));
+        assert!(Units::near_duplicates(&ids, &refs, 0, 0.5).is_err());
+    }
+}
