@@ -23,6 +23,9 @@ pub enum Error {
     /// A unit/document index out of range.
     #[error("{0}")]
     Index(String),
+    /// A plot that could not be drawn or written.
+    #[error("plot {0}")]
+    Plot(String),
 }
 
 /// Result with the analysis [`Error`].

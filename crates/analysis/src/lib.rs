@@ -41,6 +41,7 @@ mod estimate;
 mod hash;
 mod influence;
 mod lira;
+pub mod plot;
 mod repetition;
 mod units;
 

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
+use cfmem_analysis::plot::{plot, Chart, Labels, Series};
 use cfmem_analysis::{CoverageProblem, DesignConfig, Metric};
 use cfmem_core::{Corpus, DeviceChoice, LoadConfig, ModelConfig};
 use cfmem_sched::{is_claimed, report, run, Experiment, Manifest, Observer, RunConfig, Shard};
@@ -161,6 +162,10 @@ struct ReportArgs {
     /// Memorization per unit of removal (groups, clusters), with the whole unit included vs removed.
     #[arg(long)]
     groups: bool,
+    /// Write plots (PNG and SVG) into this directory: the memorization histogram, mem vs in-mean,
+    /// and the convergence, repetition and ROC curves of the analyses asked for.
+    #[arg(long)]
+    plots: Option<PathBuf>,
     /// Memorization as a function of copies per epoch (repetition designs).
     #[arg(long)]
     repetition: bool,
@@ -577,6 +582,56 @@ fn cmd_report(a: ReportArgs) -> Result<()> {
         write_csv(path, &rep)?;
         println!("wrote {}", path.display());
     }
+    let mut charts: Vec<(&str, Chart, Labels)> = Vec::new();
+    let lab = |t: &str, x: &str, y: &str| Labels {
+        title: t.into(),
+        x: x.into(),
+        y: y.into(),
+    };
+    let mems: Vec<f64> = ranked.iter().filter_map(|d| d.estimate.mem).collect();
+    charts.push((
+        "mem_histogram",
+        Chart::Histogram {
+            values: mems,
+            bins: 30,
+        },
+        lab(
+            &format!(
+                "Counterfactual memorization ({}, {} models)",
+                a.metric.name(),
+                rep.n_models
+            ),
+            "mem",
+            "documents",
+        ),
+    ));
+    let mut kinds: Vec<(String, Vec<(f64, f64)>)> = Vec::new();
+    for d in &ranked {
+        let kind = if d.id.starts_with(cfmem_core::RANDOM_PREFIX) {
+            "random canaries"
+        } else if d.id.starts_with(cfmem_core::CONTROL_PREFIX) {
+            "controls"
+        } else {
+            "documents"
+        };
+        let p = (
+            d.estimate.in_mean.unwrap_or(f64::NAN),
+            d.estimate.mem.unwrap_or(f64::NAN),
+        );
+        match kinds.iter_mut().find(|k| k.0 == kind) {
+            Some(k) => k.1.push(p),
+            None => kinds.push((kind.to_string(), vec![p])),
+        }
+    }
+    charts.push((
+        "mem_vs_in_mean",
+        Chart::Scatter { groups: kinds },
+        lab(
+            "Memorization vs performance when included",
+            &format!("in_mean ({})", a.metric.name()),
+            "mem",
+        ),
+    ));
     let mut json = serde_json::json!({
         "metric": a.metric.name(),
         "n_models": rep.n_models,
@@ -601,6 +656,27 @@ fn cmd_report(a: ReportArgs) -> Result<()> {
             );
         }
         println!("reliability = Spearman–Brown 2r/(1+r): the expected agreement of the full estimate with a replication");
+        let pts = |f: fn(&cfmem_analysis::ConvergencePoint) -> Option<f64>| -> Vec<(f64, f64, Option<f64>)> {
+            points.iter().filter_map(|p| Some((p.n_models as f64, f(p)?, None))).collect()
+        };
+        charts.push((
+            "convergence",
+            Chart::Lines {
+                series: vec![
+                    Series {
+                        label: "split-half Spearman".into(),
+                        points: pts(|p| p.spearman),
+                    },
+                    Series {
+                        label: "Spearman-Brown reliability".into(),
+                        points: pts(|p| p.reliability),
+                    },
+                ],
+                log: false,
+                diagonal: false,
+            },
+            lab("Convergence of the estimates", "models", "rank correlation"),
+        ));
         json["convergence"] = serde_json::to_value(&points)?;
     }
     if a.membership {
@@ -640,6 +716,28 @@ fn cmd_report(a: ReportArgs) -> Result<()> {
                 d.fit.sigma_out
             );
         }
+        let mut series = Vec::new();
+        for (name, r) in [("online", &m.online), ("offline", &m.offline)] {
+            if let Some(r) = r {
+                series.push(Series {
+                    label: format!("{name} (AUC {:.3})", r.auc),
+                    points: r.curve.iter().map(|&(f, t)| (f, t, None)).collect(),
+                });
+            }
+        }
+        charts.push((
+            "roc",
+            Chart::Lines {
+                series,
+                log: true,
+                diagonal: true,
+            },
+            lab(
+                "Membership inference ROC (LiRA, leave-one-model-out)",
+                "false positive rate",
+                "true positive rate",
+            ),
+        ));
         json["membership"] = serde_json::to_value(&m)?;
     }
     if a.influence {
@@ -726,7 +824,41 @@ fn cmd_report(a: ReportArgs) -> Result<()> {
                 p.n_docs
             );
         }
+        let mut points = vec![(0.0, 0.0, None)];
+        points.extend(
+            curve
+                .overall
+                .iter()
+                .map(|p| (f64::from(p.copies), p.mem, Some(1.96 * p.se))),
+        );
+        charts.push((
+            "mem_vs_copies",
+            Chart::Lines {
+                series: vec![Series {
+                    label: "mean over documents (95% CI)".into(),
+                    points,
+                }],
+                log: false,
+                diagonal: false,
+            },
+            lab(
+                "Memorization by copies per epoch",
+                "copies per epoch",
+                &format!("mem ({})", a.metric.name()),
+            ),
+        ));
         json["repetition"] = serde_json::to_value(&curve)?;
+    }
+    if let Some(dir) = &a.plots {
+        std::fs::create_dir_all(dir).with_context(|| format!("{}", dir.display()))?;
+        for (name, chart, labels) in &charts {
+            plot(&dir.join(name), chart, labels)?;
+        }
+        println!(
+            "wrote {} plots (PNG and SVG) to {}",
+            charts.len(),
+            dir.display()
+        );
     }
     if let Some(path) = &a.json {
         std::fs::write(path, serde_json::to_vec_pretty(&json)?)
