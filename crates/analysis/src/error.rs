@@ -23,6 +23,9 @@ pub enum Error {
     /// A unit/document index out of range.
     #[error("{0}")]
     Index(String),
+    /// Imported results that cannot be read.
+    #[error("import: {0}")]
+    Import(String),
     /// A plot that could not be drawn or written.
     #[error("plot {0}")]
     Plot(String),

@@ -39,6 +39,7 @@ mod design;
 mod error;
 mod estimate;
 mod hash;
+mod import;
 mod influence;
 mod lira;
 pub mod plot;
@@ -50,6 +51,7 @@ pub use design::{CoverageProblem, DesignConfig, DesignKind, Membership};
 pub use error::{Error, Result};
 pub use estimate::{welch, Estimate, MemAccumulator, Metric, NoEstimate, RunningStats, Welch};
 pub use hash::{hash_words, mix64, unit_f64, SplitMix64};
+pub use import::ScoreTable;
 pub use influence::{influence, Influence, InfluenceConfig, InfluenceEntry, ModelVisitor};
 pub use lira::{
     roc, GaussianFit, LiraAccumulator, MembershipScore, Observation, RocSummary, Variance,

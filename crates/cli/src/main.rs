@@ -133,8 +133,17 @@ struct LoadArgs {
 
 #[derive(Args, Debug)]
 struct ReportArgs {
-    /// Experiment directory.
-    dir: PathBuf,
+    /// Experiment directory (omit it with --import-membership/--import-scores).
+    dir: Option<PathBuf>,
+    /// Analyse results produced elsewhere: membership matrix (models × documents, copies; .csv or .npy).
+    #[arg(long, requires = "import_scores")]
+    import_membership: Option<PathBuf>,
+    /// Analyse results produced elsewhere: score matrix (models × documents, of --metric; .csv or .npy).
+    #[arg(long, requires = "import_membership")]
+    import_scores: Option<PathBuf>,
+    /// Document ids for imported matrices, one per line (else a CSV header, else 0..n).
+    #[arg(long)]
+    import_ids: Option<PathBuf>,
     /// accuracy (per-token, default), loss (mean per-token nats) or logprob (sequence log-probability).
     #[arg(long, default_value = "accuracy")]
     metric: Metric,
@@ -530,17 +539,43 @@ fn fmt(x: Option<f64>) -> String {
 }
 
 fn cmd_report(a: ReportArgs) -> Result<()> {
-    let exp = Experiment::open(&a.dir)?;
-    let rep = report(&exp, a.metric)?;
+    let (exp, imported) = match (&a.dir, &a.import_membership, &a.import_scores) {
+        (Some(dir), None, None) => (Some(Experiment::open(dir)?), None),
+        (None, Some(m), Some(s)) => {
+            let table = cfmem_analysis::ScoreTable::load(m, s, a.import_ids.as_deref())?;
+            (
+                None,
+                Some(cfmem_sched::Imported {
+                    table,
+                    metric: a.metric,
+                }),
+            )
+        }
+        _ => bail!(
+            "give an experiment directory, or --import-membership and --import-scores (not both)"
+        ),
+    };
+    let src: &dyn cfmem_sched::Rows = match (&exp, &imported) {
+        (Some(e), _) => e,
+        (None, Some(i)) => i,
+        (None, None) => bail!("nothing to report"),
+    };
+    let needs_experiment = a.influence || a.groups || a.repetition;
+    if exp.is_none() && needs_experiment {
+        bail!("--influence, --groups and --repetition need an experiment directory (imported tables carry no corpus or design)");
+    }
+    let rep = report(src, a.metric)?;
     for (i, why) in &rep.skipped {
         eprintln!("warning: skipping model {i}: {why}");
     }
     if rep.n_models == 0 {
-        bail!(
-            "{}: no finished models yet; run `cfmem run {}` first",
-            a.dir.display(),
-            a.dir.display()
-        );
+        let d = a
+            .dir
+            .as_deref()
+            .unwrap_or(Path::new("."))
+            .display()
+            .to_string();
+        bail!("{d}: no finished models yet; run `cfmem run {d}` first");
     }
     let ranked = rep.ranked();
     let missing = rep.docs.len() - ranked.len();
@@ -638,7 +673,7 @@ fn cmd_report(a: ReportArgs) -> Result<()> {
         "documents": rep.docs,
     });
     if a.convergence {
-        let points = cfmem_sched::convergence(&exp, a.metric)?;
+        let points = cfmem_sched::convergence(src, a.metric)?;
         println!(
             "\nSplit-half convergence (Spearman between the estimates of two disjoint halves):"
         );
@@ -685,9 +720,20 @@ fn cmd_report(a: ReportArgs) -> Result<()> {
             "global" => cfmem_analysis::Variance::Global,
             v => bail!("unknown variance {v:?} (expected per-example or global)"),
         };
-        let m =
-            cfmem_sched::membership(&exp, cfmem_analysis::Observation::LogitConfidence, variance)?;
-        println!("\nMembership inference (LiRA, logit confidence, {} variance, each model left out of its fits):", a.variance);
+        // Imported scores are used as they are; an experiment's losses are logit-scaled.
+        let (observation, obs_name) = if exp.is_some() {
+            (
+                cfmem_analysis::Observation::LogitConfidence,
+                "logit confidence",
+            )
+        } else {
+            (cfmem_analysis::Observation::NegLoss, "imported scores")
+        };
+        let m = cfmem_sched::membership(src, observation, variance)?;
+        println!(
+            "\nMembership inference (LiRA, {obs_name}, {} variance, each model left out of its fits):",
+            a.variance
+        );
         for (name, r) in [("online", &m.online), ("offline", &m.offline)] {
             match r {
                 Some(r) => println!(
@@ -740,12 +786,12 @@ fn cmd_report(a: ReportArgs) -> Result<()> {
         ));
         json["membership"] = serde_json::to_value(&m)?;
     }
-    if a.influence {
+    if let (true, Some(exp)) = (a.influence, &exp) {
         let cfg = cfmem_analysis::InfluenceConfig {
             k: a.k,
             ..Default::default()
         };
-        let inf = cfmem_sched::influence(&exp, a.metric, a.queries, cfg)?;
+        let inf = cfmem_sched::influence(exp, a.metric, a.queries, cfg)?;
         let query_ids: Vec<String> = if a.queries {
             exp.queries()
                 .map(|q| q.documents().iter().map(|d| d.id.clone()).collect())
@@ -782,8 +828,8 @@ fn cmd_report(a: ReportArgs) -> Result<()> {
             "top_queries_per_unit": inf.top_queries,
         });
     }
-    if a.groups {
-        let g = cfmem_sched::groups(&exp, a.metric)?;
+    if let (true, Some(exp)) = (a.groups, &exp) {
+        let g = cfmem_sched::groups(exp, a.metric)?;
         let mut multi: Vec<&cfmem_sched::GroupEstimate> =
             g.iter().filter(|x| x.members.len() > 1).collect();
         multi.sort_by(|x, y| {
@@ -812,8 +858,8 @@ fn cmd_report(a: ReportArgs) -> Result<()> {
         }
         json["groups"] = serde_json::to_value(&g)?;
     }
-    if a.repetition {
-        let curve = cfmem_sched::repetition(&exp, a.metric)?;
+    if let (true, Some(exp)) = (a.repetition, &exp) {
+        let curve = cfmem_sched::repetition(exp, a.metric)?;
         println!("\nMemorization by copies per epoch (mean over documents of E[M|k] - E[M|0]):");
         for p in &curve.overall {
             println!(

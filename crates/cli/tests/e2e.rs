@@ -207,3 +207,91 @@ fn report_analyses_and_json() {
         5
     );
 }
+
+#[test]
+fn imported_matrices_give_the_same_estimates_as_the_experiment() {
+    let tmp = tempfile::tempdir().unwrap();
+    let corpus = tmp.path().join("c.jsonl");
+    write_corpus(&corpus);
+    let out = tmp.path().join("exp");
+    let (c, o) = (corpus.to_str().unwrap(), out.to_str().unwrap());
+    assert!(
+        cfmem(&["run", "--corpus", c, "--out", o, "--models", "6", "--epochs", "2"])
+            .status
+            .success()
+    );
+    // Export the records as plain matrices, as another trainer would produce them.
+    let exp = cfmem_sched::Experiment::open(&out).unwrap();
+    let ids: Vec<String> = exp.documents().iter().map(|d| d.id.clone()).collect();
+    let (mut m, mut s) = (ids.join(",") + "\n", String::new());
+    for i in 0..6 {
+        let r = exp.read(i).unwrap();
+        m += &(r
+            .copies
+            .iter()
+            .map(u32::to_string)
+            .collect::<Vec<_>>()
+            .join(",")
+            + "\n");
+        s += &(r
+            .loss()
+            .iter()
+            .map(f64::to_string)
+            .collect::<Vec<_>>()
+            .join(",")
+            + "\n");
+    }
+    let (mp, sp) = (tmp.path().join("m.csv"), tmp.path().join("s.csv"));
+    std::fs::write(&mp, m).unwrap();
+    std::fs::write(&sp, s).unwrap();
+    let (a, b) = (tmp.path().join("a.csv"), tmp.path().join("b.csv"));
+    let r = cfmem(&[
+        "report",
+        o,
+        "--metric",
+        "loss",
+        "--csv",
+        a.to_str().unwrap(),
+    ]);
+    assert!(r.status.success());
+    let r = cfmem(&[
+        "report",
+        "--import-membership",
+        mp.to_str().unwrap(),
+        "--import-scores",
+        sp.to_str().unwrap(),
+        "--metric",
+        "loss",
+        "--csv",
+        b.to_str().unwrap(),
+        "--convergence",
+        "--membership",
+    ]);
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    let read = |p: &std::path::Path| -> Vec<(String, f64)> {
+        csv::Reader::from_path(p)
+            .unwrap()
+            .records()
+            .map(|r| {
+                let r = r.unwrap();
+                (r[0].to_string(), r[6].parse().unwrap())
+            })
+            .collect()
+    };
+    let (x, y) = (read(&a), read(&b));
+    assert_eq!(x.len(), 24);
+    for ((ia, ma), (ib, mb)) in x.iter().zip(&y) {
+        assert_eq!(ia, ib);
+        assert!((ma - mb).abs() < 1e-9, "{ia}: {ma} vs {mb}");
+    }
+    // Analyses that need the corpus are refused for imports.
+    let r = cfmem(&[
+        "report",
+        "--import-membership",
+        mp.to_str().unwrap(),
+        "--import-scores",
+        sp.to_str().unwrap(),
+        "--groups",
+    ]);
+    assert!(!r.status.success());
+}

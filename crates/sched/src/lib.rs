@@ -41,6 +41,6 @@ pub use record::{
 };
 pub use report::{
     convergence, groups, influence, membership, repetition, report, DocEstimate, DocMembership,
-    GroupEstimate, MembershipReport, Report,
+    GroupEstimate, Imported, MembershipReport, Report, Rows, Value,
 };
 pub use shard::Shard;

@@ -1,9 +1,104 @@
-//! Estimates from an experiment directory, streaming its records.
+//! Estimates from an experiment directory (streaming its records) or from
+//! imported tables.
 
-use cfmem_analysis::{Estimate, MemAccumulator, Metric};
+use cfmem_analysis::{Estimate, MemAccumulator, Metric, ScoreTable};
 
 use crate::error::Result;
 use crate::experiment::Experiment;
+
+/// What a row carries to an analysis.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Value {
+    /// Per-document scores under a metric.
+    Metric(Metric),
+    /// Per-document mean loss (for membership inference).
+    Loss,
+}
+
+/// A source of per-model rows: an experiment's records, or imported tables.
+pub trait Rows {
+    /// Document ids.
+    fn ids(&self) -> Vec<String>;
+    /// Block size of the design (1 when unknown or without blocks).
+    fn block_size(&self) -> usize;
+    /// Call `f(model, copies, values)` for each valid row in model order;
+    /// returns the rows skipped as invalid, with the reason.
+    ///
+    /// # Errors
+    /// Errors of `f`; I/O errors.
+    fn visit(
+        &self,
+        value: Value,
+        f: &mut dyn FnMut(usize, &[u32], &[f64]) -> cfmem_analysis::Result<()>,
+    ) -> Result<Vec<(usize, String)>>;
+}
+
+impl Rows for Experiment {
+    fn ids(&self) -> Vec<String> {
+        self.documents().iter().map(|d| d.id.clone()).collect()
+    }
+    fn block_size(&self) -> usize {
+        self.manifest().design.block_size()
+    }
+    fn visit(
+        &self,
+        value: Value,
+        f: &mut dyn FnMut(usize, &[u32], &[f64]) -> cfmem_analysis::Result<()>,
+    ) -> Result<Vec<(usize, String)>> {
+        let mut skipped = Vec::new();
+        for i in self.record_indices()? {
+            match self.read(i) {
+                Ok(r) => {
+                    let v = match value {
+                        Value::Metric(m) => r.scores(m),
+                        Value::Loss => r.loss(),
+                    };
+                    f(i, &r.copies, &v)?;
+                }
+                Err(e) => skipped.push((i, e.to_string())),
+            }
+        }
+        Ok(skipped)
+    }
+}
+
+/// Imported results: a [`ScoreTable`] whose scores are of `metric`
+/// (its orientation says whether higher is better; for membership
+/// inference the scores stand in for negated losses, or losses).
+#[derive(Debug, Clone)]
+pub struct Imported {
+    /// The table.
+    pub table: ScoreTable,
+    /// What the scores are.
+    pub metric: Metric,
+}
+
+impl Rows for Imported {
+    fn ids(&self) -> Vec<String> {
+        self.table.ids.clone()
+    }
+    fn block_size(&self) -> usize {
+        1
+    }
+    fn visit(
+        &self,
+        value: Value,
+        f: &mut dyn FnMut(usize, &[u32], &[f64]) -> cfmem_analysis::Result<()>,
+    ) -> Result<Vec<(usize, String)>> {
+        for i in 0..self.table.n_models() {
+            let row = self.table.row(i);
+            match value {
+                Value::Metric(_) => f(i, self.table.membership.row(i), row)?,
+                Value::Loss => {
+                    let sign = -self.metric.orientation();
+                    let v: Vec<f64> = row.iter().map(|x| sign * x).collect();
+                    f(i, self.table.membership.row(i), &v)?
+                }
+            }
+        }
+        Ok(Vec::new())
+    }
+}
 
 /// The estimate of one document.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
@@ -48,31 +143,27 @@ impl Report {
     }
 }
 
-/// Stream every valid record of `exp` into per-document estimates
-/// (memory O(documents)). Invalid records are skipped and listed.
+/// Stream every valid row of `src` (an experiment's records, or imported
+/// tables) into per-document estimates (memory O(documents)). Invalid
+/// records are skipped and listed.
 ///
 /// # Errors
 /// I/O errors listing the runs directory.
-pub fn report(exp: &Experiment, metric: Metric) -> Result<Report> {
-    let n = exp.corpus().len();
-    let mut acc = MemAccumulator::new(n, metric);
-    let mut skipped = Vec::new();
-    for i in exp.record_indices()? {
-        match exp.read(i) {
-            Ok(r) => {
-                acc.add(&r.copies, &r.scores(metric))?;
-            }
-            Err(e) => skipped.push((i, e.to_string())),
-        }
-    }
+pub fn report(src: &dyn Rows, metric: Metric) -> Result<Report> {
+    let ids = src.ids();
+    let mut acc = MemAccumulator::new(ids.len(), metric);
+    let skipped = src.visit(Value::Metric(metric), &mut |_, copies, scores| {
+        acc.add(copies, scores)?;
+        Ok(())
+    })?;
     let docs = acc
         .finish()
         .into_iter()
-        .zip(exp.documents())
+        .zip(ids)
         .enumerate()
-        .map(|(index, (estimate, d))| DocEstimate {
+        .map(|(index, (estimate, id))| DocEstimate {
             index,
-            id: d.id.clone(),
+            id,
             estimate,
         })
         .collect();
@@ -84,26 +175,25 @@ pub fn report(exp: &Experiment, metric: Metric) -> Result<Report> {
     })
 }
 
-/// Split-half convergence of the estimates as models are added (records in
+/// Split-half convergence of the estimates as models are added (rows in
 /// index order; halves by block for block designs).
 ///
 /// # Errors
 /// I/O errors; analysis errors.
 pub fn convergence(
-    exp: &Experiment,
+    src: &dyn Rows,
     metric: Metric,
 ) -> Result<Vec<cfmem_analysis::ConvergencePoint>> {
-    let valid: Vec<crate::record::Record> = exp
-        .record_indices()?
-        .into_iter()
-        .filter_map(|i| exp.read(i).ok())
-        .collect();
-    let block = exp.manifest().design.block_size();
-    let mut conv =
-        cfmem_analysis::Convergence::new(exp.corpus().len(), metric, valid.len(), block)?;
-    for r in &valid {
-        conv.add(r.model, &r.copies, &r.scores(metric))?;
-    }
+    let mut n = 0;
+    src.visit(Value::Metric(metric), &mut |_, _, _| {
+        n += 1;
+        Ok(())
+    })?;
+    let mut conv = cfmem_analysis::Convergence::new(src.ids().len(), metric, n, src.block_size())?;
+    src.visit(Value::Metric(metric), &mut |i, copies, scores| {
+        conv.add(i, copies, scores)?;
+        Ok(())
+    })?;
     Ok(conv.finish())
 }
 
@@ -134,51 +224,46 @@ pub struct DocMembership {
     pub auc: Option<f64>,
 }
 
-/// LiRA-style membership scores: two passes over the records (fit, then
-/// score each model with itself left out). Ground truth is each record's
-/// own membership. Memory O(models × documents) for the exact ROC.
+/// LiRA-style membership scores: two passes over the rows (fit, then
+/// score each model with itself left out). Ground truth is each row's own
+/// membership. Memory O(models × documents) for the exact ROC.
 ///
 /// # Errors
 /// I/O errors; analysis errors.
 pub fn membership(
-    exp: &Experiment,
+    src: &dyn Rows,
     observation: cfmem_analysis::Observation,
     variance: cfmem_analysis::Variance,
 ) -> Result<MembershipReport> {
-    let n = exp.corpus().len();
+    let ids = src.ids();
+    let n = ids.len();
     let mut acc = cfmem_analysis::LiraAccumulator::new(n, observation);
-    let indices: Vec<usize> = exp
-        .record_indices()?
-        .into_iter()
-        .filter(|&i| exp.read(i).is_ok())
-        .collect();
-    for &i in &indices {
-        let r = exp.read(i)?;
-        acc.add(&r.copies, &r.loss())?;
-    }
+    src.visit(Value::Loss, &mut |_, copies, losses| {
+        acc.add(copies, losses)?;
+        Ok(())
+    })?;
     let mut online = Vec::new();
     let mut offline = Vec::new();
     let mut per_doc: Vec<Vec<(f64, bool)>> = vec![Vec::new(); n];
-    for &i in &indices {
-        let r = exp.read(i)?;
-        let scores = acc.score_left_out(&r.copies, &r.loss(), variance)?;
+    src.visit(Value::Loss, &mut |_, copies, losses| {
+        let scores = acc.score_left_out(copies, losses, variance)?;
         for (d, s) in scores.into_iter().enumerate() {
             if let Some(s) = s {
-                let member = r.copies[d] > 0;
+                let member = copies[d] > 0;
                 online.push((s.online, member));
                 offline.push((s.offline, member));
                 per_doc[d].push((s.online, member));
             }
         }
-    }
+        Ok(())
+    })?;
     let fits = acc.fits(variance);
-    let docs = exp
-        .documents()
-        .iter()
+    let docs = ids
+        .into_iter()
         .zip(fits)
         .zip(&per_doc)
-        .map(|((d, fit), pairs)| DocMembership {
-            id: d.id.clone(),
+        .map(|((id, fit), pairs)| DocMembership {
+            id,
             fit,
             auc: cfmem_analysis::roc(pairs).map(|r| r.auc),
         })
