@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-use crate::estimate::{welch, Metric, RunningStats};
+use crate::estimate::Metric;
 
 /// One influence estimate.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -59,6 +59,10 @@ impl Default for InfluenceConfig {
             exclude_self: false,
         }
     }
+}
+
+fn would_enter(list: &[InfluenceEntry], infl: f64, k: usize) -> bool {
+    list.len() < k || list.iter().any(|e| e.infl < infl)
 }
 
 fn push_top(list: &mut Vec<InfluenceEntry>, e: InfluenceEntry, k: usize) {
@@ -152,14 +156,12 @@ pub fn influence(
             Ok(())
         })?;
         n_models = m;
-        let stats = |n: usize, s: f64, ss: f64| RunningStats {
-            n,
-            mean: if n > 0 { s / n as f64 } else { 0.0 },
-            m2: if n > 0 {
-                (ss - s * s / n as f64).max(0.0)
+        let var = |n: usize, s: f64, ss: f64| {
+            if n >= 2 {
+                ((ss - s * s / n as f64) / (n - 1) as f64).max(0.0)
             } else {
-                0.0
-            },
+                f64::NAN
+            }
         };
         for u in 0..n_units {
             let ni = n_in[u];
@@ -173,13 +175,19 @@ pub fn influence(
                     continue;
                 }
                 let (s, ss) = (sum[u * nq + q], sumsq[u * nq + q]);
-                let a = stats(ni, s, ss);
-                let b = stats(no, total[q] - s, total_sq[q] - ss);
-                let se = welch(&a, &b, 0.95).map(|w| w.se).unwrap_or(f64::NAN);
+                let (so, sso) = (total[q] - s, total_sq[q] - ss);
+                let infl = sign * (s / ni as f64 - so / no as f64);
+                // Most pairs enter no list: skip the SE for them.
+                if !would_enter(&top_units[query], infl, k)
+                    && !would_enter(&top_queries[u], infl, k)
+                {
+                    continue;
+                }
+                let se = (var(ni, s, ss) / ni as f64 + var(no, so, sso) / no as f64).sqrt();
                 let e = InfluenceEntry {
                     unit: u,
                     query,
-                    infl: sign * (a.mean - b.mean),
+                    infl,
                     se,
                 };
                 push_top(&mut top_units[query], e, k);
@@ -260,6 +268,17 @@ mod tests {
                 let best = (0..3).map(|q| dense(u, q)).fold(f64::MIN, f64::max);
                 assert!((inf.top_queries[u][0].infl - best).abs() < 1e-12);
             }
+            // The SE is Welch's, from the two sides' sample variances.
+            let e = inf.top_units[0][0];
+            let side = |inn: bool| -> crate::estimate::RunningStats {
+                let mut s = crate::estimate::RunningStats::default();
+                for i in (0..5).filter(|&i| (copies[i][e.unit] > 0) == inn) {
+                    s.push(scores[i][0]);
+                }
+                s
+            };
+            let w = crate::estimate::welch(&side(true), &side(false), 0.95).unwrap();
+            assert!((e.se - w.se).abs() < 1e-12, "{} vs {}", e.se, w.se);
         }
     }
 

@@ -41,6 +41,6 @@ pub use record::{
 };
 pub use report::{
     convergence, groups, influence, membership, repetition, report, DocEstimate, DocMembership,
-    GroupEstimate, Imported, MembershipReport, Report, Rows, Value,
+    GroupEstimate, Imported, MembershipReport, Report, RowVisitor, Rows, Value,
 };
 pub use shard::Shard;

@@ -15,6 +15,9 @@ pub enum Value {
     Loss,
 }
 
+/// Called with `(model, copies, values)` for each row.
+pub type RowVisitor<'a> = dyn FnMut(usize, &[u32], &[f64]) -> cfmem_analysis::Result<()> + 'a;
+
 /// A source of per-model rows: an experiment's records, or imported tables.
 pub trait Rows {
     /// Document ids.
@@ -26,11 +29,7 @@ pub trait Rows {
     ///
     /// # Errors
     /// Errors of `f`; I/O errors.
-    fn visit(
-        &self,
-        value: Value,
-        f: &mut dyn FnMut(usize, &[u32], &[f64]) -> cfmem_analysis::Result<()>,
-    ) -> Result<Vec<(usize, String)>>;
+    fn visit(&self, value: Value, f: &mut RowVisitor<'_>) -> Result<Vec<(usize, String)>>;
 }
 
 impl Rows for Experiment {
@@ -40,11 +39,7 @@ impl Rows for Experiment {
     fn block_size(&self) -> usize {
         self.manifest().design.block_size()
     }
-    fn visit(
-        &self,
-        value: Value,
-        f: &mut dyn FnMut(usize, &[u32], &[f64]) -> cfmem_analysis::Result<()>,
-    ) -> Result<Vec<(usize, String)>> {
+    fn visit(&self, value: Value, f: &mut RowVisitor<'_>) -> Result<Vec<(usize, String)>> {
         let mut skipped = Vec::new();
         for i in self.record_indices()? {
             match self.read(i) {
@@ -80,11 +75,7 @@ impl Rows for Imported {
     fn block_size(&self) -> usize {
         1
     }
-    fn visit(
-        &self,
-        value: Value,
-        f: &mut dyn FnMut(usize, &[u32], &[f64]) -> cfmem_analysis::Result<()>,
-    ) -> Result<Vec<(usize, String)>> {
+    fn visit(&self, value: Value, f: &mut RowVisitor<'_>) -> Result<Vec<(usize, String)>> {
         for i in 0..self.table.n_models() {
             let row = self.table.row(i);
             match value {
