@@ -2,7 +2,7 @@
 //! Dictionary with planted random canaries and low-information controls.
 //!
 //! ```text
-//! cargo run --release --example quickstart            # 24 models, ≈ 4 min on 2 cores
+//! cargo run --release --example quickstart            # 24 models, ≈ 3 min on 2 cores
 //! cargo run --release --example quickstart -- 8       # fewer models, faster, noisier
 //! ```
 //! Results go to `target/cfmem-examples/quickstart/` (rerunning resumes).
@@ -104,8 +104,11 @@ fn main() -> Result<()> {
         "corpus: {} documents ({N_NATURAL} dictionary entries, 16 random canaries, 16 controls); experiment in {dir}",
         corpus.len()
     );
-    // Resume a previous run of this example; start afresh if its settings changed.
-    let changed = Manifest::read(dir.as_ref()).is_ok_and(|old| !old.diff(&manifest).is_empty());
+    // Resume a previous run of this example; start afresh if its settings
+    // (or the trainer revision) changed, or its manifest is unreadable.
+    let dir_path = std::path::Path::new(&dir);
+    let changed = dir_path.join("manifest.json").exists()
+        && Manifest::read(dir_path).map_or(true, |old| !old.diff(&manifest).is_empty());
     let exp = Experiment::create(&dir, manifest, corpus, changed)?;
     let cfg = RunConfig {
         n_models,

@@ -35,7 +35,7 @@ mod shard;
 pub use error::{Error, Result};
 pub use exec::{is_claimed, lock_path, run, Observer, RunConfig, RunSummary, Silent};
 pub use experiment::{Experiment, Scan};
-pub use manifest::{CorpusInfo, Manifest, Seeding, UnitSpec, FORMAT_VERSION};
+pub use manifest::{CorpusInfo, Manifest, Seeding, UnitSpec, FORMAT_VERSION, TRAINER_REVISION};
 pub use record::{
     decode, encode, meta_path, read_record, record_path, write_atomic, Record, RecordMeta,
 };

@@ -11,6 +11,11 @@ use crate::error::{io, Error, Result};
 /// Version of the manifest and record formats.
 pub const FORMAT_VERSION: u32 = 1;
 
+/// Revision of the training numerics (model, optimizer, batching). Bump it
+/// whenever a change makes the same manifest and model index train to a
+/// different record, so that old experiments are refused instead of mixed.
+pub const TRAINER_REVISION: u32 = 1;
+
 /// How models draw their initial weights and batch order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -40,6 +45,10 @@ pub struct CorpusInfo {
 pub struct Manifest {
     /// [`FORMAT_VERSION`].
     pub format_version: u32,
+    /// [`TRAINER_REVISION`] of the code that trains the records (0 in
+    /// manifests written before the field existed).
+    #[serde(default)]
+    pub trainer: u32,
     /// The corpus.
     pub corpus: CorpusInfo,
     /// The tokenizer.
@@ -194,6 +203,7 @@ impl Manifest {
     ) -> Self {
         Self {
             format_version: FORMAT_VERSION,
+            trainer: TRAINER_REVISION,
             corpus: CorpusInfo {
                 path: corpus_path.map(Path::to_path_buf),
                 load,
