@@ -247,6 +247,14 @@ pub fn run(exp: &Experiment, cfg: &RunConfig, obs: &dyn Observer) -> Result<RunS
     }
     let in_shard = |i: &usize| cfg.shard.is_none_or(|s| s.contains(*i));
     let scan = exp.scan(cfg.n_models)?;
+    // A process killed between writing a record and releasing its claim
+    // leaves a lock file behind; nobody holds it, so remove it.
+    for &i in &scan.done {
+        let p = lock_path(exp, i);
+        if p.exists() && !is_claimed(exp, i) {
+            let _ = std::fs::remove_file(p);
+        }
+    }
     let mut pending: Vec<usize> = scan.missing.iter().copied().filter(in_shard).collect();
     let mut corrupt = Vec::new();
     for (i, msg) in scan.corrupt.iter().filter(|(i, _)| in_shard(i)) {
