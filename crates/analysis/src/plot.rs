@@ -91,6 +91,40 @@ fn range(values: impl Iterator<Item = f64>, pad: f64) -> (f64, f64) {
     (lo - p, hi + p)
 }
 
+/// A chart with the caption, margins and labelled mesh every plot shares.
+macro_rules! frame {
+    ($root:expr, $labels:expr, $x:expr, $y:expr, $e:expr) => {{
+        let mut c = ChartBuilder::on($root)
+            .caption($labels.title.as_str(), ("sans-serif", 22))
+            .margin(15)
+            .x_label_area_size(45)
+            .y_label_area_size(55)
+            .build_cartesian_2d($x, $y)
+            .map_err($e)?;
+        c.configure_mesh()
+            .x_desc($labels.x.as_str())
+            .y_desc($labels.y.as_str())
+            .label_style(("sans-serif", 14))
+            .draw()
+            .map_err($e)?;
+        c
+    }};
+}
+
+/// The legend box every plot shares.
+macro_rules! legend {
+    ($chart:expr, $pos:expr, $e:expr) => {
+        $chart
+            .configure_series_labels()
+            .position($pos)
+            .background_style(WHITE.mix(0.8))
+            .border_style(BLACK)
+            .label_font(("sans-serif", 14))
+            .draw()
+            .map_err($e)?
+    };
+}
+
 fn draw<DB: DrawingBackend>(
     root: DrawingArea<DB, Shift>,
     chart: &Chart,
@@ -98,7 +132,6 @@ fn draw<DB: DrawingBackend>(
 ) -> std::result::Result<(), String> {
     let e = |x: DrawingAreaErrorKind<DB::ErrorType>| x.to_string();
     root.fill(&WHITE).map_err(e)?;
-    let caption = (labels.title.as_str(), ("sans-serif", 22));
     match chart {
         Chart::Histogram { values, bins } => {
             let bins = (*bins).max(1);
@@ -110,19 +143,7 @@ fn draw<DB: DrawingBackend>(
                 counts[b] += 1;
             }
             let top = f64::from(counts.iter().copied().max().unwrap_or(1)) * 1.1;
-            let mut c = ChartBuilder::on(&root)
-                .caption(caption.0, caption.1)
-                .margin(15)
-                .x_label_area_size(45)
-                .y_label_area_size(55)
-                .build_cartesian_2d(lo..hi, 0.0..top)
-                .map_err(e)?;
-            c.configure_mesh()
-                .x_desc(labels.x.as_str())
-                .y_desc(labels.y.as_str())
-                .label_style(("sans-serif", 14))
-                .draw()
-                .map_err(e)?;
+            let mut c = frame!(&root, labels, lo..hi, 0.0..top, e);
             c.draw_series(counts.iter().enumerate().map(|(i, &n)| {
                 let x0 = lo + i as f64 * width;
                 Rectangle::new(
@@ -135,19 +156,7 @@ fn draw<DB: DrawingBackend>(
         Chart::Scatter { groups } => {
             let (x0, x1) = range(groups.iter().flat_map(|g| g.1.iter().map(|p| p.0)), 0.05);
             let (y0, y1) = range(groups.iter().flat_map(|g| g.1.iter().map(|p| p.1)), 0.05);
-            let mut c = ChartBuilder::on(&root)
-                .caption(caption.0, caption.1)
-                .margin(15)
-                .x_label_area_size(45)
-                .y_label_area_size(55)
-                .build_cartesian_2d(x0..x1, y0..y1)
-                .map_err(e)?;
-            c.configure_mesh()
-                .x_desc(labels.x.as_str())
-                .y_desc(labels.y.as_str())
-                .label_style(("sans-serif", 14))
-                .draw()
-                .map_err(e)?;
+            let mut c = frame!(&root, labels, x0..x1, y0..y1, e);
             for (k, (label, pts)) in groups.iter().enumerate() {
                 let color = COLORS[k % COLORS.len()];
                 c.draw_series(
@@ -158,12 +167,7 @@ fn draw<DB: DrawingBackend>(
                 .label(label.as_str())
                 .legend(move |(x, y)| Circle::new((x, y), 4, color.filled()));
             }
-            c.configure_series_labels()
-                .background_style(WHITE.mix(0.8))
-                .border_style(BLACK)
-                .label_font(("sans-serif", 14))
-                .draw()
-                .map_err(e)?;
+            legend!(c, SeriesLabelPosition::UpperRight, e);
         }
         Chart::Lines {
             series,
@@ -178,19 +182,13 @@ fn draw<DB: DrawingBackend>(
             });
             if *log {
                 let pos = |v: f64| v.max(1e-4);
-                let mut c = ChartBuilder::on(&root)
-                    .caption(caption.0, caption.1)
-                    .margin(15)
-                    .x_label_area_size(45)
-                    .y_label_area_size(55)
-                    .build_cartesian_2d((1e-4..1.0).log_scale(), (1e-4..1.0).log_scale())
-                    .map_err(e)?;
-                c.configure_mesh()
-                    .x_desc(labels.x.as_str())
-                    .y_desc(labels.y.as_str())
-                    .label_style(("sans-serif", 14))
-                    .draw()
-                    .map_err(e)?;
+                let mut c = frame!(
+                    &root,
+                    labels,
+                    (1e-4..1.0).log_scale(),
+                    (1e-4..1.0).log_scale(),
+                    e
+                );
                 if *diagonal {
                     c.draw_series(LineSeries::new([(1e-4, 1e-4), (1.0, 1.0)], BLACK.mix(0.4)))
                         .map_err(e)?;
@@ -207,29 +205,11 @@ fn draw<DB: DrawingBackend>(
                         PathElement::new([(x, y), (x + 20, y)], color.stroke_width(2))
                     });
                 }
-                c.configure_series_labels()
-                    .position(SeriesLabelPosition::LowerRight)
-                    .background_style(WHITE.mix(0.8))
-                    .border_style(BLACK)
-                    .label_font(("sans-serif", 14))
-                    .draw()
-                    .map_err(e)?;
+                legend!(c, SeriesLabelPosition::LowerRight, e);
             } else {
                 let (x0, x1) = range(xs, 0.05);
                 let (y0, y1) = range(ys, 0.1);
-                let mut c = ChartBuilder::on(&root)
-                    .caption(caption.0, caption.1)
-                    .margin(15)
-                    .x_label_area_size(45)
-                    .y_label_area_size(55)
-                    .build_cartesian_2d(x0..x1, y0..y1)
-                    .map_err(e)?;
-                c.configure_mesh()
-                    .x_desc(labels.x.as_str())
-                    .y_desc(labels.y.as_str())
-                    .label_style(("sans-serif", 14))
-                    .draw()
-                    .map_err(e)?;
+                let mut c = frame!(&root, labels, x0..x1, y0..y1, e);
                 if *diagonal {
                     let (a, b) = (x0.max(y0), x1.min(y1));
                     c.draw_series(LineSeries::new([(a, a), (b, b)], BLACK.mix(0.4)))
@@ -266,12 +246,7 @@ fn draw<DB: DrawingBackend>(
                     }))
                     .map_err(e)?;
                 }
-                c.configure_series_labels()
-                    .background_style(WHITE.mix(0.8))
-                    .border_style(BLACK)
-                    .label_font(("sans-serif", 14))
-                    .draw()
-                    .map_err(e)?;
+                legend!(c, SeriesLabelPosition::UpperRight, e);
             }
         }
     }
