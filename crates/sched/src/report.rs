@@ -295,16 +295,11 @@ pub fn influence(
         cfg.exclude_self = true;
         n_units
     };
-    let indices: Vec<usize> = exp
-        .record_indices()?
-        .into_iter()
-        .filter(|&i| exp.read(i).is_ok())
-        .collect();
+    let indices = exp.record_indices()?;
     let out = cfmem_analysis::influence(n_units, n_queries, metric, &cfg, |q0, nq, visit| {
         for &i in &indices {
-            let r = exp
-                .read(i)
-                .map_err(|e| cfmem_analysis::Error::Index(e.to_string()))?;
+            // Invalid records are skipped, as in every other analysis.
+            let Ok(r) = exp.read(i) else { continue };
             let s = if use_queries {
                 r.query_scores(metric)
             } else {
