@@ -65,7 +65,14 @@ fn main() -> Result<()> {
     // Evaluation runs over the first 150 entries (about 30k tokens), enough
     // for a stable rate without the whole corpus at every size.
     let eval_corpus = Corpus::from_documents(corpus.documents()[..150].to_vec())?;
-    for (model, batch) in &configs {
+    // `CFMEM_BENCH_DMODEL=128` keeps only that width (for profiling).
+    let only: Option<usize> = std::env::var("CFMEM_BENCH_DMODEL")
+        .ok()
+        .and_then(|v| v.parse().ok());
+    for (model, batch) in configs
+        .iter()
+        .filter(|(m, _)| only.is_none_or(|d| m.d_model == d))
+    {
         let data = TokenizedCorpus::new(&corpus, &ByteTokenizer, model.ctx)?;
         let eval_data = TokenizedCorpus::new(&eval_corpus, &ByteTokenizer, model.ctx)?;
         let full: Vec<u32> = (0..data.n_docs())
@@ -81,11 +88,58 @@ fn main() -> Result<()> {
             .filter(|&d| full[d] > 0)
             .map(|d| data.windows(d).len())
             .sum();
-        let steps = if quick { 4 } else { 12 };
+        let steps = if quick { 6 } else { 16 };
         let epochs = (steps * batch).div_ceil(per_epoch.max(1)).max(1);
         // Ensembles of 4 at d 256 / 4 layers need more memory than a 2-core
         // machine's share (candle keeps every activation for backward).
         let ks: &[usize] = if model.d_model >= 256 { &[1] } else { &[1, 4] };
+        // One model per core, in parallel (the `cfmem run` default:
+        // jobs = cores, threads = 1): tokens/s summed over the models.
+        if cores >= 2 {
+            std::env::set_var("RAYON_NUM_THREADS", "1");
+            let train = TrainConfig {
+                epochs,
+                batch_size: *batch,
+                ..Default::default()
+            };
+            let t = Instant::now();
+            let tokens = std::thread::scope(|s| -> Result<u64> {
+                let handles: Vec<_> = (0..2u64)
+                    .map(|i| {
+                        let (train, data, full) = (&train, &data, &full);
+                        s.spawn(move || -> Result<u64> {
+                            let job = ModelJob {
+                                model: i as usize,
+                                subset: Subset::from_copies(full),
+                                init_seed: i,
+                                data_seed: i,
+                            };
+                            let (_, stats) = train_ensemble(
+                                model,
+                                train,
+                                data,
+                                &[job],
+                                DType::F32,
+                                &Device::Cpu,
+                                None,
+                            )?;
+                            Ok(stats[0].tokens)
+                        })
+                    })
+                    .collect();
+                let mut total = 0;
+                for h in handles {
+                    total += h.join().map_err(|_| anyhow::anyhow!("worker panicked"))??;
+                }
+                Ok(total)
+            })?;
+            let tps = tokens as f64 / t.elapsed().as_secs_f64();
+            let frac = tps * model.train_flops_per_token() / (peaks[1] * 1e9);
+            println!(
+                "train d_model={} n_layer={} ctx={} batch={batch} k=2 jobs=2 threads=1 tokens_per_s={tps:.0} peak_fraction={frac:.3}",
+                model.d_model, model.n_layer, model.ctx
+            );
+        }
         for &k in ks {
             for threads in 1..=cores.min(2) {
                 std::env::set_var("RAYON_NUM_THREADS", threads.to_string());

@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::data::{TokenizedCorpus, Window};
 use crate::error::Result;
-use crate::model::{token_nll, Gpt};
+use crate::model::{token_nll_with, Gpt};
 
 /// One model's performance on one document: sums over its predicted tokens.
 #[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
@@ -51,7 +51,7 @@ pub fn evaluate(
         let groups: Vec<&[Window]> = vec![chunk; k];
         let b = corpus.batch(&groups, batch, device)?;
         let logits = model.forward(&b.ids)?;
-        let nll: Vec<f32> = token_nll(&logits, &b.targets)?
+        let nll: Vec<f32> = token_nll_with(&logits, &b.targets, model.kernels())?
             .to_dtype(DType::F32)?
             .flatten_all()?
             .to_vec1()?;

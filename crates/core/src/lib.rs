@@ -31,6 +31,7 @@ mod data;
 mod device;
 mod error;
 mod eval;
+mod fused;
 mod model;
 mod tokenizer;
 mod train;
@@ -41,9 +42,13 @@ pub use data::{Batch, TokenizedCorpus, Window};
 pub use device::{select_device, DeviceChoice};
 pub use error::{Error, Result};
 pub use eval::{evaluate, DocEval};
-pub use model::{token_nll, Gpt, ModelConfig, Param};
+pub use fused::Kernels;
+pub use model::{token_nll, token_nll_with, Gpt, ModelConfig, Param};
 pub use tokenizer::{ByteTokenizer, Tokenizer, TokenizerConfig};
-pub use train::{train_ensemble, ModelJob, StepHook, Subset, TrainConfig, TrainStats};
+pub use train::{
+    train_ensemble, train_ensemble_with_kernels, ModelJob, StepHook, Subset, TrainConfig,
+    TrainStats,
+};
 
 /// Re-exported so users need not depend on candle directly for the basics.
 pub use candle_core::{DType, Device, Tensor};

@@ -12,6 +12,7 @@ use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
+use crate::fused::{self, Kernels};
 
 /// Shape of the transformer.
 ///
@@ -165,6 +166,7 @@ pub struct Gpt {
     k: usize,
     params: Vec<Param>,
     mask: Tensor,
+    kernels: Kernels,
 }
 
 /// Per-layer parameter slots (indices into `params`).
@@ -246,7 +248,25 @@ impl Gpt {
             k,
             params,
             mask,
+            kernels: Kernels::auto(dtype, device),
         })
+    }
+
+    /// Use `kernels` for the element-wise blocks. [`Kernels::Fused`] is
+    /// the default on the CPU in f32; asking for it elsewhere keeps the
+    /// composition, since the fused kernels exist for that case only.
+    pub fn with_kernels(mut self, kernels: Kernels) -> Self {
+        let device = self.mask.device().clone();
+        self.kernels = match kernels {
+            Kernels::Fused => Kernels::auto(self.mask.dtype(), &device),
+            Kernels::Composed => Kernels::Composed,
+        };
+        self
+    }
+
+    /// The kernels in use.
+    pub fn kernels(&self) -> Kernels {
+        self.kernels
     }
 
     /// The configuration.
@@ -290,10 +310,14 @@ impl Gpt {
         let flat_ids = ids.broadcast_add(&offsets)?.flatten_all()?;
         let wte = self.p(0);
         let x = wte.reshape((k * v, d))?.index_select(&flat_ids, 0)?;
-        let pos = self.p(1).narrow(1, 0, t)?.unsqueeze(1)?; // [K, 1, T, D]
+        let fused = self.kernels == Kernels::Fused;
+        if fused {
+            return self.forward_fused(ids, b, t);
+        }
+        let pos = self.p(1).narrow(1, 0, t)?;
         let mut x = x
             .reshape((k, b, t, d))?
-            .broadcast_add(&pos)?
+            .broadcast_add(&pos.unsqueeze(1)?)?
             .reshape((k, n, d))?;
         let mask = self.mask.narrow(0, 0, t)?.narrow(1, 0, t)?;
         let hd = d / h;
@@ -338,6 +362,34 @@ impl Gpt {
         Ok(logits)
     }
 
+    /// [`Gpt::forward`] through the fused CPU kernels: ten graph nodes per
+    /// block instead of about forty, since candle's backward pass costs a
+    /// zeroed buffer and an addition per node on top of the node's own work.
+    fn forward_fused(&self, ids: &Tensor, b: usize, t: usize) -> Result<Tensor> {
+        let cfg = &self.cfg;
+        let (d, h) = (cfg.d_model, cfg.n_head);
+        let scale = 1.0 / ((d / h) as f32).sqrt();
+        let wte = self.p(0);
+        let mut x = fused::embed(wte, self.p(1), ids)?; // [K, B·T, D]
+        for l in 0..cfg.n_layer {
+            let o = 2 + l * PER_LAYER;
+            let a = fused::layer_norm(&x, self.p(o), self.p(o + 1))?;
+            let y = fused::attention(&a.matmul(self.p(o + 2))?, self.p(o + 3), t, h, scale)?;
+            x = fused::residual_bias(&x, &y.matmul(self.p(o + 4))?, self.p(o + 5))?;
+            let a = fused::layer_norm(&x, self.p(o + 6), self.p(o + 7))?;
+            let y = fused::bias_gelu(&a.matmul(self.p(o + 8))?, self.p(o + 9))?;
+            x = fused::residual_bias(&x, &y.matmul(self.p(o + 10))?, self.p(o + 11))?;
+        }
+        let o = 2 + cfg.n_layer * PER_LAYER;
+        let x = fused::layer_norm(&x, self.p(o), self.p(o + 1))?;
+        let _ = b;
+        Ok(if cfg.tie_embeddings {
+            x.matmul(&wte.transpose(1, 2)?)?
+        } else {
+            x.matmul(self.p(o + 2))?
+        })
+    }
+
     /// Copy model `k`'s weights out, as `f32` vectors in parameter order.
     ///
     /// # Errors
@@ -363,6 +415,23 @@ impl Gpt {
 /// # Errors
 /// Candle errors.
 pub fn token_nll(logits: &Tensor, targets: &Tensor) -> Result<Tensor> {
+    token_nll_with(
+        logits,
+        targets,
+        Kernels::auto(logits.dtype(), logits.device()),
+    )
+}
+
+/// [`token_nll`] with the given kernels ([`Kernels::Fused`] needs f32 logits
+/// on the CPU and falls back to the composition otherwise).
+///
+/// # Errors
+/// Candle errors.
+pub fn token_nll_with(logits: &Tensor, targets: &Tensor, kernels: Kernels) -> Result<Tensor> {
+    if kernels == Kernels::Fused && Kernels::auto(logits.dtype(), logits.device()) == Kernels::Fused
+    {
+        return Ok(fused::cross_entropy(logits, targets)?);
+    }
     let logp = log_softmax_last(logits)?;
     let picked = logp.gather(&targets.unsqueeze(D::Minus1)?, D::Minus1)?;
     Ok(picked.squeeze(D::Minus1)?.neg()?)

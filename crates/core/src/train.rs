@@ -15,7 +15,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::data::{TokenizedCorpus, Window};
 use crate::error::{Error, Result};
-use crate::model::{token_nll, Gpt, ModelConfig};
+use crate::fused::Kernels;
+use crate::model::{token_nll_with, Gpt, ModelConfig};
 
 /// How to train.
 ///
@@ -208,6 +209,27 @@ pub fn train_ensemble(
     jobs: &[ModelJob],
     dtype: DType,
     device: &Device,
+    hook: Option<StepHook<'_>>,
+) -> Result<(Gpt, Vec<TrainStats>)> {
+    let kernels = Kernels::auto(dtype, device);
+    train_ensemble_with_kernels(model_cfg, cfg, corpus, jobs, dtype, device, kernels, hook)
+}
+
+/// [`train_ensemble`] with the element-wise kernels chosen by the caller
+/// (the fused CPU kernels are the default; the composition is the
+/// reference they are tested against).
+///
+/// # Errors
+/// As [`train_ensemble`].
+#[allow(clippy::too_many_arguments)]
+pub fn train_ensemble_with_kernels(
+    model_cfg: &ModelConfig,
+    cfg: &TrainConfig,
+    corpus: &TokenizedCorpus,
+    jobs: &[ModelJob],
+    dtype: DType,
+    device: &Device,
+    kernels: Kernels,
     mut hook: Option<StepHook<'_>>,
 ) -> Result<(Gpt, Vec<TrainStats>)> {
     cfg.check()?;
@@ -221,7 +243,7 @@ pub fn train_ensemble(
         )));
     }
     let seeds: Vec<u64> = jobs.iter().map(|j| j.init_seed).collect();
-    let model = Gpt::new(model_cfg, &seeds, dtype, device)?;
+    let model = Gpt::new(model_cfg, &seeds, dtype, device)?.with_kernels(kernels);
     let plans = jobs
         .iter()
         .map(|j| plan(corpus, j, cfg))
@@ -248,7 +270,7 @@ pub fn train_ensemble(
             .collect();
         let batch = corpus.batch(&groups, cfg.batch_size, device)?;
         let logits = model.forward(&batch.ids)?;
-        let nll = token_nll(&logits, &batch.targets)?;
+        let nll = token_nll_with(&logits, &batch.targets, model.kernels())?;
         let nll = nll.to_dtype(DType::F32)?;
         let per_model = (nll * &batch.mask)?
             .sum(1)?

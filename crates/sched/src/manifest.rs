@@ -14,7 +14,12 @@ pub const FORMAT_VERSION: u32 = 1;
 /// Revision of the training numerics (model, optimizer, batching). Bump it
 /// whenever a change makes the same manifest and model index train to a
 /// different record, so that old experiments are refused instead of mixed.
-pub const TRAINER_REVISION: u32 = 1;
+///
+/// | revision | change |
+/// |---|---|
+/// | 1 | composed candle ops, fused host AdamW step |
+/// | 2 | fused CPU kernels (layer norm, attention, GELU, cross-entropy, embedding) in f32 |
+pub const TRAINER_REVISION: u32 = 2;
 
 /// How models draw their initial weights and batch order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]

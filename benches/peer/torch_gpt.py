@@ -1,0 +1,159 @@
+"""The cfmem training benchmark's model and loop in PyTorch (eager), for a
+side-by-side with `cargo bench --bench train`.
+
+Same model (byte-level GPT: learned positions, pre-norm blocks, tanh-GELU
+MLP, tied embeddings, biases everywhere), same AdamW settings, fp32, on
+windows of datasets/devil.jsonl. Prints lines in the benchmark's format:
+
+    peak threads=T gflops=G
+    train d_model=128 n_layer=2 ctx=128 batch=32 k=1 threads=T tokens_per_s=N peak_fraction=F
+    train ... k=2 procs=2 threads=1 ...   (one process per core, summed)
+
+Set up once (not part of CI):
+
+    python3 -m venv .venv-peer && .venv-peer/bin/pip install torch numpy
+    .venv-peer/bin/python benches/peer/torch_gpt.py            # all configs
+    .venv-peer/bin/python benches/peer/torch_gpt.py --quick    # fewer steps
+"""
+
+import argparse
+import json
+import math
+import multiprocessing as mp
+import os
+import time
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+class Block(nn.Module):
+    def __init__(self, d, h, f):
+        super().__init__()
+        self.h = h
+        self.ln1 = nn.LayerNorm(d)
+        self.qkv = nn.Linear(d, 3 * d)
+        self.o = nn.Linear(d, d)
+        self.ln2 = nn.LayerNorm(d)
+        self.fc = nn.Linear(d, f)
+        self.proj = nn.Linear(f, d)
+
+    def forward(self, x):
+        b, t, d = x.shape
+        q, k, v = self.qkv(self.ln1(x)).split(d, dim=2)
+        q, k, v = (z.view(b, t, self.h, d // self.h).transpose(1, 2) for z in (q, k, v))
+        att = (q @ k.transpose(-2, -1)) / math.sqrt(d // self.h)
+        mask = torch.ones(t, t, dtype=torch.bool).tril()
+        att = att.masked_fill(~mask, float("-inf")).softmax(-1)
+        y = (att @ v).transpose(1, 2).reshape(b, t, d)
+        x = x + self.o(y)
+        return x + self.proj(F.gelu(self.fc(self.ln2(x)), approximate="tanh"))
+
+
+class Gpt(nn.Module):
+    def __init__(self, v, d, layers, h, f, ctx):
+        super().__init__()
+        self.wte = nn.Embedding(v, d)
+        self.wpe = nn.Embedding(ctx, d)
+        self.blocks = nn.ModuleList(Block(d, h, f) for _ in range(layers))
+        self.ln_f = nn.LayerNorm(d)
+        for p in self.parameters():
+            if p.dim() == 2:
+                nn.init.normal_(p, std=0.02)
+
+    def forward(self, ids):
+        t = ids.shape[1]
+        x = self.wte(ids) + self.wpe(torch.arange(t))
+        for b in self.blocks:
+            x = b(x)
+        return self.ln_f(x) @ self.wte.weight.T
+
+
+def windows(ctx):
+    data = bytearray()
+    with open(os.path.join(ROOT, "datasets", "devil.jsonl")) as f:
+        for line in f:
+            data += json.loads(line)["text"].encode() + b"\n"
+    ids = torch.tensor(list(data), dtype=torch.long)
+    n = (len(ids) - 1) // ctx
+    return ids[: n * ctx + 1]
+
+
+def peak(threads):
+    torch.set_num_threads(threads)
+    a, b = torch.randn(2048, 2048), torch.randn(2048, 2048)
+    best = float("inf")
+    for _ in range(4):
+        t = time.perf_counter()
+        a @ b
+        best = min(best, time.perf_counter() - t)
+    return 2 * 2048**3 / best / 1e9
+
+
+def flops_per_token(d, layers, f, v, t):
+    per_layer = 2 * (3 * d * d + d * d + 2 * d * f) + 2 * 2 * t * d
+    return 3 * (layers * per_layer + 2 * d * v)
+
+
+def train(cfg, threads, steps, seed=0):
+    torch.set_num_threads(threads)
+    torch.manual_seed(seed)
+    d, layers, ctx, batch = cfg
+    model = Gpt(259, d, layers, 4, 4 * d, ctx)
+    opt = torch.optim.AdamW(model.parameters(), lr=3e-3, betas=(0.9, 0.99), weight_decay=0.01)
+    data = windows(ctx)
+    n = (len(data) - 1) // ctx
+    g = torch.Generator().manual_seed(seed)
+
+    def step():
+        starts = torch.randint(0, n, (batch,), generator=g) * ctx
+        x = torch.stack([data[s : s + ctx] for s in starts])
+        y = torch.stack([data[s + 1 : s + ctx + 1] for s in starts])
+        loss = F.cross_entropy(model(x).reshape(-1, 259), y.reshape(-1))
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+
+    for _ in range(2):  # warm-up
+        step()
+    t = time.perf_counter()
+    for _ in range(steps):
+        step()
+    return steps * batch * ctx / (time.perf_counter() - t)
+
+
+def _worker(args):
+    return train(*args)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--quick", action="store_true")
+    args = ap.parse_args()
+    steps = 6 if args.quick else 16
+    cores = min(os.cpu_count() or 1, 2)
+    peaks = {t: peak(t) for t in range(1, cores + 1)}
+    for t, p in peaks.items():
+        print(f"peak threads={t} gflops={p:.1f}", flush=True)
+    for cfg in [(128, 2, 128, 32), (256, 4, 128, 32)]:
+        d, layers, ctx, batch = cfg
+        fpt = flops_per_token(d, layers, 4 * d, 259, ctx)
+        head = f"d_model={d} n_layer={layers} ctx={ctx} batch={batch}"
+        for t in range(1, cores + 1):
+            tps = train(cfg, t, steps)
+            print(f"train {head} k=1 threads={t} tokens_per_s={tps:.0f} "
+                  f"peak_fraction={tps * fpt / (peaks[t] * 1e9):.3f}", flush=True)
+        if cores > 1:
+            with mp.get_context("spawn").Pool(cores) as pool:
+                rates = pool.map(_worker, [(cfg, 1, steps, s) for s in range(cores)])
+            tps = sum(rates)
+            print(f"train {head} k={cores} procs={cores} threads=1 tokens_per_s={tps:.0f} "
+                  f"peak_fraction={tps * fpt / (peaks[cores] * 1e9):.3f}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
