@@ -44,9 +44,13 @@ pub fn evaluate(
     let k = model.k();
     let batch = batch.max(1);
     let mut out = vec![vec![DocEval::default(); corpus.n_docs()]; k];
-    let all: Vec<Window> = (0..corpus.n_docs())
+    let mut all: Vec<Window> = (0..corpus.n_docs())
         .flat_map(|d| corpus.windows(d).iter().copied())
         .collect();
+    // Longest windows first, so that each batch pads to a length close to
+    // its windows' own (a batch is as long as its longest window). The sort
+    // is stable: a document's windows keep their order.
+    all.sort_by_key(|w| std::cmp::Reverse(w.n_targets));
     for chunk in all.chunks(batch) {
         let groups: Vec<&[Window]> = vec![chunk; k];
         let b = corpus.batch(&groups, batch, device)?;
