@@ -11,19 +11,14 @@ use std::time::Instant;
 
 use anyhow::{Context, Result};
 use cfmem::analysis::{DesignConfig, Metric};
-use cfmem::engine::{
-    canaries, CanaryConfig, Corpus, Document, LoadConfig, ModelConfig, TrainConfig, CONTROL_PREFIX,
-    RANDOM_PREFIX,
-};
+use cfmem::engine::{LoadConfig, ModelConfig, TrainConfig, CONTROL_PREFIX, RANDOM_PREFIX};
 use cfmem::sched::{report, run, DocEstimate, Experiment, Manifest, Observer, RunConfig};
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-/// Natural-text documents taken from the dictionary.
+/// Natural-text documents in the quickstart corpus.
 const N_NATURAL: usize = 120;
-/// Entries longer than this are left out, to keep the run short.
-const MAX_CHARS: usize = 160;
 
 struct Progress {
     total: usize,
@@ -67,28 +62,10 @@ fn main() -> Result<()> {
         None => 24,
     };
     let root = env!("CARGO_MANIFEST_DIR");
-    let path = format!("{root}/datasets/devil.jsonl");
-    let full = Corpus::load(&path, &LoadConfig::default())?;
-    let short: Vec<&Document> = full
-        .documents()
-        .iter()
-        .filter(|d| d.text.len() <= MAX_CHARS)
-        .collect();
-    let step = (short.len() / N_NATURAL).max(1);
-    let mut docs: Vec<Document> = short
-        .iter()
-        .step_by(step)
-        .take(N_NATURAL)
-        .map(|&d| d.clone())
-        .collect();
-    docs.extend(canaries(&CanaryConfig::default()));
-    let corpus = Corpus::from_documents(docs)?;
+    let corpus = cfmem::bundled::quickstart_corpus()?;
 
     let model = ModelConfig::tiny();
-    let train = TrainConfig {
-        epochs: 16,
-        ..TrainConfig::default()
-    };
+    let train = TrainConfig::default();
     let design = DesignConfig::blocks(2, 0);
     let manifest = Manifest::new(
         &corpus,

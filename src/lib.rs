@@ -34,6 +34,43 @@ pub use cfmem_analysis as analysis;
 pub use cfmem_core as engine;
 pub use cfmem_sched as sched;
 
+/// The corpora bundled in `datasets/` (read from this checkout).
+pub mod bundled {
+    use cfmem_core::{canaries, CanaryConfig, Corpus, Document, LoadConfig, Result};
+
+    /// Path of The Devil's Dictionary (999 entries, `datasets/devil.jsonl`).
+    pub const DEVIL_PATH: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/datasets/devil.jsonl");
+
+    /// The quickstart corpus: 120 short dictionary entries (at most 160
+    /// characters, evenly spaced through the dictionary) plus 16 random
+    /// canaries and 16 controls ([`canaries`] with its defaults): 152
+    /// documents.
+    ///
+    /// # Errors
+    /// When `datasets/devil.jsonl` cannot be read.
+    pub fn quickstart_corpus() -> Result<Corpus> {
+        const N_NATURAL: usize = 120;
+        const MAX_CHARS: usize = 160;
+        let full = Corpus::load(DEVIL_PATH, &LoadConfig::default())?;
+        let short: Vec<&Document> = full
+            .documents()
+            .iter()
+            .filter(|d| d.text.len() <= MAX_CHARS)
+            .collect();
+        let step = (short.len() / N_NATURAL).max(1);
+        let mut docs: Vec<Document> = short
+            .iter()
+            .step_by(step)
+            .take(N_NATURAL)
+            .map(|&d| d.clone())
+            .collect();
+        docs.extend(canaries(&CanaryConfig::default()));
+        Corpus::from_documents(docs)
+    }
+}
+
+pub mod studies;
+
 /// The types most programs need.
 pub mod prelude {
     pub use cfmem_analysis::{

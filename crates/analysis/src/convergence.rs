@@ -132,6 +132,31 @@ impl Convergence {
         })
     }
 
+    /// Checkpoints of the caller's choosing (sorted, deduplicated; those
+    /// above `n_models` dropped, `n_models` added).
+    ///
+    /// # Errors
+    /// As [`Convergence::new`].
+    pub fn with_checkpoints(
+        n_docs: usize,
+        metric: Metric,
+        n_models: usize,
+        block: usize,
+        checkpoints: &[usize],
+    ) -> Result<Self> {
+        let mut c = Self::new(n_docs, metric, n_models, block)?;
+        let mut cps: Vec<usize> = checkpoints
+            .iter()
+            .copied()
+            .filter(|&x| x > 0 && x < n_models)
+            .collect();
+        cps.push(n_models);
+        cps.sort_unstable();
+        cps.dedup();
+        c.checkpoints = cps;
+        Ok(c)
+    }
+
     /// Which half model `i` belongs to.
     pub fn half_of(&self, i: usize) -> usize {
         (i / self.block) % 2

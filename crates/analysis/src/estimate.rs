@@ -80,6 +80,16 @@ impl RunningStats {
     pub fn variance(&self) -> Option<f64> {
         (self.n >= 2).then(|| self.m2 / (self.n - 1) as f64)
     }
+
+    /// Student-t confidence interval of the mean at `level` (e.g. 0.95):
+    /// `mean ± t_{1−α/2, n−1} · s / √n` (`None` below two values).
+    pub fn mean_ci(&self, level: f64) -> Option<(f64, f64)> {
+        let se = (self.variance()? / self.n as f64).sqrt();
+        let t = StudentsT::new(0.0, 1.0, (self.n - 1) as f64)
+            .ok()?
+            .inverse_cdf(0.5 + level / 2.0);
+        Some((self.mean - t * se, self.mean + t * se))
+    }
 }
 
 /// Welch's two-sample comparison of means.
@@ -298,6 +308,22 @@ impl MemAccumulator {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn mean_ci_matches_a_hand_computation() {
+        // Values 1, 2, 3, 4: mean 2.5, s² = 5/3, se = sqrt(5/12) = 0.6455;
+        // t_{0.975, 3} = 3.182446 (tables): half-width 2.0542.
+        let mut r = RunningStats::default();
+        for x in [1.0, 2.0, 3.0, 4.0] {
+            r.push(x);
+        }
+        let (lo, hi) = r.mean_ci(0.95).unwrap();
+        let half = 3.182_446 * (5.0f64 / 12.0).sqrt();
+        assert!((lo - (2.5 - half)).abs() < 1e-5 && (hi - (2.5 + half)).abs() < 1e-5);
+        let mut one = RunningStats::default();
+        one.push(1.0);
+        assert!(one.mean_ci(0.95).is_none());
+    }
+
     use super::*;
 
     fn stats(xs: &[f64]) -> RunningStats {

@@ -34,6 +34,7 @@
 //! ```
 #![deny(missing_docs)]
 
+mod adjust;
 mod convergence;
 mod design;
 mod error;
@@ -46,6 +47,7 @@ pub mod plot;
 mod repetition;
 mod units;
 
+pub use adjust::{Adjuster, Adjustment};
 pub use convergence::{pearson, ranks, spearman, spearman_brown, Convergence, ConvergencePoint};
 pub use design::{CoverageProblem, DesignConfig, DesignKind, Membership};
 pub use error::{Error, Result};

@@ -12,7 +12,7 @@ use anyhow::{bail, Context, Result};
 use cfmem_analysis::plot::{plot, Chart, Labels, Series};
 use cfmem_analysis::{CoverageProblem, DesignConfig, Metric};
 use cfmem_core::{Corpus, DeviceChoice, LoadConfig, ModelConfig};
-use cfmem_sched::{is_claimed, report, run, Experiment, Manifest, Observer, RunConfig, Shard};
+use cfmem_sched::{is_claimed, run, Experiment, Manifest, Observer, RunConfig, Shard};
 use clap::{Args, Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 
@@ -73,10 +73,16 @@ struct RunArgs {
     /// Seed of the design, initialisation and batch order [default: 0].
     #[arg(long)]
     seed: Option<u64>,
+    /// Seeding: `shared` (common random numbers: one initialisation and batch-order stream for all models; memorization conditional on it) or `per-model` (each model its own: the unconditional definition) [default: shared].
+    #[arg(long)]
+    seeding: Option<cfmem_sched::Seeding>,
+    /// Keep adding models, a block at a time, until the split-half Spearman of the estimates reaches R (e.g. 0.9); --models is then the budget.
+    #[arg(long, value_name = "R")]
+    until_reliability: Option<f64>,
     /// Model preset: tiny or small [default: tiny].
     #[arg(long)]
     preset: Option<String>,
-    /// Epochs over each model's subset [default: 10].
+    /// Epochs over each model's subset [default: 64].
     #[arg(long)]
     epochs: Option<usize>,
     /// Windows per training batch [default: 16].
@@ -147,6 +153,9 @@ struct ReportArgs {
     /// accuracy (per-token, default), loss (mean per-token nats) or logprob (sequence log-probability).
     #[arg(long, default_value = "accuracy")]
     metric: Metric,
+    /// Adjust each model's scores for its overall performance before estimating (estimates and convergence): model-mean (a control variate: subtract the model's mean residual over its out-of-subset documents) or none.
+    #[arg(long, default_value = "model-mean")]
+    adjust: cfmem_analysis::Adjustment,
     /// Write the estimates (and any analysis asked for) as JSON to this file.
     #[arg(long)]
     json: Option<PathBuf>,
@@ -263,7 +272,13 @@ impl Observer for Progress {
         self.done.store(done, Ordering::SeqCst);
         match &self.bar {
             Some(b) => {
-                b.set_length(self.total as u64);
+                // A growing experiment learns its size per round.
+                let len = if self.total > 0 {
+                    self.total
+                } else {
+                    pending + done
+                };
+                b.set_length(len as u64);
                 b.set_position(done as u64);
                 b.reset_eta();
             }
@@ -398,6 +413,10 @@ fn cmd_run(a: RunArgs) -> Result<()> {
     if let Some(b) = &base {
         manifest.eval_batch = b.eval_batch;
         manifest.units = b.units.clone();
+        manifest.seeding = b.seeding;
+    }
+    if let Some(s) = a.seeding {
+        manifest.seeding = s;
     }
     if let Some(u) = &a.units {
         manifest.units = u.clone();
@@ -416,19 +435,14 @@ fn cmd_run(a: RunArgs) -> Result<()> {
     }
     let exp = Experiment::create_with_queries(&dir, manifest, corpus, queries, a.fresh)?;
     let existing_count = exp.record_indices()?.last().map(|&i| i + 1).unwrap_or(0);
-    let n_models = a
-        .models
-        .or(exp.target_models())
-        .unwrap_or(existing_count.max(16));
-    exp.set_target_models(n_models)?;
     let shard = match a.shard {
         Some(s) => Some(s),
         None => Shard::from_env(a.shards)?,
     };
     let stop = Arc::new(AtomicBool::new(false));
     install_ctrl_c(stop.clone(), &dir);
-    let cfg = RunConfig {
-        n_models,
+    let base_cfg = RunConfig {
+        n_models: 0,
         jobs: a.jobs.unwrap_or(RunConfig::default().jobs),
         threads: a.threads,
         ensemble: a.ensemble,
@@ -436,59 +450,132 @@ fn cmd_run(a: RunArgs) -> Result<()> {
         shard,
         stop: stop.clone(),
     };
-    eprintln!(
-        "experiment {}: {} documents, {} models ({:?}, preset d_model {} × {} layers, {} epochs)",
-        dir.display(),
-        exp.corpus().len(),
-        n_models,
-        exp.manifest().design.kind,
-        exp.manifest().model.d_model,
-        exp.manifest().model.n_layer,
-        exp.manifest().train.epochs
-    );
-    if let Some(s) = shard {
+    let describe = |n: usize| {
         eprintln!(
-            "shard {s}: training only the models with index % {} == {}",
-            s.count, s.index
+            "experiment {}: {} documents, {} models ({:?}, preset d_model {} × {} layers, {} epochs, seeding {:?})",
+            dir.display(),
+            exp.corpus().len(),
+            n,
+            exp.manifest().design.kind,
+            exp.manifest().model.d_model,
+            exp.manifest().model.n_layer,
+            exp.manifest().train.epochs,
+            exp.manifest().seeding,
         );
-    }
-    let share = (0..n_models)
-        .filter(|&i| shard.is_none_or(|s| s.contains(i)))
-        .count();
-    let obs = Progress::new(share);
-    let s = run(&exp, &cfg, &obs)?;
-    if let Some(b) = &obs.bar {
-        b.finish_and_clear();
-    }
+    };
+    let summaries: Vec<cfmem_sched::RunSummary> = match a.until_reliability {
+        Some(target) => {
+            // --models is the budget; the experiment grows by whole pairs
+            // of blocks from 16 models (or what is already there).
+            if shard.is_some() {
+                bail!("--until-reliability decides how many models to train from all of them; it cannot run as a shard");
+            }
+            let growth = cfmem_sched::Growth {
+                target,
+                budget: a.models.unwrap_or(256),
+                metric: cfmem_analysis::Metric::Accuracy,
+                adjustment: cfmem_analysis::Adjustment::ModelMean,
+            };
+            let (first, step) = growth.plan(exp.manifest().design.block_size(), existing_count);
+            describe(first);
+            eprintln!(
+                "growing by {step} models until the split-half Spearman reaches {target} (budget {} models)",
+                growth.budget
+            );
+            let obs = Progress::new(0);
+            let rounds = cfmem_sched::grow(&exp, &base_cfg, &growth, &obs, &mut |r| {
+                let p = r.point.as_ref();
+                println!(
+                    "{} models: split-half Spearman {} (two halves of {}), Spearman–Brown reliability {}; trained {} now, {:.0} s so far",
+                    r.n_models,
+                    p.and_then(|p| p.spearman).map_or("n/a".into(), |v| format!("{v:.3}")),
+                    r.n_models / 2,
+                    p.and_then(|p| p.reliability).map_or("n/a".into(), |v| format!("{v:.3}")),
+                    r.summary.trained.len(),
+                    r.seconds
+                );
+            })?;
+            if let Some(b) = &obs.bar {
+                b.finish_and_clear();
+            }
+            if let Some(last) = rounds.last() {
+                let rho = last.point.as_ref().and_then(|p| p.spearman);
+                if rho.is_some_and(|r| r >= target) {
+                    println!(
+                        "reached split-half Spearman {target} with {} models",
+                        last.n_models
+                    );
+                } else if last.n_models >= growth.budget {
+                    println!(
+                        "model budget {} spent before the split-half Spearman reached {target}; raise --models to go on",
+                        growth.budget
+                    );
+                }
+            }
+            rounds.into_iter().map(|r| r.summary).collect()
+        }
+        None => {
+            let n_models = a
+                .models
+                .or(exp.target_models())
+                .unwrap_or(existing_count.max(16));
+            exp.set_target_models(n_models)?;
+            describe(n_models);
+            if let Some(s) = shard {
+                eprintln!(
+                    "shard {s}: training only the models with index % {} == {}",
+                    s.count, s.index
+                );
+            }
+            let share = (0..n_models)
+                .filter(|&i| shard.is_none_or(|s| s.contains(i)))
+                .count();
+            let obs = Progress::new(share);
+            let s = run(
+                &exp,
+                &RunConfig {
+                    n_models,
+                    ..base_cfg.clone()
+                },
+                &obs,
+            )?;
+            if let Some(b) = &obs.bar {
+                b.finish_and_clear();
+            }
+            vec![s]
+        }
+    };
+    let trained: usize = summaries.iter().map(|s| s.trained.len()).sum();
+    let seconds: f64 = summaries.iter().map(|s| s.seconds).sum();
+    let tokens: u64 = summaries.iter().map(|s| s.tokens).sum();
+    let last = summaries.last().cloned().unwrap_or_default();
     println!(
-        "trained {} models in {:.1} s ({:.0} tokens/s); {} were already done; {} corrupt records retrained",
-        s.trained.len(),
-        s.seconds,
-        s.tokens as f64 / s.seconds.max(1e-9),
-        s.n_already_done,
-        s.corrupt.len()
+        "trained {trained} models in {seconds:.1} s ({:.0} tokens/s); {} were already done; {} corrupt records retrained",
+        tokens as f64 / seconds.max(1e-9),
+        summaries.first().map_or(0, |s| s.n_already_done),
+        summaries.iter().map(|s| s.corrupt.len()).sum::<usize>()
     );
-    if !s.failed.is_empty() {
-        for (i, e) in &s.failed {
+    if !last.failed.is_empty() {
+        for (i, e) in &last.failed {
             eprintln!("error: model {i}: {e}");
         }
         bail!(
             "{} models failed; the other records are saved; rerun `cfmem run {}` to retry",
-            s.failed.len(),
+            last.failed.len(),
             dir.display()
         );
     }
     if stop.load(Ordering::SeqCst) {
         bail!(
             "interrupted: {} models were not started (no partial record was written); resume with `cfmem run {}`",
-            s.not_started.len(),
+            last.not_started.len(),
             dir.display()
         );
     }
-    if !s.elsewhere.is_empty() {
+    if !last.elsewhere.is_empty() {
         println!(
             "{} models were claimed or finished by other processes; `cfmem status {}` shows progress",
-            s.elsewhere.len(),
+            last.elsewhere.len(),
             dir.display()
         );
     }
@@ -564,7 +651,7 @@ fn cmd_report(a: ReportArgs) -> Result<()> {
     if exp.is_none() && needs_experiment {
         bail!("--influence, --groups and --repetition need an experiment directory (imported tables carry no corpus or design)");
     }
-    let rep = report(src, a.metric)?;
+    let rep = cfmem_sched::report_adjusted(src, a.metric, a.adjust)?;
     for (i, why) in &rep.skipped {
         eprintln!("warning: skipping model {i}: {why}");
     }
@@ -673,7 +760,7 @@ fn cmd_report(a: ReportArgs) -> Result<()> {
         "documents": rep.docs,
     });
     if a.convergence {
-        let points = cfmem_sched::convergence(src, a.metric)?;
+        let points = cfmem_sched::convergence_adjusted(src, a.metric, a.adjust)?;
         println!(
             "\nSplit-half convergence (Spearman between the estimates of two disjoint halves):"
         );

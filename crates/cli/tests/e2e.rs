@@ -295,3 +295,83 @@ fn imported_matrices_give_the_same_estimates_as_the_experiment() {
     ]);
     assert!(!r.status.success());
 }
+
+#[test]
+fn until_reliability_grows_the_experiment_until_the_target_or_the_budget() {
+    let tmp = tempfile::tempdir().unwrap();
+    let corpus = tmp.path().join("c.jsonl");
+    write_corpus(&corpus);
+    let c = corpus.to_str().unwrap();
+    let records = |dir: &std::path::Path| {
+        std::fs::read_dir(dir.join("runs"))
+            .unwrap()
+            .filter(|e| {
+                e.as_ref()
+                    .unwrap()
+                    .path()
+                    .extension()
+                    .is_some_and(|x| x == "rec")
+            })
+            .count()
+    };
+    // An unreachable target: the experiment grows by 8 from 16 to its budget.
+    let out = tmp.path().join("hard");
+    let o = out.to_str().unwrap();
+    let common = ["--epochs", "6", "--batch-size", "4", "--seeding", "shared"];
+    let mut args = vec![
+        "run",
+        "--corpus",
+        c,
+        "--out",
+        o,
+        "--until-reliability",
+        "0.999",
+        "--models",
+        "24",
+    ];
+    args.extend(common);
+    let r = cfmem(&args);
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    let stdout = String::from_utf8_lossy(&r.stdout);
+    assert!(
+        stdout.contains("16 models: split-half Spearman"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("24 models: split-half Spearman"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("model budget 24 spent"), "{stdout}");
+    assert_eq!(records(&out), 24);
+    let manifest = std::fs::read_to_string(out.join("manifest.json")).unwrap();
+    assert!(manifest.contains("\"seeding\":\"shared\""), "{manifest}");
+
+    // A target the first round already meets: it stops at 16.
+    let out = tmp.path().join("easy");
+    let o = out.to_str().unwrap();
+    let mut args = vec![
+        "run",
+        "--corpus",
+        c,
+        "--out",
+        o,
+        "--until-reliability",
+        "0.01",
+        "--models",
+        "64",
+    ];
+    args.extend(common);
+    let r = cfmem(&args);
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    let stdout = String::from_utf8_lossy(&r.stdout);
+    assert!(
+        stdout.contains("reached split-half Spearman 0.01 with 16 models"),
+        "{stdout}"
+    );
+    assert_eq!(records(&out), 16);
+
+    // A target outside (0, 1) is refused before anything is trained.
+    let r = cfmem(&["run", o, "--until-reliability", "1.5"]);
+    assert!(!r.status.success());
+    assert!(String::from_utf8_lossy(&r.stderr).contains("--until-reliability 1.5"));
+}

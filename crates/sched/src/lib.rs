@@ -27,6 +27,7 @@
 mod error;
 mod exec;
 mod experiment;
+mod grow;
 mod manifest;
 mod record;
 mod report;
@@ -35,12 +36,14 @@ mod shard;
 pub use error::{Error, Result};
 pub use exec::{is_claimed, lock_path, run, Observer, RunConfig, RunSummary, Silent};
 pub use experiment::{Experiment, Scan};
+pub use grow::{grow, Growth, Round};
 pub use manifest::{CorpusInfo, Manifest, Seeding, UnitSpec, FORMAT_VERSION, TRAINER_REVISION};
 pub use record::{
     decode, encode, meta_path, read_record, record_path, write_atomic, Record, RecordMeta,
 };
 pub use report::{
-    convergence, groups, influence, membership, repetition, report, DocEstimate, DocMembership,
-    GroupEstimate, Imported, MembershipReport, Report, RowVisitor, Rows, Value,
+    convergence, convergence_adjusted, groups, influence, membership, repetition, report,
+    report_adjusted, DocEstimate, DocMembership, GroupEstimate, Imported, MembershipReport, Report,
+    RowVisitor, Rows, Value,
 };
 pub use shard::Shard;

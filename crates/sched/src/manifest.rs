@@ -18,7 +18,7 @@ pub const FORMAT_VERSION: u32 = 1;
 /// | revision | change |
 /// |---|---|
 /// | 1 | composed candle ops, fused host AdamW step |
-/// | 2 | fused CPU kernels (layer norm, attention, GELU, cross-entropy, embedding) in f32 |
+/// | 2 | fused CPU kernels (layer norm, attention, GELU, cross-entropy, embedding) in f32; batch order by hashed keys (common random numbers possible) |
 pub const TRAINER_REVISION: u32 = 2;
 
 /// How models draw their initial weights and batch order.
@@ -28,8 +28,30 @@ pub const TRAINER_REVISION: u32 = 2;
 pub enum Seeding {
     /// Each model has its own initialisation and batch order, both derived
     /// from `(seed, model index)`: the unconditional definition.
-    #[default]
     PerModel,
+    /// Common random numbers: every model starts from the same weights and
+    /// draws its batches from the same ordering stream (windows shared by two
+    /// models come in the same relative order), so two models differ only in
+    /// their subsets. This estimates memorization *conditional on* the
+    /// initialisation and order stream, with much less training noise; see
+    /// the README's "Statistical efficiency". The default: on the
+    /// quickstart corpus it gave a higher split-half Spearman at every model
+    /// count at 32 epochs (0.79 vs 0.74 at 16 models, 0.90 vs 0.88 at 64).
+    #[default]
+    Shared,
+}
+
+impl std::str::FromStr for Seeding {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        match s {
+            "per-model" | "per_model" => Ok(Self::PerModel),
+            "shared" => Ok(Self::Shared),
+            other => Err(format!(
+                "unknown seeding `{other}` (expected `per-model` or `shared`)"
+            )),
+        }
+    }
 }
 
 /// Where the corpus came from and what it was.
@@ -220,7 +242,7 @@ impl Manifest {
             train,
             design,
             seed,
-            seeding: Seeding::PerModel,
+            seeding: Seeding::default(),
             eval_batch: 64,
             queries: None,
             units: UnitSpec::Documents,
@@ -242,6 +264,7 @@ impl Manifest {
     pub fn init_seed(&self, i: usize) -> u64 {
         match self.seeding {
             Seeding::PerModel => hash_words(&[self.seed, 0x1417, i as u64]),
+            Seeding::Shared => hash_words(&[self.seed, 0x1417]),
         }
     }
 
@@ -249,6 +272,7 @@ impl Manifest {
     pub fn data_seed(&self, i: usize) -> u64 {
         match self.seeding {
             Seeding::PerModel => hash_words(&[self.seed, 0xda7a, i as u64]),
+            Seeding::Shared => hash_words(&[self.seed, 0xda7a]),
         }
     }
 

@@ -1,7 +1,7 @@
 //! Estimates from an experiment directory (streaming its records) or from
 //! imported tables.
 
-use cfmem_analysis::{Estimate, MemAccumulator, Metric, ScoreTable};
+use cfmem_analysis::{Adjuster, Adjustment, Estimate, MemAccumulator, Metric, ScoreTable};
 
 use crate::error::Result;
 use crate::experiment::Experiment;
@@ -141,10 +141,32 @@ impl Report {
 /// # Errors
 /// I/O errors listing the runs directory.
 pub fn report(src: &dyn Rows, metric: Metric) -> Result<Report> {
+    report_adjusted(src, metric, Adjustment::None)
+}
+
+/// The first pass of an adjustment (nothing to do for [`Adjustment::None`]).
+fn adjuster(src: &dyn Rows, metric: Metric, adjustment: Adjustment) -> Result<Adjuster> {
+    let mut adj = Adjuster::new(adjustment, src.ids().len());
+    if adj.needs_first_pass() {
+        src.visit(Value::Metric(metric), &mut |_, copies, scores| {
+            adj.observe(copies, scores);
+            Ok(())
+        })?;
+    }
+    Ok(adj)
+}
+
+/// [`report`] on scores adjusted for model effects ([`Adjustment`]; two
+/// passes over the rows when adjusting).
+///
+/// # Errors
+/// I/O errors listing the runs directory.
+pub fn report_adjusted(src: &dyn Rows, metric: Metric, adjustment: Adjustment) -> Result<Report> {
     let ids = src.ids();
+    let adj = adjuster(src, metric, adjustment)?;
     let mut acc = MemAccumulator::new(ids.len(), metric);
     let skipped = src.visit(Value::Metric(metric), &mut |_, copies, scores| {
-        acc.add(copies, scores)?;
+        acc.add(copies, &adj.apply(copies, scores))?;
         Ok(())
     })?;
     let docs = acc
@@ -175,6 +197,21 @@ pub fn convergence(
     src: &dyn Rows,
     metric: Metric,
 ) -> Result<Vec<cfmem_analysis::ConvergencePoint>> {
+    convergence_adjusted(src, metric, Adjustment::None)
+}
+
+/// [`convergence`] on adjusted scores. The adjustment's first pass uses
+/// every row, so each checkpoint's halves share the document centres (not
+/// the model effects, which are per model).
+///
+/// # Errors
+/// I/O errors; analysis errors.
+pub fn convergence_adjusted(
+    src: &dyn Rows,
+    metric: Metric,
+    adjustment: Adjustment,
+) -> Result<Vec<cfmem_analysis::ConvergencePoint>> {
+    let adj = adjuster(src, metric, adjustment)?;
     let mut n = 0;
     src.visit(Value::Metric(metric), &mut |_, _, _| {
         n += 1;
@@ -182,7 +219,7 @@ pub fn convergence(
     })?;
     let mut conv = cfmem_analysis::Convergence::new(src.ids().len(), metric, n, src.block_size())?;
     src.visit(Value::Metric(metric), &mut |i, copies, scores| {
-        conv.add(i, copies, scores)?;
+        conv.add(i, copies, &adj.apply(copies, scores))?;
         Ok(())
     })?;
     Ok(conv.finish())

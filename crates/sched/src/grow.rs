@@ -1,0 +1,122 @@
+//! Growing an experiment until its estimates are reliable: train a round of
+//! models, measure the split-half Spearman of the estimates, and add models
+//! a step at a time until it reaches the target or the budget is spent.
+
+use std::time::Instant;
+
+use cfmem_analysis::{Adjustment, ConvergencePoint, Metric};
+
+use crate::error::{Error, Result};
+use crate::exec::{run, Observer, RunConfig, RunSummary};
+use crate::experiment::Experiment;
+use crate::report::convergence_adjusted;
+
+/// When to stop growing.
+///
+/// | field | meaning |
+/// |---|---|
+/// | `target` | split-half Spearman to reach, in (0, 1) |
+/// | `budget` | most models in all |
+/// | `metric`, `adjustment` | how the estimates are computed (as `cfmem report`) |
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Growth {
+    /// Split-half Spearman to reach.
+    pub target: f64,
+    /// Most models in all.
+    pub budget: usize,
+    /// Metric of the estimates.
+    pub metric: Metric,
+    /// Model-effect adjustment of the estimates.
+    pub adjustment: Adjustment,
+}
+
+/// One round of growth.
+#[derive(Debug, Clone)]
+pub struct Round {
+    /// Models in the experiment after the round.
+    pub n_models: usize,
+    /// Split-half convergence at `n_models`.
+    pub point: Option<ConvergencePoint>,
+    /// Wall seconds since growth started.
+    pub seconds: f64,
+    /// What the round's run did.
+    pub summary: RunSummary,
+}
+
+impl Growth {
+    /// The step between rounds and the first round's size for a design with
+    /// blocks of `block` models: whole pairs of blocks (so both halves of
+    /// the split stay balanced), at least 8 models a step, starting at two
+    /// steps or what is already there.
+    pub fn plan(&self, block: usize, existing: usize) -> (usize, usize) {
+        let pair = 2 * block.max(1);
+        let step = 8usize.div_ceil(pair) * pair;
+        let start = existing.max(2 * step).div_ceil(pair) * pair;
+        (start.min(self.budget), step)
+    }
+}
+
+/// Grow `exp` (with `cfg`'s jobs, threads and device; its `n_models` is
+/// ignored) until [`Growth::target`] or [`Growth::budget`]; `on_round` sees
+/// each round. Stops early, returning the rounds so far, when a round has
+/// failed models or was interrupted (the caller reports it).
+///
+/// # Errors
+/// A target outside (0, 1) or a zero budget; run and analysis errors.
+pub fn grow(
+    exp: &Experiment,
+    cfg: &RunConfig,
+    growth: &Growth,
+    observer: &dyn Observer,
+    on_round: &mut dyn FnMut(&Round),
+) -> Result<Vec<Round>> {
+    if !(growth.target > 0.0 && growth.target < 1.0) {
+        return Err(Error::Config(format!(
+            "reliability target {}: expected a correlation between 0 and 1, e.g. 0.9",
+            growth.target
+        )));
+    }
+    if growth.budget == 0 {
+        return Err(Error::Config("the model budget must be at least 1".into()));
+    }
+    let existing = exp.record_indices()?.last().map_or(0, |&i| i + 1);
+    let (mut n, step) = growth.plan(exp.manifest().design.block_size(), existing);
+    let started = Instant::now();
+    let mut rounds = Vec::new();
+    loop {
+        exp.set_target_models(n)?;
+        let summary = run(
+            exp,
+            &RunConfig {
+                n_models: n,
+                ..cfg.clone()
+            },
+            observer,
+        )?;
+        let halted = !summary.failed.is_empty() || !summary.not_started.is_empty();
+        let point = if halted {
+            None
+        } else {
+            convergence_adjusted(exp, growth.metric, growth.adjustment)?
+                .last()
+                .cloned()
+        };
+        let round = Round {
+            n_models: n,
+            point,
+            seconds: started.elapsed().as_secs_f64(),
+            summary,
+        };
+        on_round(&round);
+        let reached = round
+            .point
+            .as_ref()
+            .and_then(|p| p.spearman)
+            .is_some_and(|r| r >= growth.target);
+        rounds.push(round);
+        if halted || reached || n >= growth.budget {
+            return Ok(rounds);
+        }
+        n = (n + step).min(growth.budget);
+    }
+}

@@ -1,0 +1,91 @@
+//! Each example's prediction at a small size: the direction of every effect
+//! (not its significance, which needs the examples' model counts). A
+//! regression in training or estimation that breaks the science fails here.
+
+use cfmem::sched::Silent;
+use cfmem::studies::{self, Scale};
+
+#[test]
+fn random_identifiers_are_memorized_more_than_a_repeated_word() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = studies::random_vs_predictable(dir.path(), &Scale::small(), &Silent).unwrap();
+    assert_eq!((r.random.n, r.repeated.n), (8, 8));
+    let w = r.difference.welch.unwrap();
+    assert!(
+        w.diff > 0.0,
+        "random {:.4} vs repeated {:.4}",
+        r.random.mean,
+        r.repeated.mean
+    );
+    assert!((w.diff - (r.random.mean - r.repeated.mean)).abs() < 1e-12);
+}
+
+#[test]
+fn more_copies_are_memorized_more() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = studies::repetition(dir.path(), &Scale::small(), &Silent).unwrap();
+    let copies: Vec<u32> = r.levels.iter().map(|l| l.0).collect();
+    assert_eq!(copies, vec![1, 2, 4]);
+    assert!(
+        r.four_vs_one.mean > 0.0,
+        "mem(4) − mem(1) = {:.4}",
+        r.four_vs_one.mean
+    );
+    assert!(r.levels[2].1 > r.levels[0].1, "{:?}", r.levels);
+}
+
+#[test]
+fn a_near_duplicate_cluster_is_memorized_as_a_group_not_per_document() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = studies::near_duplicates(dir.path(), &Scale::small(), &Silent).unwrap();
+    assert_eq!((r.members.n, r.unique.n), (8, 8));
+    assert!(
+        r.unique.mean > r.members.mean,
+        "unique {:.4} vs member {:.4}",
+        r.unique.mean,
+        r.members.mean
+    );
+    assert!(
+        r.cluster.mem.unwrap() > r.members.mean,
+        "cluster {:.4} vs member {:.4}",
+        r.cluster.mem.unwrap(),
+        r.members.mean
+    );
+}
+
+#[test]
+fn estimates_of_two_halves_of_the_models_agree() {
+    let dir = tempfile::tempdir().unwrap();
+    let corpus = cfmem::engine::Corpus::from_documents(
+        cfmem::bundled::quickstart_corpus().unwrap().documents()[100..].to_vec(),
+    )
+    .unwrap();
+    let r = studies::convergence(dir.path(), corpus, &Scale::small(), &Silent).unwrap();
+    let counts: Vec<usize> = r.curve.iter().map(|c| c.models).collect();
+    assert_eq!(counts, vec![8, 16]);
+    let rho = r.curve.last().unwrap().spearman.unwrap();
+    assert!(rho > 0.0, "split-half Spearman {rho}");
+    assert!(r.curve[1].model_seconds > r.curve[0].model_seconds);
+}
+
+#[test]
+fn near_duplicates_are_the_most_influential_training_documents() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = studies::influence(dir.path(), &Scale::small(), &Silent).unwrap();
+    assert_eq!(r.n_queries, 8);
+    // Chance: a query's top-1 is one of its 2 near-duplicates among 40
+    // training documents with probability 0.05; 3 or more of 8 by chance has
+    // probability 0.006. Its near-duplicates' mean rank by chance is 20.5.
+    assert!(
+        r.top1_is_duplicate >= 3,
+        "top-1 is a near-duplicate for {}/{} queries",
+        r.top1_is_duplicate,
+        r.n_queries
+    );
+    assert!(
+        r.mean_rank < r.chance_rank / 4.0,
+        "mean rank {} (chance {})",
+        r.mean_rank,
+        r.chance_rank
+    );
+}
