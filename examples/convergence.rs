@@ -5,7 +5,7 @@
 //! model-mean adjustment, 64 epochs).
 //!
 //! ```text
-//! cargo run --release --example convergence   # ≈ 4 minutes on 2 cores
+//! cargo run --release --example convergence   # ≈ 8 minutes on 2 cores
 //! ```
 //! 48 models (64 epochs, the default), with the curve at 8, 16, 24, 32 and
 //! 48 models (`cfmem run --until-reliability 0.9` instead stops at the

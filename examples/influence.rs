@@ -2,7 +2,7 @@
 //! document are its near-duplicates.
 //!
 //! ```text
-//! cargo run --release --example influence   # ≈ 2 minutes on 2 cores
+//! cargo run --release --example influence   # ≈ 3 minutes on 2 cores
 //! ```
 //! 64 dictionary entries plus, for each of 16 held-out secret codes, two
 //! near-duplicates in training (one hex digit changed each); 32 tiny models

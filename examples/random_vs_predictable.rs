@@ -4,7 +4,7 @@
 //! for a model that never saw them.
 //!
 //! ```text
-//! cargo run --release --example random_vs_predictable   # ≈ 1–2 minutes on 2 cores
+//! cargo run --release --example random_vs_predictable   # ≈ 4 minutes on 2 cores
 //! ```
 //! 32 tiny models (blocks of 2, shared seeds, 64 epochs) on 64 dictionary
 //! entries + 16 documents of two random UUIDs + 16 of "the" repeated 10–25

@@ -2,7 +2,7 @@
 //! is memorized more.
 //!
 //! ```text
-//! cargo run --release --example repetition   # ≈ 2–3 minutes on 2 cores
+//! cargo run --release --example repetition   # ≈ 8 minutes on 2 cores
 //! ```
 //! 32 tiny models (64 epochs) on 64 dictionary entries, each entry given
 //! 0, 1, 2 or 4 copies per model with probability 1/4 each; memorization at
