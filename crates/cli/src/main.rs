@@ -322,6 +322,13 @@ impl Observer for Progress {
 }
 
 fn cmd_run(a: RunArgs) -> Result<()> {
+    if let Some(r) = a.until_reliability {
+        if !(r > 0.0 && r < 1.0) {
+            bail!(
+                "--until-reliability {r}: expected a split-half Spearman between 0 and 1, e.g. 0.9"
+            );
+        }
+    }
     let dir = match (&a.dir, &a.out) {
         (Some(d), None) | (None, Some(d)) => d.clone(),
         (Some(x), Some(y)) if x == y => x.clone(),

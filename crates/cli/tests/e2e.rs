@@ -343,8 +343,9 @@ fn until_reliability_grows_the_experiment_until_the_target_or_the_budget() {
     );
     assert!(stdout.contains("model budget 24 spent"), "{stdout}");
     assert_eq!(records(&out), 24);
-    let manifest = std::fs::read_to_string(out.join("manifest.json")).unwrap();
-    assert!(manifest.contains("\"seeding\":\"shared\""), "{manifest}");
+    let manifest: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("manifest.json")).unwrap()).unwrap();
+    assert_eq!(manifest["seeding"], "shared", "{manifest}");
 
     // A target the first round already meets: it stops at 16.
     let out = tmp.path().join("easy");

@@ -201,16 +201,24 @@ fn shared_seeding_gives_every_model_the_same_seeds() {
     assert_eq!("shared".parse::<Seeding>(), Ok(Seeding::Shared));
     assert_eq!("per-model".parse::<Seeding>(), Ok(Seeding::PerModel));
     assert!("own".parse::<Seeding>().is_err());
-    // Two models with the same subset (models 0 and 2 of a blocks(2)
-    // design share nothing in general, so use a one-block design: p = 1)
-    // train to the same record under shared seeds.
+    // Under shared seeds two models with the same subset train to the same
+    // record. Over 3 documents there are 8 subsets, so 16 models must
+    // repeat one.
+    let c3 = Corpus::from_documents(c.documents()[..3].to_vec()).unwrap();
+    let mut m = manifest(&c3, 1);
+    m.seeding = Seeding::Shared;
     let dir = tempfile::tempdir().unwrap();
-    m.design = DesignConfig::bernoulli(1.0, 3);
-    let exp = Experiment::create(dir.path(), m, c, false).unwrap();
-    run(&exp, &cfg(2), &Silent).unwrap();
-    let (a, b) = (exp.read(0).unwrap(), exp.read(1).unwrap());
-    assert_eq!(a.copies, b.copies);
-    assert_eq!(a.sum_nll, b.sum_nll);
+    let exp = Experiment::create(dir.path(), m, c3, false).unwrap();
+    run(&exp, &cfg(16), &Silent).unwrap();
+    let recs: Vec<Record> = (0..16).map(|i| exp.read(i).unwrap()).collect();
+    let pair = (0..16)
+        .flat_map(|i| (i + 1..16).map(move |j| (i, j)))
+        .find(|&(i, j)| recs[i].copies == recs[j].copies);
+    let (i, j) = pair.expect("two of 16 models with the same subset of 3 documents");
+    assert_eq!(recs[i].sum_nll, recs[j].sum_nll, "models {i} and {j}");
+    // Different subsets give different records.
+    let k = (0..16).find(|&k| recs[k].copies != recs[i].copies).unwrap();
+    assert_ne!(recs[i].sum_nll, recs[k].sum_nll);
 }
 
 #[test]
