@@ -30,8 +30,8 @@ use anyhow::{Context, Result};
 use cfmem::analysis::plot::{plot, Chart, Labels, Series};
 use cfmem::analysis::{Adjustment, DesignConfig};
 use cfmem::engine::{LoadConfig, ModelConfig, TrainConfig};
-use cfmem::sched::{run, Experiment, Manifest, RunConfig, Seeding, Silent};
-use cfmem::studies::{split_half, CurvePoint};
+use cfmem::sched::{run, Manifest, RunConfig, Seeding, Silent};
+use cfmem::studies::{open_or_replace, split_half, CurvePoint};
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -148,9 +148,8 @@ fn main() -> Result<()> {
         );
         manifest.seeding = o.seeding;
         let dir = out.join(o.slug);
-        let changed = dir.join("manifest.json").exists()
-            && Manifest::read(&dir).map_or(true, |old| !old.diff(&manifest).is_empty());
-        let exp = Experiment::create(&dir, manifest, corpus.clone(), changed)?;
+        let exp = open_or_replace(&dir, manifest, corpus.clone(), None)
+            .map_err(|e| anyhow::anyhow!(e))?;
         let t = Instant::now();
         let s = run(
             &exp,

@@ -12,7 +12,7 @@ use std::time::Instant;
 use anyhow::{Context, Result};
 use cfmem::analysis::{DesignConfig, Metric};
 use cfmem::engine::{LoadConfig, ModelConfig, TrainConfig, CONTROL_PREFIX, RANDOM_PREFIX};
-use cfmem::sched::{report, run, DocEstimate, Experiment, Manifest, Observer, RunConfig};
+use cfmem::sched::{report, run, DocEstimate, Manifest, Observer, RunConfig};
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -83,10 +83,8 @@ fn main() -> Result<()> {
     );
     // Resume a previous run of this example; start afresh if its settings
     // (or the trainer revision) changed, or its manifest is unreadable.
-    let dir_path = std::path::Path::new(&dir);
-    let changed = dir_path.join("manifest.json").exists()
-        && Manifest::read(dir_path).map_or(true, |old| !old.diff(&manifest).is_empty());
-    let exp = Experiment::create(&dir, manifest, corpus, changed)?;
+    let exp = cfmem::studies::open_or_replace(std::path::Path::new(&dir), manifest, corpus, None)
+        .map_err(|e| anyhow::anyhow!(e))?;
     let cfg = RunConfig {
         n_models,
         ..RunConfig::default()

@@ -49,7 +49,17 @@ pub mod bundled {
     /// # Errors
     /// When `datasets/devil.jsonl` cannot be read.
     pub fn quickstart_corpus() -> Result<Corpus> {
-        const N_NATURAL: usize = 120;
+        let mut docs = short_entries(120)?;
+        docs.extend(canaries(&CanaryConfig::default()));
+        Corpus::from_documents(docs)
+    }
+
+    /// `n` entries of The Devil's Dictionary of at most 160 characters,
+    /// evenly spaced through it.
+    ///
+    /// # Errors
+    /// When `datasets/devil.jsonl` cannot be read.
+    pub fn short_entries(n: usize) -> Result<Vec<Document>> {
         const MAX_CHARS: usize = 160;
         let full = Corpus::load(DEVIL_PATH, &LoadConfig::default())?;
         let short: Vec<&Document> = full
@@ -57,15 +67,13 @@ pub mod bundled {
             .iter()
             .filter(|d| d.text.len() <= MAX_CHARS)
             .collect();
-        let step = (short.len() / N_NATURAL).max(1);
-        let mut docs: Vec<Document> = short
+        let step = (short.len() / n.max(1)).max(1);
+        Ok(short
             .iter()
             .step_by(step)
-            .take(N_NATURAL)
+            .take(n)
             .map(|&d| d.clone())
-            .collect();
-        docs.extend(canaries(&CanaryConfig::default()));
-        Corpus::from_documents(docs)
+            .collect())
     }
 }
 

@@ -106,23 +106,6 @@ impl Difference {
     }
 }
 
-/// Short entries of The Devil's Dictionary, evenly spaced.
-fn natural(n: usize) -> Result<Vec<Document>> {
-    let full = Corpus::load(crate::bundled::DEVIL_PATH, &LoadConfig::default())?;
-    let short: Vec<&Document> = full
-        .documents()
-        .iter()
-        .filter(|d| d.text.len() <= 160)
-        .collect();
-    let step = (short.len() / n.max(1)).max(1);
-    Ok(short
-        .iter()
-        .step_by(step)
-        .take(n)
-        .map(|&d| d.clone())
-        .collect())
-}
-
 /// A deterministic stream of pseudo-random hex digits.
 struct Hex(cfmem_analysis::SplitMix64);
 
@@ -164,6 +147,26 @@ fn secret(code: &str) -> String {
     format!("The secret code is {code}")
 }
 
+/// The experiment in `dir` with `manifest`: resumed when its manifest is
+/// the same, started afresh when the settings (or the trainer revision)
+/// changed or the manifest is unreadable. For examples, which own their
+/// directories; `cfmem run` refuses a changed experiment instead.
+///
+/// # Errors
+/// I/O errors; a corpus that does not match the manifest.
+pub fn open_or_replace(
+    dir: &Path,
+    manifest: Manifest,
+    corpus: Corpus,
+    queries: Option<Corpus>,
+) -> Result<Experiment> {
+    let changed = dir.join("manifest.json").exists()
+        && Manifest::read(dir).map_or(true, |old| !old.diff(&manifest).is_empty());
+    Ok(Experiment::create_with_queries(
+        dir, manifest, corpus, queries, changed,
+    )?)
+}
+
 /// Train (or resume) an experiment in `dir` (recreated when its settings
 /// changed).
 fn experiment(
@@ -192,9 +195,7 @@ fn experiment(
     if let Some(q) = &queries {
         manifest = manifest.with_queries(q, None, LoadConfig::default());
     }
-    let changed = dir.join("manifest.json").exists()
-        && Manifest::read(dir).map_or(true, |old| !old.diff(&manifest).is_empty());
-    let exp = Experiment::create_with_queries(dir, manifest, corpus, queries, changed)?;
+    let exp = open_or_replace(dir, manifest, corpus, queries)?;
     let s = run(
         &exp,
         &RunConfig {
@@ -250,7 +251,7 @@ pub fn random_vs_predictable(
     scale: &Scale,
     observer: &dyn Observer,
 ) -> Result<RandomVsPredictable> {
-    let mut docs = natural(scale.n_natural)?;
+    let mut docs = crate::bundled::short_entries(scale.n_natural)?;
     let mut hex = Hex::new(0x5eed);
     for i in 0..scale.n_planted {
         docs.push(Document::new(
@@ -319,7 +320,7 @@ pub struct RepetitionStudy {
 /// # Errors
 /// Training or I/O errors.
 pub fn repetition(dir: &Path, scale: &Scale, observer: &dyn Observer) -> Result<RepetitionStudy> {
-    let docs = natural(scale.n_natural)?;
+    let docs = crate::bundled::short_entries(scale.n_natural)?;
     let design = DesignConfig::repetition(vec![0, 1, 2, 4], vec![0.25; 4], 0);
     let exp = experiment(
         dir,
@@ -390,7 +391,7 @@ pub fn near_duplicates(
     scale: &Scale,
     observer: &dyn Observer,
 ) -> Result<NearDuplicates> {
-    let mut docs = natural(scale.n_natural)?;
+    let mut docs = crate::bundled::short_entries(scale.n_natural)?;
     let mut hex = Hex::new(0xd0b1e);
     let base = secret(&hex.digits(32));
     for i in 0..scale.n_planted {
@@ -471,36 +472,12 @@ pub fn split_half(
     adjustment: Adjustment,
     checkpoints: &[usize],
 ) -> Result<Vec<CurvePoint>> {
-    use cfmem_sched::{Rows, Value};
-    let n_docs = exp.ids().len();
-    let metric = Metric::Accuracy;
-    let mut adj = cfmem_analysis::Adjuster::new(adjustment, n_docs);
-    if adj.needs_first_pass() {
-        exp.visit(Value::Metric(metric), &mut |i, c, s| {
-            if i < n {
-                adj.observe(c, s);
-            }
-            Ok(())
-        })?;
-    }
-    let mut conv = cfmem_analysis::Convergence::with_checkpoints(
-        n_docs,
-        metric,
-        n,
-        exp.block_size(),
-        checkpoints,
-    )?;
-    exp.visit(Value::Metric(metric), &mut |i, c, s| {
-        if i < n {
-            conv.add(i, c, &adj.apply(c, s))?;
-        }
-        Ok(())
-    })?;
+    let points =
+        cfmem_sched::convergence_at(exp, Metric::Accuracy, adjustment, n, Some(checkpoints), n)?;
     let secs: Vec<f64> = (0..n)
         .map(|i| exp.read_meta(i).map_or(0.0, |m| m.seconds))
         .collect();
-    Ok(conv
-        .finish()
+    Ok(points
         .into_iter()
         .map(|p| CurvePoint {
             models: p.n_models,
@@ -595,7 +572,7 @@ pub struct InfluenceStudy {
 /// # Errors
 /// Training or I/O errors.
 pub fn influence(dir: &Path, scale: &Scale, observer: &dyn Observer) -> Result<InfluenceStudy> {
-    let mut docs = natural(scale.n_natural)?;
+    let mut docs = crate::bundled::short_entries(scale.n_natural)?;
     let mut hex = Hex::new(0x1f1);
     let mut queries = Vec::new();
     for i in 0..scale.n_planted {

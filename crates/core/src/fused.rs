@@ -55,8 +55,9 @@ fn threads_for(elems: usize, rows: usize) -> usize {
     }
 }
 
-/// Call `f(row_index, row)` for every `row`-long chunk of `out`, spread over
-/// threads in contiguous blocks.
+/// Call `f(row_index, row)` for every `row`-long chunk of `out` (the last
+/// one shorter when `row` does not divide the length), spread over threads
+/// in contiguous blocks.
 fn for_rows(out: &mut [f32], row: usize, f: impl Fn(usize, &mut [f32]) + Sync) {
     if row == 0 {
         return;
@@ -565,22 +566,17 @@ impl CustomOp2 for CrossEntropy {
             candle_core::bail!("{}: target {bad} outside vocabulary {v}", self.name());
         }
         let mut nll = vec![0f32; k * n];
-        // One value per row: parallelise over blocks of rows.
+        // One value per row: parallelise over blocks of 64 rows (the last
+        // block may be shorter).
         let block = 64;
-        let pad = nll.len().div_ceil(block) * block;
-        let mut padded = vec![0f32; pad];
-        for_rows(&mut padded, block, |bi, outs| {
+        for_rows(&mut nll, block, |bi, outs| {
             for (j, o) in outs.iter_mut().enumerate() {
                 let i = bi * block + j;
-                if i >= k * n {
-                    break;
-                }
                 let row = &z[i * v..(i + 1) * v];
                 let (mx, lse) = logsumexp(row);
                 *o = mx + lse - row[tg[i] as usize];
             }
         });
-        nll.copy_from_slice(&padded[..k * n]);
         out(nll, (k, n))
     }
     fn bwd(

@@ -42,8 +42,8 @@ pub use record::{
     decode, encode, meta_path, read_record, record_path, write_atomic, Record, RecordMeta,
 };
 pub use report::{
-    convergence, convergence_adjusted, groups, influence, membership, repetition, report,
-    report_adjusted, DocEstimate, DocMembership, GroupEstimate, Imported, MembershipReport, Report,
-    RowVisitor, Rows, Value,
+    convergence, convergence_adjusted, convergence_at, groups, influence, membership, repetition,
+    report, report_adjusted, DocEstimate, DocMembership, GroupEstimate, Imported, MembershipReport,
+    Report, RowVisitor, Rows, Value,
 };
 pub use shard::Shard;

@@ -144,12 +144,20 @@ pub fn report(src: &dyn Rows, metric: Metric) -> Result<Report> {
     report_adjusted(src, metric, Adjustment::None)
 }
 
-/// The first pass of an adjustment (nothing to do for [`Adjustment::None`]).
-fn adjuster(src: &dyn Rows, metric: Metric, adjustment: Adjustment) -> Result<Adjuster> {
+/// The first pass of an adjustment over the rows of models `< limit`
+/// (nothing to do for [`Adjustment::None`]).
+fn adjuster(
+    src: &dyn Rows,
+    metric: Metric,
+    adjustment: Adjustment,
+    limit: usize,
+) -> Result<Adjuster> {
     let mut adj = Adjuster::new(adjustment, src.ids().len());
     if adj.needs_first_pass() {
-        src.visit(Value::Metric(metric), &mut |_, copies, scores| {
-            adj.observe(copies, scores);
+        src.visit(Value::Metric(metric), &mut |i, copies, scores| {
+            if i < limit {
+                adj.observe(copies, scores);
+            }
             Ok(())
         })?;
     }
@@ -163,7 +171,7 @@ fn adjuster(src: &dyn Rows, metric: Metric, adjustment: Adjustment) -> Result<Ad
 /// I/O errors listing the runs directory.
 pub fn report_adjusted(src: &dyn Rows, metric: Metric, adjustment: Adjustment) -> Result<Report> {
     let ids = src.ids();
-    let adj = adjuster(src, metric, adjustment)?;
+    let adj = adjuster(src, metric, adjustment, usize::MAX)?;
     let mut acc = MemAccumulator::new(ids.len(), metric);
     let skipped = src.visit(Value::Metric(metric), &mut |_, copies, scores| {
         acc.add(copies, &adj.apply(copies, scores))?;
@@ -211,15 +219,37 @@ pub fn convergence_adjusted(
     metric: Metric,
     adjustment: Adjustment,
 ) -> Result<Vec<cfmem_analysis::ConvergencePoint>> {
-    let adj = adjuster(src, metric, adjustment)?;
     let mut n = 0;
     src.visit(Value::Metric(metric), &mut |_, _, _| {
         n += 1;
         Ok(())
     })?;
-    let mut conv = cfmem_analysis::Convergence::new(src.ids().len(), metric, n, src.block_size())?;
+    convergence_at(src, metric, adjustment, n, None, usize::MAX)
+}
+
+/// [`convergence_adjusted`] over the rows of models `< limit` (`n` of
+/// them), at `checkpoints` (and `n`) instead of 8, 16, 32, …
+///
+/// # Errors
+/// I/O errors; analysis errors.
+pub fn convergence_at(
+    src: &dyn Rows,
+    metric: Metric,
+    adjustment: Adjustment,
+    n: usize,
+    checkpoints: Option<&[usize]>,
+    limit: usize,
+) -> Result<Vec<cfmem_analysis::ConvergencePoint>> {
+    let adj = adjuster(src, metric, adjustment, limit)?;
+    let (n_docs, block) = (src.ids().len(), src.block_size());
+    let mut conv = match checkpoints {
+        Some(c) => cfmem_analysis::Convergence::with_checkpoints(n_docs, metric, n, block, c)?,
+        None => cfmem_analysis::Convergence::new(n_docs, metric, n, block)?,
+    };
     src.visit(Value::Metric(metric), &mut |i, copies, scores| {
-        conv.add(i, copies, &adj.apply(copies, scores))?;
+        if i < limit {
+            conv.add(i, copies, &adj.apply(copies, scores))?;
+        }
         Ok(())
     })?;
     Ok(conv.finish())
