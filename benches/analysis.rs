@@ -12,7 +12,8 @@ use std::time::Instant;
 
 use anyhow::Result;
 use cfmem::analysis::{
-    hash_words, influence, unit_f64, DesignConfig, InfluenceConfig, MemAccumulator, Metric,
+    hash_words, influence_stream, unit_f64, DesignConfig, InfluenceConfig, InfluenceOn,
+    MemAccumulator, Metric,
 };
 
 #[global_allocator]
@@ -69,27 +70,22 @@ fn main() -> Result<()> {
         .collect::<std::result::Result<_, _>>()?;
     let cfg = InfluenceConfig {
         k: 10,
+        on: InfluenceOn::Queries,
         ..Default::default()
     };
     let mut passes = 0;
-    let inf = influence(
-        n_docs,
-        n_queries,
-        Metric::Accuracy,
-        &cfg,
-        |q0, nq, visit| {
-            passes += 1;
-            let mut s = vec![0f64; nq];
-            for (i, copies) in rows.iter().enumerate() {
-                for (q, x) in s.iter_mut().enumerate() {
-                    // Query q is helped by training document q (a planted pair).
-                    *x = score(i, n_docs + q0 + q, copies[(q0 + q) % n_docs] > 0);
-                }
-                visit(copies, &s)?;
+    let inf = influence_stream(n_docs, n_queries, &cfg, |q0, nq, visit| {
+        passes += 1;
+        let mut s = vec![0f64; nq];
+        for (i, copies) in rows.iter().enumerate() {
+            for (q, x) in s.iter_mut().enumerate() {
+                // Query q is helped by training document q (a planted pair).
+                *x = score(i, n_docs + q0 + q, copies[(q0 + q) % n_docs] > 0);
             }
-            Ok(())
-        },
-    )?;
+            visit(copies, &s)?;
+        }
+        Ok(())
+    })?;
     let found = (0..n_queries)
         .filter(|&q| inf.top_units[q][0].unit == q % n_docs)
         .count();

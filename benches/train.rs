@@ -12,8 +12,8 @@ use std::time::Instant;
 
 use anyhow::Result;
 use cfmem::engine::{
-    evaluate, train_ensemble, ByteTokenizer, Corpus, DType, Device, LoadConfig, ModelConfig,
-    ModelJob, Subset, Tensor, TokenizedCorpus, TrainConfig,
+    evaluate, ByteTokenizer, Corpus, Device, Ensemble, LoadConfig, ModelConfig, ModelJob, Subset,
+    Tensor, TokenizedCorpus, TrainConfig, Trained,
 };
 
 #[global_allocator]
@@ -114,16 +114,8 @@ fn main() -> Result<()> {
                                 init_seed: i,
                                 data_seed: i,
                             };
-                            let (_, stats) = train_ensemble(
-                                model,
-                                train,
-                                data,
-                                &[job],
-                                DType::F32,
-                                &Device::Cpu,
-                                None,
-                            )?;
-                            Ok(stats[0].tokens)
+                            let trained = Ensemble::new(model, train, data, &[job]).train(None)?;
+                            Ok(trained.stats[0].tokens)
                         })
                     })
                     .collect();
@@ -157,8 +149,8 @@ fn main() -> Result<()> {
                     })
                     .collect();
                 let t = Instant::now();
-                let (gpt, stats) =
-                    train_ensemble(model, &train, &data, &jobs, DType::F32, &Device::Cpu, None)?;
+                let Trained { model: gpt, stats } =
+                    Ensemble::new(model, &train, &data, &jobs).train(None)?;
                 let secs = t.elapsed().as_secs_f64();
                 let tokens: u64 = stats.iter().map(|s| s.tokens).sum();
                 let tps = tokens as f64 / secs;

@@ -16,7 +16,7 @@ mod common;
 
 use anyhow::Result;
 use cfmem::analysis::plot::{plot, Chart, Labels, Series};
-use cfmem::studies::{convergence, Scale};
+use cfmem_studies::{convergence, Scale};
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -34,8 +34,7 @@ fn main() -> Result<()> {
         epochs: cfmem::engine::TrainConfig::default().epochs,
         ..Scale::full()
     };
-    let r = convergence(&dir.join("exp"), corpus, &scale, &common::Progress::new())
-        .map_err(|e| anyhow::anyhow!(e))?;
+    let r = convergence(&dir.join("exp"), corpus, &scale, &common::progress())?;
     println!(
         "\nmodels  split-half Spearman  reliability (Spearman–Brown)  wall s on {} cores",
         r.cores
@@ -51,9 +50,9 @@ fn main() -> Result<()> {
         );
     }
     match r.crossing {
-        Some((n, s)) => println!(
-            "split-half Spearman ≥ 0.9 at {n} models: ≈ {s:.0} s of training on {} cores",
-            r.cores
+        Some(c) => println!(
+            "split-half Spearman ≥ 0.9 at {} models: ≈ {:.0} s of training on {} cores",
+            c.models, c.wall_seconds, r.cores
         ),
         None => println!(
             "split-half Spearman stayed below 0.9 within {} models",

@@ -28,10 +28,10 @@ use std::time::Instant;
 
 use anyhow::{Context, Result};
 use cfmem::analysis::plot::{plot, Chart, Labels, Series};
-use cfmem::analysis::{Adjustment, DesignConfig};
-use cfmem::engine::{LoadConfig, ModelConfig, TrainConfig};
-use cfmem::sched::{run, Manifest, RunConfig, Seeding, Silent};
-use cfmem::studies::{open_or_replace, split_half, CurvePoint};
+use cfmem::analysis::{Adjustment, DesignKind};
+use cfmem::engine::TrainConfig;
+use cfmem::sched::{run, Experiment, OnChange, RunConfig, Seeding, Silent};
+use cfmem_studies::{split_half, CurvePoint};
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -42,7 +42,7 @@ struct Option_ {
     slug: &'static str,
     label: &'static str,
     seeding: Seeding,
-    design: DesignConfig,
+    design: DesignKind,
     epochs: usize,
     /// Fraction of the model budget (32 epochs get half the models).
     share: f64,
@@ -54,7 +54,7 @@ fn options() -> Vec<Option_> {
             slug: "per-model-blocks-16",
             label: "per-model seeds, blocks(2), 16 epochs",
             seeding: Seeding::PerModel,
-            design: DesignConfig::blocks(2, 0),
+            design: DesignKind::Blocks { b: 2 },
             epochs: 16,
             share: 1.0,
         },
@@ -62,7 +62,7 @@ fn options() -> Vec<Option_> {
             slug: "shared-blocks-16",
             label: "shared seeds, blocks(2), 16 epochs",
             seeding: Seeding::Shared,
-            design: DesignConfig::blocks(2, 0),
+            design: DesignKind::Blocks { b: 2 },
             epochs: 16,
             share: 1.0,
         },
@@ -70,7 +70,7 @@ fn options() -> Vec<Option_> {
             slug: "shared-bernoulli-16",
             label: "shared seeds, bernoulli(0.5), 16 epochs",
             seeding: Seeding::Shared,
-            design: DesignConfig::bernoulli(0.5, 0),
+            design: DesignKind::Bernoulli { p: 0.5 },
             epochs: 16,
             share: 1.0,
         },
@@ -78,7 +78,7 @@ fn options() -> Vec<Option_> {
             slug: "shared-blocks-8",
             label: "shared seeds, blocks(2), 8 epochs",
             seeding: Seeding::Shared,
-            design: DesignConfig::blocks(2, 0),
+            design: DesignKind::Blocks { b: 2 },
             epochs: 8,
             share: 1.0,
         },
@@ -86,7 +86,7 @@ fn options() -> Vec<Option_> {
             slug: "shared-blocks-32",
             label: "shared seeds, blocks(2), 32 epochs",
             seeding: Seeding::Shared,
-            design: DesignConfig::blocks(2, 0),
+            design: DesignKind::Blocks { b: 2 },
             epochs: 32,
             share: 1.0,
         },
@@ -94,7 +94,7 @@ fn options() -> Vec<Option_> {
             slug: "per-model-blocks-32",
             label: "per-model seeds, blocks(2), 32 epochs",
             seeding: Seeding::PerModel,
-            design: DesignConfig::blocks(2, 0),
+            design: DesignKind::Blocks { b: 2 },
             epochs: 32,
             share: 1.0,
         },
@@ -102,7 +102,7 @@ fn options() -> Vec<Option_> {
             slug: "shared-blocks-64",
             label: "shared seeds, blocks(2), 64 epochs",
             seeding: Seeding::Shared,
-            design: DesignConfig::blocks(2, 0),
+            design: DesignKind::Blocks { b: 2 },
             epochs: 64,
             share: 0.5,
         },
@@ -137,19 +137,12 @@ fn main() -> Result<()> {
             epochs: o.epochs,
             ..TrainConfig::default()
         };
-        let mut manifest = Manifest::new(
-            &corpus,
-            None,
-            LoadConfig::default(),
-            ModelConfig::tiny(),
-            train,
-            o.design.clone(),
-            0,
-        );
-        manifest.seeding = o.seeding;
-        let dir = out.join(o.slug);
-        let exp = open_or_replace(&dir, manifest, corpus.clone(), None)
-            .map_err(|e| anyhow::anyhow!(e))?;
+        let exp = Experiment::builder(out.join(o.slug))
+            .corpus(corpus.clone())
+            .train(train)
+            .design(o.design.clone())
+            .seeding(o.seeding)
+            .open(OnChange::Replace)?;
         let t = Instant::now();
         let s = run(
             &exp,
@@ -159,7 +152,6 @@ fn main() -> Result<()> {
             },
             &Silent,
         )?;
-        anyhow::ensure!(s.failed.is_empty(), "models failed: {:?}", s.failed);
         println!(
             "{:<42} {n} models ({} trained now in {:.0} s)",
             o.label,
@@ -170,7 +162,7 @@ fn main() -> Result<()> {
             results.push((
                 o.label.to_string(),
                 adj,
-                split_half(&exp, n, adj, &CHECKPOINTS).map_err(|e| anyhow::anyhow!(e))?,
+                split_half(&exp, n, adj, &CHECKPOINTS)?,
             ));
         }
     }

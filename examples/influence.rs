@@ -14,7 +14,7 @@ mod common;
 
 use anyhow::Result;
 use cfmem::analysis::plot::{plot, Chart, Labels};
-use cfmem::studies::{influence, Scale};
+use cfmem_studies::{influence, Scale};
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -25,15 +25,15 @@ fn main() -> Result<()> {
         "train → held-out influence; experiment in {}",
         dir.display()
     );
-    let r = influence(&dir.join("exp"), &Scale::full(), &common::Progress::new())
-        .map_err(|e| anyhow::anyhow!(e))?;
+    let r = influence(&dir.join("exp"), &Scale::full(), &common::progress())?;
     println!("\nheld-out query   top 3 training documents by influence (± SE)");
-    for (q, tops) in &r.tops {
-        let list: Vec<String> = tops
+    for q in &r.tops {
+        let list: Vec<String> = q
+            .top
             .iter()
-            .map(|(id, infl, se)| format!("{id} {infl:+.3}±{se:.3}"))
+            .map(|u| format!("{} {:+.3}±{:.3}", u.id, u.infl, u.se))
             .collect();
-        println!("  {q:<14} {}", list.join(", "));
+        println!("  {:<14} {}", q.query, list.join(", "));
     }
     println!(
         "\ntop-1 is one of the query's near-duplicates: {}/{} (chance {:.3} each)",
@@ -60,7 +60,12 @@ fn main() -> Result<()> {
         "influence of the top-3 training documents, by rank".to_string(),
         r.tops
             .iter()
-            .flat_map(|(_, t)| t.iter().enumerate().map(|(k, e)| ((k + 1) as f64, e.1)))
+            .flat_map(|q| {
+                q.top
+                    .iter()
+                    .enumerate()
+                    .map(|(k, u)| ((k + 1) as f64, u.infl))
+            })
             .collect(),
     )];
     for p in plot(

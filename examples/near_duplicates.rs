@@ -17,7 +17,7 @@ mod common;
 
 use anyhow::Result;
 use cfmem::analysis::plot::{plot, Chart, Labels, Series};
-use cfmem::studies::{near_duplicates, Scale};
+use cfmem_studies::{near_duplicates, Scale};
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -28,19 +28,18 @@ fn main() -> Result<()> {
         "near-duplicate cluster vs unique documents; experiments in {}",
         dir.display()
     );
-    let r = near_duplicates(&dir, &Scale::full(), &common::Progress::new())
-        .map_err(|e| anyhow::anyhow!(e))?;
+    let r = near_duplicates(&dir, &Scale::full(), &common::progress())?;
     let c = &r.cluster;
     println!("\nmemorization (per-token accuracy), mean [95% CI]:");
     println!(
         "  cluster members, each removed alone   {:>3} docs  {}",
         r.members.n,
-        common::ci(r.members.mean, r.members.ci)
+        common::mean_ci(&r.members)
     );
     println!(
         "  unique documents of the same kind      {:>3} docs  {}",
         r.unique.n,
-        common::ci(r.unique.mean, r.unique.ci)
+        common::mean_ci(&r.unique)
     );
     println!(
         "  the cluster removed as one unit        {:>3} docs  {}",
@@ -50,24 +49,22 @@ fn main() -> Result<()> {
             (c.ci_low.unwrap_or(f64::NAN), c.ci_high.unwrap_or(f64::NAN))
         )
     );
-    if let Some(w) = r.unique_vs_member.welch {
+    if let Some(w) = &r.unique_vs_member.welch {
+        println!("  unique − member: {}", common::diff_ci(w));
+    }
+    if let Some(w) = &r.cluster_vs_member.welch {
         println!(
-            "  unique − member: {}",
-            common::ci(w.diff, (w.ci_low, w.ci_high))
+            "  cluster (as a unit) − member (alone): {}",
+            common::diff_ci(w)
         );
     }
-    let (d, ci) = r.cluster_vs_member;
-    println!(
-        "  cluster (as a unit) − member (alone): {}",
-        common::ci(d, ci)
-    );
     println!(
         "prediction (a member alone is memorized less than a unique document): {}",
         common::verdict(r.unique_vs_member.holds)
     );
     println!(
         "prediction (the cluster as a unit is memorized more than a member alone): {}",
-        common::verdict(r.cluster_holds)
+        common::verdict(r.cluster_vs_member.holds)
     );
     let bar = |label: &str, x: f64, m: f64, half: f64| Series {
         label: label.into(),
@@ -78,13 +75,13 @@ fn main() -> Result<()> {
             "member, removed alone",
             3.0,
             r.members.mean,
-            (r.members.ci.1 - r.members.ci.0) / 2.0,
+            (r.members.ci_high - r.members.ci_low) / 2.0,
         ),
         bar(
             "unique document",
             2.0,
             r.unique.mean,
-            (r.unique.ci.1 - r.unique.ci.0) / 2.0,
+            (r.unique.ci_high - r.unique.ci_low) / 2.0,
         ),
         bar(
             "cluster, removed as a unit",

@@ -14,7 +14,7 @@ mod common;
 
 use anyhow::Result;
 use cfmem::analysis::plot::{plot, Chart, Labels};
-use cfmem::studies::{random_vs_predictable, Scale};
+use cfmem_studies::{random_vs_predictable, Scale};
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -25,8 +25,7 @@ fn main() -> Result<()> {
         "random identifiers vs one word repeated; experiment in {}",
         dir.display()
     );
-    let r = random_vs_predictable(&dir.join("exp"), &Scale::full(), &common::Progress::new())
-        .map_err(|e| anyhow::anyhow!(e))?;
+    let r = random_vs_predictable(&dir.join("exp"), &Scale::full(), &common::progress())?;
     println!(
         "\nmemorization (per-token accuracy, model-mean adjusted), mean over documents [95% CI]:"
     );
@@ -34,35 +33,32 @@ fn main() -> Result<()> {
         "  {:<22} {:>3}  {}",
         "random UUIDs",
         r.random.n,
-        common::ci(r.random.mean, r.random.ci)
+        common::mean_ci(&r.random)
     );
     println!(
         "  {:<22} {:>3}  {}",
         "one word repeated",
         r.repeated.n,
-        common::ci(r.repeated.mean, r.repeated.ci)
+        common::mean_ci(&r.repeated)
     );
     println!(
         "  {:<22} {:>3}  {}",
         "dictionary entries",
         r.natural.n,
-        common::ci(r.natural.mean, r.natural.ci)
+        common::mean_ci(&r.natural)
     );
-    if let Some(w) = r.difference.welch {
-        println!(
-            "  random − repeated: {}",
-            common::ci(w.diff, (w.ci_low, w.ci_high))
-        );
+    if let Some(w) = &r.difference.welch {
+        println!("  random − repeated: {}", common::diff_ci(w));
     }
     println!(
         "prediction (random > repeated): {}",
         common::verdict(r.difference.holds)
     );
     let mut groups: Vec<(String, Vec<(f64, f64)>)> = Vec::new();
-    for (kind, x, y) in &r.points {
-        match groups.iter_mut().find(|g| &g.0 == kind) {
-            Some(g) => g.1.push((*x, *y)),
-            None => groups.push((kind.clone(), vec![(*x, *y)])),
+    for p in &r.points {
+        match groups.iter_mut().find(|g| g.0 == p.kind) {
+            Some(g) => g.1.push((p.out_mean, p.mem)),
+            None => groups.push((p.kind.clone(), vec![(p.out_mean, p.mem)])),
         }
     }
     for p in plot(

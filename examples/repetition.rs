@@ -12,8 +12,9 @@
 mod common;
 
 use anyhow::Result;
-use cfmem::analysis::plot::{plot, Chart, Labels, Series};
-use cfmem::studies::{repetition, Scale};
+use cfmem::analysis::plot::plot;
+use cfmem::analysis::Metric;
+use cfmem_studies::{repetition, Scale};
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -24,49 +25,29 @@ fn main() -> Result<()> {
         "memorization by copies per epoch; experiment in {}",
         dir.display()
     );
-    let r = repetition(&dir.join("exp"), &Scale::full(), &common::Progress::new())
-        .map_err(|e| anyhow::anyhow!(e))?;
+    let r = repetition(&dir.join("exp"), &Scale::full(), &common::progress())?;
     println!("\ncopies  mem (per-token accuracy vs 0 copies), mean over documents [95% CI]");
-    for (c, m, ci) in &r.levels {
-        println!("  {c:>4}  {}", common::ci(*m, *ci));
+    for l in &r.levels {
+        println!("  {:>4}  {}", l.copies, common::mean_ci(&l.mem));
     }
     println!(
         "paired over documents: mem(2) − mem(1) = {}",
-        common::ci(r.two_vs_one.mean, r.two_vs_one.ci)
+        common::mean_ci(&r.two_vs_one)
     );
     println!(
         "paired over documents: mem(4) − mem(1) = {}",
-        common::ci(r.four_vs_one.mean, r.four_vs_one.ci)
+        common::mean_ci(&r.four_vs_one)
     );
     println!(
         "prediction (4 copies > 1 copy): {}",
-        common::verdict(r.four_vs_one.ci.0 > 0.0)
+        common::verdict(r.four_vs_one.above_zero())
     );
     println!(
         "prediction (2 copies > 1 copy): {}",
-        common::verdict(r.two_vs_one.ci.0 > 0.0)
+        common::verdict(r.two_vs_one.above_zero())
     );
-    let series = vec![Series {
-        label: "mean over documents (95% CI)".into(),
-        points: r
-            .levels
-            .iter()
-            .map(|(c, m, ci)| (f64::from(*c), *m, Some((ci.1 - ci.0) / 2.0)))
-            .collect(),
-    }];
-    for p in plot(
-        &dir.join("mem-vs-copies"),
-        &Chart::Lines {
-            series,
-            log: false,
-            diagonal: false,
-        },
-        &Labels {
-            title: "Memorization against copies per epoch".into(),
-            x: "copies per epoch".into(),
-            y: "memorization (vs 0 copies)".into(),
-        },
-    )? {
+    let c = r.curve.chart(Metric::Accuracy);
+    for p in plot(&dir.join("mem-vs-copies"), &c.chart, &c.labels)? {
         println!("wrote {}", p.display());
     }
     Ok(())

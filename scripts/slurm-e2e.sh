@@ -40,8 +40,8 @@ if ! command -v slurmctld >/dev/null || ! command -v slurmd >/dev/null || ! comm
 fi
 
 log "building cfmem"
-(cd "$ROOT" && cargo build --release -q -p cfmem-cli)
-BIN="$ROOT/target/release/cfmem"
+# Where cargo puts the binary (CARGO_TARGET_DIR and cargo configs respected).
+BIN=$(bash "$ROOT/scripts/cfmem-bin.sh")
 
 # --- munge ------------------------------------------------------------------
 mkdir -p "$WORK/munge"

@@ -9,22 +9,22 @@
 //! mem(x) = E[ M(A(S), x) | x ∈ S ] − E[ M(A(S), x) | x ∉ S ]
 //! ```
 //!
-//! The crates:
+//! This crate only gathers the others:
 //! - [`engine`] (`cfmem-core`): corpora, tokenizers, the ensemble transformer, training, evaluation;
-//! - [`sched`] (`cfmem-sched`): experiment directories and the parallel, resumable executor;
-//! - [`analysis`] (`cfmem-analysis`): designs and estimators on plain data (no candle).
+//! - [`sched`] (`cfmem-sched`): experiment directories, the parallel, resumable executor;
+//! - [`analysis`] (`cfmem-analysis`): designs, estimators and their outputs on plain data (no candle);
+//! - [`bundled`]: the corpora in `datasets/`;
+//! - [`prelude`]: the types most programs need.
 //!
 //! ```no_run
 //! use cfmem::prelude::*;
 //!
 //! let corpus = Corpus::load("datasets/devil.jsonl", &LoadConfig::default())?;
-//! let manifest = Manifest::new(&corpus, None, LoadConfig::default(), ModelConfig::tiny(),
-//!     TrainConfig::default(), DesignConfig::blocks(2, 0), 0);
-//! let exp = Experiment::create("experiments/devil", manifest, corpus, false)?;
-//! run(&exp, &RunConfig { n_models: 16, ..Default::default() }, &Silent)?;
-//! for d in report(&exp, Metric::Accuracy)?.ranked().iter().take(10) {
-//!     println!("{:<20} mem {:.3} [{:.3}, {:.3}]", d.id, d.estimate.mem.unwrap(),
-//!         d.estimate.ci_low.unwrap(), d.estimate.ci_high.unwrap());
+//! let exp = Experiment::builder("experiments/devil").corpus(corpus).open(OnChange::Refuse)?;
+//! run(&exp, &RunConfig { n_models: 16, ..RunConfig::default() }, &PrintProgress::every(4))?;
+//! for d in report(&exp, &ReportConfig::default())?.ranked().iter().take(10) {
+//!     let e = &d.estimate;
+//!     println!("{:<20} mem {:.3} [{:.3}, {:.3}]", d.id, e.mem.unwrap(), e.ci_low.unwrap(), e.ci_high.unwrap());
 //! }
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
@@ -77,15 +77,21 @@ pub mod bundled {
     }
 }
 
-pub mod studies;
-
 /// The types most programs need.
 pub mod prelude {
     pub use cfmem_analysis::{
-        DesignConfig, DesignKind, Estimate, MemAccumulator, Membership, Metric,
+        analyse, report, AnalysisConfig, DesignConfig, DesignKind, Estimate, MemAccumulator,
+        Membership, Metric, ReportConfig, Rows,
     };
     pub use cfmem_core::{
         canaries, CanaryConfig, Corpus, Document, LoadConfig, ModelConfig, TrainConfig,
     };
-    pub use cfmem_sched::{report, run, Experiment, Manifest, Observer, Report, RunConfig, Silent};
+    pub use cfmem_sched::{
+        run, Experiment, Observer, OnChange, PrintProgress, RunConfig, Seeding, Silent,
+    };
 }
+
+/// The README's code blocks, compiled as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

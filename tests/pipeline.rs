@@ -32,17 +32,14 @@ fn planted_canaries_are_found_through_the_library() {
         batch_size: 4,
         ..Default::default()
     };
-    let manifest = Manifest::new(
-        &corpus,
-        None,
-        LoadConfig::default(),
-        model,
-        train,
-        DesignConfig::blocks(2, 1),
-        1,
-    );
     let dir = tempfile::tempdir().unwrap();
-    let exp = Experiment::create(dir.path(), manifest, corpus, false).unwrap();
+    let exp = Experiment::builder(dir.path())
+        .corpus(corpus)
+        .model(model)
+        .train(train)
+        .seed(1)
+        .open(OnChange::Refuse)
+        .unwrap();
     let cfg = RunConfig {
         n_models: 8,
         jobs: 2,
@@ -53,7 +50,7 @@ fn planted_canaries_are_found_through_the_library() {
     assert_eq!(summary.trained.len(), 8);
     assert!(summary.design_problems.is_empty());
 
-    let rep = report(&exp, Metric::Accuracy).unwrap();
+    let rep = report(&exp, &ReportConfig::plain(Metric::Accuracy)).unwrap();
     assert_eq!(rep.n_models, 8);
     let mean = |prefix: &str| {
         let v: Vec<f64> = rep

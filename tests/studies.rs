@@ -3,7 +3,7 @@
 //! regression in training or estimation that breaks the science fails here.
 
 use cfmem::sched::Silent;
-use cfmem::studies::{self, Scale};
+use cfmem_studies::{self as studies, Scale};
 
 #[test]
 fn random_identifiers_are_memorized_more_than_a_repeated_word() {
@@ -24,14 +24,18 @@ fn random_identifiers_are_memorized_more_than_a_repeated_word() {
 fn more_copies_are_memorized_more() {
     let dir = tempfile::tempdir().unwrap();
     let r = studies::repetition(dir.path(), &Scale::small(), &Silent).unwrap();
-    let copies: Vec<u32> = r.levels.iter().map(|l| l.0).collect();
+    let copies: Vec<u32> = r.levels.iter().map(|l| l.copies).collect();
     assert_eq!(copies, vec![1, 2, 4]);
     assert!(
         r.four_vs_one.mean > 0.0,
         "mem(4) − mem(1) = {:.4}",
         r.four_vs_one.mean
     );
-    assert!(r.levels[2].1 > r.levels[0].1, "{:?}", r.levels);
+    assert!(
+        r.levels[2].mem.mean > r.levels[0].mem.mean,
+        "{:?}",
+        r.levels
+    );
 }
 
 #[test]

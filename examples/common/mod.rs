@@ -1,44 +1,15 @@
 #![allow(dead_code)] // each example uses a part of these helpers
-//! Shared by the examples: a progress line per trained model, the output
-//! directory, and the verdict wording.
+//! Shared by the examples: the progress printer, the output directory, and
+//! the wording of verdicts and intervals.
 
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Instant;
 
-use cfmem::sched::Observer;
+use cfmem::analysis::{MeanCi, Welch};
+use cfmem::sched::PrintProgress;
 
-/// Prints one line per trained model.
-pub struct Progress {
-    done: AtomicUsize,
-    start: Instant,
-}
-
-impl Progress {
-    pub fn new() -> Self {
-        Self {
-            done: AtomicUsize::new(0),
-            start: Instant::now(),
-        }
-    }
-}
-
-impl Observer for Progress {
-    fn start(&self, pending: usize, done: usize) {
-        if pending > 0 {
-            println!("  {pending} models to train ({done} already done)");
-        }
-    }
-    fn model_done(&self, model: usize, seconds: f64, tokens: u64) {
-        let n = self.done.fetch_add(1, Ordering::SeqCst) + 1;
-        if n.is_multiple_of(8) {
-            println!(
-                "  model {model:>3} trained ({seconds:.1} s, {:.0} tokens/s); {n} this run, {:.0} s elapsed",
-                tokens as f64 / seconds.max(1e-9),
-                self.start.elapsed().as_secs_f64()
-            );
-        }
-    }
+/// A line every 8 trained models.
+pub fn progress() -> PrintProgress {
+    PrintProgress::every(8)
 }
 
 /// `target/cfmem-examples/NAME`, created.
@@ -64,4 +35,14 @@ pub fn verdict(holds: bool) -> &'static str {
 /// `0.123 [0.100, 0.146]`.
 pub fn ci(mean: f64, (lo, hi): (f64, f64)) -> String {
     format!("{mean:.4} [{lo:.4}, {hi:.4}]")
+}
+
+/// A mean with its interval.
+pub fn mean_ci(m: &MeanCi) -> String {
+    ci(m.mean, (m.ci_low, m.ci_high))
+}
+
+/// A difference with its interval.
+pub fn diff_ci(w: &Welch) -> String {
+    ci(w.diff, (w.ci_low, w.ci_high))
 }

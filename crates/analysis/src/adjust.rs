@@ -34,10 +34,10 @@ use serde::{Deserialize, Serialize};
 #[non_exhaustive]
 pub enum Adjustment {
     /// The scores as they are (the plain estimator).
-    #[default]
     None,
     /// Subtract the model's mean score over its out-of-subset documents
-    /// (leave-one-out for out-documents).
+    /// (leave-one-out for out-documents). The default.
+    #[default]
     ModelMean,
 }
 
@@ -133,7 +133,7 @@ impl Adjuster {
 mod tests {
     use super::*;
     use crate::estimate::{MemAccumulator, Metric};
-    use crate::hash::SplitMix64;
+    use cfmem_hash::SplitMix64;
 
     #[test]
     fn hand_example() {
@@ -175,12 +175,6 @@ mod tests {
         assert!("mean".parse::<Adjustment>().is_err());
     }
 
-    fn normal(rng: &mut SplitMix64) -> f64 {
-        let u1 = 1.0 - crate::hash::unit_f64(rng.next_u64());
-        let u2 = crate::hash::unit_f64(rng.next_u64());
-        (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()
-    }
-
     /// Synthetic records from the additive model with known `mem[d]`: over
     /// many replications both estimators average to the truth (within
     /// 4 standard errors of the replication mean), and the adjusted one has
@@ -203,12 +197,12 @@ mod tests {
             ];
             let mut rows = Vec::new();
             for _ in 0..n_models {
-                let a = 0.05 * normal(&mut rng); // model effect
+                let a = 0.05 * rng.normal(); // model effect
                 let copies: Vec<u32> = (0..n_docs)
-                    .map(|_| u32::from(crate::hash::unit_f64(rng.next_u64()) < 0.5))
+                    .map(|_| u32::from(rng.next_f64() < 0.5))
                     .collect();
                 let s: Vec<f64> = (0..n_docs)
-                    .map(|d| mu[d] + a + mem[d] * f64::from(copies[d]) + 0.01 * normal(&mut rng))
+                    .map(|d| mu[d] + a + mem[d] * f64::from(copies[d]) + 0.01 * rng.normal())
                     .collect();
                 rows.push((copies, s));
             }

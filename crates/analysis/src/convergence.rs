@@ -4,6 +4,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::estimate::{MemAccumulator, Metric};
+use crate::report::adjuster;
+use crate::rows::{count_rows, Rows, Value};
 
 /// Spearman's rank correlation of `a` and `b` (average ranks for ties),
 /// over the pairs where both are finite. `None` below three pairs or when a
@@ -205,10 +207,55 @@ impl Convergence {
     }
 }
 
+/// Settings of [`convergence`].
+///
+/// | field | default | meaning |
+/// |---|---|---|
+/// | `metric`, `adjustment` | as [`crate::ReportConfig`] | how the estimates are computed |
+/// | `checkpoints` | 8, 16, 32, … | model counts at which the halves are compared |
+/// | `n_models` | all rows | use only the rows of models `0..n_models` |
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ConvergenceConfig {
+    /// The metric and adjustment of the estimates.
+    pub report: crate::ReportConfig,
+    /// Checkpoints (`None`: 8, 16, 32, …).
+    pub checkpoints: Option<Vec<usize>>,
+    /// Only models below this index (`None`: all).
+    pub n_models: Option<usize>,
+}
+
+/// Split-half convergence of the estimates of `src` as models are added
+/// (rows in index order; halves by block for block designs).
+///
+/// # Errors
+/// Errors of the source.
+pub fn convergence(src: &dyn Rows, cfg: &ConvergenceConfig) -> Result<Vec<ConvergencePoint>> {
+    let metric = cfg.report.metric;
+    let limit = cfg.n_models.unwrap_or(usize::MAX);
+    let keep = |i: usize| i < limit;
+    let n = match cfg.n_models {
+        Some(n) => n,
+        None => count_rows(src, Value::Scores(metric))?,
+    };
+    let adj = adjuster(src, metric, cfg.report.adjustment, &keep)?;
+    let (n_docs, block) = (src.ids().len(), src.block_size());
+    let mut conv = match &cfg.checkpoints {
+        Some(c) => Convergence::with_checkpoints(n_docs, metric, n, block, c)?,
+        None => Convergence::new(n_docs, metric, n, block)?,
+    };
+    src.visit(Value::Scores(metric), &mut |r| {
+        if keep(r.model) {
+            conv.add(r.model, r.copies, &adj.apply(r.copies, r.values))?;
+        }
+        Ok(())
+    })?;
+    Ok(conv.finish())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::hash::SplitMix64;
+    use cfmem_hash::SplitMix64;
 
     #[test]
     fn spearman_matches_hand_values() {
@@ -246,7 +293,7 @@ mod tests {
             let copies = design.row(i, n_docs).unwrap();
             let scores: Vec<f64> = (0..n_docs)
                 .map(|d| {
-                    let noise = (crate::hash::unit_f64(rng.next_u64()) - 0.5) * 0.6;
+                    let noise = (cfmem_hash::unit_f64(rng.next_u64()) - 0.5) * 0.6;
                     0.4 + if copies[d] > 0 { truth[d] } else { 0.0 } + noise
                 })
                 .collect();

@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-use crate::hash::{hash_words, unit_f64, SplitMix64};
+use cfmem_hash::{hash_words, unit_f64, SplitMix64};
 
 /// How units are assigned to models.
 ///

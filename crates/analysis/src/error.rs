@@ -29,6 +29,19 @@ pub enum Error {
     /// A plot that could not be drawn or written.
     #[error("plot {0}")]
     Plot(String),
+    /// An output file (CSV, JSON) that could not be written.
+    #[error("{0}")]
+    Output(String),
+    /// A confidence level outside (0, 1).
+    #[error("invalid confidence level {0}: it must lie strictly between 0 and 1")]
+    InvalidLevel(f64),
+    /// An analysis the source of rows cannot serve (e.g. influence on
+    /// queries from rows without a query corpus).
+    #[error("{0}")]
+    Unsupported(String),
+    /// The source of rows failed (e.g. an experiment directory could not be read).
+    #[error(transparent)]
+    Source(Box<dyn std::error::Error + Send + Sync>),
 }
 
 /// Result with the analysis [`Error`].

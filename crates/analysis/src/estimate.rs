@@ -6,10 +6,10 @@ use statrs::distribution::{ContinuousCDF, StudentsT};
 
 use crate::error::{Error, Result};
 
-/// A per-document performance measure.
+/// A per-document performance measure. Deliberately exhaustive: a new
+/// metric must be handled wherever scores are computed from evaluations.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
 #[serde(rename_all = "snake_case")]
-#[non_exhaustive]
 pub enum Metric {
     /// Fraction of tokens whose argmax prediction is the next token
     /// (Zhang et al. 2021). Higher is better.
@@ -39,6 +39,12 @@ impl Metric {
             Metric::Loss => "loss",
             Metric::LogProb => "logprob",
         }
+    }
+}
+
+impl std::fmt::Display for Metric {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
     }
 }
 
@@ -185,6 +191,8 @@ pub struct Estimate {
     pub mem: Option<f64>,
     /// Welch standard error of `mem`.
     pub se: Option<f64>,
+    /// Degrees of freedom of the interval (Welch–Satterthwaite).
+    pub df: Option<f64>,
     /// Lower end of the Student-t confidence interval.
     pub ci_low: Option<f64>,
     /// Upper end of the Student-t confidence interval.
@@ -219,6 +227,7 @@ impl Estimate {
             out_mean: mean(out),
             mem,
             se: w.map(|w| w.se),
+            df: w.map(|w| w.df),
             ci_low: lo,
             ci_high: hi,
             reason,

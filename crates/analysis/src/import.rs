@@ -77,6 +77,27 @@ impl ScoreTable {
         })
     }
 
+    /// A table from its parts: `scores` row-major, models × documents, the
+    /// shape of `membership`, and one id per document.
+    ///
+    /// # Errors
+    /// [`Error::Import`] when the shapes disagree.
+    pub fn new(ids: Vec<String>, membership: Membership, scores: Vec<f64>) -> Result<Self> {
+        let (m, n) = (membership.n_models(), membership.n_units());
+        if scores.len() != m * n || ids.len() != n {
+            return Err(Error::Import(format!(
+                "{} scores and {} ids for {m} models × {n} documents",
+                scores.len(),
+                ids.len()
+            )));
+        }
+        Ok(Self {
+            ids,
+            membership,
+            scores,
+        })
+    }
+
     /// Number of models.
     pub fn n_models(&self) -> usize {
         self.membership.n_models()

@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::estimate::Metric;
+use crate::rows::{Rows, Value};
 
 /// One influence estimate.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -23,42 +24,117 @@ pub struct InfluenceEntry {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Influence {
     /// For each query, the `k` most influential units, largest first.
+    #[serde(rename = "top_units_per_query")]
     pub top_units: Vec<Vec<InfluenceEntry>>,
     /// For each unit, the `k` queries it influences most, largest first.
+    #[serde(rename = "top_queries_per_unit")]
     pub top_queries: Vec<Vec<InfluenceEntry>>,
     /// Models used.
     pub n_models: usize,
 }
 
-/// Settings of [`influence`].
+/// Which documents influence is measured on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum InfluenceOn {
+    /// The training documents themselves (self-pairs, i.e. memorization, left out).
+    #[default]
+    Training,
+    /// The held-out query corpus every model also evaluated.
+    Queries,
+}
+
+/// Settings of [`influence`] and [`influence_stream`].
 ///
 /// | field | default | meaning |
 /// |---|---|---|
+/// | `metric` | accuracy | the per-document measure |
+/// | `on` | training | the documents influenced: the training documents or the held-out queries |
 /// | `k` | 10 | entries kept per query and per unit |
 /// | `block` | 0 (auto) | queries per pass; auto keeps the block matrices under `max_bytes` |
 /// | `max_bytes` | 256 MiB | memory budget of one block |
-/// | `exclude_self` | false | skip `unit == query` (when the queries are the training documents, that entry is memorization) |
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct InfluenceConfig {
+    /// The measure.
+    pub metric: Metric,
+    /// Training documents or held-out queries.
+    pub on: InfluenceOn,
     /// Entries kept per list.
     pub k: usize,
     /// Queries per pass (0 = auto).
     pub block: usize,
     /// Memory budget for one block.
     pub max_bytes: usize,
-    /// Skip unit == query.
-    pub exclude_self: bool,
 }
 
 impl Default for InfluenceConfig {
     fn default() -> Self {
         Self {
+            metric: Metric::Accuracy,
+            on: InfluenceOn::Training,
             k: 10,
             block: 0,
             max_bytes: 256 << 20,
-            exclude_self: false,
         }
     }
+}
+
+/// Influence with the ids it refers to.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct InfluenceReport {
+    /// What the queries are.
+    pub on: InfluenceOn,
+    /// The measure.
+    pub metric: Metric,
+    /// Ids of the queries (`InfluenceEntry::query` indexes them).
+    pub query_ids: Vec<String>,
+    /// Ids of the training units (`InfluenceEntry::unit` indexes them).
+    pub unit_ids: Vec<String>,
+    /// The top-k lists.
+    #[serde(flatten)]
+    pub influence: Influence,
+}
+
+impl InfluenceReport {
+    /// Queries with at least one entry, strongest single influence first.
+    pub fn strongest_queries(&self) -> Vec<usize> {
+        let top = &self.influence.top_units;
+        let mut order: Vec<usize> = (0..top.len()).filter(|&q| !top[q].is_empty()).collect();
+        order.sort_by(|&x, &y| top[y][0].infl.total_cmp(&top[x][0].infl));
+        order
+    }
+}
+
+/// Counterfactual influence of every training document on every query of
+/// `src` ([`InfluenceOn`]), in blocks of queries with top-k lists: one pass
+/// over the rows per block.
+///
+/// # Errors
+/// [`Error::Unsupported`] when influence on queries is asked of a source
+/// without a query corpus; errors of the source.
+pub fn influence(src: &dyn Rows, cfg: &InfluenceConfig) -> Result<InfluenceReport> {
+    let unit_ids = src.ids();
+    let (query_ids, value) = match cfg.on {
+        InfluenceOn::Training => (unit_ids.clone(), Value::Scores(cfg.metric)),
+        InfluenceOn::Queries => (
+            src.query_ids().ok_or_else(|| {
+                Error::Unsupported("these rows have no held-out query corpus".into())
+            })?,
+            Value::QueryScores(cfg.metric),
+        ),
+    };
+    let influence = influence_stream(unit_ids.len(), query_ids.len(), cfg, |q0, nq, visit| {
+        src.visit(value, &mut |r| visit(r.copies, &r.values[q0..q0 + nq]))?;
+        Ok(())
+    })?;
+    Ok(InfluenceReport {
+        on: cfg.on,
+        metric: cfg.metric,
+        query_ids,
+        unit_ids,
+        influence,
+    })
 }
 
 fn would_enter(list: &[InfluenceEntry], infl: f64, k: usize) -> bool {
@@ -88,41 +164,62 @@ pub type ModelVisitor<'a> = dyn FnMut(&[u32], &[f64]) -> Result<()> + 'a;
 /// model, with `copies` over the `n_units` units and `scores` the metric on
 /// queries `q0..q0 + nq`; it is called once per block of queries.
 ///
-/// Memory: `n_units × block × 24` bytes per pass, plus the top-k lists.
+/// With [`InfluenceOn::Training`] the queries are the units themselves
+/// (`n_queries == n_units`, query `q` is unit `q`): the self-pair
+/// (memorization) is skipped, and only the models that did not train on
+/// the query enter its estimates. A query's own inclusion moves its score
+/// by its memorization, which is far larger than most influences; in block
+/// designs `u` and `q` share a side in a random number of blocks, so
+/// without this conditioning that imbalance swamps the influence (and
+/// biases every unit of a query by `−mem(q)/(n − 1)`). This estimates
+/// influence on a held-out query, as Zhang et al. define it.
+///
+/// Memory: `n_units × block × 20` bytes per pass, plus the top-k lists.
 ///
 /// # Formula
 /// ```text
-/// infl(u → q) = mean{ M(model_i, q) : u ∈ S_i } − mean{ M(model_i, q) : u ∉ S_i }
+/// held-out queries:  infl(u → q) = mean{ M(i, q) : u ∈ S_i } − mean{ M(i, q) : u ∉ S_i }
+/// training queries:  infl(u → q) = mean{ M(i, q) : u ∈ S_i, q ∉ S_i } − mean{ M(i, q) : u ∉ S_i, q ∉ S_i }
 /// ```
 /// (sign flipped for losses), with Welch's standard error.
 ///
 /// # Errors
-/// [`Error::RowLength`] for rows of the wrong length; errors of `stream`.
-pub fn influence(
+/// [`Error::RowLength`] for rows of the wrong length; [`Error::Index`]
+/// when training queries are not the units; errors of `stream`.
+pub fn influence_stream(
     n_units: usize,
     n_queries: usize,
-    metric: Metric,
     cfg: &InfluenceConfig,
     mut stream: impl FnMut(usize, usize, &mut ModelVisitor<'_>) -> Result<()>,
 ) -> Result<Influence> {
+    let on_training = cfg.on == InfluenceOn::Training;
+    if on_training && n_units != n_queries {
+        return Err(Error::Index(format!(
+            "influence on training documents: {n_queries} queries for {n_units} units (they must be the same documents)"
+        )));
+    }
     let k = cfg.k.max(1);
     let block = if cfg.block > 0 {
         cfg.block
     } else {
-        (cfg.max_bytes / (24 * n_units.max(1))).clamp(1, n_queries.max(1))
+        (cfg.max_bytes / (20 * n_units.max(1))).clamp(1, n_queries.max(1))
     };
-    let sign = metric.orientation();
+    let sign = cfg.metric.orientation();
     let mut top_units = vec![Vec::new(); n_queries];
     let mut top_queries = vec![Vec::new(); n_units];
     let mut n_models = 0;
     let mut q0 = 0;
     while q0 < n_queries {
         let nq = block.min(n_queries - q0);
+        // Per (unit, query): in-models' score sums and count; per query:
+        // the same over every model that counts for it.
         let mut sum = vec![0f64; n_units * nq];
         let mut sumsq = vec![0f64; n_units * nq];
-        let mut n_in = vec![0usize; n_units];
+        let mut n_in = vec![0u32; n_units * nq];
         let mut total = vec![0f64; nq];
         let mut total_sq = vec![0f64; nq];
+        let mut n_total = vec![0u32; nq];
+        let mut active: Vec<usize> = Vec::with_capacity(nq);
         let mut m = 0usize;
         stream(q0, nq, &mut |copies: &[u32], scores: &[f64]| {
             if copies.len() != n_units || scores.len() != nq {
@@ -136,20 +233,22 @@ pub fn influence(
                     expected: if copies.len() != n_units { n_units } else { nq },
                 });
             }
-            for (q, &s) in scores.iter().enumerate() {
-                total[q] += s;
-                total_sq[q] += s * s;
+            active.clear();
+            active.extend((0..nq).filter(|&q| !on_training || copies[q0 + q] == 0));
+            for &q in &active {
+                total[q] += scores[q];
+                total_sq[q] += scores[q] * scores[q];
+                n_total[q] += 1;
             }
             for (u, &c) in copies.iter().enumerate() {
                 if c == 0 {
                     continue;
                 }
-                n_in[u] += 1;
-                let row = &mut sum[u * nq..(u + 1) * nq];
-                let row_sq = &mut sumsq[u * nq..(u + 1) * nq];
-                for q in 0..nq {
-                    row[q] += scores[q];
-                    row_sq[q] += scores[q] * scores[q];
+                let at = u * nq;
+                for &q in &active {
+                    sum[at + q] += scores[q];
+                    sumsq[at + q] += scores[q] * scores[q];
+                    n_in[at + q] += 1;
                 }
             }
             m += 1;
@@ -164,17 +263,18 @@ pub fn influence(
             }
         };
         for u in 0..n_units {
-            let ni = n_in[u];
-            let no = m - ni;
-            if ni == 0 || no == 0 {
-                continue;
-            }
             for q in 0..nq {
                 let query = q0 + q;
-                if cfg.exclude_self && query == u {
+                if on_training && query == u {
                     continue;
                 }
-                let (s, ss) = (sum[u * nq + q], sumsq[u * nq + q]);
+                let at = u * nq + q;
+                let ni = n_in[at] as usize;
+                let no = n_total[q] as usize - ni;
+                if ni == 0 || no == 0 {
+                    continue;
+                }
+                let (s, ss) = (sum[at], sumsq[at]);
                 let (so, sso) = (total[q] - s, total_sq[q] - ss);
                 let infl = sign * (s / ni as f64 - so / no as f64);
                 // Most pairs enter no list: skip the SE for them.
@@ -242,9 +342,10 @@ mod tests {
             let cfg = InfluenceConfig {
                 k: 2,
                 block,
+                on: InfluenceOn::Queries,
                 ..Default::default()
             };
-            let inf = influence(4, 3, Metric::Accuracy, &cfg, |q0, nq, visit| {
+            let inf = influence_stream(4, 3, &cfg, |q0, nq, visit| {
                 for i in 0..5 {
                     visit(&copies[i], &scores[i][q0..q0 + nq])?;
                 }
@@ -283,24 +384,117 @@ mod tests {
     }
 
     #[test]
-    fn exclude_self_and_loss_sign() {
-        let copies = [[1, 0], [0, 1], [1, 0], [0, 1]];
-        let losses = [[1.0, 3.0], [3.0, 1.0], [1.2, 2.8], [2.8, 1.2]];
+    fn training_queries_condition_on_the_query_being_out() {
+        // 6 models × 3 documents (units = queries), losses by hand.
+        let copies = [
+            [1, 0, 1],
+            [0, 1, 0],
+            [1, 1, 0],
+            [0, 0, 1],
+            [0, 1, 1],
+            [1, 0, 0],
+        ];
+        let losses = [
+            [1.0, 3.0, 0.5],
+            [3.0, 1.0, 2.5],
+            [1.2, 0.9, 2.7],
+            [2.8, 2.9, 0.6],
+            [2.6, 1.1, 0.4],
+            [0.9, 2.6, 2.4],
+        ];
         let cfg = InfluenceConfig {
             k: 5,
-            exclude_self: true,
+            metric: Metric::Loss,
             ..Default::default()
         };
-        let inf = influence(2, 2, Metric::Loss, &cfg, |q0, nq, visit| {
-            for i in 0..4 {
+        assert_eq!(cfg.on, InfluenceOn::Training);
+        let inf = influence_stream(3, 3, &cfg, |q0, nq, visit| {
+            for i in 0..6 {
                 visit(&copies[i], &losses[i][q0..q0 + nq])?;
             }
             Ok(())
         })
         .unwrap();
-        // Query 0's only other unit is 1: with unit 1 in, loss on query 0 is 2.9; out, 1.1.
-        assert_eq!(inf.top_units[0].len(), 1);
-        assert_eq!(inf.top_units[0][0].unit, 1);
-        assert!((inf.top_units[0][0].infl - (1.1 - 2.9)).abs() < 1e-12);
+        let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
+        for q in 0..3 {
+            // Never the self-pair.
+            assert!(inf.top_units[q].iter().all(|e| e.unit != q));
+            for e in &inf.top_units[q] {
+                let side = |inn: bool| -> Vec<f64> {
+                    (0..6)
+                        .filter(|&i| copies[i][q] == 0 && (copies[i][e.unit] > 0) == inn)
+                        .map(|i| losses[i][q])
+                        .collect()
+                };
+                // Loss: lower is better, so infl = out − in.
+                let want = mean(&side(false)) - mean(&side(true));
+                assert!((e.infl - want).abs() < 1e-12, "{e:?} vs {want}");
+            }
+        }
+        // Query 0 is out of models 1, 3, 4: unit 1 is in 1 and 4 (losses
+        // 3.0, 2.6), out of 3 (2.8): infl = 2.8 − 2.8 = 0; unit 2 is in 3
+        // and 4 (2.8, 2.6), out of 1 (3.0): infl = 3.0 − 2.7 = 0.3.
+        let e = inf.top_units[0][0];
+        assert_eq!(e.unit, 2);
+        assert!((e.infl - 0.3).abs() < 1e-12);
+        // Training queries must be the units.
+        assert!(influence_stream(3, 2, &cfg, |_, _, _| Ok(())).is_err());
+    }
+
+    /// A planted influence of 0.1 per query among training documents whose
+    /// memorization (0.3–0.9) dwarfs it, as in the quickstart: the
+    /// estimator conditioned on the query being out ranks the planted unit
+    /// first for most queries; the unconditioned comparison of all models
+    /// (computed here by brute force, the estimator before this fix) does
+    /// not, because in blocks of 2 the query shares a side with each unit
+    /// in a random number of blocks.
+    #[test]
+    fn a_planted_influencer_comes_first_among_training_documents() {
+        let n = 100;
+        let mem: Vec<f64> = (0..n).map(|d| 0.3 + 0.6 * (d % 7) as f64 / 6.0).collect();
+        let planted: Vec<(usize, usize, f64)> = (0..n).map(|q| ((q + 1) % n, q, 0.1)).collect();
+        let rows = crate::Synthetic::new(crate::DesignConfig::blocks(2, 4), 32, mem)
+            .noise(0.03)
+            .model_sd(0.02)
+            .influence(planted)
+            .seed(3);
+        let rep = influence(
+            &rows,
+            &InfluenceConfig {
+                k: 1,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        let hits = (0..n)
+            .filter(|&q| rep.influence.top_units[q][0].unit == (q + 1) % n)
+            .count();
+        assert!(hits >= 85, "planted unit first for {hits}/{n} queries");
+        // The unconditioned estimator, by brute force over the same rows.
+        let data: Vec<(Vec<u32>, Vec<f64>)> = (0..32).map(|i| rows.row(i).unwrap()).collect();
+        let plain = |u: usize, q: usize| {
+            let side = |inn: bool| {
+                let v: Vec<f64> = data
+                    .iter()
+                    .filter(|(c, _)| (c[u] > 0) == inn)
+                    .map(|(_, s)| s[q])
+                    .collect();
+                v.iter().sum::<f64>() / v.len() as f64
+            };
+            side(true) - side(false)
+        };
+        let plain_hits = (0..n)
+            .filter(|&q| {
+                let best = (0..n)
+                    .filter(|&u| u != q)
+                    .max_by(|&a, &b| plain(a, q).total_cmp(&plain(b, q)))
+                    .unwrap();
+                best == (q + 1) % n
+            })
+            .count();
+        assert!(
+            plain_hits <= 20,
+            "unconditioned: planted unit first for {plain_hits}/{n} queries"
+        );
     }
 }

@@ -1,36 +1,33 @@
 //! Membership designs and counterfactual memorization estimators over plain data.
 //!
-//! `cfmem-analysis` never touches a model: it works on a [`Membership`] matrix
-//! (model `i` × unit `j` → number of copies, 0 = excluded) and on per-model
-//! score rows (one value per document), so results produced by any trainer
-//! can be analysed.
+//! `cfmem-analysis` never touches a model (it does not depend on candle): it
+//! works on a [`Membership`] matrix (model `i` × unit `j` → number of copies,
+//! 0 = excluded) and on per-model score rows, so results produced by any
+//! trainer can be analysed. Every analysis reads a [`Rows`] source: an
+//! experiment directory (`cfmem-sched` implements [`Rows`] for it),
+//! matrices imported from another trainer ([`Imported`], from CSV or
+//! `.npy`), or synthetic rows with known effects ([`Synthetic`]).
 //!
-//! The main types:
-//! - [`DesignConfig`] describes how units are assigned to models
-//!   ([`DesignKind::Bernoulli`] or [`DesignKind::Blocks`]); [`DesignConfig::row`]
+//! The main pieces:
+//! - [`DesignConfig`] says how units are assigned to models; [`DesignConfig::row`]
 //!   is a pure function of `(seed, model, unit)`, so experiments can grow.
-//! - [`MemAccumulator`] streams score rows and yields one [`Estimate`] per
-//!   document: in/out means, the memorization gap, its Welch standard error
-//!   and a Student-t confidence interval.
+//! - [`report()`] turns rows into one [`Estimate`] per document (in/out
+//!   means, the memorization gap, its standard error and interval) under a
+//!   [`ReportConfig`]; [`MemAccumulator`] is the streaming core.
+//! - [`convergence()`], [`membership()`], [`influence()`], [`groups()`] and
+//!   [`repetition()`] are the further analyses; [`analyse`] runs those asked
+//!   for and [`Analyses`] writes them as CSV, JSON and charts.
 //!
 //! ```
-//! use cfmem_analysis::{DesignConfig, DesignKind, MemAccumulator, Metric};
+//! use cfmem_analysis::{analyse, AnalysisConfig, DesignConfig, Synthetic};
 //!
-//! let design = DesignConfig { kind: DesignKind::Blocks { b: 2 }, seed: 7 };
-//! let n_docs = 4;
-//! let mut acc = MemAccumulator::new(n_docs, Metric::Accuracy);
-//! for model in 0..8 {
-//!     let copies = design.row(model, n_docs).unwrap();
-//!     // A fake "model" that scores 0.9 on its own documents and 0.5 elsewhere.
-//!     let scores: Vec<f64> = copies
-//!         .iter()
-//!         .enumerate()
-//!         .map(|(j, &c)| if c > 0 { 0.9 } else { 0.5 } + 0.01 * (model + j) as f64)
-//!         .collect();
-//!     acc.add(&copies, &scores).unwrap();
-//! }
-//! let estimates = acc.finish();
-//! assert!(estimates.iter().all(|e| e.mem.unwrap() > 0.3));
+//! // 16 models on complementary halves of 30 documents, a third of them memorized.
+//! let mem: Vec<f64> = (0..30).map(|d| if d % 3 == 0 { 0.4 } else { 0.0 }).collect();
+//! let rows = Synthetic::new(DesignConfig::blocks(2, 7), 16, mem).noise(0.05).model_sd(0.1);
+//! let out = analyse(&rows, &AnalysisConfig { convergence: true, ..Default::default() })?;
+//! let top = out.report.ranked();
+//! assert!(top[..10].iter().all(|d| d.index % 3 == 0));
+//! # Ok::<(), cfmem_analysis::Error>(())
 //! ```
 #![deny(missing_docs)]
 
@@ -39,24 +36,40 @@ mod convergence;
 mod design;
 mod error;
 mod estimate;
-mod hash;
+mod export;
 mod import;
 mod influence;
 mod lira;
 pub mod plot;
 mod repetition;
+mod report;
+mod rows;
+mod summary;
+mod synthetic;
 mod units;
 
 pub use adjust::{Adjuster, Adjustment};
-pub use convergence::{pearson, ranks, spearman, spearman_brown, Convergence, ConvergencePoint};
+pub use cfmem_hash::{hash_words, mix64, splitmix, unit_f64, SplitMix64};
+pub use convergence::{
+    convergence, pearson, ranks, spearman, spearman_brown, Convergence, ConvergenceConfig,
+    ConvergencePoint,
+};
 pub use design::{CoverageProblem, DesignConfig, DesignKind, Membership};
 pub use error::{Error, Result};
 pub use estimate::{welch, Estimate, MemAccumulator, Metric, NoEstimate, RunningStats, Welch};
-pub use hash::{hash_words, mix64, unit_f64, SplitMix64};
+pub use export::{analyse, Analyses, AnalysisConfig, NamedChart};
 pub use import::ScoreTable;
-pub use influence::{influence, Influence, InfluenceConfig, InfluenceEntry, ModelVisitor};
-pub use lira::{
-    roc, GaussianFit, LiraAccumulator, MembershipScore, Observation, RocSummary, Variance,
+pub use influence::{
+    influence, influence_stream, Influence, InfluenceConfig, InfluenceEntry, InfluenceOn,
+    InfluenceReport, ModelVisitor,
 };
-pub use repetition::{OverallPoint, RepetitionAccumulator, RepetitionCurve};
-pub use units::{jaccard, Units};
+pub use lira::{
+    membership, roc, DocMembership, GaussianFit, LiraAccumulator, MembershipConfig,
+    MembershipReport, MembershipScore, Observation, RocSummary, TprAtFpr, Variance,
+};
+pub use repetition::{repetition, OverallPoint, RepetitionAccumulator, RepetitionCurve};
+pub use report::{report, DocEstimate, Report, ReportConfig};
+pub use rows::{count_rows, Imported, Row, RowVisitor, Rows, SkippedRow, Value};
+pub use summary::{Difference, MeanCi, Uncertain};
+pub use synthetic::Synthetic;
+pub use units::{groups, jaccard, GroupEstimate, Units};

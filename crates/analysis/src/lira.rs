@@ -7,6 +7,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
+use crate::rows::{Rows, Value};
 
 /// What a model's observation on a document is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -46,6 +47,28 @@ pub enum Variance {
     /// One in-variance and one out-variance pooled over documents (each
     /// side its own: in-scores never stand in for out-scores).
     Global,
+}
+
+impl std::str::FromStr for Variance {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        match s {
+            "per-example" | "per_example" => Ok(Self::PerExample),
+            "global" => Ok(Self::Global),
+            other => Err(format!(
+                "unknown variance `{other}` (expected `per-example` or `global`)"
+            )),
+        }
+    }
+}
+
+impl std::fmt::Display for Variance {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::PerExample => "per-example",
+            Self::Global => "global",
+        })
+    }
 }
 
 #[derive(Debug, Clone, Copy, Default)]
@@ -251,6 +274,107 @@ impl LiraAccumulator {
     }
 }
 
+/// Settings of [`membership`].
+///
+/// | field | default | meaning |
+/// |---|---|---|
+/// | `observation` | the source's ([`Rows::observation`]) | how a loss becomes the observation that is fitted |
+/// | `variance` | per-example | per-document variances, or one per side pooled over documents |
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
+pub struct MembershipConfig {
+    /// The observation (`None`: what the source recommends).
+    pub observation: Option<Observation>,
+    /// The variance of the Gaussian fits.
+    pub variance: Variance,
+}
+
+/// Membership-inference view of a source of rows (LiRA style).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MembershipReport {
+    /// The observation scored.
+    pub observation: Observation,
+    /// The variance mode.
+    pub variance: Variance,
+    /// Per document: its id, its in/out Gaussian fits over all models, and
+    /// the ROC AUC of the online score over the models (leave-one-out).
+    pub docs: Vec<DocMembership>,
+    /// Over all (model, document) pairs, each model left out of the fits it is scored by.
+    pub online: Option<RocSummary>,
+    /// The same for the offline (out-only) score.
+    pub offline: Option<RocSummary>,
+}
+
+/// One document's membership view.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DocMembership {
+    /// Document id.
+    pub id: String,
+    /// Gaussian fits of the in- and out-observations.
+    pub fit: GaussianFit,
+    /// ROC AUC of the online score across models for this document.
+    pub auc: Option<f64>,
+}
+
+impl MembershipReport {
+    /// Documents with a per-document AUC, most exposed first.
+    pub fn most_exposed(&self) -> Vec<&DocMembership> {
+        let mut v: Vec<&DocMembership> = self.docs.iter().filter(|d| d.auc.is_some()).collect();
+        v.sort_by(|x, y| {
+            y.auc
+                .partial_cmp(&x.auc)
+                .unwrap_or(std::cmp::Ordering::Equal)
+        });
+        v
+    }
+}
+
+/// LiRA-style membership scores over the rows of `src`: two passes (fit,
+/// then score each model with itself left out of the fits). Ground truth is
+/// each row's own membership. Memory O(models × documents) for the exact ROC.
+///
+/// # Errors
+/// Errors of the source.
+pub fn membership(src: &dyn Rows, cfg: &MembershipConfig) -> Result<MembershipReport> {
+    let ids = src.ids();
+    let n = ids.len();
+    let observation = cfg.observation.unwrap_or_else(|| src.observation());
+    let variance = cfg.variance;
+    let mut acc = LiraAccumulator::new(n, observation);
+    src.visit(Value::Loss, &mut |r| acc.add(r.copies, r.values))?;
+    let mut online = Vec::new();
+    let mut offline = Vec::new();
+    let mut per_doc: Vec<Vec<(f64, bool)>> = vec![Vec::new(); n];
+    src.visit(Value::Loss, &mut |r| {
+        let scores = acc.score_left_out(r.copies, r.values, variance)?;
+        for (d, s) in scores.into_iter().enumerate() {
+            if let Some(s) = s {
+                let member = r.copies[d] > 0;
+                online.push((s.online, member));
+                offline.push((s.offline, member));
+                per_doc[d].push((s.online, member));
+            }
+        }
+        Ok(())
+    })?;
+    let docs = ids
+        .into_iter()
+        .zip(acc.fits(variance))
+        .zip(&per_doc)
+        .map(|((id, fit), pairs)| DocMembership {
+            id,
+            fit,
+            auc: roc(pairs).map(|r| r.auc),
+        })
+        .collect();
+    Ok(MembershipReport {
+        observation,
+        variance,
+        docs,
+        online: roc(&online),
+        offline: roc(&offline),
+    })
+}
+
 /// ROC summary of membership scores against ground truth.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RocSummary {
@@ -260,10 +384,31 @@ pub struct RocSummary {
     pub n_neg: usize,
     /// Area under the ROC curve (ties count one half).
     pub auc: f64,
-    /// `(fpr, best tpr with FPR ≤ fpr)` at 0.1 %, 1 % and 10 %.
-    pub tpr_at_fpr: Vec<(f64, f64)>,
+    /// The best true-positive rate at false-positive rates of 0.1 %, 1 % and 10 %.
+    pub tpr_at_fpr: Vec<TprAtFpr>,
     /// The ROC curve, `(fpr, tpr)` at every distinct threshold.
     pub curve: Vec<(f64, f64)>,
+}
+
+/// The best true-positive rate with a false-positive rate at most `fpr`.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct TprAtFpr {
+    /// The false-positive rate allowed.
+    pub fpr: f64,
+    /// The best true-positive rate within it.
+    pub tpr: f64,
+}
+
+impl RocSummary {
+    /// The best true-positive rate with a false-positive rate at most `fpr`
+    /// (from the curve; any `fpr`).
+    pub fn tpr_at(&self, fpr: f64) -> f64 {
+        self.curve
+            .iter()
+            .filter(|(f, _)| *f <= fpr)
+            .map(|(_, t)| *t)
+            .fold(0.0, f64::max)
+    }
 }
 
 /// Exact ROC analysis of `(score, is_member)` pairs (higher score = member).
@@ -311,24 +456,21 @@ pub fn roc(pairs: &[(f64, bool)]) -> Option<RocSummary> {
         }
         curve.push((fp as f64 / n_neg as f64, tp as f64 / n_pos as f64));
     }
-    let tpr_at_fpr = [0.001, 0.01, 0.1]
-        .iter()
-        .map(|&a| {
-            let best = curve
-                .iter()
-                .filter(|(f, _)| *f <= a)
-                .map(|(_, t)| *t)
-                .fold(0.0, f64::max);
-            (a, best)
-        })
-        .collect();
-    Some(RocSummary {
+    let mut r = RocSummary {
         n_pos,
         n_neg,
         auc,
-        tpr_at_fpr,
+        tpr_at_fpr: Vec::new(),
         curve,
-    })
+    };
+    r.tpr_at_fpr = [0.001, 0.01, 0.1]
+        .iter()
+        .map(|&fpr| TprAtFpr {
+            fpr,
+            tpr: r.tpr_at(fpr),
+        })
+        .collect();
+    Some(r)
 }
 
 #[cfg(test)]
@@ -361,9 +503,9 @@ mod tests {
         let r = roc(&pairs).unwrap();
         assert!((r.auc - 11.0 / 12.0).abs() < 1e-12);
         // At FPR 0: thresholds above 0.7 catch 2 of 3 positives.
-        assert!((r.tpr_at_fpr[0].1 - 2.0 / 3.0).abs() < 1e-12);
+        assert!((r.tpr_at_fpr[0].tpr - 2.0 / 3.0).abs() < 1e-12);
         // FPR ≤ 10 % is still only FPR 0 with 4 negatives.
-        assert!((r.tpr_at_fpr[2].1 - 2.0 / 3.0).abs() < 1e-12);
+        assert!((r.tpr_at_fpr[2].tpr - 2.0 / 3.0).abs() < 1e-12);
         // A tie between a positive and a negative counts one half.
         let r = roc(&[(0.5, true), (0.5, false)]).unwrap();
         assert!((r.auc - 0.5).abs() < 1e-12);

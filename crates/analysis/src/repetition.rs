@@ -2,8 +2,11 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::design::DesignKind;
 use crate::error::{Error, Result};
 use crate::estimate::{Estimate, Metric, RunningStats};
+use crate::rows::{Rows, Value};
+use crate::summary::MeanCi;
 
 /// Per-document estimates at each copy count, and the corpus average.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -21,12 +24,10 @@ pub struct RepetitionCurve {
 pub struct OverallPoint {
     /// Copies.
     pub copies: u32,
-    /// Documents averaged.
-    pub n_docs: usize,
-    /// Mean of the per-document `mem(k)`.
-    pub mem: f64,
-    /// `sqrt(Σ se²) / n_docs` (documents' estimates treated as independent).
-    pub se: f64,
+    /// Mean over documents of `mem(k)`, with its Student-t interval over
+    /// documents ([`MeanCi`]).
+    #[serde(flatten)]
+    pub mem: MeanCi,
 }
 
 /// Streams `(copies, scores)` rows into per-document, per-copy-count statistics.
@@ -100,25 +101,10 @@ impl RepetitionAccumulator {
             .iter()
             .enumerate()
             .map(|(l, &c)| {
-                let ests: Vec<&Estimate> = per_doc
-                    .iter()
-                    .map(|e| &e[l])
-                    .filter(|e| e.mem.is_some())
-                    .collect();
-                let n = ests.len();
-                let mem = ests.iter().filter_map(|e| e.mem).sum::<f64>() / n.max(1) as f64;
-                let se = ests
-                    .iter()
-                    .filter_map(|e| e.se)
-                    .map(|s| s * s)
-                    .sum::<f64>()
-                    .sqrt()
-                    / n.max(1) as f64;
+                let mems: Vec<f64> = per_doc.iter().filter_map(|e| e[l].mem).collect();
                 OverallPoint {
                     copies: c,
-                    n_docs: n,
-                    mem,
-                    se,
+                    mem: MeanCi::of(&mems, 0.95),
                 }
             })
             .collect();
@@ -128,6 +114,37 @@ impl RepetitionAccumulator {
             overall,
         }
     }
+}
+
+impl RepetitionCurve {
+    /// Per document, `mem(hi) − mem(lo)` (paired over documents), averaged
+    /// with its interval; `None` when a level is not in the curve.
+    pub fn paired(&self, hi: u32, lo: u32) -> Option<MeanCi> {
+        let h = self.copies.iter().position(|&c| c == hi)?;
+        let l = self.copies.iter().position(|&c| c == lo)?;
+        let v: Vec<f64> = self
+            .per_doc
+            .iter()
+            .filter_map(|d| Some(d[h].mem? - d[l].mem?))
+            .collect();
+        Some(MeanCi::of(&v, 0.95))
+    }
+}
+
+/// Memorization as a function of copies per epoch, from the rows of a
+/// repetition design ([`Rows::design`]); other designs give the single
+/// level 1.
+///
+/// # Errors
+/// Errors of the source; [`Error::Index`] for copies not in the design.
+pub fn repetition(src: &dyn Rows, metric: Metric) -> Result<RepetitionCurve> {
+    let levels = match src.design().map(|d| d.kind) {
+        Some(DesignKind::Repetition { copies, .. }) => copies,
+        _ => vec![0, 1],
+    };
+    let mut acc = RepetitionAccumulator::new(src.ids().len(), metric, &levels);
+    src.visit(Value::Scores(metric), &mut |r| acc.add(r.copies, r.values))?;
+    Ok(acc.finish())
 }
 
 #[cfg(test)]
@@ -155,8 +172,8 @@ mod tests {
         // E[M|0] = 0.3, E[M|1] = 0.6, E[M|2] = 0.85.
         assert!((curve.per_doc[0][0].mem.unwrap() - 0.3).abs() < 1e-12);
         assert!((curve.per_doc[0][1].mem.unwrap() - 0.55).abs() < 1e-12);
-        assert_eq!(curve.overall[1].n_docs, 1);
-        assert!((curve.overall[1].mem - 0.55).abs() < 1e-12);
+        assert_eq!(curve.overall[1].mem.n, 1);
+        assert!((curve.overall[1].mem.mean - 0.55).abs() < 1e-12);
         assert!(acc.add(&[3], &[0.1]).is_err());
     }
 }

@@ -6,7 +6,9 @@ use std::collections::{BTreeMap, HashSet};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-use crate::hash::{hash_words, mix64};
+use crate::estimate::{Estimate, MemAccumulator, Metric};
+use crate::rows::{Rows, Value};
+use cfmem_hash::{hash_words, mix64};
 
 /// A partition of the documents into units.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -164,6 +166,63 @@ impl Units {
     }
 }
 
+/// The estimate of one unit of removal (a group of documents).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GroupEstimate {
+    /// Unit name (`group:LABEL`, `cluster:FIRST-ID`, `contains:TEXT`, or a document id).
+    pub name: String,
+    /// Ids of its documents.
+    pub members: Vec<String>,
+    /// Memorization of the unit: its members' mean score, with the whole
+    /// unit included against the whole unit removed.
+    #[serde(flatten)]
+    pub estimate: Estimate,
+}
+
+/// Memorization per unit of removal (plain estimator: the adjustment is a
+/// per-document correction), from rows whose design drew whole units
+/// ([`Rows::units`]; without units every document is its own). Members'
+/// own estimates come from [`crate::report()`].
+///
+/// # Formula
+/// ```text
+/// mem(U) = mean_i{ M̄(model_i, U) : U ⊂ S_i } − mean_i{ M̄(model_i, U) : U ∩ S_i = ∅ },   M̄ = mean over U's documents
+/// ```
+///
+/// # Errors
+/// Errors of the source.
+pub fn groups(src: &dyn Rows, metric: Metric) -> Result<Vec<GroupEstimate>> {
+    let ids = src.ids();
+    let singletons;
+    let units = match src.units() {
+        Some(u) => u,
+        None => {
+            let refs: Vec<&str> = ids.iter().map(String::as_str).collect();
+            singletons = Units::singletons(&refs);
+            &singletons
+        }
+    };
+    let mut acc = MemAccumulator::new(units.n_units(), metric);
+    src.visit(Value::Scores(metric), &mut |r| {
+        let (c, s) = units.collapse(r.copies, r.values);
+        acc.add(&c, &s)
+    })?;
+    Ok(acc
+        .finish()
+        .into_iter()
+        .enumerate()
+        .map(|(u, estimate)| GroupEstimate {
+            name: units.names()[u].clone(),
+            members: units
+                .members(u)
+                .into_iter()
+                .map(|d| ids[d].clone())
+                .collect(),
+            estimate,
+        })
+        .collect())
+}
+
 fn find(parent: &mut [usize], mut i: usize) -> usize {
     while parent[i] != i {
         parent[i] = parent[parent[i]];
@@ -274,7 +333,7 @@ mod tests {
         let b: HashSet<u64> = [2, 3, 4, 5].into();
         assert!((jaccard(&a, &b) - 2.0 / 5.0).abs() < 1e-12);
         // LSH finds a planted near-duplicate pair among many random texts.
-        let mut rng = crate::hash::SplitMix64::new(1);
+        let mut rng = cfmem_hash::SplitMix64::new(1);
         let mut many: Vec<String> = (0..300)
             .map(|_| {
                 (0..80)

@@ -234,7 +234,7 @@ fn imported_matrices_give_the_same_estimates_as_the_experiment() {
             .join(",")
             + "\n");
         s += &(r
-            .loss()
+            .scores(cfmem_analysis::Metric::Loss)
             .iter()
             .map(f64::to_string)
             .collect::<Vec<_>>()
@@ -283,6 +283,19 @@ fn imported_matrices_give_the_same_estimates_as_the_experiment() {
     for ((ia, ma), (ib, mb)) in x.iter().zip(&y) {
         assert_eq!(ia, ib);
         assert!((ma - mb).abs() < 1e-9, "{ia}: {ma} vs {mb}");
+    }
+    // The library's report with its defaults gives the CLI's numbers with
+    // its defaults, to the digit.
+    let d = tmp.path().join("d.csv");
+    assert!(cfmem(&["report", o, "--csv", d.to_str().unwrap()])
+        .status
+        .success());
+    let lib = cfmem_analysis::report(&exp, &cfmem_analysis::ReportConfig::default()).unwrap();
+    let cli = read(&d);
+    assert_eq!(lib.docs.len(), cli.len());
+    for (l, (id, mem)) in lib.docs.iter().zip(&cli) {
+        assert_eq!(&l.id, id);
+        assert_eq!(l.estimate.mem.unwrap().to_string(), mem.to_string(), "{id}");
     }
     // Analyses that need the corpus are refused for imports.
     let r = cfmem(&[

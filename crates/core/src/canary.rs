@@ -55,6 +55,18 @@ pub const RANDOM_PREFIX: &str = "canary-random-";
 /// Id prefix of controls.
 pub const CONTROL_PREFIX: &str = "canary-control-";
 
+/// The kind of a document by its id, as the charts and summaries group
+/// documents: `"random canaries"`, `"controls"` or `"documents"`.
+pub fn kind_of(id: &str) -> &'static str {
+    if id.starts_with(RANDOM_PREFIX) {
+        "random canaries"
+    } else if id.starts_with(CONTROL_PREFIX) {
+        "controls"
+    } else {
+        "documents"
+    }
+}
+
 /// The planted documents: ids `canary-random-NN` then `canary-control-NN`.
 pub fn canaries(cfg: &CanaryConfig) -> Vec<Document> {
     let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed);

@@ -28,6 +28,11 @@ impl DocEval {
     pub fn loss(&self) -> f64 {
         self.sum_nll / f64::from(self.n_tokens.max(1))
     }
+
+    /// Sequence log-probability: the sum of per-token log-likelihoods (nats, ≤ 0).
+    pub fn log_prob(&self) -> f64 {
+        -self.sum_nll
+    }
 }
 
 /// Evaluate each model of `model` on every document of `corpus`, in

@@ -1,9 +1,15 @@
 //! Corpora, tokenizers, the ensemble transformer, training and evaluation.
 //!
 //! `cfmem-core` knows nothing of experiments: it loads a [`Corpus`], turns it
-//! into a [`TokenizedCorpus`] of context-sized windows, trains an ensemble of
-//! [`Gpt`] models (each on its own [`Subset`]) with [`train_ensemble`], and
+//! into a [`TokenizedCorpus`] of context-sized windows, trains an
+//! [`Ensemble`] of [`Gpt`] models (each on its own [`Subset`]), and
 //! evaluates every model on every document with [`evaluate`].
+//!
+//! Where things live: `corpus.rs` (loading and validation), `tokenizer.rs`,
+//! `data.rs` (windows and batches), `model.rs` (the ensemble transformer),
+//! `fused/` (the fused CPU kernels, one file per op family), `optim.rs`
+//! (AdamW), `train.rs` (the training loop), `eval.rs`, `canary.rs` (planted
+//! documents), `device.rs`.
 //!
 //! ```
 //! use cfmem_core::*;
@@ -17,10 +23,10 @@
 //! let train_cfg = TrainConfig { epochs: 2, batch_size: 2, ..Default::default() };
 //! let data = TokenizedCorpus::new(&corpus, &ByteTokenizer, model_cfg.ctx)?;
 //! let job = ModelJob { model: 0, subset: Subset::from_copies(&[1, 0]), init_seed: 1, data_seed: 2 };
-//! let (gpt, stats) = train_ensemble(&model_cfg, &train_cfg, &data, &[job], DType::F32, &Device::Cpu, None)?;
-//! let evals = evaluate(&gpt, &data, 8, &Device::Cpu)?;
+//! let trained = Ensemble::new(&model_cfg, &train_cfg, &data, &[job]).train(None)?;
+//! let evals = evaluate(&trained.model, &data, 8, &Device::Cpu)?;
 //! assert_eq!(evals[0].len(), 2);
-//! assert!(stats[0].steps > 0);
+//! assert!(trained.stats[0].steps > 0);
 //! # Ok::<(), cfmem_core::Error>(())
 //! ```
 #![deny(missing_docs)]
@@ -33,10 +39,11 @@ mod error;
 mod eval;
 mod fused;
 mod model;
+mod optim;
 mod tokenizer;
 mod train;
 
-pub use canary::{canaries, CanaryConfig, CONTROL_PREFIX, RANDOM_PREFIX};
+pub use canary::{canaries, kind_of, CanaryConfig, CONTROL_PREFIX, RANDOM_PREFIX};
 pub use corpus::{Corpus, Document, LoadConfig};
 pub use data::{Batch, TokenizedCorpus, Window};
 pub use device::{select_device, DeviceChoice};
@@ -45,10 +52,7 @@ pub use eval::{evaluate, DocEval};
 pub use fused::Kernels;
 pub use model::{token_nll, token_nll_with, Gpt, ModelConfig, Param};
 pub use tokenizer::{ByteTokenizer, Tokenizer, TokenizerConfig};
-pub use train::{
-    train_ensemble, train_ensemble_with_kernels, ModelJob, StepHook, Subset, TrainConfig,
-    TrainStats,
-};
+pub use train::{Ensemble, ModelJob, StepHook, Subset, TrainConfig, TrainStats, Trained};
 
 /// Re-exported so users need not depend on candle directly for the basics.
 pub use candle_core::{DType, Device, Tensor};

@@ -49,20 +49,19 @@ fn ensemble_member_equals_model_trained_alone() {
         job(2, &[2, 1, 0, 0, 1, 1, 1, 0, 0, 1, 1, 1]),
     ];
     let dev = Device::Cpu;
-    let (ens, ens_stats) = train_ensemble(&cfg, &tcfg, &tc, &jobs, DType::F32, &dev, None).unwrap();
+    let Trained {
+        model: ens,
+        stats: ens_stats,
+    } = Ensemble::new(&cfg, &tcfg, &tc, &jobs).train(None).unwrap();
     let ens_eval = evaluate(&ens, &tc, 8, &dev).unwrap();
     assert_ne!(ens_stats[0].steps, ens_stats[1].steps);
     for (k, j) in jobs.iter().enumerate() {
-        let (alone, st) = train_ensemble(
-            &cfg,
-            &tcfg,
-            &tc,
-            std::slice::from_ref(j),
-            DType::F32,
-            &dev,
-            None,
-        )
-        .unwrap();
+        let Trained {
+            model: alone,
+            stats: st,
+        } = Ensemble::new(&cfg, &tcfg, &tc, std::slice::from_ref(j))
+            .train(None)
+            .unwrap();
         assert_eq!(st[0].steps, ens_stats[k].steps);
         assert!(
             (st[0].final_loss.unwrap() - ens_stats[k].final_loss.unwrap()).abs() < 1e-4,
@@ -93,16 +92,10 @@ fn training_is_deterministic_and_seed_dependent() {
     let dev = Device::Cpu;
     let j = job(4, &[1; 12]);
     let run = |j: &ModelJob| {
-        let (m, _) = train_ensemble(
-            &cfg,
-            &tcfg,
-            &tc,
-            std::slice::from_ref(j),
-            DType::F32,
-            &dev,
-            None,
-        )
-        .unwrap();
+        let m = Ensemble::new(&cfg, &tcfg, &tc, std::slice::from_ref(j))
+            .train(None)
+            .unwrap()
+            .model;
         evaluate(&m, &tc, 8, &dev).unwrap()
     };
     let a = run(&j);
@@ -125,16 +118,10 @@ fn training_lowers_loss_on_included_documents() {
     let dev = Device::Cpu;
     let untrained = Gpt::new(&cfg, &[1], DType::F32, &dev).unwrap();
     let before = evaluate(&untrained, &tc, 8, &dev).unwrap();
-    let (m, _) = train_ensemble(
-        &cfg,
-        &tcfg,
-        &tc,
-        &[job(0, &[1; 12])],
-        DType::F32,
-        &dev,
-        None,
-    )
-    .unwrap();
+    let m = Ensemble::new(&cfg, &tcfg, &tc, &[job(0, &[1; 12])])
+        .train(None)
+        .unwrap()
+        .model;
     let after = evaluate(&m, &tc, 8, &dev).unwrap();
     let mean = |e: &[DocEval]| e.iter().map(DocEval::loss).sum::<f64>() / e.len() as f64;
     assert!(
@@ -154,6 +141,8 @@ fn subset_naming_unknown_document_is_an_error() {
         },
         ..job(3, &[])
     };
-    let err = train_ensemble(&cfg, &tcfg, &tc, &[bad], DType::F32, &Device::Cpu, None).unwrap_err();
+    let err = Ensemble::new(&cfg, &tcfg, &tc, &[bad])
+        .train(None)
+        .unwrap_err();
     assert!(err.to_string().contains("model 3"), "{err}");
 }

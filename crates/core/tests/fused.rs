@@ -118,9 +118,10 @@ fn fused_training_follows_the_composed_loss_curve() {
         .collect();
     let train = |k: Kernels| {
         let mut losses = Vec::new();
-        let (m, stats) =
-            train_ensemble_with_kernels(&c, &tcfg, &tc, &jobs, DType::F32, &Device::Cpu, k, None)
-                .unwrap();
+        let Trained { model: m, stats } = Ensemble::new(&c, &tcfg, &tc, &jobs)
+            .kernels(k)
+            .train(None)
+            .unwrap();
         for s in &stats {
             losses.push(s.final_loss.unwrap());
         }

@@ -93,8 +93,10 @@ fn every_parameter_moves_after_one_training_step() {
         init_seed: 5,
         data_seed: 3,
     };
-    let (after, stats) =
-        train_ensemble(&cfg, &tcfg, &tc, &[job], DType::F32, &Device::Cpu, None).unwrap();
+    let Trained {
+        model: after,
+        stats,
+    } = Ensemble::new(&cfg, &tcfg, &tc, &[job]).train(None).unwrap();
     assert_eq!(stats[0].steps, 1);
     let (w0, w1) = (
         before.model_weights(0).unwrap(),

@@ -23,7 +23,7 @@ pub enum Error {
         message: String,
     },
     /// The experiment directory holds a different experiment.
-    #[error("{}: the existing experiment differs from this one:\n{}\n(use a new directory, or pass --fresh to discard it)", dir.display(), diffs.iter().map(|d| format!("  - {d}")).collect::<Vec<_>>().join("\n"))]
+    #[error("{}: the existing experiment differs from this one:\n{}", dir.display(), diffs.iter().map(|d| format!("  - {d}")).collect::<Vec<_>>().join("\n"))]
     ManifestMismatch {
         /// The experiment directory.
         dir: PathBuf,
@@ -41,6 +41,12 @@ pub enum Error {
     /// A directory with no manifest.
     #[error("{}: not a cfmem experiment (no manifest.json)", .0.display())]
     NotAnExperiment(PathBuf),
+    /// A new experiment was asked for without a corpus.
+    #[error("{}: no experiment here yet, and no corpus was given to create one", .0.display())]
+    NoCorpus(PathBuf),
+    /// Some models of a run failed; the records of the others are written.
+    #[error("{}", models_failed(.0))]
+    ModelsFailed(Box<crate::RunSummary>),
     /// Training or evaluating a model failed.
     #[error("model {model}: {source}")]
     Model {
@@ -62,6 +68,19 @@ pub enum Error {
 
 /// Result with the scheduler [`Error`].
 pub type Result<T> = std::result::Result<T, Error>;
+
+fn models_failed(s: &crate::RunSummary) -> String {
+    let first = s
+        .failed
+        .first()
+        .map(|f| format!(" (model {}: {})", f.model, f.error))
+        .unwrap_or_default();
+    format!(
+        "{} models failed{first}; the records of the {} others trained are written",
+        s.failed.len(),
+        s.trained.len()
+    )
+}
 
 pub(crate) fn io(path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> Error {
     let path = path.into();

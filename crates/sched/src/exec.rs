@@ -1,32 +1,21 @@
 //! The executor: trains the missing models of an experiment on a worker
-//! pool, claiming each model with a file lock so that any number of
-//! processes (shards, or plain concurrent runs, on one or many machines
-//! sharing the directory) never train the same model twice at once.
-//!
-//! A claim is an exclusive `flock` on `runs/model-NNNNNN.lock`, held while
-//! the model trains. The kernel drops it when the process dies, however it
-//! dies, so a model claimed by a dead worker is simply free again on the
-//! next run. After taking a claim the worker checks again for a finished
-//! record, so a model finished by another process in the meantime is not
-//! retrained.
+//! pool, claiming each model (see `claim.rs`) so that any number of
+//! processes sharing the directory never train the same model twice.
 
 use std::collections::VecDeque;
-use std::fs::{File, TryLockError};
-use std::io::Write;
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use cfmem_analysis::{CoverageProblem, Membership};
 use cfmem_core::{
-    evaluate, select_device, train_ensemble, ByteTokenizer, DType, Device, DeviceChoice, ModelJob,
-    Subset, TokenizedCorpus,
+    evaluate, select_device, DType, Device, DeviceChoice, Ensemble, ModelJob, Subset,
+    TokenizedCorpus,
 };
 
-use crate::error::{io, Error, Result};
+use crate::error::{Error, Result};
 use crate::experiment::Experiment;
-use crate::record::{encode, meta_path, record_path, write_atomic, QueryEvals, Record, RecordMeta};
+use crate::record::{Evals, Record, RecordMeta};
 use crate::shard::Shard;
 
 /// How to run.
@@ -102,6 +91,24 @@ pub trait Observer: Sync {
     fn model_failed(&self, _model: usize, _error: &Error) {}
 }
 
+/// A model that failed to train or to be written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FailedModel {
+    /// The model index.
+    pub model: usize,
+    /// What went wrong.
+    pub error: String,
+}
+
+impl FailedModel {
+    fn new(model: usize, error: &Error) -> Self {
+        Self {
+            model,
+            error: error.to_string(),
+        }
+    }
+}
+
 /// An observer that does nothing.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Silent;
@@ -120,8 +127,8 @@ pub struct RunSummary {
     pub not_started: Vec<usize>,
     /// Corrupt records moved aside (and retrained).
     pub corrupt: Vec<usize>,
-    /// Models that failed, with the error message.
-    pub failed: Vec<(usize, String)>,
+    /// Models that failed, with the error.
+    pub failed: Vec<FailedModel>,
     /// Tokens trained in this run.
     pub tokens: u64,
     /// Wall seconds.
@@ -130,103 +137,54 @@ pub struct RunSummary {
     pub design_problems: Vec<CoverageProblem>,
 }
 
-/// An exclusive claim on a model; released (and its lock file removed)
-/// when dropped.
-struct Claim {
-    file: File,
-    path: PathBuf,
-}
-
-impl Drop for Claim {
-    fn drop(&mut self) {
-        // Remove first, then unlock: a process that opened the old file
-        // re-checks for the record after locking it.
-        let _ = std::fs::remove_file(&self.path);
-        let _ = self.file.unlock();
-    }
-}
-
 /// Lock a mutex; a poisoned one still holds valid data.
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-/// The lock path of model `i`.
-pub fn lock_path(exp: &Experiment, i: usize) -> PathBuf {
-    exp.runs_dir().join(format!("model-{i:06}.lock"))
-}
-
-/// Whether some live process holds model `i`'s claim.
-pub fn is_claimed(exp: &Experiment, i: usize) -> bool {
-    let Ok(f) = File::open(lock_path(exp, i)) else {
-        return false;
-    };
-    match f.try_lock() {
-        Ok(()) => {
-            let _ = f.unlock();
-            false
+impl RunConfig {
+    /// Validate.
+    ///
+    /// # Errors
+    /// [`Error::Config`] naming the bad setting.
+    pub fn check(&self) -> Result<()> {
+        if self.n_models == 0 {
+            return Err(Error::Config(
+                "the number of models must be at least 1 (an experiment without models has no estimate)"
+                    .into(),
+            ));
         }
-        Err(_) => true,
-    }
-}
-
-/// Try to claim model `i`: `None` when another process holds it or a
-/// valid record appeared.
-fn claim(exp: &Experiment, i: usize, shard: Option<Shard>) -> Result<Option<Claim>> {
-    let path = lock_path(exp, i);
-    let mut file = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&path)
-        .map_err(io(&path))?;
-    match file.try_lock() {
-        Ok(()) => {}
-        Err(TryLockError::WouldBlock) => return Ok(None),
-        Err(TryLockError::Error(e)) => return Err(io(&path)(e)),
-    }
-    let claim = Claim {
-        file: file.try_clone().map_err(io(&path))?,
-        path,
-    };
-    if exp.read(i).is_ok() {
-        return Ok(None);
-    }
-    // Who holds it, for `cfmem status`.
-    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
-    let _ = file.set_len(0);
-    let _ = writeln!(
-        file,
-        "pid {} host {} shard {}",
-        std::process::id(),
-        host.trim(),
-        shard.map(|s| s.to_string()).unwrap_or_else(|| "-".into())
-    );
-    // Leftover temp files of this model come from dead writers: we hold the claim.
-    if let Ok(rd) = std::fs::read_dir(exp.runs_dir()) {
-        let prefix = format!(".model-{i:06}.");
-        for e in rd.flatten() {
-            let name = e.file_name().to_string_lossy().into_owned();
-            if name.starts_with(&prefix) && name.ends_with(".tmp") {
-                let _ = std::fs::remove_file(e.path());
-            }
+        if self.jobs == 0 || self.threads == 0 || self.ensemble == 0 {
+            return Err(Error::Config(
+                "jobs, threads and ensemble must be at least 1".into(),
+            ));
         }
+        Ok(())
     }
-    Ok(Some(claim))
 }
 
 /// Train every missing model of `exp` up to `cfg.n_models` (in `cfg.shard`
-/// only, when given), writing one record per model as it finishes. Models
-/// that fail are reported in the summary; every other record is still written.
+/// only, when given), writing one record per model as it finishes.
+///
+/// A model that fails does not stop the others: every other record is still
+/// written, and the run then returns [`Error::ModelsFailed`] with the
+/// summary, so failures cannot go unnoticed. A run stopped through
+/// [`RunConfig::stop`] returns its summary with the models not started.
+///
+/// ```no_run
+/// use cfmem_sched::{run, Experiment, RunConfig, Silent};
+///
+/// let exp = Experiment::open("experiments/devil")?;
+/// let summary = run(&exp, &RunConfig { n_models: 16, ..RunConfig::default() }, &Silent)?;
+/// println!("trained {} models, {} were already done", summary.trained.len(), summary.n_already_done);
+/// # Ok::<(), cfmem_sched::Error>(())
+/// ```
 ///
 /// # Errors
-/// Bad settings, an unusable device, I/O errors on the experiment directory.
+/// Bad settings, an unusable device, I/O errors on the experiment directory,
+/// [`Error::ModelsFailed`].
 pub fn run(exp: &Experiment, cfg: &RunConfig, obs: &dyn Observer) -> Result<RunSummary> {
-    if cfg.jobs == 0 || cfg.threads == 0 || cfg.ensemble == 0 {
-        return Err(Error::Config(
-            "jobs, threads and ensemble must be at least 1".into(),
-        ));
-    }
+    cfg.check()?;
     let start = Instant::now();
     // candle reads the matrix-product thread count from this variable on
     // every product; it is process-wide.
@@ -235,7 +193,7 @@ pub fn run(exp: &Experiment, cfg: &RunConfig, obs: &dyn Observer) -> Result<RunS
     let n_docs = exp.corpus().len();
     // The design draws units; a model's documents follow their unit.
     let units = exp.units();
-    let unit_membership = m.design.membership(cfg.n_models, units.n_units())?;
+    let unit_membership = m.design().membership(cfg.n_models, units.n_units())?;
     let mut doc_rows = Vec::with_capacity(cfg.n_models * n_docs);
     for i in 0..cfg.n_models {
         doc_rows.extend(units.expand(unit_membership.row(i)));
@@ -247,34 +205,33 @@ pub fn run(exp: &Experiment, cfg: &RunConfig, obs: &dyn Observer) -> Result<RunS
     }
     let in_shard = |i: &usize| cfg.shard.is_none_or(|s| s.contains(*i));
     let scan = exp.scan(cfg.n_models)?;
-    // A process killed between writing a record and releasing its claim
-    // leaves a lock file behind; nobody holds it, so remove it.
-    for &i in &scan.done {
-        let p = lock_path(exp, i);
-        if p.exists() && !is_claimed(exp, i) {
-            let _ = std::fs::remove_file(p);
-        }
-    }
+    exp.remove_stale_locks(&scan.done);
     let mut pending: Vec<usize> = scan.missing.iter().copied().filter(in_shard).collect();
     let mut corrupt = Vec::new();
-    for (i, msg) in scan.corrupt.iter().filter(|(i, _)| in_shard(i)) {
+    for c in scan.corrupt.iter().filter(|c| in_shard(&c.model)) {
+        let i = c.model;
         // Another process may be rewriting it right now; only move it aside
         // under the model's claim.
-        if let Some(_c) = claim(exp, *i, cfg.shard)? {
-            obs.corrupt(*i, msg);
-            let dst = exp.quarantine(*i)?;
-            exp.log(&format!("model {i}: {msg}; moved to {}", dst.display()));
-            corrupt.push(*i);
+        if let Some(_c) = exp.claim(i, cfg.shard)? {
+            obs.corrupt(i, &c.reason);
+            let dst = exp.quarantine(i)?;
+            exp.log(&format!(
+                "model {i}: {}; moved to {}",
+                c.reason,
+                dst.display()
+            ));
+            corrupt.push(i);
         }
-        pending.push(*i);
+        pending.push(i);
     }
     pending.sort_unstable();
     let n_done = scan.done.iter().filter(|i| in_shard(i)).count();
     obs.start(pending.len(), n_done);
     let device = select_device(cfg.device)?;
-    let data = TokenizedCorpus::new(exp.corpus(), &ByteTokenizer, m.model.ctx)?;
+    let tokenizer = m.tokenizer.build();
+    let data = TokenizedCorpus::new(exp.corpus(), tokenizer.as_ref(), m.model.ctx)?;
     let query_data = match exp.queries() {
-        Some(q) => Some(TokenizedCorpus::new(q, &ByteTokenizer, m.model.ctx)?),
+        Some(q) => Some(TokenizedCorpus::new(q, tokenizer.as_ref(), m.model.ctx)?),
         None => None,
     };
     let summary = Mutex::new(RunSummary {
@@ -295,12 +252,12 @@ pub fn run(exp: &Experiment, cfg: &RunConfig, obs: &dyn Observer) -> Result<RunS
                     break;
                 }
                 // Claim up to `ensemble` models.
-                let mut claims: Vec<(usize, Claim)> = Vec::new();
+                let mut claims = Vec::new();
                 {
                     let mut q = lock(&queue);
                     while claims.len() < cfg.ensemble {
                         let Some(i) = q.pop_front() else { break };
-                        match claim(exp, i, cfg.shard) {
+                        match exp.claim(i, cfg.shard) {
                             Ok(Some(c)) => claims.push((i, c)),
                             Ok(None) => {
                                 obs.model_elsewhere(i);
@@ -308,7 +265,7 @@ pub fn run(exp: &Experiment, cfg: &RunConfig, obs: &dyn Observer) -> Result<RunS
                             }
                             Err(e) => {
                                 obs.model_failed(i, &e);
-                                lock(&summary).failed.push((i, e.to_string()));
+                                lock(&summary).failed.push(FailedModel::new(i, &e));
                             }
                         }
                     }
@@ -338,13 +295,7 @@ pub fn run(exp: &Experiment, cfg: &RunConfig, obs: &dyn Observer) -> Result<RunS
                                 threads: cfg.threads,
                                 shard: cfg.shard.map(|s| s.to_string()),
                             };
-                            let written = write_atomic(
-                                &meta_path(&exp.runs_dir(), i),
-                                &serde_json::to_vec_pretty(&meta).unwrap_or_default(),
-                            )
-                            .and_then(|_| {
-                                write_atomic(&record_path(&exp.runs_dir(), i), &encode(&r))
-                            });
+                            let written = exp.write(&r, &meta);
                             let mut s = lock(&summary);
                             match written {
                                 Ok(()) => {
@@ -354,7 +305,7 @@ pub fn run(exp: &Experiment, cfg: &RunConfig, obs: &dyn Observer) -> Result<RunS
                                 }
                                 Err(e) => {
                                     obs.model_failed(i, &e);
-                                    s.failed.push((i, e.to_string()));
+                                    s.failed.push(FailedModel::new(i, &e));
                                 }
                             }
                         }
@@ -364,7 +315,7 @@ pub fn run(exp: &Experiment, cfg: &RunConfig, obs: &dyn Observer) -> Result<RunS
                         for &i in &chunk {
                             obs.model_failed(i, &e);
                             exp.log(&format!("model {i}: failed: {e}"));
-                            s.failed.push((i, e.to_string()));
+                            s.failed.push(FailedModel::new(i, &e));
                         }
                     }
                 }
@@ -380,9 +331,13 @@ pub fn run(exp: &Experiment, cfg: &RunConfig, obs: &dyn Observer) -> Result<RunS
         .collect();
     s.trained.sort_unstable();
     s.elsewhere.sort_unstable();
-    s.failed.sort_by_key(|f| f.0);
+    s.failed.sort_by_key(|f| f.model);
     s.seconds = start.elapsed().as_secs_f64();
-    Ok(s)
+    if s.failed.is_empty() {
+        Ok(s)
+    } else {
+        Err(Error::ModelsFailed(Box::new(s)))
+    }
 }
 
 /// Train one ensemble and evaluate it on every document.
@@ -409,8 +364,12 @@ fn train_chunk(
             data_seed: m.data_seed(i),
         })
         .collect();
-    let (model, stats) =
-        train_ensemble(&m.model, &m.train, data, &jobs, DType::F32, device, None).map_err(wrap)?;
+    let trained = Ensemble::new(&m.model, &m.train, data, &jobs)
+        .dtype(DType::F32)
+        .device(device)
+        .train(None)
+        .map_err(wrap)?;
+    let (model, stats) = (trained.model, trained.stats);
     let evals = evaluate(&model, data, m.eval_batch, device).map_err(wrap)?;
     let query_evals = match queries {
         Some(q) => Some(evaluate(&model, q, m.eval_batch, device).map_err(wrap)?),
@@ -428,7 +387,7 @@ fn train_chunk(
                 stats[k].clone(),
                 &evals[k],
             );
-            r.queries = query_evals.as_ref().map(|q| QueryEvals::new(&q[k]));
+            r.queries = query_evals.as_ref().map(|q| Evals::new(&q[k]));
             r
         })
         .collect())

@@ -1,41 +1,25 @@
-//! The experiment directory.
-//!
-//! ```text
-//! DIR/manifest.json          configs, design, seed, corpus fingerprint
-//! DIR/corpus.jsonl           the validated corpus (the experiment is self-contained)
-//! DIR/queries.jsonl          the query corpus, when the experiment has one
-//! DIR/target.json            the number of models last asked for (a plain resume trains up to it)
-//! DIR/runs/model-NNNNNN.rec  one checksummed record per finished model
-//! DIR/runs/model-NNNNNN.meta.json  wall time, ensemble size, threads
-//! DIR/runs/corrupt/          records that failed verification, moved aside
-//! ```
+//! An open experiment: its directory, manifest, corpus and records.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use cfmem_core::{Corpus, Document, LoadConfig};
 
+use crate::builder::ExperimentBuilder;
 use crate::error::{io, Error, Result};
+use crate::layout::{write_atomic, Layout};
 use crate::manifest::Manifest;
-use crate::record::{read_record, record_path, Record};
+use crate::record::{encode, read_record, Record, RecordMeta};
 
-/// An open experiment: its directory, manifest and corpus.
+/// An open experiment: its directory, manifest and corpus. Created or
+/// resumed with [`Experiment::builder`]; opened as it is with
+/// [`Experiment::open`].
 #[derive(Debug, Clone)]
 pub struct Experiment {
-    dir: PathBuf,
+    layout: Layout,
     manifest: Manifest,
     corpus: Corpus,
     queries: Option<Corpus>,
     units: cfmem_analysis::Units,
-}
-
-fn write_jsonl(path: &Path, corpus: &Corpus) -> Result<()> {
-    let mut jsonl = Vec::new();
-    for d in corpus.documents() {
-        serde_json::to_writer(&mut jsonl, d).map_err(|e| Error::Config(e.to_string()))?;
-        jsonl.push(b'\n');
-    }
-    crate::record::write_atomic(path, &jsonl)
 }
 
 /// What the runs directory holds for models `0..n`.
@@ -46,132 +30,90 @@ pub struct Scan {
     /// Models without a record.
     pub missing: Vec<usize>,
     /// Models whose record failed verification, with the reason.
-    pub corrupt: Vec<(usize, String)>,
+    pub corrupt: Vec<CorruptRecord>,
+}
+
+/// A record that failed verification.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CorruptRecord {
+    /// The model index.
+    pub model: usize,
+    /// What is wrong (naming the file).
+    pub reason: String,
+}
+
+pub(crate) fn write_jsonl(path: &Path, corpus: &Corpus) -> Result<()> {
+    let mut jsonl = Vec::new();
+    for d in corpus.documents() {
+        serde_json::to_writer(&mut jsonl, d).map_err(|e| Error::Config(e.to_string()))?;
+        jsonl.push(b'\n');
+    }
+    write_atomic(path, &jsonl)
 }
 
 impl Experiment {
-    /// Create the experiment in `dir`, or open it if `dir` already holds the
-    /// same experiment.
-    ///
-    /// # Errors
-    /// [`Error::ManifestMismatch`] listing each differing field when `dir`
-    /// holds another experiment (unless `fresh`, which discards it); I/O errors.
-    pub fn create(
-        dir: impl AsRef<Path>,
-        manifest: Manifest,
-        corpus: Corpus,
-        fresh: bool,
-    ) -> Result<Self> {
-        Self::create_with_queries(dir, manifest, corpus, None, fresh)
+    /// A builder that creates the experiment in `dir`, or resumes the one
+    /// there (see [`ExperimentBuilder`]).
+    pub fn builder(dir: impl Into<PathBuf>) -> ExperimentBuilder {
+        ExperimentBuilder::new(dir.into())
     }
 
-    /// As [`Experiment::create`], with a query corpus that every model also
-    /// evaluates (the manifest must describe it, see [`Manifest::with_queries`]).
+    /// Open the experiment in `dir` as it is, checking its corpus against
+    /// the manifest.
     ///
-    /// # Errors
-    /// As [`Experiment::create`]; [`Error::Config`] when the manifest and
-    /// the query corpus disagree.
-    pub fn create_with_queries(
-        dir: impl AsRef<Path>,
-        manifest: Manifest,
-        corpus: Corpus,
-        queries: Option<Corpus>,
-        fresh: bool,
-    ) -> Result<Self> {
-        let dir = dir.as_ref().to_path_buf();
-        let given = queries.as_ref().map(Corpus::fingerprint);
-        if manifest.queries.as_ref().map(|q| &q.fingerprint) != given.as_ref() {
-            return Err(Error::Config(
-                "the manifest's query corpus does not match the one given".into(),
-            ));
-        }
-        if fresh && dir.join("manifest.json").exists() {
-            for sub in [
-                "manifest.json",
-                "corpus.jsonl",
-                "queries.jsonl",
-                "target.json",
-                "log.txt",
-            ] {
-                let p = dir.join(sub);
-                if p.exists() {
-                    std::fs::remove_file(&p).map_err(io(&p))?;
-                }
-            }
-            let runs = dir.join("runs");
-            if runs.exists() {
-                std::fs::remove_dir_all(&runs).map_err(io(&runs))?;
-            }
-        }
-        if dir.join("manifest.json").exists() {
-            let existing = Manifest::read(&dir)?;
-            let diffs = existing.diff(&manifest);
-            if !diffs.is_empty() {
-                return Err(Error::ManifestMismatch { dir, diffs });
-            }
-            let exp = Self::open(&dir)?;
-            return Ok(exp);
-        }
-        std::fs::create_dir_all(dir.join("runs")).map_err(io(&dir))?;
-        write_jsonl(&dir.join("corpus.jsonl"), &corpus)?;
-        if let Some(q) = &queries {
-            write_jsonl(&dir.join("queries.jsonl"), q)?;
-        }
-        let units = manifest.units.build(&corpus)?;
-        // The manifest last: once it exists, the corpus files are complete.
-        let m = serde_json::to_vec_pretty(&manifest).map_err(|e| Error::Config(e.to_string()))?;
-        crate::record::write_atomic(&dir.join("manifest.json"), &m)?;
-        Ok(Self {
-            dir,
-            units,
-            manifest,
-            corpus,
-            queries,
-        })
-    }
-
-    /// Open an existing experiment, checking its corpus against the manifest.
+    /// ```no_run
+    /// let exp = cfmem_sched::Experiment::open("experiments/devil")?;
+    /// println!("{} documents, {} records", exp.corpus().len(), exp.record_indices()?.len());
+    /// # Ok::<(), cfmem_sched::Error>(())
+    /// ```
     ///
     /// # Errors
     /// [`Error::NotAnExperiment`], [`Error::BadManifest`], corpus errors, and
     /// [`Error::ManifestMismatch`] when `corpus.jsonl` no longer matches.
     pub fn open(dir: impl AsRef<Path>) -> Result<Self> {
-        let dir = dir.as_ref().to_path_buf();
-        let manifest = Manifest::read(&dir)?;
+        let layout = Layout::new(dir.as_ref());
+        let manifest = Manifest::read(&layout)?;
         let cfg = LoadConfig::default();
-        let corpus = Corpus::load(dir.join("corpus.jsonl"), &cfg)?;
+        let mismatch = |what: &str| Error::ManifestMismatch {
+            dir: layout.dir().to_path_buf(),
+            diffs: vec![format!(
+                "{what}.fingerprint: the manifest's differs from that of {what}.jsonl"
+            )],
+        };
+        let corpus = Corpus::load(layout.corpus(), &cfg)?;
         if corpus.fingerprint() != manifest.corpus.fingerprint {
-            return Err(Error::ManifestMismatch {
-                dir,
-                diffs: vec![format!(
-                    "corpus.fingerprint: manifest {}, corpus.jsonl {}",
-                    manifest.corpus.fingerprint,
-                    corpus.fingerprint()
-                )],
-            });
+            return Err(mismatch("corpus"));
         }
         let queries = match &manifest.queries {
             None => None,
             Some(info) => {
-                let q = Corpus::load(dir.join("queries.jsonl"), &cfg)?;
+                let q = Corpus::load(layout.queries(), &cfg)?;
                 if q.fingerprint() != info.fingerprint {
-                    return Err(Error::ManifestMismatch {
-                        dir,
-                        diffs: vec![
-                            "queries.fingerprint: queries.jsonl does not match the manifest".into(),
-                        ],
-                    });
+                    return Err(mismatch("queries"));
                 }
                 Some(q)
             }
         };
+        Self::assemble(layout, manifest, corpus, queries)
+    }
+
+    pub(crate) fn assemble(
+        layout: Layout,
+        manifest: Manifest,
+        corpus: Corpus,
+        queries: Option<Corpus>,
+    ) -> Result<Self> {
         Ok(Self {
-            dir,
             units: manifest.units.build(&corpus)?,
+            layout,
             manifest,
             corpus,
             queries,
         })
+    }
+
+    pub(crate) fn layout(&self) -> &Layout {
+        &self.layout
     }
 
     /// The units of removal.
@@ -186,7 +128,7 @@ impl Experiment {
 
     /// The directory.
     pub fn dir(&self) -> &Path {
-        &self.dir
+        self.layout.dir()
     }
 
     /// The manifest.
@@ -204,42 +146,35 @@ impl Experiment {
         self.corpus.documents()
     }
 
-    /// `DIR/runs`.
-    pub fn runs_dir(&self) -> PathBuf {
-        self.dir.join("runs")
+    /// The file of model `i`'s record (it may not exist).
+    pub fn record_path(&self, i: usize) -> PathBuf {
+        self.layout.record(i)
     }
 
     /// Indices of all models with a record file (valid or not), sorted.
+    ///
+    /// # Errors
+    /// I/O errors listing the runs directory.
     pub fn record_indices(&self) -> Result<Vec<usize>> {
-        let runs = self.runs_dir();
-        let mut out = Vec::new();
-        let rd = match std::fs::read_dir(&runs) {
-            Ok(rd) => rd,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(out),
-            Err(e) => return Err(io(&runs)(e)),
-        };
-        for entry in rd {
-            let name = entry.map_err(io(&runs))?.file_name();
-            let name = name.to_string_lossy();
-            if let Some(i) = name
-                .strip_prefix("model-")
-                .and_then(|s| s.strip_suffix(".rec"))
-                .and_then(|s| s.parse::<usize>().ok())
-            {
-                out.push(i);
-            }
-        }
-        out.sort_unstable();
-        Ok(out)
+        self.layout.record_indices()
+    }
+
+    /// One past the highest model index with a record file (0 when none):
+    /// the size of the experiment as trained so far.
+    ///
+    /// # Errors
+    /// I/O errors listing the runs directory.
+    pub fn n_recorded(&self) -> Result<usize> {
+        Ok(self.record_indices()?.last().map_or(0, |&i| i + 1))
     }
 
     /// Read and verify model `i`'s record: the checksum, the model index,
-    /// the manifest hash and the number of documents.
+    /// the manifest hash and the number of documents (and queries).
     ///
     /// # Errors
     /// [`Error::CorruptRecord`] and I/O errors.
     pub fn read(&self, i: usize) -> Result<Record> {
-        let path = record_path(&self.runs_dir(), i);
+        let path = self.layout.record(i);
         let r = read_record(&path)?;
         let bad = |m: String| Error::CorruptRecord {
             path: path.clone(),
@@ -252,14 +187,27 @@ impl Experiment {
             return Err(bad("was written under another manifest".into()));
         }
         let n = self.corpus.len();
-        if r.copies.len() != n
-            || r.n_tokens.len() != n
-            || r.n_correct.len() != n
-            || r.sum_nll.len() != n
-        {
+        if r.copies.len() != n || r.docs.len() != Some(n) {
             return Err(bad(format!("does not have {n} documents")));
         }
+        let nq = self.queries.as_ref().map(Corpus::len);
+        if r.queries.as_ref().map(|q| q.len()) != nq.map(Some) {
+            return Err(bad(format!(
+                "does not have the experiment's {} queries",
+                nq.unwrap_or(0)
+            )));
+        }
         Ok(r)
+    }
+
+    /// Write model `i`'s record and sidecar (sidecar first, both atomic).
+    pub(crate) fn write(&self, record: &Record, meta: &RecordMeta) -> Result<()> {
+        let i = record.model;
+        write_atomic(
+            &self.layout.meta(i),
+            &serde_json::to_vec_pretty(meta).unwrap_or_default(),
+        )?;
+        write_atomic(&self.layout.record(i), &encode(record))
     }
 
     /// Which of models `0..n_models` are done, missing or corrupt.
@@ -280,39 +228,39 @@ impl Experiment {
                 Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
                     scan.missing.push(i)
                 }
-                Err(e) => scan.corrupt.push((i, e.to_string())),
+                Err(e) => scan.corrupt.push(CorruptRecord {
+                    model: i,
+                    reason: e.to_string(),
+                }),
             }
         }
         Ok(scan)
     }
 
     /// Move model `i`'s record aside into `runs/corrupt/` so it is retrained.
-    ///
-    /// # Errors
-    /// I/O errors.
-    pub fn quarantine(&self, i: usize) -> Result<PathBuf> {
-        let dir = self.runs_dir().join("corrupt");
+    pub(crate) fn quarantine(&self, i: usize) -> Result<PathBuf> {
+        let dir = self.layout.corrupt();
         std::fs::create_dir_all(&dir).map_err(io(&dir))?;
-        let src = record_path(&self.runs_dir(), i);
+        let src = self.layout.record(i);
         let stamp = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_nanos())
             .unwrap_or(0);
-        let dst = dir.join(format!("model-{i:06}.rec.{stamp}"));
+        let dst = self.layout.quarantined(i, stamp);
         std::fs::rename(&src, &dst).map_err(io(&src))?;
         Ok(dst)
     }
 
     /// Model `i`'s sidecar (wall time, ensemble, threads, shard), if readable.
-    pub fn read_meta(&self, i: usize) -> Option<crate::record::RecordMeta> {
-        let bytes = std::fs::read(crate::record::meta_path(&self.runs_dir(), i)).ok()?;
+    pub fn read_meta(&self, i: usize) -> Option<RecordMeta> {
+        let bytes = std::fs::read(self.layout.meta(i)).ok()?;
         serde_json::from_slice(&bytes).ok()
     }
 
-    /// The number of models the experiment was last asked to have
-    /// (`DIR/target.json`), so that a plain resume knows when it is done.
+    /// The number of models the experiment was last asked to have, so that
+    /// a plain resume knows when it is done.
     pub fn target_models(&self) -> Option<usize> {
-        let bytes = std::fs::read(self.dir.join("target.json")).ok()?;
+        let bytes = std::fs::read(self.layout.target()).ok()?;
         let v: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
         v.get("n_models")?.as_u64().map(|n| n as usize)
     }
@@ -323,17 +271,11 @@ impl Experiment {
     /// I/O errors.
     pub fn set_target_models(&self, n_models: usize) -> Result<()> {
         let body = format!("{{\"n_models\": {n_models}}}\n");
-        crate::record::write_atomic(&self.dir.join("target.json"), body.as_bytes())
+        write_atomic(&self.layout.target(), body.as_bytes())
     }
 
-    /// Append a line to `DIR/log.txt` (best effort).
+    /// Append a line to the experiment's log (best effort).
     pub fn log(&self, line: &str) {
-        if let Ok(mut f) = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(self.dir.join("log.txt"))
-        {
-            let _ = writeln!(f, "{line}");
-        }
+        self.layout.append_log(line);
     }
 }

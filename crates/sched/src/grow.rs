@@ -4,12 +4,11 @@
 
 use std::time::Instant;
 
-use cfmem_analysis::{Adjustment, ConvergencePoint, Metric};
+use cfmem_analysis::{convergence, ConvergenceConfig, ConvergencePoint, ReportConfig};
 
 use crate::error::{Error, Result};
 use crate::exec::{run, Observer, RunConfig, RunSummary};
 use crate::experiment::Experiment;
-use crate::report::convergence_adjusted;
 
 /// When to stop growing.
 ///
@@ -17,17 +16,15 @@ use crate::report::convergence_adjusted;
 /// |---|---|
 /// | `target` | split-half Spearman to reach, in (0, 1) |
 /// | `budget` | most models in all |
-/// | `metric`, `adjustment` | how the estimates are computed (as `cfmem report`) |
+/// | `report` | [`ReportConfig::default`] | how the estimates are computed (as `cfmem report`) |
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Growth {
     /// Split-half Spearman to reach.
     pub target: f64,
     /// Most models in all.
     pub budget: usize,
-    /// Metric of the estimates.
-    pub metric: Metric,
-    /// Model-effect adjustment of the estimates.
-    pub adjustment: Adjustment,
+    /// How the estimates are computed.
+    pub report: ReportConfig,
 }
 
 /// One round of growth.
@@ -58,11 +55,12 @@ impl Growth {
 
 /// Grow `exp` (with `cfg`'s jobs, threads and device; its `n_models` is
 /// ignored) until [`Growth::target`] or [`Growth::budget`]; `on_round` sees
-/// each round. Stops early, returning the rounds so far, when a round has
-/// failed models or was interrupted (the caller reports it).
+/// each round. Stops early, returning the rounds so far, when a round was
+/// interrupted (the caller reports it).
 ///
 /// # Errors
-/// A target outside (0, 1) or a zero budget; run and analysis errors.
+/// A target outside (0, 1) or a zero budget; run errors (among them
+/// [`Error::ModelsFailed`]) and analysis errors.
 pub fn grow(
     exp: &Experiment,
     cfg: &RunConfig,
@@ -79,8 +77,8 @@ pub fn grow(
     if growth.budget == 0 {
         return Err(Error::Config("the model budget must be at least 1".into()));
     }
-    let existing = exp.record_indices()?.last().map_or(0, |&i| i + 1);
-    let (mut n, step) = growth.plan(exp.manifest().design.block_size(), existing);
+    let existing = exp.n_recorded()?;
+    let (mut n, step) = growth.plan(exp.manifest().design().block_size(), existing);
     let started = Instant::now();
     let mut rounds = Vec::new();
     loop {
@@ -93,13 +91,15 @@ pub fn grow(
             },
             observer,
         )?;
-        let halted = !summary.failed.is_empty() || !summary.not_started.is_empty();
+        let halted = !summary.not_started.is_empty();
         let point = if halted {
             None
         } else {
-            convergence_adjusted(exp, growth.metric, growth.adjustment)?
-                .last()
-                .cloned()
+            let cfg = ConvergenceConfig {
+                report: growth.report,
+                ..ConvergenceConfig::default()
+            };
+            convergence(exp, &cfg)?.last().cloned()
         };
         let round = Round {
             n_models: n,

@@ -2,48 +2,58 @@
 //!
 //! An [`Experiment`] is a directory with a [`Manifest`] (everything that
 //! determines the results), the validated corpus, and one checksummed
-//! [`Record`] per finished model. [`run`] trains the missing models in
-//! parallel (resuming is running again); [`report()`] streams the records
-//! into per-document memorization estimates.
+//! [`Record`] per finished model. [`Experiment::builder`] creates or resumes
+//! one; [`run`] trains its missing models in parallel (resuming is running
+//! again; growing is asking for more models); [`Experiment::status`] says
+//! where it stands. An experiment is a [`cfmem_analysis::Rows`] source, so
+//! every analysis of `cfmem-analysis` reads it directly.
 //!
 //! ```no_run
-//! use cfmem_sched::*;
-//! use cfmem_core::{Corpus, LoadConfig, ModelConfig, TrainConfig};
-//! use cfmem_analysis::{DesignConfig, Metric};
+//! use cfmem_analysis::{report, ReportConfig};
+//! use cfmem_core::{Corpus, LoadConfig};
+//! use cfmem_sched::{run, Experiment, OnChange, RunConfig, Silent};
 //!
 //! let corpus = Corpus::load("datasets/devil.jsonl", &LoadConfig::default())?;
-//! let manifest = Manifest::new(&corpus, None, LoadConfig::default(), ModelConfig::tiny(),
-//!     TrainConfig::default(), DesignConfig::blocks(2, 0), 0);
-//! let exp = Experiment::create("experiments/devil", manifest, corpus, false)?;
-//! let summary = run(&exp, &RunConfig { n_models: 8, ..Default::default() }, &Silent)?;
-//! let rep = report(&exp, Metric::Accuracy)?;
+//! let exp = Experiment::builder("experiments/devil").corpus(corpus).open(OnChange::Refuse)?;
+//! let summary = run(&exp, &RunConfig { n_models: 8, ..RunConfig::default() }, &Silent)?;
+//! let rep = report(&exp, &ReportConfig::default())?;
 //! for d in rep.ranked().iter().take(5) {
 //!     println!("{} {:?}", d.id, d.estimate.mem);
 //! }
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
+//!
+//! Where things live: `builder.rs` (create / resume / replace), `manifest.rs`,
+//! `units.rs` (units of removal), `layout.rs` (every path of the directory),
+//! `record.rs` (the record format), `experiment.rs` (reading records,
+//! scanning), `claim.rs` (file locks between processes), `exec.rs` (the
+//! executor), `grow.rs` (growing until reliable), `status.rs`, `shard.rs`,
+//! `rows.rs` (the experiment as rows for the analyses), `progress.rs`.
 #![deny(missing_docs)]
 
+mod builder;
+mod claim;
 mod error;
 mod exec;
 mod experiment;
 mod grow;
+mod layout;
 mod manifest;
+mod progress;
 mod record;
-mod report;
+mod rows;
 mod shard;
+mod status;
+mod units;
 
+pub use builder::{ExperimentBuilder, OnChange};
 pub use error::{Error, Result};
-pub use exec::{is_claimed, lock_path, run, Observer, RunConfig, RunSummary, Silent};
-pub use experiment::{Experiment, Scan};
+pub use exec::{run, FailedModel, Observer, RunConfig, RunSummary, Silent};
+pub use experiment::{CorruptRecord, Experiment, Scan};
 pub use grow::{grow, Growth, Round};
-pub use manifest::{CorpusInfo, Manifest, Seeding, UnitSpec, FORMAT_VERSION, TRAINER_REVISION};
-pub use record::{
-    decode, encode, meta_path, read_record, record_path, write_atomic, Record, RecordMeta,
-};
-pub use report::{
-    convergence, convergence_adjusted, convergence_at, groups, influence, membership, repetition,
-    report, report_adjusted, DocEstimate, DocMembership, GroupEstimate, Imported, MembershipReport,
-    Report, RowVisitor, Rows, Value,
-};
+pub use manifest::{CorpusInfo, Manifest, Seeding, FORMAT_VERSION, TRAINER_REVISION};
+pub use progress::{describe_problems, PrintProgress};
+pub use record::{Evals, Record, RecordMeta};
 pub use shard::Shard;
+pub use status::{ShardStatus, Status};
+pub use units::UnitSpec;

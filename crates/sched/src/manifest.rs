@@ -1,15 +1,22 @@
 //! The manifest: everything that determines an experiment's records.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-use cfmem_analysis::{hash_words, DesignConfig};
-use cfmem_core::{Corpus, LoadConfig, ModelConfig, TokenizerConfig, TrainConfig};
+use cfmem_analysis::{hash_words, DesignConfig, DesignKind};
+use cfmem_core::{LoadConfig, ModelConfig, TokenizerConfig, TrainConfig};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{io, Error, Result};
+use crate::layout::Layout;
+use crate::units::UnitSpec;
 
 /// Version of the manifest and record formats.
-pub const FORMAT_VERSION: u32 = 1;
+///
+/// | version | change |
+/// |---|---|
+/// | 1 | first format |
+/// | 2 | one seed: the design's seed is the manifest's `seed` (the design holds only its kind) |
+pub const FORMAT_VERSION: u32 = 2;
 
 /// Revision of the training numerics (model, optimizer, batching). Bump it
 /// whenever a change makes the same manifest and model index train to a
@@ -33,10 +40,8 @@ pub enum Seeding {
     /// draws its batches from the same ordering stream (windows shared by two
     /// models come in the same relative order), so two models differ only in
     /// their subsets. This estimates memorization *conditional on* the
-    /// initialisation and order stream, with much less training noise; see
-    /// the README's "Statistical efficiency". The default: on the
-    /// quickstart corpus it gave a higher split-half Spearman at every model
-    /// count at 32 epochs (0.79 vs 0.74 at 16 models, 0.90 vs 0.88 at 64).
+    /// initialisation and order stream, with less training noise; see the
+    /// README's "Statistical efficiency".
     #[default]
     Shared,
 }
@@ -54,10 +59,19 @@ impl std::str::FromStr for Seeding {
     }
 }
 
-/// Where the corpus came from and what it was.
+impl std::fmt::Display for Seeding {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::PerModel => "per-model",
+            Self::Shared => "shared",
+        })
+    }
+}
+
+/// Where a corpus came from and what it was.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CorpusInfo {
-    /// Path as given when the experiment was created.
+    /// Path as given when the experiment was created (informational).
     pub path: Option<PathBuf>,
     /// How it was read.
     pub load: LoadConfig,
@@ -67,26 +81,26 @@ pub struct CorpusInfo {
     pub n_docs: usize,
 }
 
-/// The experiment's manifest (`manifest.json`).
+/// The experiment's manifest (`manifest.json`), written by
+/// [`crate::ExperimentBuilder`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct Manifest {
     /// [`FORMAT_VERSION`].
     pub format_version: u32,
-    /// [`TRAINER_REVISION`] of the code that trains the records (0 in
-    /// manifests written before the field existed).
-    #[serde(default)]
+    /// [`TRAINER_REVISION`] of the code that trains the records.
     pub trainer: u32,
     /// The corpus.
     pub corpus: CorpusInfo,
-    /// The tokenizer.
+    /// The tokenizer (it builds the tokenizer every run uses).
     pub tokenizer: TokenizerConfig,
     /// The model shape.
     pub model: ModelConfig,
     /// The training recipe.
     pub train: TrainConfig,
-    /// The membership design.
-    pub design: DesignConfig,
-    /// Seed of initialisation and batch order.
+    /// The membership design's kind; its seed is [`Manifest::seed`].
+    pub design: DesignKind,
+    /// The one seed: of the design, the initialisations and the batch orders.
     pub seed: u64,
     /// How seeds are derived per model.
     pub seeding: Seeding,
@@ -100,164 +114,34 @@ pub struct Manifest {
     pub units: UnitSpec,
 }
 
-/// What the design includes or removes as one unit.
-///
-/// | spec | flag | units |
-/// |---|---|---|
-/// | `Documents` | `--units documents` | every document (the plain estimate) |
-/// | `GroupField` | `--units group` | documents sharing the corpus's `group` field; others alone |
-/// | `Contains { text }` | `--units contains:TEXT` | documents containing `text` form one unit; others alone |
-/// | `Regex { pattern }` | `--units regex:PATTERN` | documents matching the regex form one unit; others alone |
-/// | `NearDuplicates { ngram, threshold }` | `--units near-dup[:NGRAM:THRESHOLD]` | clusters of documents whose character-`ngram` shingles have Jaccard ≥ `threshold` (default 5, 0.7) |
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
-#[non_exhaustive]
-pub enum UnitSpec {
-    /// Each document is a unit.
-    #[default]
-    Documents,
-    /// The `group` field.
-    GroupField,
-    /// A substring selects one group.
-    Contains {
-        /// The substring.
-        text: String,
-    },
-    /// A regular expression selects one group.
-    Regex {
-        /// The pattern.
-        pattern: String,
-    },
-    /// Near-duplicate clusters.
-    NearDuplicates {
-        /// Shingle length in characters.
-        ngram: usize,
-        /// Jaccard threshold.
-        threshold: f64,
-    },
-}
-
-impl UnitSpec {
-    /// Whether this is the default (each document its own unit).
-    pub fn is_documents(&self) -> bool {
-        *self == UnitSpec::Documents
-    }
-
-    /// The units of `corpus`.
-    ///
-    /// # Errors
-    /// [`Error::Config`] for a bad regex or near-duplicate setting.
-    pub fn build(&self, corpus: &Corpus) -> Result<cfmem_analysis::Units> {
-        use cfmem_analysis::Units;
-        let docs = corpus.documents();
-        let ids: Vec<&str> = docs.iter().map(|d| d.id.as_str()).collect();
-        let texts: Vec<&str> = docs.iter().map(|d| d.text.as_str()).collect();
-        Ok(match self {
-            UnitSpec::Documents => Units::singletons(&ids),
-            UnitSpec::GroupField => {
-                let labels: Vec<Option<&str>> = docs.iter().map(|d| d.group.as_deref()).collect();
-                Units::from_labels(&ids, &labels)
-            }
-            UnitSpec::Contains { text } => {
-                Units::selected(&ids, &texts, &format!("contains:{text}"), |t| {
-                    t.contains(text.as_str())
-                })
-            }
-            UnitSpec::Regex { pattern } => {
-                let re = regex::Regex::new(pattern)
-                    .map_err(|e| Error::Config(format!("--units regex: {e}")))?;
-                Units::selected(&ids, &texts, &format!("regex:{pattern}"), |t| {
-                    re.is_match(t)
-                })
-            }
-            UnitSpec::NearDuplicates { ngram, threshold } => {
-                Units::near_duplicates(&ids, &texts, *ngram, *threshold)
-                    .map_err(|e| Error::Config(e.to_string()))?
-            }
-        })
-    }
-}
-
-impl std::str::FromStr for UnitSpec {
-    type Err = String;
-    fn from_str(s: &str) -> std::result::Result<Self, String> {
-        let bad = || {
-            format!("units {s:?}: expected documents, group, contains:TEXT, regex:PATTERN or near-dup[:NGRAM:THRESHOLD]")
-        };
-        if s == "documents" {
-            return Ok(UnitSpec::Documents);
-        }
-        if s == "group" {
-            return Ok(UnitSpec::GroupField);
-        }
-        if let Some(t) = s.strip_prefix("contains:") {
-            return Ok(UnitSpec::Contains {
-                text: t.to_string(),
-            });
-        }
-        if let Some(p) = s.strip_prefix("regex:") {
-            return Ok(UnitSpec::Regex {
-                pattern: p.to_string(),
-            });
-        }
-        if s == "near-dup" {
-            return Ok(UnitSpec::NearDuplicates {
-                ngram: 5,
-                threshold: 0.7,
-            });
-        }
-        if let Some(rest) = s.strip_prefix("near-dup:") {
-            let (n, t) = rest.split_once(':').ok_or_else(bad)?;
-            return Ok(UnitSpec::NearDuplicates {
-                ngram: n.parse().map_err(|_| bad())?,
-                threshold: t.parse().map_err(|_| bad())?,
-            });
-        }
-        Err(bad())
-    }
-}
+/// Windows per evaluation batch of a new experiment.
+pub(crate) const DEFAULT_EVAL_BATCH: usize = 64;
 
 impl Manifest {
-    /// A manifest for `corpus` with the given configs.
-    pub fn new(
-        corpus: &Corpus,
-        corpus_path: Option<&Path>,
-        load: LoadConfig,
-        model: ModelConfig,
-        train: TrainConfig,
-        design: DesignConfig,
-        seed: u64,
-    ) -> Self {
+    /// A manifest from its parts (format and trainer revision of this code).
+    pub(crate) fn from_parts(parts: Parts) -> Self {
         Self {
             format_version: FORMAT_VERSION,
             trainer: TRAINER_REVISION,
-            corpus: CorpusInfo {
-                path: corpus_path.map(Path::to_path_buf),
-                load,
-                fingerprint: corpus.fingerprint(),
-                n_docs: corpus.len(),
-            },
-            tokenizer: TokenizerConfig::Byte,
-            model,
-            train,
-            design,
-            seed,
-            seeding: Seeding::default(),
-            eval_batch: 64,
-            queries: None,
-            units: UnitSpec::Documents,
+            corpus: parts.corpus,
+            tokenizer: parts.tokenizer,
+            model: parts.model,
+            train: parts.train,
+            design: parts.design,
+            seed: parts.seed,
+            seeding: parts.seeding,
+            eval_batch: parts.eval_batch,
+            queries: parts.queries,
+            units: parts.units,
         }
     }
 
-    /// Add a query corpus that every model also evaluates.
-    pub fn with_queries(mut self, queries: &Corpus, path: Option<&Path>, load: LoadConfig) -> Self {
-        self.queries = Some(CorpusInfo {
-            path: path.map(Path::to_path_buf),
-            load,
-            fingerprint: queries.fingerprint(),
-            n_docs: queries.len(),
-        });
-        self
+    /// The membership design: [`Manifest::design`] with [`Manifest::seed`].
+    pub fn design(&self) -> DesignConfig {
+        DesignConfig {
+            kind: self.design.clone(),
+            seed: self.seed,
+        }
     }
 
     /// Seed of model `i`'s initial weights.
@@ -282,34 +166,37 @@ impl Manifest {
         blake3::hash(&bytes).to_hex().to_string()
     }
 
-    /// Read `DIR/manifest.json`.
+    /// Read the manifest of the experiment in `layout`.
     ///
     /// # Errors
-    /// [`Error::NotAnExperiment`], [`Error::BadManifest`].
-    pub fn read(dir: &Path) -> Result<Self> {
-        let path = dir.join("manifest.json");
+    /// [`Error::NotAnExperiment`]; [`Error::BadManifest`] for an unreadable
+    /// manifest or one of another format version (saying which).
+    pub(crate) fn read(layout: &Layout) -> Result<Self> {
+        let path = layout.manifest();
         if !path.exists() {
-            return Err(Error::NotAnExperiment(dir.to_path_buf()));
+            return Err(Error::NotAnExperiment(layout.dir().to_path_buf()));
         }
         let bytes = std::fs::read(&path).map_err(io(&path))?;
-        let m: Manifest = serde_json::from_slice(&bytes).map_err(|e| Error::BadManifest {
+        let bad = |message: String| Error::BadManifest {
             path: path.clone(),
-            message: e.to_string(),
-        })?;
-        if m.format_version != FORMAT_VERSION {
-            return Err(Error::BadManifest {
-                path,
-                message: format!(
-                    "format version {} (this cfmem reads {FORMAT_VERSION})",
-                    m.format_version
-                ),
-            });
+            message,
+        };
+        let v: serde_json::Value =
+            serde_json::from_slice(&bytes).map_err(|e| bad(e.to_string()))?;
+        match v.get("format_version").and_then(serde_json::Value::as_u64) {
+            Some(n) if n == u64::from(FORMAT_VERSION) => {}
+            Some(n) => {
+                return Err(bad(format!(
+                    "format version {n}, but this cfmem reads version {FORMAT_VERSION} only: the experiment was made by another version of cfmem; recreate it to train or report with this one"
+                )))
+            }
+            None => return Err(bad("no format_version".into())),
         }
-        Ok(m)
+        serde_json::from_value(v).map_err(|e| bad(e.to_string()))
     }
 
     /// Differences that matter for the records, one line per field
-    /// (`corpus.path` is informational and ignored).
+    /// (`corpus.path` and `queries.path` are informational and ignored).
     pub fn diff(&self, other: &Manifest) -> Vec<String> {
         let mut a = flatten(&serde_json::to_value(self).unwrap_or_default());
         let mut b = flatten(&serde_json::to_value(other).unwrap_or_default());
@@ -331,6 +218,20 @@ impl Manifest {
             })
             .collect()
     }
+}
+
+/// Everything a manifest is made of, besides the versions.
+pub(crate) struct Parts {
+    pub(crate) corpus: CorpusInfo,
+    pub(crate) tokenizer: TokenizerConfig,
+    pub(crate) model: ModelConfig,
+    pub(crate) train: TrainConfig,
+    pub(crate) design: DesignKind,
+    pub(crate) seed: u64,
+    pub(crate) seeding: Seeding,
+    pub(crate) eval_batch: usize,
+    pub(crate) queries: Option<CorpusInfo>,
+    pub(crate) units: UnitSpec,
 }
 
 fn flatten(v: &serde_json::Value) -> Vec<(String, String)> {

@@ -9,9 +9,9 @@
 //! same machine and thread count writes the same bytes. Wall time and
 //! ensemble/threads go into a sidecar `model-NNNNNN.meta.json`.
 
-use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
+use cfmem_analysis::Metric;
 use cfmem_core::{DocEval, TrainStats};
 use serde::{Deserialize, Serialize};
 
@@ -28,30 +28,27 @@ pub struct Record {
     pub copies: Vec<u32>,
     /// Training summary.
     pub train: TrainStats,
+    /// Evaluations on the training corpus, one per document.
+    #[serde(flatten)]
+    pub docs: Evals,
+    /// The same on the query corpus, when the experiment has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub queries: Option<Evals>,
+}
+
+/// One model's evaluations: sums over each document's predicted tokens.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct Evals {
     /// Predicted tokens per document.
     pub n_tokens: Vec<u32>,
     /// Correct argmax predictions per document.
     pub n_correct: Vec<u32>,
     /// Summed negative log-likelihood per document (nats).
     pub sum_nll: Vec<f64>,
-    /// The same on the query corpus, when the experiment has one.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub queries: Option<QueryEvals>,
 }
 
-/// Evaluations on the query corpus.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct QueryEvals {
-    /// Predicted tokens per query.
-    pub n_tokens: Vec<u32>,
-    /// Correct argmax predictions per query.
-    pub n_correct: Vec<u32>,
-    /// Summed negative log-likelihood per query (nats).
-    pub sum_nll: Vec<f64>,
-}
-
-impl QueryEvals {
-    /// From per-query evaluations.
+impl Evals {
+    /// From per-document evaluations.
     pub fn new(evals: &[DocEval]) -> Self {
         Self {
             n_tokens: evals.iter().map(|e| e.n_tokens).collect(),
@@ -59,25 +56,40 @@ impl QueryEvals {
             sum_nll: evals.iter().map(|e| e.sum_nll).collect(),
         }
     }
-}
 
-fn scores(
-    metric: cfmem_analysis::Metric,
-    n_tokens: &[u32],
-    n_correct: &[u32],
-    sum_nll: &[f64],
-) -> Vec<f64> {
-    use cfmem_analysis::Metric;
-    (0..n_tokens.len())
-        .map(|d| {
-            let n = f64::from(n_tokens[d].max(1));
-            match metric {
-                Metric::Loss => sum_nll[d] / n,
-                Metric::LogProb => -sum_nll[d],
-                _ => f64::from(n_correct[d]) / n,
-            }
-        })
-        .collect()
+    /// Number of documents (`None` when the columns disagree).
+    pub fn len(&self) -> Option<usize> {
+        let n = self.n_tokens.len();
+        (self.n_correct.len() == n && self.sum_nll.len() == n).then_some(n)
+    }
+
+    /// Whether there are no documents.
+    pub fn is_empty(&self) -> bool {
+        self.n_tokens.is_empty()
+    }
+
+    /// Document `d`'s evaluation.
+    pub fn get(&self, d: usize) -> DocEval {
+        DocEval {
+            n_tokens: self.n_tokens[d],
+            n_correct: self.n_correct[d],
+            sum_nll: self.sum_nll[d],
+        }
+    }
+
+    /// Per-document scores under `metric`.
+    pub fn scores(&self, metric: Metric) -> Vec<f64> {
+        (0..self.n_tokens.len())
+            .map(|d| {
+                let e = self.get(d);
+                match metric {
+                    Metric::Accuracy => e.accuracy(),
+                    Metric::Loss => e.loss(),
+                    Metric::LogProb => e.log_prob(),
+                }
+            })
+            .collect()
+    }
 }
 
 impl Record {
@@ -94,42 +106,22 @@ impl Record {
             manifest,
             copies,
             train,
-            n_tokens: evals.iter().map(|e| e.n_tokens).collect(),
-            n_correct: evals.iter().map(|e| e.n_correct).collect(),
-            sum_nll: evals.iter().map(|e| e.sum_nll).collect(),
+            docs: Evals::new(evals),
             queries: None,
         }
     }
 
-    /// Per-document accuracy.
-    pub fn accuracy(&self) -> Vec<f64> {
-        self.n_correct
-            .iter()
-            .zip(&self.n_tokens)
-            .map(|(&c, &n)| f64::from(c) / f64::from(n.max(1)))
-            .collect()
-    }
-
     /// Per-document scores under `metric`.
-    pub fn scores(&self, metric: cfmem_analysis::Metric) -> Vec<f64> {
-        scores(metric, &self.n_tokens, &self.n_correct, &self.sum_nll)
+    pub fn scores(&self, metric: Metric) -> Vec<f64> {
+        self.docs.scores(metric)
     }
 
     /// Per-query scores under `metric` (empty without queries).
-    pub fn query_scores(&self, metric: cfmem_analysis::Metric) -> Vec<f64> {
-        match &self.queries {
-            Some(q) => scores(metric, &q.n_tokens, &q.n_correct, &q.sum_nll),
-            None => Vec::new(),
-        }
-    }
-
-    /// Per-document mean loss (nats/token).
-    pub fn loss(&self) -> Vec<f64> {
-        self.sum_nll
-            .iter()
-            .zip(&self.n_tokens)
-            .map(|(&s, &n)| s / f64::from(n.max(1)))
-            .collect()
+    pub fn query_scores(&self, metric: Metric) -> Vec<f64> {
+        self.queries
+            .as_ref()
+            .map(|q| q.scores(metric))
+            .unwrap_or_default()
     }
 }
 
@@ -146,20 +138,10 @@ pub struct RecordMeta {
     pub shard: Option<String>,
 }
 
-/// The record path of model `i` in `runs_dir`.
-pub fn record_path(runs_dir: &Path, i: usize) -> PathBuf {
-    runs_dir.join(format!("model-{i:06}.rec"))
-}
-
-/// The sidecar path of model `i`.
-pub fn meta_path(runs_dir: &Path, i: usize) -> PathBuf {
-    runs_dir.join(format!("model-{i:06}.meta.json"))
-}
-
 const MAGIC: &str = "cfmem-record 1 ";
 
 /// Serialise with its checksum header.
-pub fn encode(record: &Record) -> Vec<u8> {
+pub(crate) fn encode(record: &Record) -> Vec<u8> {
     let payload = serde_json::to_vec(record).unwrap_or_default();
     let sum = blake3::hash(&payload).to_hex();
     let mut out = Vec::with_capacity(payload.len() + 100);
@@ -175,7 +157,7 @@ pub fn encode(record: &Record) -> Vec<u8> {
 ///
 /// # Errors
 /// [`Error::CorruptRecord`] when the header, checksum or payload is wrong.
-pub fn decode(path: &Path, bytes: &[u8]) -> Result<Record> {
+pub(crate) fn decode(path: &Path, bytes: &[u8]) -> Result<Record> {
     let bad = |m: &str| Error::CorruptRecord {
         path: path.to_path_buf(),
         message: m.to_string(),
@@ -202,42 +184,9 @@ pub fn decode(path: &Path, bytes: &[u8]) -> Result<Record> {
 ///
 /// # Errors
 /// I/O errors and [`Error::CorruptRecord`].
-pub fn read_record(path: &Path) -> Result<Record> {
+pub(crate) fn read_record(path: &Path) -> Result<Record> {
     let bytes = std::fs::read(path).map_err(io(path))?;
     decode(path, &bytes)
-}
-
-/// Write `bytes` to `path` atomically: a temp file in the same directory,
-/// fsync, rename, fsync of the directory.
-///
-/// # Errors
-/// I/O errors naming the path.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
-    {
-        let mut f = std::fs::File::create(&tmp).map_err(io(&tmp))?;
-        f.write_all(bytes).map_err(io(&tmp))?;
-        f.sync_all().map_err(io(&tmp))?;
-    }
-    // Fault injection for the kill tests: widen the window between the
-    // temp file and the rename, so a test can kill a process mid-write.
-    if let Some(ms) = std::env::var("CFMEM_FAULT_WRITE_DELAY_MS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-    {
-        std::thread::sleep(std::time::Duration::from_millis(ms));
-    }
-    std::fs::rename(&tmp, path).map_err(io(path))?;
-    if let Ok(d) = std::fs::File::open(dir) {
-        // Directory fsync makes the rename durable; not supported everywhere.
-        let _ = d.sync_all();
-    }
-    Ok(())
 }
 
 #[cfg(test)]
@@ -254,9 +203,11 @@ mod tests {
                 tokens: 10,
                 final_loss: Some(1.5),
             },
-            n_tokens: vec![4, 5],
-            n_correct: vec![1, 2],
-            sum_nll: vec![0.1 + 0.2, 7.0],
+            docs: Evals {
+                n_tokens: vec![4, 5],
+                n_correct: vec![1, 2],
+                sum_nll: vec![0.1 + 0.2, 7.0],
+            },
             queries: None,
         }
     }
@@ -266,6 +217,11 @@ mod tests {
         let p = Path::new("model-000003.rec");
         let bytes = encode(&sample());
         assert_eq!(decode(p, &bytes).unwrap(), sample());
+        // The payload keeps the columns at the top level.
+        let payload: serde_json::Value =
+            serde_json::from_slice(&bytes[bytes.iter().position(|&b| b == b'\n').unwrap()..])
+                .unwrap();
+        assert_eq!(payload["n_tokens"][1], 5);
         // Truncation anywhere is detected.
         for cut in [0, 10, bytes.len() / 2, bytes.len() - 1] {
             assert!(decode(p, &bytes[..cut]).is_err(), "cut at {cut}");
@@ -282,12 +238,11 @@ mod tests {
     }
 
     #[test]
-    fn atomic_write_leaves_no_temp() {
-        let dir = tempfile::tempdir().unwrap();
-        let p = dir.path().join("x.rec");
-        write_atomic(&p, b"hello").unwrap();
-        write_atomic(&p, b"world").unwrap();
-        assert_eq!(std::fs::read(&p).unwrap(), b"world");
-        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+    fn scores_by_metric() {
+        let r = sample();
+        assert_eq!(r.scores(Metric::Accuracy), vec![0.25, 0.4]);
+        assert_eq!(r.scores(Metric::Loss), vec![(0.1 + 0.2) / 4.0, 7.0 / 5.0]);
+        assert_eq!(r.scores(Metric::LogProb), vec![-(0.1 + 0.2), -7.0]);
+        assert!(r.query_scores(Metric::Loss).is_empty());
     }
 }

@@ -1,8 +1,11 @@
 //! Analyses from an experiment directory, checked against brute force over
 //! its records: convergence, influence on a query corpus, membership scores.
 
-use cfmem_analysis::{DesignConfig, InfluenceConfig, Metric, Observation, Variance};
-use cfmem_core::{Corpus, Document, LoadConfig, ModelConfig, TrainConfig};
+use cfmem_analysis::{
+    convergence, groups, influence, membership, repetition, report, ConvergenceConfig, DesignKind,
+    InfluenceConfig, InfluenceOn, MembershipConfig, Metric, Observation, ReportConfig, Variance,
+};
+use cfmem_core::{Corpus, Document, ModelConfig, TrainConfig};
 use cfmem_sched::*;
 
 fn setup(dir: &std::path::Path, n_models: usize) -> Experiment {
@@ -32,17 +35,15 @@ fn setup(dir: &std::path::Path, n_models: usize) -> Experiment {
         batch_size: 4,
         ..Default::default()
     };
-    let manifest = Manifest::new(
-        &corpus,
-        None,
-        LoadConfig::default(),
-        model,
-        train,
-        DesignConfig::blocks(2, 5),
-        5,
-    )
-    .with_queries(&queries, None, LoadConfig::default());
-    let exp = Experiment::create_with_queries(dir, manifest, corpus, Some(queries), false).unwrap();
+    let exp = Experiment::builder(dir)
+        .corpus(corpus)
+        .queries(queries)
+        .model(model)
+        .train(train)
+        .design(DesignKind::Blocks { b: 2 })
+        .seed(5)
+        .open(OnChange::Refuse)
+        .unwrap();
     let cfg = RunConfig {
         n_models,
         jobs: 2,
@@ -75,15 +76,17 @@ fn query_influence_matches_brute_force() {
     );
     let inf = influence(
         &exp,
-        Metric::Loss,
-        true,
-        InfluenceConfig {
+        &InfluenceConfig {
+            metric: Metric::Loss,
+            on: InfluenceOn::Queries,
             k: 8,
             block: 1,
             ..Default::default()
         },
     )
     .unwrap();
+    assert_eq!(inf.query_ids, vec!["q0", "q1"]);
+    let inf = inf.influence;
     for q in 0..2 {
         assert_eq!(inf.top_units[q].len(), 8);
         for e in &inf.top_units[q] {
@@ -101,7 +104,9 @@ fn query_influence_matches_brute_force() {
         }
     }
     // Without queries, influence runs over the training documents, without self-pairs.
-    let inf = influence(&exp, Metric::Accuracy, false, InfluenceConfig::default()).unwrap();
+    let inf = influence(&exp, &InfluenceConfig::default())
+        .unwrap()
+        .influence;
     assert!(inf
         .top_units
         .iter()
@@ -113,7 +118,11 @@ fn query_influence_matches_brute_force() {
 fn convergence_matches_brute_force_split() {
     let dir = tempfile::tempdir().unwrap();
     let exp = setup(dir.path(), 8);
-    let pts = convergence(&exp, Metric::Loss).unwrap();
+    let cfg = ConvergenceConfig {
+        report: ReportConfig::plain(Metric::Loss),
+        ..Default::default()
+    };
+    let pts = convergence(&exp, &cfg).unwrap();
     assert_eq!(pts.len(), 1);
     assert_eq!(pts[0].n_models, 8);
     // Blocks of 2: models {0,1,4,5} form one half, {2,3,6,7} the other.
@@ -124,12 +133,12 @@ fn convergence_matches_brute_force_split() {
                 let inn: Vec<f64> = models
                     .iter()
                     .filter(|&&i| recs[i].copies[d] > 0)
-                    .map(|&i| recs[i].loss()[d])
+                    .map(|&i| recs[i].scores(Metric::Loss)[d])
                     .collect();
                 let out: Vec<f64> = models
                     .iter()
                     .filter(|&&i| recs[i].copies[d] == 0)
-                    .map(|&i| recs[i].loss()[d])
+                    .map(|&i| recs[i].scores(Metric::Loss)[d])
                     .collect();
                 mean(&out) - mean(&inn)
             })
@@ -156,14 +165,31 @@ fn convergence_matches_brute_force_split() {
 fn membership_scores_cover_every_pair() {
     let dir = tempfile::tempdir().unwrap();
     let exp = setup(dir.path(), 8);
-    let m = membership(&exp, Observation::LogitConfidence, Variance::PerExample).unwrap();
+    let m = membership(
+        &exp,
+        &MembershipConfig {
+            observation: Some(Observation::LogitConfidence),
+            variance: Variance::PerExample,
+        },
+    )
+    .unwrap();
     let online = m.online.unwrap();
     // 8 models × 8 documents, each document in exactly 4 models; leaving one
     // out leaves 3 on its side, so every pair is scored.
     assert_eq!((online.n_pos, online.n_neg), (32, 32));
     assert!((0.0..=1.0).contains(&online.auc));
     assert!(m.docs.iter().all(|d| d.fit.n_in == 4 && d.fit.n_out == 4));
-    let g = membership(&exp, Observation::NegLoss, Variance::Global).unwrap();
+    let g = membership(
+        &exp,
+        &MembershipConfig {
+            observation: Some(Observation::NegLoss),
+            variance: Variance::Global,
+        },
+    )
+    .unwrap();
+    // By default the experiment's losses are logit-scaled.
+    let d = membership(&exp, &MembershipConfig::default()).unwrap();
+    assert_eq!(d.observation, Observation::LogitConfidence);
     assert_eq!(g.docs.len(), 8);
 }
 
@@ -194,18 +220,15 @@ fn groups_are_removed_together_and_estimated_as_units() {
     }
     let corpus = Corpus::from_documents(docs).unwrap();
     let (model, train) = small_cfgs();
-    let mut manifest = Manifest::new(
-        &corpus,
-        None,
-        LoadConfig::default(),
-        model,
-        train,
-        DesignConfig::blocks(2, 1),
-        1,
-    );
-    manifest.units = UnitSpec::GroupField;
     let dir = tempfile::tempdir().unwrap();
-    let exp = Experiment::create(dir.path(), manifest, corpus, false).unwrap();
+    let exp = Experiment::builder(dir.path())
+        .corpus(corpus)
+        .model(model)
+        .train(train)
+        .seed(1)
+        .units(UnitSpec::GroupField)
+        .open(OnChange::Refuse)
+        .unwrap();
     assert_eq!(exp.units().n_units(), 4);
     run(
         &exp,
@@ -228,7 +251,7 @@ fn groups_are_removed_together_and_estimated_as_units() {
     let g = groups(&exp, Metric::Accuracy).unwrap();
     let unit = g.iter().find(|x| x.name == "group:g").unwrap();
     assert_eq!(unit.members, vec!["doc-0", "doc-1", "doc-2"]);
-    let score = |r: &Record| (0..3).map(|d| r.accuracy()[d]).sum::<f64>() / 3.0;
+    let score = |r: &Record| (0..3).map(|d| r.scores(Metric::Accuracy)[d]).sum::<f64>() / 3.0;
     let inn: Vec<f64> = recs.iter().filter(|r| r.copies[0] > 0).map(score).collect();
     let out: Vec<f64> = recs
         .iter()
@@ -237,7 +260,7 @@ fn groups_are_removed_together_and_estimated_as_units() {
         .collect();
     assert!((unit.estimate.mem.unwrap() - (mean(&inn) - mean(&out))).abs() < 1e-12);
     // Singleton units equal the per-document estimates.
-    let rep = report(&exp, Metric::Accuracy).unwrap();
+    let rep = report(&exp, &ReportConfig::plain(Metric::Accuracy)).unwrap();
     let single = g.iter().find(|x| x.name == "doc-4").unwrap();
     assert_eq!(single.estimate, rep.docs[4].estimate);
 }
@@ -249,18 +272,18 @@ fn repetition_design_trains_copies_and_estimates_by_level() {
         .collect();
     let corpus = Corpus::from_documents(docs).unwrap();
     let (model, train) = small_cfgs();
-    let design = DesignConfig::repetition(vec![0, 1, 3], vec![0.4, 0.3, 0.3], 2);
-    let manifest = Manifest::new(
-        &corpus,
-        None,
-        LoadConfig::default(),
-        model,
-        train.clone(),
-        design,
-        2,
-    );
     let dir = tempfile::tempdir().unwrap();
-    let exp = Experiment::create(dir.path(), manifest, corpus, false).unwrap();
+    let exp = Experiment::builder(dir.path())
+        .corpus(corpus)
+        .model(model)
+        .train(train.clone())
+        .design(DesignKind::Repetition {
+            copies: vec![0, 1, 3],
+            probs: vec![0.4, 0.3, 0.3],
+        })
+        .seed(2)
+        .open(OnChange::Refuse)
+        .unwrap();
     run(
         &exp,
         &RunConfig {
@@ -275,7 +298,7 @@ fn repetition_design_trains_copies_and_estimates_by_level() {
     for r in &recs {
         // Tokens trained = epochs × Σ copies × targets.
         let want: u64 = (0..6)
-            .map(|d| u64::from(r.copies[d]) * u64::from(r.n_tokens[d]))
+            .map(|d| u64::from(r.copies[d]) * u64::from(r.docs.n_tokens[d]))
             .sum::<u64>()
             * train.epochs as u64;
         assert_eq!(r.train.tokens, want, "model {}", r.model);
@@ -288,7 +311,7 @@ fn repetition_design_trains_copies_and_estimates_by_level() {
             let at = |c: u32| -> Vec<f64> {
                 recs.iter()
                     .filter(|r| r.copies[d] == c)
-                    .map(|r| r.loss()[d])
+                    .map(|r| r.scores(Metric::Loss)[d])
                     .collect()
             };
             let (ink, zero) = (at(k), at(0));
@@ -311,18 +334,17 @@ fn a_model_with_an_empty_subset_gives_a_valid_record() {
     .unwrap();
     let (model, train) = small_cfgs();
     // Probability 0.99 of zero copies: some models train on nothing.
-    let design = DesignConfig::repetition(vec![0, 1], vec![0.99, 0.01], 0);
-    let manifest = Manifest::new(
-        &corpus,
-        None,
-        LoadConfig::default(),
-        model,
-        train,
-        design,
-        0,
-    );
     let dir = tempfile::tempdir().unwrap();
-    let exp = Experiment::create(dir.path(), manifest, corpus, false).unwrap();
+    let exp = Experiment::builder(dir.path())
+        .corpus(corpus)
+        .model(model)
+        .train(train)
+        .design(DesignKind::Repetition {
+            copies: vec![0, 1],
+            probs: vec![0.99, 0.01],
+        })
+        .open(OnChange::Refuse)
+        .unwrap();
     let s = run(
         &exp,
         &RunConfig {

@@ -1,8 +1,8 @@
 //! The experiment directory: resume, growth, determinism, refusal of a
 //! different experiment, corrupt records, and estimates from records.
 
-use cfmem_analysis::{DesignConfig, Metric};
-use cfmem_core::{Corpus, Document, LoadConfig, ModelConfig, TrainConfig};
+use cfmem_analysis::{report, DesignConfig, DesignKind, Metric, ReportConfig};
+use cfmem_core::{Corpus, Document, ModelConfig, TrainConfig};
 use cfmem_sched::*;
 
 fn corpus() -> Corpus {
@@ -17,7 +17,7 @@ fn corpus() -> Corpus {
     Corpus::from_documents(docs).unwrap()
 }
 
-fn manifest(c: &Corpus, epochs: usize) -> Manifest {
+fn builder(dir: &std::path::Path, c: &Corpus, epochs: usize) -> ExperimentBuilder {
     let model = ModelConfig {
         d_model: 16,
         d_ff: 32,
@@ -30,15 +30,12 @@ fn manifest(c: &Corpus, epochs: usize) -> Manifest {
         batch_size: 4,
         ..Default::default()
     };
-    Manifest::new(
-        c,
-        None,
-        LoadConfig::default(),
-        model,
-        train,
-        DesignConfig::blocks(2, 3),
-        3,
-    )
+    Experiment::builder(dir)
+        .corpus(c.clone())
+        .model(model)
+        .train(train)
+        .design(DesignKind::Blocks { b: 2 })
+        .seed(3)
 }
 
 fn cfg(n_models: usize) -> RunConfig {
@@ -52,14 +49,14 @@ fn cfg(n_models: usize) -> RunConfig {
 }
 
 fn bytes(exp: &Experiment, i: usize) -> Vec<u8> {
-    std::fs::read(record_path(&exp.runs_dir(), i)).unwrap()
+    std::fs::read(exp.record_path(i)).unwrap()
 }
 
 #[test]
 fn resume_grow_and_determinism() {
     let dir = tempfile::tempdir().unwrap();
     let c = corpus();
-    let exp = Experiment::create(dir.path(), manifest(&c, 2), c.clone(), false).unwrap();
+    let exp = builder(dir.path(), &c, 2).open(OnChange::Refuse).unwrap();
     let s = run(&exp, &cfg(4), &Silent).unwrap();
     assert_eq!(s.trained, vec![0, 1, 2, 3]);
     let first: Vec<Vec<u8>> = (0..4).map(|i| bytes(&exp, i)).collect();
@@ -70,7 +67,7 @@ fn resume_grow_and_determinism() {
     assert_eq!(s.n_already_done, 4);
 
     // Growing trains only the new models and leaves the old files alone.
-    let exp = Experiment::create(dir.path(), manifest(&c, 2), c.clone(), false).unwrap();
+    let exp = builder(dir.path(), &c, 2).open(OnChange::Refuse).unwrap();
     let s = run(&exp, &cfg(6), &Silent).unwrap();
     assert_eq!(s.trained, vec![4, 5]);
     for i in 0..4 {
@@ -78,7 +75,7 @@ fn resume_grow_and_determinism() {
     }
 
     // Retraining a model gives a bit-identical record.
-    std::fs::remove_file(record_path(&exp.runs_dir(), 2)).unwrap();
+    std::fs::remove_file(exp.record_path(2)).unwrap();
     let s = run(&exp, &cfg(6), &Silent).unwrap();
     assert_eq!(s.trained, vec![2]);
     assert_eq!(bytes(&exp, 2), first[2]);
@@ -92,8 +89,10 @@ fn resume_grow_and_determinism() {
 fn different_experiment_is_refused_with_the_differing_fields() {
     let dir = tempfile::tempdir().unwrap();
     let c = corpus();
-    Experiment::create(dir.path(), manifest(&c, 2), c.clone(), false).unwrap();
-    let err = Experiment::create(dir.path(), manifest(&c, 3), c.clone(), false).unwrap_err();
+    builder(dir.path(), &c, 2).open(OnChange::Refuse).unwrap();
+    let err = builder(dir.path(), &c, 3)
+        .open(OnChange::Refuse)
+        .unwrap_err();
     let msg = err.to_string();
     assert!(
         msg.contains("train.epochs: existing 2, requested 3"),
@@ -104,7 +103,8 @@ fn different_experiment_is_refused_with_the_differing_fields() {
         .clone()
         .extend(vec![Document::new("new", "text")])
         .unwrap();
-    let msg = Experiment::create(dir.path(), manifest(&other, 2), other.clone(), false)
+    let msg = builder(dir.path(), &other, 2)
+        .open(OnChange::Refuse)
         .unwrap_err()
         .to_string();
     assert!(
@@ -112,7 +112,9 @@ fn different_experiment_is_refused_with_the_differing_fields() {
         "{msg}"
     );
     // --fresh replaces it.
-    let exp = Experiment::create(dir.path(), manifest(&other, 2), other, true).unwrap();
+    let exp = builder(dir.path(), &other, 2)
+        .open(OnChange::Replace)
+        .unwrap();
     assert_eq!(exp.corpus().len(), 11);
 }
 
@@ -120,26 +122,26 @@ fn different_experiment_is_refused_with_the_differing_fields() {
 fn corrupt_record_is_detected_moved_aside_and_retrained() {
     let dir = tempfile::tempdir().unwrap();
     let c = corpus();
-    let exp = Experiment::create(dir.path(), manifest(&c, 1), c, false).unwrap();
+    let exp = builder(dir.path(), &c, 1).open(OnChange::Refuse).unwrap();
     run(&exp, &cfg(3), &Silent).unwrap();
     let good = bytes(&exp, 1);
-    let path = record_path(&exp.runs_dir(), 1);
+    let path = exp.record_path(1);
     std::fs::write(&path, &good[..good.len() / 2]).unwrap();
     let scan = exp.scan(3).unwrap();
     assert_eq!(scan.corrupt.len(), 1);
     assert!(
-        scan.corrupt[0].1.contains("model-000001.rec"),
+        scan.corrupt[0].reason.contains("model-000001.rec"),
         "{:?}",
         scan.corrupt
     );
     // The report skips it rather than using it.
-    let rep = report(&exp, Metric::Accuracy).unwrap();
+    let rep = report(&exp, &ReportConfig::plain(Metric::Accuracy)).unwrap();
     assert_eq!((rep.n_models, rep.skipped.len()), (2, 1));
     let s = run(&exp, &cfg(3), &Silent).unwrap();
     assert_eq!((s.corrupt.clone(), s.trained.clone()), (vec![1], vec![1]));
     assert_eq!(bytes(&exp, 1), good);
     assert_eq!(
-        std::fs::read_dir(exp.runs_dir().join("corrupt"))
+        std::fs::read_dir(exp.dir().join("runs/corrupt"))
             .unwrap()
             .count(),
         1
@@ -150,20 +152,20 @@ fn corrupt_record_is_detected_moved_aside_and_retrained() {
 fn report_matches_records_by_hand() {
     let dir = tempfile::tempdir().unwrap();
     let c = corpus();
-    let exp = Experiment::create(dir.path(), manifest(&c, 1), c, false).unwrap();
+    let exp = builder(dir.path(), &c, 1).open(OnChange::Refuse).unwrap();
     run(&exp, &cfg(4), &Silent).unwrap();
-    let rep = report(&exp, Metric::Loss).unwrap();
+    let rep = report(&exp, &ReportConfig::plain(Metric::Loss)).unwrap();
     let recs: Vec<Record> = (0..4).map(|i| exp.read(i).unwrap()).collect();
     for d in 0..10 {
         let inn: Vec<f64> = recs
             .iter()
             .filter(|r| r.copies[d] > 0)
-            .map(|r| r.loss()[d])
+            .map(|r| r.scores(Metric::Loss)[d])
             .collect();
         let out: Vec<f64> = recs
             .iter()
             .filter(|r| r.copies[d] == 0)
-            .map(|r| r.loss()[d])
+            .map(|r| r.scores(Metric::Loss)[d])
             .collect();
         let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
         let e = &rep.docs[d].estimate;
@@ -177,10 +179,10 @@ fn report_matches_records_by_hand() {
 fn too_few_models_are_reported_as_design_problems() {
     let dir = tempfile::tempdir().unwrap();
     let c = corpus();
-    let exp = Experiment::create(dir.path(), manifest(&c, 1), c, false).unwrap();
+    let exp = builder(dir.path(), &c, 1).open(OnChange::Refuse).unwrap();
     let s = run(&exp, &cfg(1), &Silent).unwrap();
     assert_eq!(s.design_problems.len(), 10);
-    let rep = report(&exp, Metric::Accuracy).unwrap();
+    let rep = report(&exp, &ReportConfig::plain(Metric::Accuracy)).unwrap();
     assert!(rep
         .docs
         .iter()
@@ -190,11 +192,15 @@ fn too_few_models_are_reported_as_design_problems() {
 #[test]
 fn shared_seeding_gives_every_model_the_same_seeds() {
     let c = corpus();
-    let mut m = manifest(&c, 1);
-    m.seeding = Seeding::PerModel;
+    let dir = tempfile::tempdir().unwrap();
+    let m = builder(dir.path(), &c, 1)
+        .seeding(Seeding::PerModel)
+        .manifest()
+        .unwrap();
     assert_ne!(m.init_seed(0), m.init_seed(1));
     assert_ne!(m.data_seed(0), m.data_seed(1));
-    m.seeding = Seeding::Shared;
+    let m = builder(dir.path(), &c, 1).manifest().unwrap();
+    assert_eq!(m.seeding, Seeding::Shared);
     assert_eq!(m.init_seed(0), m.init_seed(5));
     assert_eq!(m.data_seed(0), m.data_seed(5));
     assert_ne!(m.init_seed(0), m.data_seed(0));
@@ -205,29 +211,32 @@ fn shared_seeding_gives_every_model_the_same_seeds() {
     // record. Over 3 documents there are 8 subsets, so 16 models must
     // repeat one.
     let c3 = Corpus::from_documents(c.documents()[..3].to_vec()).unwrap();
-    let mut m = manifest(&c3, 1);
-    m.seeding = Seeding::Shared;
-    let dir = tempfile::tempdir().unwrap();
-    let exp = Experiment::create(dir.path(), m, c3, false).unwrap();
+    let exp = builder(dir.path(), &c3, 1)
+        .seeding(Seeding::Shared)
+        .open(OnChange::Refuse)
+        .unwrap();
     run(&exp, &cfg(16), &Silent).unwrap();
     let recs: Vec<Record> = (0..16).map(|i| exp.read(i).unwrap()).collect();
     let pair = (0..16)
         .flat_map(|i| (i + 1..16).map(move |j| (i, j)))
         .find(|&(i, j)| recs[i].copies == recs[j].copies);
     let (i, j) = pair.expect("two of 16 models with the same subset of 3 documents");
-    assert_eq!(recs[i].sum_nll, recs[j].sum_nll, "models {i} and {j}");
+    assert_eq!(
+        recs[i].docs.sum_nll, recs[j].docs.sum_nll,
+        "models {i} and {j}"
+    );
     // Different subsets give different records.
     let k = (0..16).find(|&k| recs[k].copies != recs[i].copies).unwrap();
-    assert_ne!(recs[i].sum_nll, recs[k].sum_nll);
+    assert_ne!(recs[i].docs.sum_nll, recs[k].docs.sum_nll);
 }
 
 #[test]
 fn adjusted_report_matches_records_by_hand() {
     let dir = tempfile::tempdir().unwrap();
     let c = corpus();
-    let exp = Experiment::create(dir.path(), manifest(&c, 1), c, false).unwrap();
+    let exp = builder(dir.path(), &c, 1).open(OnChange::Refuse).unwrap();
     run(&exp, &cfg(4), &Silent).unwrap();
-    let rep = report_adjusted(&exp, Metric::Loss, cfmem_analysis::Adjustment::ModelMean).unwrap();
+    let rep = report(&exp, &ReportConfig::with_metric(Metric::Loss)).unwrap();
     let recs: Vec<Record> = (0..4).map(|i| exp.read(i).unwrap()).collect();
     let n = 10;
     // Document centres: mean loss over the models each was out of.
@@ -236,7 +245,7 @@ fn adjusted_report_matches_records_by_hand() {
             let v: Vec<f64> = recs
                 .iter()
                 .filter(|r| r.copies[d] == 0)
-                .map(|r| r.loss()[d])
+                .map(|r| r.scores(Metric::Loss)[d])
                 .collect();
             v.iter().sum::<f64>() / v.len() as f64
         })
@@ -244,8 +253,12 @@ fn adjusted_report_matches_records_by_hand() {
     // Adjusted loss of document d in model r (leave d out of its own model effect).
     let adjusted = |r: &Record, d: usize| -> f64 {
         let outs: Vec<usize> = (0..n).filter(|&e| r.copies[e] == 0 && e != d).collect();
-        let effect = outs.iter().map(|&e| r.loss()[e] - centre[e]).sum::<f64>() / outs.len() as f64;
-        r.loss()[d] - effect
+        let effect = outs
+            .iter()
+            .map(|&e| r.scores(Metric::Loss)[e] - centre[e])
+            .sum::<f64>()
+            / outs.len() as f64;
+        r.scores(Metric::Loss)[d] - effect
     };
     for d in 0..n {
         let mean = |v: Vec<f64>| v.iter().sum::<f64>() / v.len() as f64;
@@ -265,10 +278,124 @@ fn adjusted_report_matches_records_by_hand() {
         assert!((e.mem.unwrap() - (out - inn)).abs() < 1e-12, "doc {d}");
     }
     // And it differs from the plain estimate (the models differ overall).
-    let plain = report(&exp, Metric::Loss).unwrap();
+    let plain = report(&exp, &ReportConfig::plain(Metric::Loss)).unwrap();
     assert!(plain
         .docs
         .iter()
         .zip(&rep.docs)
         .any(|(p, a)| (p.estimate.mem.unwrap() - a.estimate.mem.unwrap()).abs() > 1e-9));
+}
+
+#[test]
+fn the_builder_resumes_with_stored_settings_and_refuses_or_replaces_changes() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = corpus();
+    // No experiment and no corpus: a clear error.
+    let err = Experiment::builder(dir.path())
+        .resume_settings()
+        .open(OnChange::Refuse)
+        .unwrap_err();
+    assert!(matches!(err, Error::NoCorpus(_)), "{err}");
+    let exp = builder(dir.path(), &c, 2).open(OnChange::Refuse).unwrap();
+    let hash = exp.manifest().hash();
+    // Resuming with the stored settings gives the same experiment.
+    let again = Experiment::builder(dir.path())
+        .resume_settings()
+        .open(OnChange::Refuse)
+        .unwrap();
+    assert_eq!(again.manifest().hash(), hash);
+    assert_eq!(again.manifest().design().seed, 3);
+    // Without resume_settings, unset settings take their defaults: another seed.
+    let err = Experiment::builder(dir.path())
+        .corpus(c.clone())
+        .open(OnChange::Refuse)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("seed: existing 3, requested 0"), "{err}");
+    assert!(!err.contains("--"), "library errors name no flags: {err}");
+    // One changed setting over the stored ones: refused, or replaced.
+    let changed = || {
+        Experiment::builder(dir.path())
+            .resume_settings()
+            .train(TrainConfig {
+                epochs: 5,
+                batch_size: 4,
+                ..Default::default()
+            })
+    };
+    let err = changed().open(OnChange::Refuse).unwrap_err().to_string();
+    assert!(
+        err.contains("train.epochs: existing 2, requested 5"),
+        "{err}"
+    );
+    run(&exp, &cfg(2), &Silent).unwrap();
+    let replaced = changed().open(OnChange::Replace).unwrap();
+    assert_eq!(replaced.manifest().train.epochs, 5);
+    assert_eq!(replaced.manifest().design().seed, 3);
+    assert_eq!(replaced.n_recorded().unwrap(), 0, "old records are gone");
+}
+
+#[test]
+fn zero_models_and_other_format_versions_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = corpus();
+    let exp = builder(dir.path(), &c, 1).open(OnChange::Refuse).unwrap();
+    let err = run(&exp, &cfg(0), &Silent).unwrap_err().to_string();
+    assert!(err.contains("at least 1"), "{err}");
+    // A manifest of format 1 (two seed fields) is refused, saying why.
+    let path = dir.path().join("manifest.json");
+    let mut v: serde_json::Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    v["format_version"] = 1.into();
+    std::fs::write(&path, serde_json::to_vec(&v).unwrap()).unwrap();
+    let err = Experiment::open(dir.path()).unwrap_err().to_string();
+    assert!(
+        err.contains("format version 1") && err.contains("reads version 2"),
+        "{err}"
+    );
+    // Replacing it works.
+    builder(dir.path(), &c, 1).open(OnChange::Replace).unwrap();
+}
+
+#[test]
+fn failed_models_are_an_error_and_the_others_are_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = corpus();
+    // A learning rate that sends the weights to infinity: training diverges.
+    let exp = builder(dir.path(), &c, 3)
+        .train(TrainConfig {
+            epochs: 3,
+            batch_size: 4,
+            lr: 1e30,
+            grad_clip: 0.0,
+            ..Default::default()
+        })
+        .open(OnChange::Refuse)
+        .unwrap();
+    match run(&exp, &cfg(2), &Silent) {
+        Err(Error::ModelsFailed(s)) => {
+            assert_eq!(s.failed.len() + s.trained.len(), 2);
+            assert!(!s.failed.is_empty());
+            assert!(s.failed[0].error.contains("model"), "{:?}", s.failed);
+        }
+        other => panic!("expected ModelsFailed, got {other:?}"),
+    }
+}
+
+#[test]
+fn status_counts_done_pending_and_compute() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = corpus();
+    let exp = builder(dir.path(), &c, 1).open(OnChange::Refuse).unwrap();
+    exp.set_target_models(4).unwrap();
+    run(&exp, &cfg(3), &Silent).unwrap();
+    let s = exp.status(Some(2)).unwrap();
+    assert_eq!((s.n_docs, s.n_wanted), (10, 4));
+    assert_eq!(
+        (s.done.clone(), s.pending.clone()),
+        (vec![0, 1, 2], vec![3])
+    );
+    assert!(s.running.is_empty() && s.corrupt.is_empty());
+    assert!(s.seconds > 0.0);
+    assert_eq!(s.shards.len(), 2);
+    assert_eq!((s.shards[1].wanted, s.shards[1].done), (2, 1));
 }

@@ -1,0 +1,180 @@
+//! Sources of rows: what every analysis reads.
+//!
+//! An analysis sees a study as a stream of **rows**, one per trained model:
+//! the model's index, its copies of each document (0 = excluded) and one
+//! value per document (its score under a metric, its loss, or its scores on
+//! a held-out query corpus). Anything that can produce such rows is a
+//! [`Rows`] source: an experiment directory (in `cfmem-sched`), matrices
+//! imported from another trainer ([`Imported`]), or synthetic data with
+//! known effects ([`crate::Synthetic`]).
+
+use crate::design::DesignConfig;
+use crate::error::{Error, Result};
+use crate::estimate::Metric;
+use crate::import::ScoreTable;
+use crate::lira::Observation;
+use crate::units::Units;
+
+/// What a row carries to an analysis. Deliberately exhaustive: every
+/// source must say how it serves each kind of value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Value {
+    /// Per-document scores under a metric.
+    Scores(Metric),
+    /// Per-document mean loss in nats per token (membership inference).
+    Loss,
+    /// Per-query scores on the held-out query corpus, under a metric.
+    QueryScores(Metric),
+}
+
+/// One model's row.
+#[derive(Debug, Clone, Copy)]
+pub struct Row<'a> {
+    /// The model's index.
+    pub model: usize,
+    /// Copies of each document in its training subset (0 = excluded).
+    pub copies: &'a [u32],
+    /// One value per document (or per query for [`Value::QueryScores`]).
+    pub values: &'a [f64],
+}
+
+/// A row left out of an analysis because its source could not be used
+/// (e.g. a record that fails its checksum).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SkippedRow {
+    /// The model index.
+    pub model: usize,
+    /// Why.
+    pub reason: String,
+}
+
+/// Called once per row.
+pub type RowVisitor<'a> = dyn FnMut(Row<'_>) -> Result<()> + 'a;
+
+/// A source of per-model rows.
+///
+/// Only [`Rows::ids`] and [`Rows::visit`] are required; the other methods
+/// describe what the source knows about how its rows were made, and the
+/// analyses that need them say so in their errors.
+pub trait Rows {
+    /// Document ids, in row order.
+    fn ids(&self) -> Vec<String>;
+
+    /// Call `f` for each usable row, in increasing model order; returns the
+    /// rows left out, with the reason.
+    ///
+    /// # Errors
+    /// Errors of `f`; [`Error::Source`] when the source cannot be read;
+    /// [`Error::Unsupported`] for a [`Value`] the source does not have.
+    fn visit(&self, value: Value, f: &mut RowVisitor<'_>) -> Result<Vec<SkippedRow>>;
+
+    /// The membership design the rows were drawn from, when known (its
+    /// block size shapes split halves; repetition levels shape the
+    /// repetition curve).
+    fn design(&self) -> Option<DesignConfig> {
+        None
+    }
+
+    /// The units of removal, when they are not the documents themselves.
+    fn units(&self) -> Option<&Units> {
+        None
+    }
+
+    /// Ids of the held-out query corpus, when the rows have query scores.
+    fn query_ids(&self) -> Option<Vec<String>> {
+        None
+    }
+
+    /// A kind per document for charts and summaries (e.g. planted canaries
+    /// against natural text); `None` when all are alike.
+    fn kinds(&self) -> Option<Vec<String>> {
+        None
+    }
+
+    /// How membership inference should read this source's [`Value::Loss`]
+    /// rows: real per-token losses are logit-scaled
+    /// ([`Observation::LogitConfidence`], LiRA's scaling); other values are
+    /// used as they are ([`Observation::NegLoss`], the default).
+    fn observation(&self) -> Observation {
+        Observation::NegLoss
+    }
+
+    /// Block size of the design (1 when unknown or without blocks).
+    fn block_size(&self) -> usize {
+        self.design().map_or(1, |d| d.block_size())
+    }
+}
+
+/// Imported results: a [`ScoreTable`] whose scores are of `metric`.
+///
+/// For membership inference ([`Value::Loss`]) the scores stand in for
+/// negated losses when higher is better, or for losses otherwise.
+///
+/// ```
+/// use cfmem_analysis::{report, Imported, Membership, Metric, ReportConfig, ScoreTable};
+///
+/// let membership = Membership::from_rows(4, 2, vec![1, 0, 0, 1, 1, 0, 0, 1])?;
+/// let table = ScoreTable::new(
+///     vec!["a".into(), "b".into()],
+///     membership,
+///     vec![0.9, 0.2, 0.3, 0.8, 0.8, 0.1, 0.4, 0.9],
+/// )?;
+/// let rows = Imported { table, metric: Metric::Accuracy };
+/// let rep = report(&rows, &ReportConfig::plain(Metric::Accuracy))?;
+/// assert!((rep.docs[0].estimate.mem.unwrap() - 0.5).abs() < 1e-12);
+/// # Ok::<(), cfmem_analysis::Error>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct Imported {
+    /// The table.
+    pub table: ScoreTable,
+    /// What the scores are.
+    pub metric: Metric,
+}
+
+impl Rows for Imported {
+    fn ids(&self) -> Vec<String> {
+        self.table.ids.clone()
+    }
+
+    fn visit(&self, value: Value, f: &mut RowVisitor<'_>) -> Result<Vec<SkippedRow>> {
+        let sign = match value {
+            Value::Scores(_) => 1.0,
+            Value::Loss => -self.metric.orientation(),
+            Value::QueryScores(_) => {
+                return Err(Error::Unsupported(
+                    "imported tables have no query scores".into(),
+                ))
+            }
+        };
+        for i in 0..self.table.n_models() {
+            let row = self.table.row(i);
+            let signed: Vec<f64>;
+            let values = if sign == 1.0 {
+                row
+            } else {
+                signed = row.iter().map(|x| sign * x).collect();
+                &signed
+            };
+            f(Row {
+                model: i,
+                copies: self.table.membership.row(i),
+                values,
+            })?;
+        }
+        Ok(Vec::new())
+    }
+}
+
+/// The number of rows `src` yields for `value`.
+///
+/// # Errors
+/// Errors of the source.
+pub fn count_rows(src: &dyn Rows, value: Value) -> Result<usize> {
+    let mut n = 0;
+    src.visit(value, &mut |_| {
+        n += 1;
+        Ok(())
+    })?;
+    Ok(n)
+}

@@ -1,0 +1,186 @@
+//! Summaries over documents: the mean memorization of a kind of document
+//! with its interval, and the difference between two kinds.
+//!
+//! These treat the documents as a sample of their kind (random canaries,
+//! natural text, …): the interval is Student t over the documents'
+//! estimates, so it covers both how the documents differ from each other
+//! and the estimation noise in each. One definition serves the studies, the
+//! examples and the repetition curve.
+
+use serde::{Deserialize, Serialize};
+
+use statrs::distribution::{ContinuousCDF, StudentsT};
+
+use crate::estimate::{welch, Estimate, RunningStats, Welch};
+
+/// The mean of some values with its Student-t interval.
+///
+/// # Formula
+/// ```text
+/// mean ± t_{1−α/2, n−1} · s / √n
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct MeanCi {
+    /// Values averaged (the finite ones).
+    pub n: usize,
+    /// Their mean (`NaN` when there are none).
+    pub mean: f64,
+    /// Standard error of the mean (`NaN` below two values).
+    pub se: f64,
+    /// Lower end of the interval (`NaN` below two values).
+    pub ci_low: f64,
+    /// Upper end of the interval (`NaN` below two values).
+    pub ci_high: f64,
+}
+
+fn stats(values: &[f64]) -> RunningStats {
+    let mut s = RunningStats::default();
+    for &v in values.iter().filter(|v| v.is_finite()) {
+        s.push(v);
+    }
+    s
+}
+
+impl MeanCi {
+    /// The mean of the finite `values` with its interval at `level`.
+    pub fn of(values: &[f64], level: f64) -> Self {
+        let s = stats(values);
+        let (ci_low, ci_high) = s.mean_ci(level).unwrap_or((f64::NAN, f64::NAN));
+        Self {
+            n: s.n,
+            mean: if s.n > 0 { s.mean } else { f64::NAN },
+            se: s.variance().map_or(f64::NAN, |v| (v / s.n as f64).sqrt()),
+            ci_low,
+            ci_high,
+        }
+    }
+
+    /// Whether the interval lies above 0.
+    pub fn above_zero(&self) -> bool {
+        self.ci_low > 0.0
+    }
+
+    /// The mean as an uncertain value (`n − 1` degrees of freedom).
+    pub fn uncertain(&self) -> Uncertain {
+        Uncertain {
+            value: self.mean,
+            se: self.se,
+            df: self.n.saturating_sub(1) as f64,
+        }
+    }
+}
+
+/// A value with its standard error and the degrees of freedom of that error.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Uncertain {
+    /// The value.
+    pub value: f64,
+    /// Its standard error.
+    pub se: f64,
+    /// Degrees of freedom of the standard error (`inf` when known exactly).
+    pub df: f64,
+}
+
+impl Uncertain {
+    /// A memorization estimate as an uncertain value (`None` without an SE).
+    pub fn of_estimate(e: &Estimate) -> Option<Self> {
+        Some(Self {
+            value: e.mem?,
+            se: e.se?,
+            df: e.df?,
+        })
+    }
+}
+
+/// `a − b` over documents (Welch), and whether its interval lies above 0.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Difference {
+    /// The comparison (`diff`, `se`, `df`, `ci_low`, `ci_high`); `None`
+    /// when a side has fewer than two values.
+    pub welch: Option<Welch>,
+    /// The interval excludes 0 on the positive side.
+    pub holds: bool,
+}
+
+impl Difference {
+    /// `a − b` for two independent uncertain values: standard errors added
+    /// in quadrature, Welch–Satterthwaite degrees of freedom, Student t.
+    ///
+    /// # Formula
+    /// ```text
+    /// se = √(se_a² + se_b²),   df = se⁴ / (se_a⁴/df_a + se_b⁴/df_b)
+    /// ```
+    pub fn between(a: Uncertain, b: Uncertain, level: f64) -> Self {
+        let diff = a.value - b.value;
+        let (qa, qb) = (a.se * a.se, b.se * b.se);
+        let se = (qa + qb).sqrt();
+        let denom = qa * qa / a.df + qb * qb / b.df;
+        let df = if denom > 0.0 {
+            (qa + qb).powi(2) / denom
+        } else {
+            f64::INFINITY
+        };
+        let t = if df.is_finite() {
+            StudentsT::new(0.0, 1.0, df)
+                .map(|d| d.inverse_cdf(0.5 + level / 2.0))
+                .unwrap_or(f64::NAN)
+        } else {
+            statrs::distribution::Normal::standard().inverse_cdf(0.5 + level / 2.0)
+        };
+        let welch = (se.is_finite() && t.is_finite()).then_some(Welch {
+            diff,
+            se,
+            df,
+            ci_low: diff - t * se,
+            ci_high: diff + t * se,
+        });
+        Self {
+            holds: welch.is_some_and(|w| w.ci_low > 0.0),
+            welch,
+        }
+    }
+
+    /// The difference of the means of the finite `a` and `b` at `level`.
+    pub fn of(a: &[f64], b: &[f64], level: f64) -> Self {
+        let welch = welch(&stats(a), &stats(b), level);
+        Self {
+            holds: welch.is_some_and(|w| w.ci_low > 0.0),
+            welch,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mean_ci_and_difference_by_hand() {
+        // 1, 2, 3, 4 (and a NaN, skipped): mean 2.5, se √(5/12),
+        // t_{0.975, 3} = 3.182446 (tables).
+        let m = MeanCi::of(&[1.0, 2.0, f64::NAN, 3.0, 4.0], 0.95);
+        assert_eq!(m.n, 4);
+        assert!((m.se - (5.0f64 / 12.0).sqrt()).abs() < 1e-12);
+        assert!((m.ci_high - (2.5 + 3.182_446 * m.se)).abs() < 1e-5);
+        assert!(m.above_zero());
+        let one = MeanCi::of(&[1.0], 0.95);
+        assert!(one.ci_low.is_nan() && !one.above_zero());
+        // a − b = 2.5 − 3 (the Welch example of `estimate.rs`).
+        let d = Difference::of(&[1.0, 2.0, 3.0, 4.0], &[2.0, 4.0], 0.95);
+        assert!((d.welch.unwrap().diff + 0.5).abs() < 1e-12 && !d.holds);
+        assert!(Difference::of(&[5.0, 5.1], &[1.0, 1.1], 0.95).holds);
+        assert!(Difference::of(&[5.0], &[1.0, 1.5], 0.95).welch.is_none());
+        // `between` on two means reproduces Welch's test of the raw values.
+        let (a, b) = ([1.0, 2.0, 3.0, 4.0], [2.0, 4.0]);
+        let w = Difference::of(&a, &b, 0.95).welch.unwrap();
+        let v = Difference::between(
+            MeanCi::of(&a, 0.95).uncertain(),
+            MeanCi::of(&b, 0.95).uncertain(),
+            0.95,
+        )
+        .welch
+        .unwrap();
+        assert!((w.diff - v.diff).abs() < 1e-12 && (w.se - v.se).abs() < 1e-12);
+        assert!((w.df - v.df).abs() < 1e-9 && (w.ci_low - v.ci_low).abs() < 1e-9);
+    }
+}

@@ -1,0 +1,96 @@
+//! `cfmem report` flags.
+
+use std::path::PathBuf;
+
+use cfmem_analysis::{
+    Adjustment, AnalysisConfig, InfluenceConfig, InfluenceOn, MembershipConfig, Metric,
+    ReportConfig, Variance,
+};
+use clap::Args;
+
+#[derive(Args, Debug)]
+pub struct ReportArgs {
+    /// Experiment directory (omit it with --import-membership/--import-scores).
+    pub dir: Option<PathBuf>,
+    /// Analyse results produced elsewhere: membership matrix (models × documents, copies; .csv or .npy).
+    #[arg(long, requires = "import_scores")]
+    pub import_membership: Option<PathBuf>,
+    /// Analyse results produced elsewhere: score matrix (models × documents, of --metric; .csv or .npy).
+    #[arg(long, requires = "import_membership")]
+    pub import_scores: Option<PathBuf>,
+    /// Document ids for imported matrices, one per line (else a CSV header, else 0..n).
+    #[arg(long)]
+    pub import_ids: Option<PathBuf>,
+    /// accuracy (per-token), loss (mean per-token nats) or logprob (sequence log-probability).
+    #[arg(long, default_value_t = ReportConfig::default().metric)]
+    pub metric: Metric,
+    /// Adjust each model's scores for its overall performance before estimating (estimates and convergence): model-mean (a control variate: subtract the model's mean residual over its out-of-subset documents) or none.
+    #[arg(long, default_value_t = ReportConfig::default().adjustment)]
+    adjust: Adjustment,
+    /// Write the estimates (and any analysis asked for) as JSON to this file.
+    #[arg(long)]
+    pub json: Option<PathBuf>,
+    /// Split-half convergence: Spearman between two disjoint halves of the models, as models are added.
+    #[arg(long)]
+    convergence: bool,
+    /// LiRA-style membership scores: per-document Gaussian fits, ROC AUC and TPR at low FPR.
+    #[arg(long)]
+    membership: bool,
+    /// Membership: per-example or global variance.
+    #[arg(long, default_value_t = Variance::default())]
+    variance: Variance,
+    /// Counterfactual influence: the most influential training documents per query.
+    #[arg(long)]
+    pub influence: bool,
+    /// Influence on the experiment's query corpus (from `run --queries`) instead of on the training documents.
+    #[arg(long)]
+    queries: bool,
+    /// Entries per influence list.
+    #[arg(long, default_value_t = 5)]
+    k: usize,
+    /// Memorization per unit of removal (groups, clusters), with the whole unit included vs removed.
+    #[arg(long)]
+    pub groups: bool,
+    /// Write plots (PNG and SVG) into this directory: the memorization histogram, mem vs in-mean,
+    /// and the convergence, repetition and ROC curves of the analyses asked for.
+    #[arg(long)]
+    pub plots: Option<PathBuf>,
+    /// Memorization as a function of copies per epoch (repetition designs).
+    #[arg(long)]
+    pub repetition: bool,
+    /// Write every document's estimate to this CSV file.
+    #[arg(long)]
+    pub csv: Option<PathBuf>,
+    /// How many of the most memorized documents to print.
+    #[arg(long, default_value_t = 20)]
+    pub top: usize,
+}
+
+impl ReportArgs {
+    /// The analyses the flags ask for.
+    pub fn analyses(&self) -> AnalysisConfig {
+        AnalysisConfig {
+            report: ReportConfig {
+                metric: self.metric,
+                adjustment: self.adjust,
+                ..ReportConfig::default()
+            },
+            convergence: self.convergence,
+            membership: self.membership.then_some(MembershipConfig {
+                observation: None,
+                variance: self.variance,
+            }),
+            influence: self.influence.then(|| InfluenceConfig {
+                k: self.k,
+                on: if self.queries {
+                    InfluenceOn::Queries
+                } else {
+                    InfluenceOn::Training
+                },
+                ..InfluenceConfig::default()
+            }),
+            groups: self.groups,
+            repetition: self.repetition,
+        }
+    }
+}

@@ -1,0 +1,232 @@
+//! `cfmem run` flags.
+
+use std::path::PathBuf;
+
+use anyhow::{bail, Context, Result};
+use cfmem_analysis::DesignKind;
+use cfmem_core::{Corpus, DeviceChoice, LoadConfig, ModelConfig};
+use cfmem_sched::{Experiment, ExperimentBuilder, RunConfig, Seeding, Shard, UnitSpec};
+use clap::Args;
+
+#[derive(Args, Debug)]
+pub struct RunArgs {
+    /// Experiment directory (same as --out).
+    dir: Option<PathBuf>,
+    /// Experiment directory.
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Corpus: a .jsonl file, a plain-text file, or a directory of .txt files.
+    #[arg(long)]
+    corpus: Option<PathBuf>,
+    /// Held-out query corpus that every model also evaluates (for `report --influence --queries`).
+    #[arg(long)]
+    queries: Option<PathBuf>,
+    /// Number of models the experiment should have when done [default: the last count asked for, or 16].
+    #[arg(long)]
+    pub models: Option<usize>,
+    /// Bernoulli design: each document is in each model with probability P.
+    #[arg(long, conflicts_with = "blocks")]
+    p: Option<f64>,
+    /// Block design: blocks of B models, each document in exactly one model per block [default: 2].
+    #[arg(long, conflicts_with = "repetition")]
+    blocks: Option<usize>,
+    /// Repetition design: COPIES:PROB pairs, e.g. 0:0.4,1:0.2,2:0.2,4:0.2 (a unit gets COPIES copies per epoch with probability PROB).
+    #[arg(long, conflicts_with = "p")]
+    repetition: Option<Repetition>,
+    /// Units of removal: documents, group (the corpus's group field), contains:TEXT, regex:PATTERN, near-dup[:NGRAM:THRESHOLD].
+    #[arg(long)]
+    units: Option<UnitSpec>,
+    /// Seed of the design, initialisation and batch order [default: 0].
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Seeding: `shared` (common random numbers: one initialisation and batch-order stream for all models; memorization conditional on it) or `per-model` (each model its own: the unconditional definition) [default: shared].
+    #[arg(long)]
+    seeding: Option<Seeding>,
+    /// Keep adding models, a block at a time, until the split-half Spearman of the estimates reaches R (e.g. 0.9); --models is then the budget.
+    #[arg(long, value_name = "R")]
+    pub until_reliability: Option<f64>,
+    /// Model preset: tiny or small [default: tiny].
+    #[arg(long)]
+    preset: Option<String>,
+    /// Epochs over each model's subset [default: 64].
+    #[arg(long)]
+    epochs: Option<usize>,
+    /// Windows per training batch [default: 16].
+    #[arg(long)]
+    batch_size: Option<usize>,
+    /// Peak learning rate [default: 3e-3].
+    #[arg(long)]
+    lr: Option<f64>,
+    /// Models (or ensembles) trained at once [default: number of cores].
+    #[arg(long)]
+    jobs: Option<usize>,
+    /// Matrix-product threads per job [default: 1].
+    #[arg(long, default_value_t = 1)]
+    threads: usize,
+    /// Models packed into one ensemble graph [default: 1].
+    #[arg(long, default_value_t = 1)]
+    ensemble: usize,
+    /// cpu, cuda or auto.
+    #[arg(long, default_value = "cpu")]
+    device: DeviceChoice,
+    /// Discard an existing, different experiment in the directory instead of refusing.
+    #[arg(long)]
+    pub fresh: bool,
+    /// Train only shard I of N (the models with index % N == I). Without it,
+    /// the shard comes from SLURM_ARRAY_TASK_ID/SLURM_ARRAY_TASK_COUNT or
+    /// JOB_COMPLETION_INDEX (with --shards N) when set.
+    #[arg(long)]
+    shard: Option<Shard>,
+    /// Number of shards, for JOB_COMPLETION_INDEX (Kubernetes Indexed Jobs).
+    #[arg(long)]
+    shards: Option<usize>,
+    #[command(flatten)]
+    load: LoadArgs,
+}
+
+#[derive(Args, Debug)]
+struct LoadArgs {
+    /// Skip empty documents (counted) instead of failing.
+    #[arg(long)]
+    skip_empty: bool,
+    /// Plain-text corpora: one document per line instead of per paragraph.
+    #[arg(long)]
+    per_line: bool,
+    /// JSONL field with the document id.
+    #[arg(long, default_value = "id")]
+    id_field: String,
+    /// JSONL field with the text.
+    #[arg(long, default_value = "text")]
+    text_field: String,
+    /// JSONL field with the optional group.
+    #[arg(long, default_value = "group")]
+    group_field: String,
+}
+
+/// `--repetition 0:0.4,1:0.2,2:0.2,4:0.2`.
+#[derive(Debug, Clone)]
+pub struct Repetition(DesignKind);
+
+impl std::str::FromStr for Repetition {
+    type Err = String;
+    fn from_str(spec: &str) -> std::result::Result<Self, String> {
+        let bad = || format!("{spec:?}: expected COPIES:PROB pairs, e.g. 0:0.5,1:0.25,4:0.25");
+        let (mut copies, mut probs) = (Vec::new(), Vec::new());
+        for part in spec.split(',') {
+            let (c, p) = part.split_once(':').ok_or_else(bad)?;
+            copies.push(c.trim().parse().map_err(|_| bad())?);
+            probs.push(p.trim().parse().map_err(|_| bad())?);
+        }
+        Ok(Self(DesignKind::Repetition { copies, probs }))
+    }
+}
+
+impl RunArgs {
+    /// The experiment directory, given once (positional or `--out`).
+    pub fn dir(&self) -> Result<PathBuf> {
+        match (&self.dir, &self.out) {
+            (Some(d), None) | (None, Some(d)) => Ok(d.clone()),
+            (Some(x), Some(y)) if x == y => Ok(x.clone()),
+            (Some(_), Some(_)) => bail!("give the experiment directory once (positional or --out)"),
+            (None, None) => bail!("give the experiment directory (--out DIR)"),
+        }
+    }
+
+    fn load(&self) -> LoadConfig {
+        let l = &self.load;
+        LoadConfig {
+            id_field: l.id_field.clone(),
+            text_field: l.text_field.clone(),
+            group_field: l.group_field.clone(),
+            skip_empty: l.skip_empty,
+            per_line: l.per_line,
+        }
+    }
+
+    fn design(&self) -> Option<DesignKind> {
+        match (self.p, self.blocks, &self.repetition) {
+            (Some(p), _, _) => Some(DesignKind::Bernoulli { p }),
+            (_, Some(b), _) => Some(DesignKind::Blocks { b }),
+            (_, _, Some(r)) => Some(r.0.clone()),
+            _ => None,
+        }
+    }
+
+    /// The experiment the flags describe: the stored settings of the one in
+    /// the directory (unless `--fresh`), with the flags given on top.
+    pub fn builder(&self, dir: &std::path::Path) -> Result<ExperimentBuilder> {
+        if let Some(r) = self.until_reliability {
+            if !(r > 0.0 && r < 1.0) {
+                bail!("--until-reliability {r}: expected a split-half Spearman between 0 and 1, e.g. 0.9");
+            }
+        }
+        let mut b = Experiment::builder(dir);
+        if !self.fresh {
+            b = b.resume_settings();
+        }
+        if let Some(p) = &self.corpus {
+            let load = self.load();
+            let c = Corpus::load(p, &load)?;
+            if c.n_skipped_empty() > 0 {
+                eprintln!(
+                    "warning: skipped {} empty documents in {}",
+                    c.n_skipped_empty(),
+                    p.display()
+                );
+            }
+            b = b.corpus(c).corpus_origin(p, load);
+        }
+        if let Some(p) = &self.queries {
+            let load = LoadConfig::default();
+            b = b.queries(Corpus::load(p, &load)?).queries_origin(p, load);
+        }
+        // Flags that change part of a config apply to the stored one.
+        let stored = if self.fresh { None } else { b.manifest().ok() };
+        if let Some(p) = &self.preset {
+            let model = ModelConfig::preset(p)
+                .with_context(|| format!("unknown preset {p:?} (expected tiny or small)"))?;
+            b = b.model(model);
+        }
+        if self.epochs.is_some() || self.batch_size.is_some() || self.lr.is_some() {
+            let mut t = stored.as_ref().map(|m| m.train.clone()).unwrap_or_default();
+            t.epochs = self.epochs.unwrap_or(t.epochs);
+            t.batch_size = self.batch_size.unwrap_or(t.batch_size);
+            t.lr = self.lr.unwrap_or(t.lr);
+            b = b.train(t);
+        }
+        if let Some(d) = self.design() {
+            b = b.design(d);
+        }
+        if let Some(s) = self.seed {
+            b = b.seed(s);
+        }
+        if let Some(s) = self.seeding {
+            b = b.seeding(s);
+        }
+        if let Some(u) = &self.units {
+            b = b.units(u.clone());
+        }
+        Ok(b)
+    }
+
+    /// The shard: `--shard`, else the cluster engine's environment.
+    pub fn shard(&self) -> Result<Option<Shard>> {
+        Ok(match self.shard {
+            Some(s) => Some(s),
+            None => Shard::from_env(self.shards)?,
+        })
+    }
+
+    /// How to run (`n_models` is set per round by the caller).
+    pub fn run_config(&self, shard: Option<Shard>) -> RunConfig {
+        let d = RunConfig::default();
+        RunConfig {
+            jobs: self.jobs.unwrap_or(d.jobs),
+            threads: self.threads,
+            ensemble: self.ensemble,
+            device: self.device,
+            shard,
+            ..d
+        }
+    }
+}

@@ -1,0 +1,238 @@
+//! `cfmem report`: the analyses of an experiment (or of imported
+//! matrices), printed, and written as CSV, JSON and plots.
+
+use anyhow::{bail, Result};
+use cfmem_analysis::{analyse, Analyses, Imported, Metric, Rows, ScoreTable};
+use cfmem_sched::Experiment;
+
+use crate::flags::ReportArgs;
+
+fn fmt(x: Option<f64>) -> String {
+    x.map(|v| format!("{v:.4}")).unwrap_or_else(|| "-".into())
+}
+
+fn short(s: &str, n: usize) -> String {
+    s.chars().take(n).collect()
+}
+
+pub fn cmd_report(a: &ReportArgs) -> Result<()> {
+    let src: Box<dyn Rows> = match (&a.dir, &a.import_membership, &a.import_scores) {
+        (Some(dir), None, None) => Box::new(Experiment::open(dir)?),
+        (None, Some(m), Some(s)) => Box::new(Imported {
+            table: ScoreTable::load(m, s, a.import_ids.as_deref())?,
+            metric: a.metric,
+        }),
+        _ => bail!(
+            "give an experiment directory, or --import-membership and --import-scores (not both)"
+        ),
+    };
+    if a.dir.is_none() && (a.influence || a.groups || a.repetition) {
+        bail!("--influence, --groups and --repetition need an experiment directory (imported tables carry no corpus or design)");
+    }
+    let out = analyse(src.as_ref(), &a.analyses())?;
+    for s in &out.report.skipped {
+        eprintln!("warning: skipping model {}: {}", s.model, s.reason);
+    }
+    if out.report.n_models == 0 {
+        let d = a
+            .dir
+            .as_ref()
+            .map_or(".".into(), |d| d.display().to_string());
+        bail!("{d}: no finished models yet; run `cfmem run {d}` first");
+    }
+    print_estimates(&out, a.top);
+    print_convergence(&out);
+    print_membership(&out, a.top);
+    print_influence(&out, a.top);
+    print_groups(&out, a.top);
+    print_repetition(&out);
+    if let Some(path) = &a.csv {
+        out.write_csv(path)?;
+        println!("wrote {}", path.display());
+    }
+    if let Some(dir) = &a.plots {
+        let files = out.write_plots(dir)?;
+        println!(
+            "wrote {} plots (PNG and SVG) to {}",
+            files.len() / 2,
+            dir.display()
+        );
+    }
+    if let Some(path) = &a.json {
+        out.write_json(path)?;
+        println!("wrote {}", path.display());
+    }
+    Ok(())
+}
+
+fn print_estimates(out: &Analyses, top: usize) {
+    let rep = &out.report;
+    let c = &rep.config;
+    println!(
+        "{} documents, {} models, metric {}, adjustment {}; mem = {} ({:.0}% CI, Welch/Student t)",
+        rep.docs.len(),
+        rep.n_models,
+        c.metric,
+        c.adjustment,
+        if c.metric == Metric::Loss {
+            "out_mean - in_mean"
+        } else {
+            "in_mean - out_mean"
+        },
+        100.0 * c.level
+    );
+    let missing = rep.n_missing();
+    if missing > 0 {
+        println!("{missing} documents have no estimate (a side with no model); train more models");
+    }
+    println!(
+        "{:>4}  {:<32} {:>4} {:>5} {:>8} {:>8} {:>8}  CI",
+        "rank", "id", "n_in", "n_out", "in", "out", "mem"
+    );
+    for (r, d) in rep.ranked().iter().take(top).enumerate() {
+        let e = &d.estimate;
+        println!(
+            "{:>4}  {:<32} {:>4} {:>5} {:>8} {:>8} {:>8}  [{}, {}]",
+            r + 1,
+            short(&d.id, 32),
+            e.n_in,
+            e.n_out,
+            fmt(e.in_mean),
+            fmt(e.out_mean),
+            fmt(e.mem),
+            fmt(e.ci_low),
+            fmt(e.ci_high)
+        );
+    }
+}
+
+fn print_convergence(out: &Analyses) {
+    let Some(points) = &out.convergence else {
+        return;
+    };
+    println!("\nSplit-half convergence (Spearman between the estimates of two disjoint halves):");
+    println!(
+        "{:>8} {:>9} {:>12} {:>6}",
+        "models", "spearman", "reliability", "docs"
+    );
+    for p in points {
+        println!(
+            "{:>8} {:>9} {:>12} {:>6}",
+            p.n_models,
+            fmt(p.spearman),
+            fmt(p.reliability),
+            p.n_docs
+        );
+    }
+    println!("reliability = Spearman–Brown 2r/(1+r): the expected agreement of the full estimate with a replication");
+}
+
+fn print_membership(out: &Analyses, top: usize) {
+    let Some(m) = &out.membership else {
+        return;
+    };
+    println!(
+        "\nMembership inference (LiRA, {:?} observation, {} variance, each model left out of its fits):",
+        m.observation, m.variance
+    );
+    for (name, r) in [("online", &m.online), ("offline", &m.offline)] {
+        match r {
+            Some(r) => {
+                let tpr: Vec<String> = r
+                    .tpr_at_fpr
+                    .iter()
+                    .map(|t| format!("{}% {:.4}", 100.0 * t.fpr, t.tpr))
+                    .collect();
+                println!(
+                    "  {name:<8} AUC {:.4}  TPR at FPR {}  ({} members, {} non-members)",
+                    r.auc,
+                    tpr.join(", "),
+                    r.n_pos,
+                    r.n_neg
+                );
+            }
+            None => println!(
+                "  {name:<8} not enough models (each side needs 2 besides the scored model)"
+            ),
+        }
+    }
+    println!("  most exposed documents (per-document AUC over the models):");
+    for d in m.most_exposed().iter().take(top.min(10)) {
+        let f = &d.fit;
+        println!(
+            "    {:<32} AUC {:.3}  in {:.2}±{:.2}  out {:.2}±{:.2}",
+            short(&d.id, 32),
+            d.auc.unwrap_or(f64::NAN),
+            f.mu_in,
+            f.sigma_in,
+            f.mu_out,
+            f.sigma_out
+        );
+    }
+}
+
+fn print_influence(out: &Analyses, top: usize) {
+    let Some(inf) = &out.influence else {
+        return;
+    };
+    let k = inf.influence.top_units.first().map_or(0, Vec::len);
+    println!(
+        "\nCounterfactual influence ({}, on the {:?} documents): top {k} training documents for the queries with the strongest single influence:",
+        inf.metric, inf.on
+    );
+    for q in inf.strongest_queries().into_iter().take(top.min(10)) {
+        let list: Vec<String> = inf.influence.top_units[q]
+            .iter()
+            .map(|e| format!("{} {:+.3}±{:.3}", inf.unit_ids[e.unit], e.infl, e.se))
+            .collect();
+        println!(
+            "  {:<28} ← {}",
+            short(&inf.query_ids[q], 28),
+            list.join(", ")
+        );
+    }
+}
+
+fn print_groups(out: &Analyses, top: usize) {
+    let Some(g) = &out.groups else {
+        return;
+    };
+    let mut multi: Vec<_> = g.iter().filter(|x| x.members.len() > 1).collect();
+    multi.sort_by(|x, y| {
+        y.estimate
+            .mem
+            .partial_cmp(&x.estimate.mem)
+            .unwrap_or(std::cmp::Ordering::Equal)
+    });
+    println!(
+        "\nUnits of removal: {} units ({} with several documents); mem of a unit = its members' mean score, unit in vs out:",
+        g.len(),
+        multi.len()
+    );
+    for x in multi.iter().take(top) {
+        let e = &x.estimate;
+        println!(
+            "  {:<32} {:>3} docs  mem {:>8}  [{}, {}]  n_in {} n_out {}",
+            short(&x.name, 32),
+            x.members.len(),
+            fmt(e.mem),
+            fmt(e.ci_low),
+            fmt(e.ci_high),
+            e.n_in,
+            e.n_out
+        );
+    }
+}
+
+fn print_repetition(out: &Analyses) {
+    let Some(curve) = &out.repetition else {
+        return;
+    };
+    println!("\nMemorization by copies per epoch (mean over documents of E[M|k] - E[M|0], Student t over documents):");
+    for p in &curve.overall {
+        println!(
+            "  {:>3} copies: mem {:.4} [{:.4}, {:.4}] (95%, {} documents)",
+            p.copies, p.mem.mean, p.mem.ci_low, p.mem.ci_high, p.mem.n
+        );
+    }
+}

@@ -1,0 +1,203 @@
+//! Fused CPU kernels with hand-written backward passes.
+//!
+//! candle composes layer norm, GELU, softmax and cross-entropy from many
+//! element-wise ops, each allocating a fresh buffer and most running a
+//! scalar `expf`/`tanhf`/`powf` per element; their backward passes add
+//! broadcast reductions over strided views. On a CPU that costs ten times
+//! the matrix products. Each op here does its work in one or two passes
+//! over contiguous rows, and its backward is another such op.
+//!
+//! The ops are f32 and CPU only. [`Kernels::Composed`] keeps the primitive
+//! composition (every device, every dtype); the model picks
+//! [`Kernels::Fused`] on the CPU in f32. Both compute the same functions:
+//! the tests compare values and gradients against the composition and
+//! against finite differences.
+//!
+//! Every kernel is row-parallel over `RAYON_NUM_THREADS` threads (the same
+//! setting candle's matrix products obey); rows never depend on one another
+//! and reductions over rows run in a fixed order, so results do not depend
+//! on the thread count.
+
+use candle_core::{
+    backend::BackendStorage, CpuStorage, CustomOp1, CustomOp2, CustomOp3, Layout, Shape, Tensor,
+};
+
+mod attention;
+mod embed;
+mod gelu;
+mod loss;
+mod norm;
+mod residual;
+mod simd;
+#[cfg(test)]
+mod testing;
+
+pub(crate) use attention::attention;
+pub(crate) use embed::embed;
+pub(crate) use gelu::bias_gelu;
+pub(crate) use loss::cross_entropy;
+pub(crate) use norm::layer_norm;
+pub(crate) use residual::residual_bias;
+pub(crate) use simd::exp;
+use simd::{col_sum, dot, max, sum, sum_exp, tanh, LANES};
+
+/// Which implementation of the model's element-wise blocks runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kernels {
+    /// Fused CPU kernels (f32 on the CPU only).
+    Fused,
+    /// Composition of candle's primitive ops (any device and dtype).
+    Composed,
+}
+
+impl Kernels {
+    /// The fastest implementation available for `dtype` on `device`.
+    pub fn auto(dtype: candle_core::DType, device: &candle_core::Device) -> Self {
+        if device.is_cpu() && dtype == candle_core::DType::F32 {
+            Self::Fused
+        } else {
+            Self::Composed
+        }
+    }
+}
+
+type CResult<T> = candle_core::Result<T>;
+
+/// Rows smaller than this in total run on the calling thread alone.
+const PAR_MIN_ELEMS: usize = 1 << 15;
+
+fn threads_for(elems: usize, rows: usize) -> usize {
+    if elems < PAR_MIN_ELEMS {
+        1
+    } else {
+        candle_core::utils::get_num_threads().clamp(1, rows.max(1))
+    }
+}
+
+/// Call `f(row_index, row)` for every `row`-long chunk of `out` (the last
+/// one shorter when `row` does not divide the length), spread over threads
+/// in contiguous blocks.
+fn for_rows(out: &mut [f32], row: usize, f: impl Fn(usize, &mut [f32]) + Sync) {
+    if row == 0 {
+        return;
+    }
+    let rows = out.len() / row;
+    let threads = threads_for(out.len(), rows);
+    let arch = pulp::Arch::new();
+    if threads <= 1 {
+        arch.dispatch(|| {
+            for (i, r) in out.chunks_mut(row).enumerate() {
+                f(i, r);
+            }
+        });
+        return;
+    }
+    let per = rows.div_ceil(threads);
+    std::thread::scope(|s| {
+        let f = &f;
+        let mut chunks = out.chunks_mut(per * row).enumerate();
+        let first = chunks.next();
+        for (c, chunk) in chunks {
+            s.spawn(move || {
+                arch.dispatch(|| {
+                    for (j, r) in chunk.chunks_mut(row).enumerate() {
+                        f(c * per + j, r);
+                    }
+                })
+            });
+        }
+        if let Some((_, chunk)) = first {
+            arch.dispatch(|| {
+                for (j, r) in chunk.chunks_mut(row).enumerate() {
+                    f(j, r);
+                }
+            });
+        }
+    });
+}
+
+/// The contiguous f32 data behind `storage`/`layout`.
+fn f32s<'a>(op: &str, storage: &'a CpuStorage, layout: &Layout) -> CResult<&'a [f32]> {
+    let data = storage.as_slice::<f32>()?;
+    match layout.contiguous_offsets() {
+        Some((a, b)) => Ok(&data[a..b]),
+        None => candle_core::bail!("{op}: input must be contiguous"),
+    }
+}
+
+fn u32s<'a>(op: &str, storage: &'a CpuStorage, layout: &Layout) -> CResult<&'a [u32]> {
+    let data = storage.as_slice::<u32>()?;
+    match layout.contiguous_offsets() {
+        Some((a, b)) => Ok(&data[a..b]),
+        None => candle_core::bail!("{op}: input must be contiguous"),
+    }
+}
+
+/// `(K, R, C)` of a rank-3 layout.
+fn dims3(op: &str, layout: &Layout) -> CResult<(usize, usize, usize)> {
+    match layout.dims() {
+        &[k, r, c] => Ok((k, r, c)),
+        d => candle_core::bail!("{op}: expected a rank-3 input, got {d:?}"),
+    }
+}
+
+fn out(data: Vec<f32>, shape: impl Into<Shape>) -> CResult<(CpuStorage, Shape)> {
+    Ok((CpuStorage::F32(data), shape.into()))
+}
+
+// ---------------------------------------------------------------------------
+// Column sum (the gradient of a broadcast bias).
+
+struct ColSum;
+
+impl CustomOp1 for ColSum {
+    fn name(&self) -> &'static str {
+        "cfmem-col-sum"
+    }
+    fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> CResult<(CpuStorage, Shape)> {
+        let (k, r, c) = dims3(self.name(), l)?;
+        out(col_sum(f32s(self.name(), s, l)?, k, r, c), (k, 1, c))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fused::testing::rand_vec;
+    use candle_core::{DType, Device};
+    use rand::SeedableRng;
+    use rand_chacha::ChaCha8Rng;
+
+    #[test]
+    fn kernels_do_not_depend_on_the_thread_count() {
+        // Large enough to split over threads.
+        let mut rng = ChaCha8Rng::seed_from_u64(8);
+        let (k, r, c) = (1, 512, 128);
+        let x =
+            Tensor::from_vec(rand_vec(&mut rng, k * r * c, 1.0), (k, r, c), &Device::Cpu).unwrap();
+        let g = Tensor::ones((k, 1, c), DType::F32, &Device::Cpu).unwrap();
+        let b = Tensor::zeros((k, 1, c), DType::F32, &Device::Cpu).unwrap();
+        let run = || -> Vec<f32> {
+            let y = layer_norm(&x, &g, &b).unwrap();
+            let a = attention(
+                &Tensor::cat(&[&y, &y, &y], 2).unwrap(),
+                &Tensor::zeros((k, 1, 3 * c), DType::F32, &Device::Cpu).unwrap(),
+                128,
+                4,
+                0.2,
+            )
+            .unwrap();
+            a.flatten_all().unwrap().to_vec1().unwrap()
+        };
+        let before = std::env::var("RAYON_NUM_THREADS").ok();
+        std::env::set_var("RAYON_NUM_THREADS", "1");
+        let one = run();
+        std::env::set_var("RAYON_NUM_THREADS", "3");
+        let three = run();
+        match before {
+            Some(v) => std::env::set_var("RAYON_NUM_THREADS", v),
+            None => std::env::remove_var("RAYON_NUM_THREADS"),
+        }
+        assert_eq!(one, three);
+    }
+}

@@ -1,0 +1,339 @@
+//! Creating, resuming and replacing experiments: one builder for all three.
+
+use std::path::PathBuf;
+
+use cfmem_analysis::{DesignConfig, DesignKind};
+use cfmem_core::{Corpus, LoadConfig, ModelConfig, TokenizerConfig, TrainConfig};
+
+use crate::error::{io, Error, Result};
+use crate::experiment::{write_jsonl, Experiment};
+use crate::layout::{write_atomic, Layout};
+use crate::manifest::{CorpusInfo, Manifest, Parts, Seeding, DEFAULT_EVAL_BATCH};
+use crate::units::UnitSpec;
+
+/// What [`ExperimentBuilder::open`] does when the directory holds an
+/// experiment whose manifest differs from the one asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnChange {
+    /// Refuse with [`Error::ManifestMismatch`], listing each differing field.
+    Refuse,
+    /// Discard the existing experiment (its manifest, corpus, records) and
+    /// create the new one. An identical experiment is resumed either way.
+    Replace,
+}
+
+/// The value given, else the inherited one, else the default.
+fn pick<T: Clone>(given: &Option<T>, inherited: Option<T>, default: T) -> T {
+    given.clone().or(inherited).unwrap_or(default)
+}
+
+#[derive(Debug, Clone)]
+struct Source {
+    corpus: Corpus,
+    path: Option<PathBuf>,
+    load: LoadConfig,
+}
+
+impl Source {
+    fn info(&self) -> CorpusInfo {
+        CorpusInfo {
+            path: self.path.clone(),
+            load: self.load.clone(),
+            fingerprint: self.corpus.fingerprint(),
+            n_docs: self.corpus.len(),
+        }
+    }
+}
+
+/// Builds the experiment in a directory: creates it, resumes it (the same
+/// settings), or replaces it ([`OnChange`]). Every setting not given takes
+/// its default, or with [`ExperimentBuilder::resume_settings`] the value of
+/// the experiment already in the directory, so a caller can resume an
+/// experiment while changing one setting (the run is then refused, or the
+/// experiment replaced, as [`OnChange`] says).
+///
+/// | setting | default |
+/// |---|---|
+/// | `corpus` | required for a new experiment |
+/// | `queries` | none |
+/// | `model` | [`ModelConfig::tiny`] |
+/// | `train` | [`TrainConfig::default`] |
+/// | `design` | blocks of 2 (complementary halves) |
+/// | `seed` | 0: the design's, the initialisations' and the batch orders' |
+/// | `seeding` | [`Seeding::Shared`] |
+/// | `units` | [`UnitSpec::Documents`] |
+/// | `tokenizer` | [`TokenizerConfig::Byte`] |
+///
+/// ```no_run
+/// use cfmem_core::{Corpus, LoadConfig, TrainConfig};
+/// use cfmem_sched::{Experiment, OnChange};
+///
+/// let corpus = Corpus::load("datasets/devil.jsonl", &LoadConfig::default())?;
+/// let exp = Experiment::builder("experiments/devil")
+///     .corpus(corpus)
+///     .train(TrainConfig { epochs: 16, ..TrainConfig::default() })
+///     .seed(7)
+///     .open(OnChange::Refuse)?;
+/// // Later: the same experiment, with its stored settings.
+/// let again = Experiment::builder("experiments/devil").resume_settings().open(OnChange::Refuse)?;
+/// assert_eq!(again.manifest().hash(), exp.manifest().hash());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug, Clone)]
+#[must_use]
+pub struct ExperimentBuilder {
+    dir: PathBuf,
+    inherit: bool,
+    corpus: Option<Source>,
+    queries: Option<Source>,
+    model: Option<ModelConfig>,
+    train: Option<TrainConfig>,
+    design: Option<DesignKind>,
+    seed: Option<u64>,
+    seeding: Option<Seeding>,
+    units: Option<UnitSpec>,
+    tokenizer: Option<TokenizerConfig>,
+}
+
+impl ExperimentBuilder {
+    pub(crate) fn new(dir: PathBuf) -> Self {
+        Self {
+            dir,
+            inherit: false,
+            corpus: None,
+            queries: None,
+            model: None,
+            train: None,
+            design: None,
+            seed: None,
+            seeding: None,
+            units: None,
+            tokenizer: None,
+        }
+    }
+
+    /// Settings not given come from the experiment already in the
+    /// directory (when there is one) instead of the defaults: its corpus,
+    /// query corpus, configs, design, seed, seeding and units.
+    pub fn resume_settings(mut self) -> Self {
+        self.inherit = true;
+        self
+    }
+
+    /// The corpus (validated documents).
+    pub fn corpus(mut self, corpus: Corpus) -> Self {
+        self.corpus = Some(Source {
+            corpus,
+            path: None,
+            load: LoadConfig::default(),
+        });
+        self
+    }
+
+    /// Where the corpus was read from and how, written into the manifest
+    /// (the path is informational; give it after [`ExperimentBuilder::corpus`]).
+    pub fn corpus_origin(mut self, path: impl Into<PathBuf>, load: LoadConfig) -> Self {
+        if let Some(s) = &mut self.corpus {
+            s.path = Some(path.into());
+            s.load = load;
+        }
+        self
+    }
+
+    /// A held-out query corpus that every model also evaluates (for influence).
+    pub fn queries(mut self, queries: Corpus) -> Self {
+        self.queries = Some(Source {
+            corpus: queries,
+            path: None,
+            load: LoadConfig::default(),
+        });
+        self
+    }
+
+    /// Where the query corpus was read from and how.
+    pub fn queries_origin(mut self, path: impl Into<PathBuf>, load: LoadConfig) -> Self {
+        if let Some(s) = &mut self.queries {
+            s.path = Some(path.into());
+            s.load = load;
+        }
+        self
+    }
+
+    /// The model shape.
+    pub fn model(mut self, model: ModelConfig) -> Self {
+        self.model = Some(model);
+        self
+    }
+
+    /// The training recipe.
+    pub fn train(mut self, train: TrainConfig) -> Self {
+        self.train = Some(train);
+        self
+    }
+
+    /// The membership design (its seed is [`ExperimentBuilder::seed`]).
+    pub fn design(mut self, design: DesignKind) -> Self {
+        self.design = Some(design);
+        self
+    }
+
+    /// The one seed of the design, the initialisations and the batch orders.
+    pub fn seed(mut self, seed: u64) -> Self {
+        self.seed = Some(seed);
+        self
+    }
+
+    /// How seeds are derived per model.
+    pub fn seeding(mut self, seeding: Seeding) -> Self {
+        self.seeding = Some(seeding);
+        self
+    }
+
+    /// The units of removal.
+    pub fn units(mut self, units: UnitSpec) -> Self {
+        self.units = Some(units);
+        self
+    }
+
+    /// The tokenizer.
+    pub fn tokenizer(mut self, tokenizer: TokenizerConfig) -> Self {
+        self.tokenizer = Some(tokenizer);
+        self
+    }
+
+    fn layout(&self) -> Layout {
+        Layout::new(&self.dir)
+    }
+
+    /// The experiment whose settings are inherited, when asked and present.
+    /// An unreadable or other-version manifest has no settings to inherit
+    /// ([`ExperimentBuilder::open`] then refuses or replaces it).
+    fn existing(&self) -> Result<Option<Experiment>> {
+        if !(self.inherit && self.layout().manifest().exists()) {
+            return Ok(None);
+        }
+        match Experiment::open(&self.dir) {
+            Ok(e) => Ok(Some(e)),
+            Err(Error::BadManifest { .. }) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The manifest, corpus and queries the builder stands for.
+    fn resolve(&self) -> Result<(Manifest, Source, Option<Source>)> {
+        let existing = self.existing()?;
+        let base = existing.as_ref().map(Experiment::manifest);
+        let corpus = match (&self.corpus, &existing) {
+            (Some(s), _) => s.clone(),
+            (None, Some(e)) => Source {
+                corpus: e.corpus().clone(),
+                path: e.manifest().corpus.path.clone(),
+                load: e.manifest().corpus.load.clone(),
+            },
+            (None, None) => return Err(Error::NoCorpus(self.dir.clone())),
+        };
+        let queries = match (&self.queries, &existing) {
+            (Some(s), _) => Some(s.clone()),
+            (None, Some(e)) => e.queries().map(|q| Source {
+                corpus: q.clone(),
+                path: e.manifest().queries.as_ref().and_then(|i| i.path.clone()),
+                load: e
+                    .manifest()
+                    .queries
+                    .as_ref()
+                    .map(|i| i.load.clone())
+                    .unwrap_or_default(),
+            }),
+            (None, None) => None,
+        };
+        let parts = Parts {
+            corpus: corpus.info(),
+            queries: queries.as_ref().map(Source::info),
+            tokenizer: pick(
+                &self.tokenizer,
+                base.map(|m| m.tokenizer),
+                TokenizerConfig::default(),
+            ),
+            model: pick(
+                &self.model,
+                base.map(|m| m.model.clone()),
+                ModelConfig::tiny(),
+            ),
+            train: pick(
+                &self.train,
+                base.map(|m| m.train.clone()),
+                TrainConfig::default(),
+            ),
+            design: pick(
+                &self.design,
+                base.map(|m| m.design.clone()),
+                DesignConfig::default().kind,
+            ),
+            seed: pick(&self.seed, base.map(|m| m.seed), 0),
+            seeding: pick(&self.seeding, base.map(|m| m.seeding), Seeding::default()),
+            units: pick(
+                &self.units,
+                base.map(|m| m.units.clone()),
+                UnitSpec::Documents,
+            ),
+            eval_batch: base.map_or(DEFAULT_EVAL_BATCH, |m| m.eval_batch),
+        };
+        let manifest = Manifest::from_parts(parts);
+        manifest.design().check()?;
+        manifest.model.check()?;
+        manifest.train.check()?;
+        Ok((manifest, corpus, queries))
+    }
+
+    /// The manifest [`ExperimentBuilder::open`] would write (or resume).
+    ///
+    /// # Errors
+    /// As [`ExperimentBuilder::open`], short of touching the directory.
+    pub fn manifest(&self) -> Result<Manifest> {
+        Ok(self.resolve()?.0)
+    }
+
+    /// Create the experiment, or resume it when the directory holds the
+    /// same one; a different one is refused or replaced as `on_change` says.
+    ///
+    /// # Errors
+    /// [`Error::NoCorpus`] for a new experiment without a corpus; invalid
+    /// settings ([`Error::Core`], [`Error::Analysis`]);
+    /// [`Error::ManifestMismatch`] (with [`OnChange::Refuse`]) listing each
+    /// differing field; [`Error::BadManifest`] for an unreadable or
+    /// other-version manifest (with [`OnChange::Refuse`]); I/O errors.
+    pub fn open(self, on_change: OnChange) -> Result<Experiment> {
+        let (manifest, corpus, queries) = self.resolve()?;
+        let layout = self.layout();
+        if layout.manifest().exists() {
+            match Manifest::read(&layout) {
+                Ok(old) => {
+                    let diffs = old.diff(&manifest);
+                    if diffs.is_empty() {
+                        return Experiment::open(&self.dir);
+                    }
+                    if on_change == OnChange::Refuse {
+                        return Err(Error::ManifestMismatch {
+                            dir: self.dir.clone(),
+                            diffs,
+                        });
+                    }
+                }
+                Err(e) if on_change == OnChange::Refuse => return Err(e),
+                Err(_) => {}
+            }
+            layout.discard()?;
+        }
+        let runs = layout.runs();
+        std::fs::create_dir_all(&runs).map_err(io(&runs))?;
+        write_jsonl(&layout.corpus(), &corpus.corpus)?;
+        if let Some(q) = &queries {
+            write_jsonl(&layout.queries(), &q.corpus)?;
+        }
+        // The manifest last: once it exists, the corpus files are complete.
+        let bytes =
+            serde_json::to_vec_pretty(&manifest).map_err(|e| Error::Config(e.to_string()))?;
+        write_atomic(&layout.manifest(), &bytes)?;
+        Experiment::assemble(layout, manifest, corpus.corpus, queries.map(|q| q.corpus))
+    }
+}

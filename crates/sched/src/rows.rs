@@ -1,0 +1,79 @@
+//! An experiment as a source of rows for every analysis of
+//! `cfmem-analysis`: its valid records, in model order.
+
+use cfmem_analysis::{DesignConfig, Observation, Row, RowVisitor, Rows, SkippedRow, Units, Value};
+
+use crate::experiment::Experiment;
+
+impl Rows for Experiment {
+    fn ids(&self) -> Vec<String> {
+        self.documents().iter().map(|d| d.id.clone()).collect()
+    }
+
+    /// Records that fail verification are skipped (and listed); an I/O
+    /// error listing the runs directory fails the visit.
+    fn visit(
+        &self,
+        value: Value,
+        f: &mut RowVisitor<'_>,
+    ) -> cfmem_analysis::Result<Vec<SkippedRow>> {
+        let source = |e: crate::Error| cfmem_analysis::Error::Source(Box::new(e));
+        let mut skipped = Vec::new();
+        for i in self.record_indices().map_err(source)? {
+            match self.read(i) {
+                Ok(r) => {
+                    let values = match value {
+                        Value::Scores(m) => r.scores(m),
+                        Value::Loss => r.scores(cfmem_analysis::Metric::Loss),
+                        Value::QueryScores(m) => {
+                            if r.queries.is_none() {
+                                return Err(cfmem_analysis::Error::Unsupported(format!(
+                                    "{}: this experiment has no query corpus (give one when creating it)",
+                                    self.dir().display()
+                                )));
+                            }
+                            r.query_scores(m)
+                        }
+                    };
+                    f(Row {
+                        model: i,
+                        copies: &r.copies,
+                        values: &values,
+                    })?;
+                }
+                Err(e) => skipped.push(SkippedRow {
+                    model: i,
+                    reason: e.to_string(),
+                }),
+            }
+        }
+        Ok(skipped)
+    }
+
+    fn design(&self) -> Option<DesignConfig> {
+        Some(self.manifest().design())
+    }
+
+    fn units(&self) -> Option<&Units> {
+        Some(Experiment::units(self))
+    }
+
+    fn query_ids(&self) -> Option<Vec<String>> {
+        self.queries()
+            .map(|q| q.documents().iter().map(|d| d.id.clone()).collect())
+    }
+
+    fn kinds(&self) -> Option<Vec<String>> {
+        Some(
+            self.documents()
+                .iter()
+                .map(|d| cfmem_core::kind_of(&d.id).to_string())
+                .collect(),
+        )
+    }
+
+    /// The records hold real per-token losses: LiRA's logit scaling applies.
+    fn observation(&self) -> Observation {
+        Observation::LogitConfidence
+    }
+}

@@ -1,0 +1,103 @@
+//! Random identifiers against one word repeated.
+
+use std::path::Path;
+
+use cfmem::analysis::{DesignKind, Difference, MeanCi};
+use cfmem::engine::{Corpus, Document};
+use cfmem::sched::{Observer, UnitSpec};
+
+use crate::text::Hex;
+use crate::{estimates, experiment, mems, Result, Scale, LEVEL};
+
+/// One document's place in the scatter plot.
+#[derive(Debug, Clone, PartialEq)]
+pub struct KindPoint {
+    /// Its kind (random UUIDs, one word repeated, dictionary entries).
+    pub kind: String,
+    /// Mean per-token accuracy of the models that did not train on it.
+    pub out_mean: f64,
+    /// Its memorization.
+    pub mem: f64,
+}
+
+/// Random identifiers against one word repeated.
+#[derive(Debug, Clone)]
+pub struct RandomVsPredictable {
+    /// Documents of random UUIDs.
+    pub random: MeanCi,
+    /// Documents of "the the the …".
+    pub repeated: MeanCi,
+    /// Dictionary entries, for reference.
+    pub natural: MeanCi,
+    /// random − repeated.
+    pub difference: Difference,
+    /// Every document, for a scatter plot.
+    pub points: Vec<KindPoint>,
+}
+
+/// Prediction: documents of random identifiers are memorized more than
+/// documents of one repeated word, whose memorization is bounded by how
+/// easy they are for a model that never saw them.
+///
+/// # Errors
+/// Training or I/O errors.
+pub fn random_vs_predictable(
+    dir: &Path,
+    scale: &Scale,
+    observer: &dyn Observer,
+) -> Result<RandomVsPredictable> {
+    let mut docs = cfmem::bundled::short_entries(scale.n_natural)?;
+    let mut hex = Hex::new(0x5eed);
+    for i in 0..scale.n_planted {
+        docs.push(Document::new(
+            format!("uuid-{i:02}"),
+            format!("{} {}", hex.uuid(), hex.uuid()),
+        ));
+        docs.push(Document::new(
+            format!("repeated-{i:02}"),
+            vec!["the"; 10 + i].join(" "),
+        ));
+    }
+    let exp = experiment(
+        dir,
+        Corpus::from_documents(docs)?,
+        None,
+        DesignKind::Blocks { b: 2 },
+        UnitSpec::Documents,
+        scale,
+        observer,
+    )?;
+    let est = estimates(&exp)?;
+    let (random, repeated) = (mems(&est, "uuid-"), mems(&est, "repeated-"));
+    let kind = |id: &str| {
+        if id.starts_with("uuid-") {
+            "random UUIDs"
+        } else if id.starts_with("repeated-") {
+            "one word repeated"
+        } else {
+            "dictionary entries"
+        }
+    };
+    let natural: Vec<f64> = est
+        .iter()
+        .filter(|(id, _)| kind(id) == "dictionary entries")
+        .filter_map(|(_, e)| e.mem)
+        .collect();
+    let points = est
+        .iter()
+        .filter_map(|(id, e)| {
+            Some(KindPoint {
+                kind: kind(id).to_string(),
+                out_mean: e.out_mean?,
+                mem: e.mem?,
+            })
+        })
+        .collect();
+    Ok(RandomVsPredictable {
+        random: MeanCi::of(&random, LEVEL),
+        repeated: MeanCi::of(&repeated, LEVEL),
+        natural: MeanCi::of(&natural, LEVEL),
+        difference: Difference::of(&random, &repeated, LEVEL),
+        points,
+    })
+}
