@@ -1,16 +1,18 @@
 //! What N models buy: the split-half Spearman of the memorization estimates
-//! against the number of models, for each way of spending them.
+//! against the number of models, for each way of spending them, and how
+//! well a replication with another seed agrees, for each seeding option.
 //!
 //! ```text
-//! cargo run --release --example efficiency          # about 25 minutes on 2 cores
+//! cargo run --release --example efficiency          # about 35 minutes on 2 cores
 //! cargo run --release --example efficiency -- 32    # fewer models per option
 //! ```
 //!
 //! On the quickstart corpus (152 documents, tiny preset) it trains, per
 //! option, up to 64 models into `target/cfmem-examples/efficiency/<option>/`
-//! (rerunning resumes), then computes the split-half Spearman (two disjoint
-//! halves of the models, whole blocks per half) at 8, 16, 24, 32, 48 and 64
-//! models, with and without the model-effect adjustment. It prints the
+//! (rerunning resumes), then computes the split-half Spearman (the mean
+//! over random partitions of the models into two halves of whole blocks,
+//! with a 95 % bootstrap interval over documents) at 8, 16, 24, 32, 48 and
+//! 64 models, with and without the model-effect adjustment. It prints the
 //! table and writes `efficiency-models.{png,svg}` and
 //! `efficiency-compute.{png,svg}` next to the experiments.
 //!
@@ -22,14 +24,21 @@
 //! - training length: 8, 16, 32 or 64 epochs (64 at half the models);
 //! - adjustment: the plain estimator, or each model's scores minus its mean
 //!   residual over its out-of-subset documents (`model-mean`).
+//!
+//! Replication: at the default recipe (64 epochs, blocks of 2), for shared
+//! and per-model seeds, a second experiment with another seed (`--seed 1`:
+//! another design, and another initialisation and batch order) is trained,
+//! and the two experiments' estimates are compared (`cfmem compare`) at 8,
+//! 16 and 32 models, next to the reliability the first one predicts for
+//! itself (split-half Spearman–Brown).
 
 use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::{Context, Result};
 use cfmem::analysis::plot::{plot, Chart, Labels, Series};
-use cfmem::analysis::{Adjustment, DesignKind};
-use cfmem::engine::TrainConfig;
+use cfmem::analysis::{compare, Adjustment, CompareConfig, DesignKind, FirstModels};
+use cfmem::engine::{Corpus, TrainConfig};
 use cfmem::sched::{run, Experiment, OnChange, RunConfig, Seeding, Silent};
 use cfmem_studies::{split_half, CurvePoint};
 
@@ -38,79 +47,147 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 const CHECKPOINTS: [usize; 6] = [8, 16, 24, 32, 48, 64];
 
-struct Option_ {
+struct Setting {
     slug: &'static str,
     label: &'static str,
     seeding: Seeding,
     design: DesignKind,
     epochs: usize,
-    /// Fraction of the model budget (32 epochs get half the models).
+    /// Fraction of the model budget (64 epochs get half the models).
     share: f64,
 }
 
-fn options() -> Vec<Option_> {
+const BLOCKS: DesignKind = DesignKind::Blocks { b: 2 };
+
+fn settings() -> Vec<Setting> {
+    let s = |slug, label, seeding, design, epochs, share| Setting {
+        slug,
+        label,
+        seeding,
+        design,
+        epochs,
+        share,
+    };
     vec![
-        Option_ {
-            slug: "per-model-blocks-16",
-            label: "per-model seeds, blocks(2), 16 epochs",
-            seeding: Seeding::PerModel,
-            design: DesignKind::Blocks { b: 2 },
-            epochs: 16,
-            share: 1.0,
-        },
-        Option_ {
-            slug: "shared-blocks-16",
-            label: "shared seeds, blocks(2), 16 epochs",
-            seeding: Seeding::Shared,
-            design: DesignKind::Blocks { b: 2 },
-            epochs: 16,
-            share: 1.0,
-        },
-        Option_ {
-            slug: "shared-bernoulli-16",
-            label: "shared seeds, bernoulli(0.5), 16 epochs",
-            seeding: Seeding::Shared,
-            design: DesignKind::Bernoulli { p: 0.5 },
-            epochs: 16,
-            share: 1.0,
-        },
-        Option_ {
-            slug: "shared-blocks-8",
-            label: "shared seeds, blocks(2), 8 epochs",
-            seeding: Seeding::Shared,
-            design: DesignKind::Blocks { b: 2 },
-            epochs: 8,
-            share: 1.0,
-        },
-        Option_ {
-            slug: "shared-blocks-32",
-            label: "shared seeds, blocks(2), 32 epochs",
-            seeding: Seeding::Shared,
-            design: DesignKind::Blocks { b: 2 },
-            epochs: 32,
-            share: 1.0,
-        },
-        Option_ {
-            slug: "per-model-blocks-32",
-            label: "per-model seeds, blocks(2), 32 epochs",
-            seeding: Seeding::PerModel,
-            design: DesignKind::Blocks { b: 2 },
-            epochs: 32,
-            share: 1.0,
-        },
-        Option_ {
-            slug: "shared-blocks-64",
-            label: "shared seeds, blocks(2), 64 epochs",
-            seeding: Seeding::Shared,
-            design: DesignKind::Blocks { b: 2 },
-            epochs: 64,
-            share: 0.5,
-        },
+        s(
+            "per-model-blocks-16",
+            "per-model seeds, blocks(2), 16 epochs",
+            Seeding::PerModel,
+            BLOCKS,
+            16,
+            1.0,
+        ),
+        s(
+            "shared-blocks-16",
+            "shared seeds, blocks(2), 16 epochs",
+            Seeding::Shared,
+            BLOCKS,
+            16,
+            1.0,
+        ),
+        s(
+            "shared-bernoulli-16",
+            "shared seeds, bernoulli(0.5), 16 epochs",
+            Seeding::Shared,
+            DesignKind::Bernoulli { p: 0.5 },
+            16,
+            1.0,
+        ),
+        s(
+            "shared-blocks-8",
+            "shared seeds, blocks(2), 8 epochs",
+            Seeding::Shared,
+            BLOCKS,
+            8,
+            1.0,
+        ),
+        s(
+            "shared-blocks-32",
+            "shared seeds, blocks(2), 32 epochs",
+            Seeding::Shared,
+            BLOCKS,
+            32,
+            1.0,
+        ),
+        s(
+            "per-model-blocks-32",
+            "per-model seeds, blocks(2), 32 epochs",
+            Seeding::PerModel,
+            BLOCKS,
+            32,
+            1.0,
+        ),
+        s(
+            "shared-blocks-64",
+            "shared seeds, blocks(2), 64 epochs",
+            Seeding::Shared,
+            BLOCKS,
+            64,
+            0.5,
+        ),
+        s(
+            "per-model-blocks-64",
+            "per-model seeds, blocks(2), 64 epochs",
+            Seeding::PerModel,
+            BLOCKS,
+            64,
+            0.5,
+        ),
     ]
+}
+
+/// Train (or resume) `n` models of `s` with `seed` under `out`.
+fn train(
+    out: &std::path::Path,
+    corpus: &Corpus,
+    s: &Setting,
+    seed: u64,
+    n: usize,
+) -> Result<Experiment> {
+    let slug = if seed == 0 {
+        s.slug.to_string()
+    } else {
+        format!("{}-seed{seed}", s.slug)
+    };
+    let exp = Experiment::builder(out.join(slug))
+        .corpus(corpus.clone())
+        .train(TrainConfig {
+            epochs: s.epochs,
+            ..TrainConfig::default()
+        })
+        .design(s.design.clone())
+        .seeding(s.seeding)
+        .seed(seed)
+        .open(OnChange::Replace)?;
+    let t = Instant::now();
+    let r = run(
+        &exp,
+        &RunConfig {
+            n_models: n,
+            ..RunConfig::default()
+        },
+        &Silent,
+    )?;
+    println!(
+        "{:<42} seed {seed}: {n} models ({} trained now in {:.0} s)",
+        s.label,
+        r.trained.len(),
+        t.elapsed().as_secs_f64()
+    );
+    Ok(exp)
 }
 
 fn fmt(x: Option<f64>) -> String {
     x.map_or("  n/a".into(), |v| format!("{v:5.3}"))
+}
+
+fn with_ci(p: &CurvePoint) -> String {
+    format!(
+        "{} [{}, {}]",
+        fmt(p.spearman),
+        fmt(p.ci_low),
+        fmt(p.ci_high)
+    )
 }
 
 fn main() -> Result<()> {
@@ -120,8 +197,10 @@ fn main() -> Result<()> {
             .context("the argument is the number of models per option")?,
         None => 64,
     };
-    let root = env!("CARGO_MANIFEST_DIR");
-    let out = PathBuf::from(format!("{root}/target/cfmem-examples/efficiency"));
+    let out = PathBuf::from(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/target/cfmem-examples/efficiency"
+    ));
     std::fs::create_dir_all(&out)?;
     let corpus = cfmem::bundled::quickstart_corpus()?;
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
@@ -131,55 +210,36 @@ fn main() -> Result<()> {
         out.display()
     );
     let mut results: Vec<(String, Adjustment, Vec<CurvePoint>)> = Vec::new();
-    for o in options() {
-        let n = ((budget as f64 * o.share).round() as usize).max(4);
-        let train = TrainConfig {
-            epochs: o.epochs,
-            ..TrainConfig::default()
-        };
-        let exp = Experiment::builder(out.join(o.slug))
-            .corpus(corpus.clone())
-            .train(train)
-            .design(o.design.clone())
-            .seeding(o.seeding)
-            .open(OnChange::Replace)?;
-        let t = Instant::now();
-        let s = run(
-            &exp,
-            &RunConfig {
-                n_models: n,
-                ..RunConfig::default()
-            },
-            &Silent,
-        )?;
-        println!(
-            "{:<42} {n} models ({} trained now in {:.0} s)",
-            o.label,
-            s.trained.len(),
-            t.elapsed().as_secs_f64()
-        );
+    let mut replication = Vec::new();
+    for s in settings() {
+        let n = ((budget as f64 * s.share).round() as usize).max(4);
+        let exp = train(&out, &corpus, &s, 0, n)?;
         for adj in [Adjustment::None, Adjustment::ModelMean] {
             results.push((
-                o.label.to_string(),
+                s.label.to_string(),
                 adj,
                 split_half(&exp, n, adj, &CHECKPOINTS)?,
             ));
         }
+        if s.epochs == 64 {
+            let again = train(&out, &corpus, &s, 1, n)?;
+            replication.push((s.label, exp, again, n));
+        }
     }
 
-    println!("\nSplit-half Spearman of the per-document estimates (per-token accuracy); in brackets the Spearman–Brown reliability of all the models together.");
-    println!("Wall time ≈ training seconds summed over the models / {cores} cores.\n");
+    println!("\nSplit-half Spearman of the per-document estimates (per-token accuracy), mean over random partitions of the models [95% bootstrap interval over documents].");
+    println!("Two options differ at a model count only where their intervals do not overlap.\n");
     print!("{:<42} {:<10}", "option", "adjust");
     for c in CHECKPOINTS {
-        print!(" {:>14}", format!("{c} models"));
+        print!(" {:>21}", format!("{c} models"));
     }
     println!();
     for (label, adj, pts) in &results {
         print!("{label:<42} {:<10}", adj.to_string());
         for c in CHECKPOINTS {
             match pts.iter().find(|p| p.models == c) {
-                Some(p) => print!(" {:>6} [{}]", fmt(p.spearman), fmt(p.reliability)),
-                None => print!(" {:>14}", "—"),
+                Some(p) => print!(" {:>21}", with_ci(p)),
+                None => print!(" {:>21}", "—"),
             }
         }
         println!();
@@ -190,8 +250,7 @@ fn main() -> Result<()> {
         print!(" {:>10}", format!("{c} models"));
     }
     println!();
-    for (label, adj, pts) in results.iter().filter(|r| r.1 == Adjustment::None) {
-        let _ = adj;
+    for (label, _, pts) in results.iter().filter(|r| r.1 == Adjustment::None) {
         print!("{label:<42}");
         for c in CHECKPOINTS {
             match pts.iter().find(|p| p.models == c) {
@@ -201,10 +260,9 @@ fn main() -> Result<()> {
         }
         println!();
     }
-    // Models needed for 0.9 (first checkpoint at or above it).
-    println!("\nFirst checkpoint with split-half Spearman ≥ 0.9:");
+    println!("\nFirst checkpoint whose interval lies above 0.9 (split-half Spearman):");
     for (label, adj, pts) in &results {
-        let hit = pts.iter().find(|p| p.spearman.is_some_and(|r| r >= 0.9));
+        let hit = pts.iter().find(|p| p.ci_low.is_some_and(|r| r >= 0.9));
         println!(
             "  {label:<42} {:<10} {}",
             adj.to_string(),
@@ -214,6 +272,36 @@ fn main() -> Result<()> {
                 p.model_seconds / cores as f64
             ))
         );
+    }
+
+    println!("\nReplication (model-mean adjusted, per-token accuracy): Spearman between two experiments with seeds 0 and 1 [95% Fisher interval],");
+    println!("next to the Spearman–Brown reliability seed 0's experiment predicts for itself [95% bootstrap interval].");
+    for (label, a, b, n) in &replication {
+        for m in [8, 16, 32].into_iter().filter(|&m| m <= *n) {
+            let c = compare(
+                &FirstModels {
+                    src: a,
+                    n_models: m,
+                },
+                &FirstModels {
+                    src: b,
+                    n_models: m,
+                },
+                &CompareConfig::default(),
+            )?;
+            let rep = c.spearman.map_or("n/a".into(), |s| {
+                format!("{:.3} [{:.3}, {:.3}]", s.r, s.ci_low, s.ci_high)
+            });
+            let pred = c.split_half[0].as_ref().map_or("n/a".into(), |p| {
+                format!(
+                    "{} [{}, {}]",
+                    fmt(p.reliability),
+                    fmt(p.reliability_ci_low),
+                    fmt(p.reliability_ci_high)
+                )
+            });
+            println!("  {label:<42} {m:>3} models: replication {rep}; predicted {pred}");
+        }
     }
 
     let series = |by_time: bool| -> Vec<Series> {

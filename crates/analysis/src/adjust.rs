@@ -132,7 +132,8 @@ impl Adjuster {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::estimate::{MemAccumulator, Metric};
+    use crate::accumulator::MemAccumulator;
+    use crate::estimate::Metric;
     use cfmem_hash::SplitMix64;
 
     #[test]

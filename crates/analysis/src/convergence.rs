@@ -1,318 +1,422 @@
-//! Convergence of the estimates: split-half rank agreement as models are added.
+//! How reliable are the estimates? Split-half agreement over many random
+//! partitions of the models, with a bootstrap interval over documents, at
+//! growing model counts.
 
 use serde::{Deserialize, Serialize};
 
+use crate::correlation::{spearman_brown, RankPair};
 use crate::error::{Error, Result};
-use crate::estimate::{MemAccumulator, Metric};
-use crate::report::adjuster;
+use crate::report::{adjuster, ReportConfig};
 use crate::rows::{count_rows, Rows, Value};
-
-/// Spearman's rank correlation of `a` and `b` (average ranks for ties),
-/// over the pairs where both are finite. `None` below three pairs or when a
-/// side is constant.
-///
-/// # Formula
-/// ```text
-/// ρ = Pearson( rank(a), rank(b) )
-/// ```
-pub fn spearman(a: &[f64], b: &[f64]) -> Option<f64> {
-    let (x, y): (Vec<f64>, Vec<f64>) = a
-        .iter()
-        .zip(b)
-        .filter(|(p, q)| p.is_finite() && q.is_finite())
-        .map(|(p, q)| (*p, *q))
-        .unzip();
-    if x.len() < 3 {
-        return None;
-    }
-    pearson(&ranks(&x), &ranks(&y))
-}
-
-/// Average ranks (1-based), ties sharing the mean of their positions.
-pub fn ranks(v: &[f64]) -> Vec<f64> {
-    let mut idx: Vec<usize> = (0..v.len()).collect();
-    idx.sort_by(|&i, &j| v[i].total_cmp(&v[j]));
-    let mut r = vec![0.0; v.len()];
-    let mut i = 0;
-    while i < idx.len() {
-        let mut j = i;
-        while j + 1 < idx.len() && v[idx[j + 1]] == v[idx[i]] {
-            j += 1;
-        }
-        let avg = (i + j) as f64 / 2.0 + 1.0;
-        for &k in &idx[i..=j] {
-            r[k] = avg;
-        }
-        i = j + 1;
-    }
-    r
-}
-
-/// Pearson's correlation; `None` when a side is constant.
-pub fn pearson(x: &[f64], y: &[f64]) -> Option<f64> {
-    let n = x.len() as f64;
-    let (mx, my) = (x.iter().sum::<f64>() / n, y.iter().sum::<f64>() / n);
-    let (mut sxy, mut sxx, mut syy) = (0.0, 0.0, 0.0);
-    for (a, b) in x.iter().zip(y) {
-        sxy += (a - mx) * (b - my);
-        sxx += (a - mx).powi(2);
-        syy += (b - my).powi(2);
-    }
-    (sxx > 0.0 && syy > 0.0).then(|| sxy / (sxx * syy).sqrt())
-}
-
-/// Spearman–Brown prophecy: the reliability of an estimate from twice the
-/// models of a half whose split-half correlation is `r`.
-///
-/// # Formula
-/// ```text
-/// r_full = 2 r / (1 + r)
-/// ```
-pub fn spearman_brown(r: f64) -> f64 {
-    2.0 * r / (1.0 + r)
-}
-
-/// One point of the convergence curve.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ConvergencePoint {
-    /// Models used in all (half in each half).
-    pub n_models: usize,
-    /// Spearman correlation between the two halves' estimates (`None` when
-    /// fewer than three documents have an estimate in both).
-    pub spearman: Option<f64>,
-    /// Spearman–Brown reliability of an estimate from all `n_models`.
-    pub reliability: Option<f64>,
-    /// Documents with an estimate in both halves.
-    pub n_docs: usize,
-}
-
-/// Split-half convergence, streamed: models are assigned to two disjoint
-/// halves (by block when the design has blocks, so each half keeps whole,
-/// balanced blocks; alternately otherwise), and at each checkpoint the
-/// estimates of the two halves are rank-correlated.
-///
-/// Memory: O(documents × checkpoints).
-#[derive(Debug, Clone)]
-pub struct Convergence {
-    metric: Metric,
-    block: usize,
-    checkpoints: Vec<usize>,
-    halves: [MemAccumulator; 2],
-    next: usize,
-    added: usize,
-    points: Vec<ConvergencePoint>,
-}
-
-impl Convergence {
-    /// Checkpoints at 8, 16, 32, … and `n_models` (which is included).
-    /// `block` is the design's block size (1 for designs without blocks).
-    ///
-    /// # Errors
-    /// [`Error::InvalidDesign`] for `block == 0`.
-    pub fn new(n_docs: usize, metric: Metric, n_models: usize, block: usize) -> Result<Self> {
-        if block == 0 {
-            return Err(Error::InvalidDesign("block size must be at least 1".into()));
-        }
-        let mut checkpoints = Vec::new();
-        let mut c = 8;
-        while c < n_models {
-            checkpoints.push(c);
-            c *= 2;
-        }
-        checkpoints.push(n_models);
-        Ok(Self {
-            metric,
-            block,
-            checkpoints,
-            halves: [
-                MemAccumulator::new(n_docs, metric),
-                MemAccumulator::new(n_docs, metric),
-            ],
-            next: 0,
-            added: 0,
-            points: Vec::new(),
-        })
-    }
-
-    /// Checkpoints of the caller's choosing (sorted, deduplicated; those
-    /// above `n_models` dropped, `n_models` added).
-    ///
-    /// # Errors
-    /// As [`Convergence::new`].
-    pub fn with_checkpoints(
-        n_docs: usize,
-        metric: Metric,
-        n_models: usize,
-        block: usize,
-        checkpoints: &[usize],
-    ) -> Result<Self> {
-        let mut c = Self::new(n_docs, metric, n_models, block)?;
-        let mut cps: Vec<usize> = checkpoints
-            .iter()
-            .copied()
-            .filter(|&x| x > 0 && x < n_models)
-            .collect();
-        cps.push(n_models);
-        cps.sort_unstable();
-        cps.dedup();
-        c.checkpoints = cps;
-        Ok(c)
-    }
-
-    /// Which half model `i` belongs to.
-    pub fn half_of(&self, i: usize) -> usize {
-        (i / self.block) % 2
-    }
-
-    /// Add model `i` (models must come in index order).
-    ///
-    /// # Errors
-    /// [`Error::RowLength`] for rows of the wrong length.
-    pub fn add(&mut self, i: usize, copies: &[u32], scores: &[f64]) -> Result<()> {
-        let h = self.half_of(i);
-        self.halves[h].add(copies, scores)?;
-        self.added += 1;
-        while self.next < self.checkpoints.len() && self.added == self.checkpoints[self.next] {
-            self.snapshot();
-            self.next += 1;
-        }
-        Ok(())
-    }
-
-    fn snapshot(&mut self) {
-        let a = self.halves[0].finish();
-        let b = self.halves[1].finish();
-        let (x, y): (Vec<f64>, Vec<f64>) = a
-            .iter()
-            .zip(&b)
-            .filter_map(|(p, q)| Some((p.mem?, q.mem?)))
-            .unzip();
-        let rho = spearman(&x, &y);
-        self.points.push(ConvergencePoint {
-            n_models: self.added,
-            spearman: rho,
-            reliability: rho.map(spearman_brown),
-            n_docs: x.len(),
-        });
-    }
-
-    /// The metric.
-    pub fn metric(&self) -> Metric {
-        self.metric
-    }
-
-    /// The points so far (one per checkpoint reached).
-    pub fn finish(self) -> Vec<ConvergencePoint> {
-        self.points
-    }
-}
+use cfmem_hash::{hash_words, SplitMix64};
 
 /// Settings of [`convergence`].
 ///
 /// | field | default | meaning |
 /// |---|---|---|
-/// | `metric`, `adjustment` | as [`crate::ReportConfig`] | how the estimates are computed |
-/// | `checkpoints` | 8, 16, 32, … | model counts at which the halves are compared |
-/// | `n_models` | all rows | use only the rows of models `0..n_models` |
-#[derive(Debug, Clone, PartialEq, Default)]
+/// | `report` | [`ReportConfig::default`] | how the estimates are computed (metric, adjustment, interval level) |
+/// | `checkpoints` | 8, 16, 32, … | model counts at which the halves are compared (the total is always one) |
+/// | `n_models` | all rows | use only the models `0..n_models` |
+/// | `partitions` | 20 | random partitions of the models into two halves per checkpoint (all of them when there are fewer) |
+/// | `bootstrap` | 200 | bootstrap resamples of the documents for the interval |
+/// | `max_groups` | 32 | the blocks are dealt into at most this many groups, the units of a partition (memory: documents × groups × 32 bytes) |
+/// | `seed` | 0 | seed of the partitions and resamples |
+#[derive(Debug, Clone, PartialEq)]
 pub struct ConvergenceConfig {
-    /// The metric and adjustment of the estimates.
-    pub report: crate::ReportConfig,
+    /// The metric, adjustment and level of the estimates.
+    pub report: ReportConfig,
     /// Checkpoints (`None`: 8, 16, 32, …).
     pub checkpoints: Option<Vec<usize>>,
     /// Only models below this index (`None`: all).
     pub n_models: Option<usize>,
+    /// Partitions per checkpoint.
+    pub partitions: usize,
+    /// Bootstrap resamples.
+    pub bootstrap: usize,
+    /// Most groups of blocks.
+    pub max_groups: usize,
+    /// Seed of the partitions and resamples.
+    pub seed: u64,
 }
 
-/// Split-half convergence of the estimates of `src` as models are added
-/// (rows in index order; halves by block for block designs).
+impl Default for ConvergenceConfig {
+    fn default() -> Self {
+        Self {
+            report: ReportConfig::default(),
+            checkpoints: None,
+            n_models: None,
+            partitions: 20,
+            bootstrap: 200,
+            max_groups: 32,
+            seed: 0,
+        }
+    }
+}
+
+/// The split-half agreement at one model count.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ConvergencePoint {
+    /// Models used in all (about half in each half).
+    pub n_models: usize,
+    /// Spearman correlation between the two halves' estimates, averaged
+    /// over the partitions (`None` when fewer than three documents have an
+    /// estimate in both halves, or with fewer than two groups of models).
+    pub spearman: Option<f64>,
+    /// Its standard deviation over the partitions (which halves the models
+    /// fall in).
+    pub spearman_sd: Option<f64>,
+    /// Bootstrap interval over documents of `spearman` (percentile, at the
+    /// report's level).
+    pub ci_low: Option<f64>,
+    /// Upper end of that interval.
+    pub ci_high: Option<f64>,
+    /// Spearman–Brown reliability `2ρ/(1+ρ)` of an estimate from all
+    /// `n_models`: the expected agreement with a replication.
+    pub reliability: Option<f64>,
+    /// The interval mapped through Spearman–Brown.
+    pub reliability_ci_low: Option<f64>,
+    /// Upper end.
+    pub reliability_ci_high: Option<f64>,
+    /// Partitions averaged.
+    pub n_partitions: usize,
+    /// Documents with an estimate in both halves (in the first partition).
+    pub n_docs: usize,
+}
+
+/// The default checkpoints up to `n`: 8, 16, 32, … and `n`.
+fn default_checkpoints(n: usize) -> Vec<usize> {
+    let mut c = Vec::new();
+    let mut x = 8;
+    while x < n {
+        c.push(x);
+        x *= 2;
+    }
+    c.push(n);
+    c
+}
+
+/// Per document and group of models: in- and out-sums and counts of the
+/// (adjusted) scores.
+struct GroupSums {
+    n_groups: usize,
+    /// `[doc][group] → (Σ in, n in, Σ out, n out)`.
+    sums: Vec<[f64; 4]>,
+}
+
+impl GroupSums {
+    /// The estimates (in-mean − out-mean) of each document from the groups
+    /// `in_half` marks (NaN where a side is empty).
+    fn half(&self, in_half: &[bool], sign: f64) -> Vec<f64> {
+        self.sums
+            .chunks(self.n_groups)
+            .map(|doc| {
+                let mut t = [0.0; 4];
+                for (g, s) in doc.iter().enumerate() {
+                    if in_half[g] {
+                        for (a, b) in t.iter_mut().zip(s) {
+                            *a += b;
+                        }
+                    }
+                }
+                if t[1] > 0.0 && t[3] > 0.0 {
+                    sign * (t[0] / t[1] - t[2] / t[3])
+                } else {
+                    f64::NAN
+                }
+            })
+            .collect()
+    }
+}
+
+/// The partitions of `g` groups into two halves (sizes ⌊g/2⌋ and ⌈g/2⌉):
+/// all of them when there are at most `p`, else `p` drawn at random.
+fn partitions(g: usize, p: usize, rng: &mut SplitMix64) -> Vec<Vec<bool>> {
+    let half = g / 2;
+    // Distinct partitions: C(g, g/2), halved when the halves have equal size.
+    let mut count = 1f64;
+    for i in 0..half {
+        count *= (g - i) as f64 / (i + 1) as f64;
+    }
+    if g.is_multiple_of(2) {
+        count /= 2.0;
+    }
+    if count <= p as f64 {
+        // Subsets of size `half` as bit masks; with equal halves keep those
+        // without the last group, so each partition appears once.
+        return (0u64..1 << g)
+            .filter(|m| m.count_ones() as usize == half)
+            .filter(|m| g % 2 == 1 || m & (1 << (g - 1)) == 0)
+            .map(|m| (0..g).map(|i| m & (1 << i) != 0).collect())
+            .collect();
+    }
+    (0..p)
+        .map(|_| {
+            let mut idx: Vec<usize> = (0..g).collect();
+            for i in (1..g).rev() {
+                idx.swap(i, rng.below(i as u64 + 1) as usize);
+            }
+            let mut mask = vec![false; g];
+            for &i in &idx[..half] {
+                mask[i] = true;
+            }
+            mask
+        })
+        .collect()
+}
+
+/// The split-half point at one checkpoint from its group sums.
+fn point(
+    sums: &GroupSums,
+    n_models: usize,
+    cfg: &ConvergenceConfig,
+    rng: &mut SplitMix64,
+) -> ConvergencePoint {
+    let sign = cfg.report.metric.orientation();
+    let parts = if sums.n_groups >= 2 {
+        partitions(sums.n_groups, cfg.partitions.max(1), rng)
+    } else {
+        Vec::new()
+    };
+    let pairs: Vec<RankPair> = parts
+        .iter()
+        .map(|m| {
+            let other: Vec<bool> = m.iter().map(|x| !x).collect();
+            RankPair::new(&sums.half(m, sign), &sums.half(&other, sign))
+        })
+        .collect();
+    let n_docs = sums.sums.len() / sums.n_groups.max(1);
+    let mut scratch = [vec![0.0; n_docs], vec![0.0; n_docs]];
+    let mean_rho = |w: &[f64], scratch: &mut [Vec<f64>; 2]| -> Option<(f64, f64)> {
+        let rhos: Vec<f64> = pairs
+            .iter()
+            .filter_map(|p| p.spearman(w, scratch))
+            .collect();
+        if rhos.is_empty() {
+            return None;
+        }
+        let m = rhos.iter().sum::<f64>() / rhos.len() as f64;
+        let var = rhos.iter().map(|r| (r - m).powi(2)).sum::<f64>() / rhos.len() as f64;
+        Some((m, var.sqrt()))
+    };
+    let ones = vec![1.0; n_docs];
+    let full = mean_rho(&ones, &mut scratch);
+    let mut boots: Vec<f64> = Vec::with_capacity(cfg.bootstrap);
+    if full.is_some() {
+        let mut w = vec![0.0; n_docs];
+        for _ in 0..cfg.bootstrap {
+            w.iter_mut().for_each(|x| *x = 0.0);
+            for _ in 0..n_docs {
+                w[rng.below(n_docs as u64) as usize] += 1.0;
+            }
+            if let Some((r, _)) = mean_rho(&w, &mut scratch) {
+                boots.push(r);
+            }
+        }
+    }
+    boots.sort_by(f64::total_cmp);
+    let alpha = (1.0 - cfg.report.level) / 2.0;
+    let quantile = |q: f64| -> Option<f64> {
+        (boots.len() >= 10).then(|| boots[((q * (boots.len() - 1) as f64).round()) as usize])
+    };
+    let (ci_low, ci_high) = (quantile(alpha), quantile(1.0 - alpha));
+    let sb = |x: Option<f64>| x.map(spearman_brown);
+    ConvergencePoint {
+        n_models,
+        spearman: full.map(|f| f.0),
+        spearman_sd: full.map(|f| f.1),
+        ci_low,
+        ci_high,
+        reliability: sb(full.map(|f| f.0)),
+        reliability_ci_low: sb(ci_low),
+        reliability_ci_high: sb(ci_high),
+        n_partitions: pairs.len(),
+        n_docs: pairs.first().map_or(0, RankPair::len),
+    }
+}
+
+/// Split-half reliability of the estimates of `src` as models are added.
+///
+/// At each checkpoint `n`, only the models `0..n` are used, for
+/// everything (the adjustment's document centres included). Their blocks
+/// (single models for designs without blocks) are dealt into at most
+/// `max_groups` groups; each of `partitions` random partitions of the
+/// groups into two halves gives two estimates per document and their
+/// Spearman correlation. The point is the mean over partitions (its spread
+/// is reported too); the interval is the percentile interval of that mean
+/// over `bootstrap` resamples of the documents. Two passes over the rows
+/// per checkpoint (one without adjustment).
 ///
 /// # Errors
-/// Errors of the source.
+/// Errors of the source; an invalid [`ReportConfig`].
 pub fn convergence(src: &dyn Rows, cfg: &ConvergenceConfig) -> Result<Vec<ConvergencePoint>> {
+    cfg.report.check()?;
     let metric = cfg.report.metric;
-    let limit = cfg.n_models.unwrap_or(usize::MAX);
-    let keep = |i: usize| i < limit;
-    let n = match cfg.n_models {
+    let n_total = match cfg.n_models {
         Some(n) => n,
         None => count_rows(src, Value::Scores(metric))?,
     };
-    let adj = adjuster(src, metric, cfg.report.adjustment, &keep)?;
-    let (n_docs, block) = (src.ids().len(), src.block_size());
-    let mut conv = match &cfg.checkpoints {
-        Some(c) => Convergence::with_checkpoints(n_docs, metric, n, block, c)?,
-        None => Convergence::new(n_docs, metric, n, block)?,
-    };
-    src.visit(Value::Scores(metric), &mut |r| {
-        if keep(r.model) {
-            conv.add(r.model, r.copies, &adj.apply(r.copies, r.values))?;
+    let checkpoints = match &cfg.checkpoints {
+        None => default_checkpoints(n_total),
+        Some(c) => {
+            let mut c: Vec<usize> = c
+                .iter()
+                .copied()
+                .filter(|&x| x > 0 && x < n_total)
+                .collect();
+            c.push(n_total);
+            c.sort_unstable();
+            c.dedup();
+            c
         }
-        Ok(())
-    })?;
-    Ok(conv.finish())
+    };
+    let (n_docs, block) = (src.ids().len(), src.block_size().max(1));
+    let mut rng = SplitMix64::new(hash_words(&[cfg.seed, 0xc0de]));
+    let mut points = Vec::new();
+    for &n in &checkpoints {
+        // Models 0..n: visited in order, so the n-th row seen closes the checkpoint.
+        let mut seen = 0usize;
+        let mut keep_set = vec![false; 0];
+        src.visit(Value::Scores(metric), &mut |r| {
+            if seen < n {
+                if keep_set.len() <= r.model {
+                    keep_set.resize(r.model + 1, false);
+                }
+                keep_set[r.model] = true;
+                seen += 1;
+            }
+            Ok(())
+        })?;
+        let keep = |i: usize| keep_set.get(i).copied().unwrap_or(false);
+        let last = keep_set.iter().rposition(|&k| k).unwrap_or(0);
+        let n_blocks = last / block + 1;
+        let n_groups = n_blocks.min(cfg.max_groups.max(2));
+        let adj = adjuster(src, metric, cfg.report.adjustment, &keep)?;
+        let mut sums = GroupSums {
+            n_groups,
+            sums: vec![[0.0; 4]; n_docs * n_groups],
+        };
+        src.visit(Value::Scores(metric), &mut |r| {
+            if !keep(r.model) {
+                return Ok(());
+            }
+            if r.copies.len() != n_docs || r.values.len() != n_docs {
+                return Err(Error::RowLength {
+                    model: r.model,
+                    got: r.values.len(),
+                    expected: n_docs,
+                });
+            }
+            let g = (r.model / block) % n_groups;
+            let adjusted = adj.apply(r.copies, r.values);
+            for (d, &x) in adjusted.iter().enumerate() {
+                if x.is_finite() {
+                    let s = &mut sums.sums[d * n_groups + g];
+                    let at = if r.copies[d] > 0 { 0 } else { 2 };
+                    s[at] += x;
+                    s[at + 1] += 1.0;
+                }
+            }
+            Ok(())
+        })?;
+        points.push(point(&sums, seen, cfg, &mut rng));
+    }
+    Ok(points)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use cfmem_hash::SplitMix64;
+    use crate::{DesignConfig, Synthetic};
 
     #[test]
-    fn spearman_matches_hand_values() {
-        // Perfect monotone → 1; reversed → −1.
-        assert_eq!(
-            spearman(&[1.0, 2.0, 3.0, 4.0], &[10.0, 20.0, 25.0, 100.0]),
-            Some(1.0)
-        );
-        assert_eq!(spearman(&[1.0, 2.0, 3.0], &[3.0, 2.0, 1.0]), Some(-1.0));
-        // Hand example without ties: ranks a = [1,2,3,4,5], b = [2,1,4,3,5];
-        // Σd² = 1+1+1+1+0 = 4, ρ = 1 − 6·4/(5·24) = 0.8.
-        let r = spearman(&[1.0, 2.0, 3.0, 4.0, 5.0], &[0.2, 0.1, 0.4, 0.3, 0.5]).unwrap();
-        assert!((r - 0.8).abs() < 1e-12);
-        // Ties get average ranks: [1, 2, 2, 3] → [1, 2.5, 2.5, 4].
-        assert_eq!(ranks(&[1.0, 2.0, 2.0, 3.0]), vec![1.0, 2.5, 2.5, 4.0]);
-        // With ties (scipy.stats.spearmanr([1,2,2,3],[1,3,2,4]) = 0.9486832980505138).
-        let r = spearman(&[1.0, 2.0, 2.0, 3.0], &[1.0, 3.0, 2.0, 4.0]).unwrap();
-        assert!((r - 0.948_683_298_050_513_8).abs() < 1e-12, "{r}");
-        assert_eq!(spearman(&[1.0, 1.0, 1.0], &[1.0, 2.0, 3.0]), None);
-        assert!((spearman_brown(0.5) - 2.0 / 3.0).abs() < 1e-12);
+    fn partitions_are_balanced_and_distinct() {
+        let mut rng = SplitMix64::new(1);
+        // 4 groups: C(4,2)/2 = 3 partitions, all enumerated.
+        let p = partitions(4, 20, &mut rng);
+        assert_eq!(p.len(), 3);
+        assert!(p.iter().all(|m| m.iter().filter(|&&x| x).count() == 2));
+        // 5 groups: C(5,2) = 10 (halves of 2 and 3 are distinct).
+        assert_eq!(partitions(5, 20, &mut rng).len(), 10);
+        // 16 groups: 6435 partitions, 20 drawn, each of 8.
+        let p = partitions(16, 20, &mut rng);
+        assert_eq!(p.len(), 20);
+        assert!(p.iter().all(|m| m.iter().filter(|&&x| x).count() == 8));
     }
 
     #[test]
-    fn convergence_rises_with_models_on_synthetic_scores() {
-        // 60 documents with true memorization spread over [0, 0.3]; scores
-        // are in/out means plus noise. More models → higher agreement.
+    fn one_partition_matches_a_brute_force_split() {
+        // 8 models in blocks of 2 → 4 groups → 3 partitions. Partition
+        // {blocks 0, 1} vs {2, 3} by brute force on the plain estimator.
+        let mem: Vec<f64> = (0..10).map(|d| 0.05 * d as f64).collect();
+        let rows = Synthetic::new(DesignConfig::blocks(2, 5), 8, mem).seed(2);
+        let data: Vec<(Vec<u32>, Vec<f64>)> = (0..8).map(|i| rows.row(i).unwrap()).collect();
+        let half = |models: &[usize]| -> Vec<f64> {
+            (0..10)
+                .map(|d| {
+                    let side = |inn: bool| {
+                        let v: Vec<f64> = models
+                            .iter()
+                            .filter(|&&i| (data[i].0[d] > 0) == inn)
+                            .map(|&i| data[i].1[d])
+                            .collect();
+                        v.iter().sum::<f64>() / v.len() as f64
+                    };
+                    side(true) - side(false)
+                })
+                .collect()
+        };
+        let rhos = [
+            crate::spearman(&half(&[0, 1, 2, 3]), &half(&[4, 5, 6, 7])).unwrap(),
+            crate::spearman(&half(&[0, 1, 4, 5]), &half(&[2, 3, 6, 7])).unwrap(),
+            crate::spearman(&half(&[0, 1, 6, 7]), &half(&[2, 3, 4, 5])).unwrap(),
+        ];
+        let want = rhos.iter().sum::<f64>() / 3.0;
+        let cfg = ConvergenceConfig {
+            report: ReportConfig::plain(crate::Metric::Accuracy),
+            ..ConvergenceConfig::default()
+        };
+        let pts = convergence(&rows, &cfg).unwrap();
+        assert_eq!(pts.len(), 1);
+        let p = &pts[0];
+        assert_eq!((p.n_models, p.n_partitions, p.n_docs), (8, 3, 10));
+        assert!(
+            (p.spearman.unwrap() - want).abs() < 1e-12,
+            "{p:?} vs {want}"
+        );
+        assert!(p.ci_low.unwrap() <= p.spearman.unwrap() + 1e-12);
+        assert!(p.ci_high.unwrap() >= p.spearman.unwrap() - 1e-12);
+        assert!((p.reliability.unwrap() - spearman_brown(want)).abs() < 1e-12);
+    }
+
+    #[test]
+    fn reliability_rises_with_models_and_checkpoints_use_only_their_own() {
         let n_docs = 60;
         let truth: Vec<f64> = (0..n_docs)
             .map(|d| 0.3 * d as f64 / n_docs as f64)
             .collect();
-        let design = crate::DesignConfig::blocks(2, 1);
-        let mut conv = Convergence::new(n_docs, Metric::Accuracy, 64, 2).unwrap();
-        let mut rng = SplitMix64::new(5);
-        for i in 0..64 {
-            let copies = design.row(i, n_docs).unwrap();
-            let scores: Vec<f64> = (0..n_docs)
-                .map(|d| {
-                    let noise = (cfmem_hash::unit_f64(rng.next_u64()) - 0.5) * 0.6;
-                    0.4 + if copies[d] > 0 { truth[d] } else { 0.0 } + noise
-                })
-                .collect();
-            conv.add(i, &copies, &scores).unwrap();
-        }
-        let pts = conv.finish();
+        let rows = Synthetic::new(DesignConfig::blocks(2, 1), 64, truth)
+            .noise(0.12)
+            .model_sd(0.05)
+            .seed(5);
+        let pts = convergence(&rows, &ConvergenceConfig::default()).unwrap();
         assert_eq!(
             pts.iter().map(|p| p.n_models).collect::<Vec<_>>(),
             vec![8, 16, 32, 64]
         );
         let rho: Vec<f64> = pts.iter().map(|p| p.spearman.unwrap()).collect();
         assert!(rho[3] > rho[0] && rho[3] > 0.7, "{rho:?}");
-        let r = pts[3].reliability.unwrap();
-        assert!((r - 2.0 * rho[3] / (1.0 + rho[3])).abs() < 1e-12);
-        // Blocks stay whole: models 0,1 in half 0; 2,3 in half 1.
-        let c = Convergence::new(1, Metric::Accuracy, 8, 2).unwrap();
-        assert_eq!(
-            (0..6).map(|i| c.half_of(i)).collect::<Vec<_>>(),
-            vec![0, 0, 1, 1, 0, 0]
-        );
+        // The first checkpoint is the same whether or not later models exist.
+        let first = convergence(
+            &rows,
+            &ConvergenceConfig {
+                n_models: Some(8),
+                ..ConvergenceConfig::default()
+            },
+        )
+        .unwrap();
+        assert_eq!(first[0].spearman, pts[0].spearman);
+        // The interval narrows as models are added.
+        let w = |p: &ConvergencePoint| p.ci_high.unwrap() - p.ci_low.unwrap();
+        assert!(w(&pts[3]) < w(&pts[0]));
     }
 }

@@ -4,8 +4,6 @@
 use serde::{Deserialize, Serialize};
 use statrs::distribution::{ContinuousCDF, StudentsT};
 
-use crate::error::{Error, Result};
-
 /// A per-document performance measure. Deliberately exhaustive: a new
 /// metric must be handled wherever scores are computed from evaluations.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
@@ -139,17 +137,7 @@ pub fn welch(a: &RunningStats, b: &RunningStats, level: f64) -> Option<Welch> {
             ci_high: diff,
         });
     }
-    let df = (qa + qb).powi(2) / denom;
-    let t = StudentsT::new(0.0, 1.0, df)
-        .ok()?
-        .inverse_cdf(0.5 + level / 2.0);
-    Some(Welch {
-        diff,
-        se,
-        df,
-        ci_low: diff - t * se,
-        ci_high: diff + t * se,
-    })
+    t_interval(diff, se, (qa + qb).powi(2) / denom, level)
 }
 
 /// Why a document has no estimate.
@@ -202,8 +190,20 @@ pub struct Estimate {
 }
 
 impl Estimate {
-    /// The estimate from in/out statistics at confidence `level`.
+    /// The estimate from in/out statistics at confidence `level`, with
+    /// Welch's standard error (models independent).
     pub fn from_stats(inn: &RunningStats, out: &RunningStats, metric: Metric, level: f64) -> Self {
+        Self::with_error(inn, out, metric, welch(inn, out, level))
+    }
+
+    /// The estimate from in/out statistics with the standard error,
+    /// degrees of freedom and interval of `w` (of `in_mean − out_mean`).
+    pub(crate) fn with_error(
+        inn: &RunningStats,
+        out: &RunningStats,
+        metric: Metric,
+        w: Option<Welch>,
+    ) -> Self {
         let sign = metric.orientation();
         let mean = |s: &RunningStats| (s.n > 0).then_some(s.mean);
         let reason = if inn.n == 0 {
@@ -214,7 +214,6 @@ impl Estimate {
             None
         };
         let mem = reason.is_none().then_some(sign * (inn.mean - out.mean));
-        let w = welch(inn, out, level);
         let (lo, hi) = match w {
             Some(w) if sign > 0.0 => (Some(w.ci_low), Some(w.ci_high)),
             Some(w) => (Some(-w.ci_high), Some(-w.ci_low)),
@@ -235,84 +234,27 @@ impl Estimate {
     }
 }
 
-/// Streams per-model score rows into per-document in/out statistics:
-/// memory O(documents), whatever the number of models.
-///
-/// # Formula
-/// ```text
-/// mem(x) = mean{ M(model_i, x) : x ∈ S_i } − mean{ M(model_i, x) : x ∉ S_i }
-/// ```
-/// (sign flipped for losses), with Welch's SE and a Student-t interval.
-#[derive(Debug, Clone)]
-pub struct MemAccumulator {
-    metric: Metric,
-    level: f64,
-    inn: Vec<RunningStats>,
-    out: Vec<RunningStats>,
-    n_models: usize,
-}
-
-impl MemAccumulator {
-    /// An accumulator for `n_docs` documents, 95 % intervals.
-    pub fn new(n_docs: usize, metric: Metric) -> Self {
-        Self {
-            metric,
-            level: 0.95,
-            inn: vec![RunningStats::default(); n_docs],
-            out: vec![RunningStats::default(); n_docs],
-            n_models: 0,
-        }
+/// Student-t interval of `diff` with standard error `se` on `df` degrees of freedom.
+pub(crate) fn t_interval(diff: f64, se: f64, df: f64, level: f64) -> Option<Welch> {
+    if se == 0.0 {
+        return Some(Welch {
+            diff,
+            se,
+            df,
+            ci_low: diff,
+            ci_high: diff,
+        });
     }
-
-    /// Set the confidence level of the intervals (default 0.95).
-    pub fn level(mut self, level: f64) -> Self {
-        self.level = level;
-        self
-    }
-
-    /// Add one model: `copies[d]` > 0 when document `d` was in its subset,
-    /// `scores[d]` its metric on document `d`. Non-finite scores are skipped.
-    ///
-    /// # Errors
-    /// [`Error::RowLength`] when a row's length is not the number of documents.
-    pub fn add(&mut self, copies: &[u32], scores: &[f64]) -> Result<()> {
-        let n = self.inn.len();
-        for len in [copies.len(), scores.len()] {
-            if len != n {
-                return Err(Error::RowLength {
-                    model: self.n_models,
-                    got: len,
-                    expected: n,
-                });
-            }
-        }
-        for d in 0..n {
-            if !scores[d].is_finite() {
-                continue;
-            }
-            if copies[d] > 0 {
-                self.inn[d].push(scores[d]);
-            } else {
-                self.out[d].push(scores[d]);
-            }
-        }
-        self.n_models += 1;
-        Ok(())
-    }
-
-    /// Number of models added.
-    pub fn n_models(&self) -> usize {
-        self.n_models
-    }
-
-    /// One estimate per document.
-    pub fn finish(&self) -> Vec<Estimate> {
-        self.inn
-            .iter()
-            .zip(&self.out)
-            .map(|(i, o)| Estimate::from_stats(i, o, self.metric, self.level))
-            .collect()
-    }
+    let t = StudentsT::new(0.0, 1.0, df)
+        .ok()?
+        .inverse_cdf(0.5 + level / 2.0);
+    Some(Welch {
+        diff,
+        se,
+        df,
+        ci_low: diff - t * se,
+        ci_high: diff + t * se,
+    })
 }
 
 #[cfg(test)]
@@ -372,90 +314,5 @@ mod tests {
         let big_b: Vec<f64> = (0..4000).map(|i| (i % 5) as f64).collect();
         let w = welch(&stats(&big_a), &stats(&big_b), 0.95).unwrap();
         assert!(((w.ci_high - w.diff) / w.se - 1.9603).abs() < 1e-3);
-    }
-
-    #[test]
-    fn accumulator_matches_brute_force() {
-        // 6 models × 3 documents; membership and scores by hand.
-        let membership = [
-            [1, 0, 1],
-            [0, 1, 1],
-            [1, 1, 0],
-            [0, 0, 1],
-            [1, 0, 0],
-            [0, 1, 0],
-        ];
-        let scores = [
-            [0.9, 0.2, 0.7],
-            [0.4, 0.8, 0.6],
-            [0.8, 0.7, 0.3],
-            [0.5, 0.1, 0.9],
-            [0.7, 0.3, 0.2],
-            [0.3, 0.9, 0.4],
-        ];
-        let mut acc = MemAccumulator::new(3, Metric::Accuracy);
-        for (m, s) in membership.iter().zip(&scores) {
-            acc.add(m, s).unwrap();
-        }
-        let est = acc.finish();
-        for d in 0..3 {
-            let inn: Vec<f64> = (0..6)
-                .filter(|&i| membership[i][d] == 1)
-                .map(|i| scores[i][d])
-                .collect();
-            let out: Vec<f64> = (0..6)
-                .filter(|&i| membership[i][d] == 0)
-                .map(|i| scores[i][d])
-                .collect();
-            let mi = inn.iter().sum::<f64>() / inn.len() as f64;
-            let mo = out.iter().sum::<f64>() / out.len() as f64;
-            let var = |v: &[f64], m: f64| {
-                v.iter().map(|x| (x - m).powi(2)).sum::<f64>() / (v.len() - 1) as f64
-            };
-            let se = (var(&inn, mi) / inn.len() as f64 + var(&out, mo) / out.len() as f64).sqrt();
-            let e = &est[d];
-            assert_eq!((e.n_in, e.n_out), (inn.len(), out.len()));
-            assert!((e.mem.unwrap() - (mi - mo)).abs() < 1e-12);
-            assert!((e.se.unwrap() - se).abs() < 1e-12);
-            assert!(e.ci_low.unwrap() < e.mem.unwrap() && e.mem.unwrap() < e.ci_high.unwrap());
-        }
-        // Document 0: in = {0.9, 0.8, 0.7} mean 0.8; out = {0.4, 0.5, 0.3} mean 0.4.
-        assert!((est[0].mem.unwrap() - 0.4).abs() < 1e-12);
-    }
-
-    #[test]
-    fn loss_flips_sign_and_interval() {
-        let mut acc = MemAccumulator::new(1, Metric::Loss);
-        for (c, s) in [(1, 1.0), (1, 1.2), (0, 2.0), (0, 2.4)] {
-            acc.add(&[c], &[s]).unwrap();
-        }
-        let e = &acc.finish()[0];
-        assert_eq!(e.in_mean, Some(1.1));
-        assert!((e.mem.unwrap() - 1.1).abs() < 1e-12);
-        assert!(e.ci_low.unwrap() < 1.1 && e.ci_high.unwrap() > 1.1);
-        let half = e.ci_high.unwrap() - e.mem.unwrap();
-        assert!((half - (e.mem.unwrap() - e.ci_low.unwrap())).abs() < 1e-12);
-    }
-
-    #[test]
-    fn empty_side_gives_no_estimate_not_zero() {
-        let mut acc = MemAccumulator::new(2, Metric::Accuracy);
-        acc.add(&[1, 0], &[0.5, 0.5]).unwrap();
-        acc.add(&[1, 1], &[0.6, 0.7]).unwrap();
-        let est = acc.finish();
-        assert_eq!(est[0].mem, None);
-        assert_eq!(est[0].reason, Some(NoEstimate::NoOutModel));
-        assert_eq!(est[0].out_mean, None);
-        // One model per side: a gap but no SE.
-        assert!((est[1].mem.unwrap() - 0.2).abs() < 1e-12);
-        assert_eq!(est[1].se, None);
-        assert!(matches!(
-            acc.add(&[1], &[0.1]),
-            Err(Error::RowLength {
-                model: 2,
-                got: 1,
-                expected: 2
-            })
-        ));
     }
 }

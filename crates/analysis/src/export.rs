@@ -9,7 +9,7 @@ use crate::convergence::{convergence, ConvergenceConfig, ConvergencePoint};
 use crate::error::{Error, Result};
 use crate::estimate::Metric;
 use crate::influence::{influence, InfluenceConfig, InfluenceReport};
-use crate::lira::{membership, MembershipConfig, MembershipReport};
+use crate::membership::{membership, MembershipConfig, MembershipReport};
 use crate::plot::{plot, Chart, Labels, Series};
 use crate::repetition::{repetition, RepetitionCurve};
 use crate::report::{report, Report, ReportConfig};
@@ -258,10 +258,16 @@ impl Analyses {
             ),
         });
         if let Some(points) = &self.convergence {
-            let pts = |f: fn(&ConvergencePoint) -> Option<f64>| -> Vec<(f64, f64, Option<f64>)> {
+            // The bootstrap interval as an error bar (half its width).
+            type Pick = fn(&ConvergencePoint) -> Option<(f64, Option<f64>, Option<f64>)>;
+            let pts = |f: Pick| -> Vec<(f64, f64, Option<f64>)> {
                 points
                     .iter()
-                    .filter_map(|p| Some((p.n_models as f64, f(p)?, None)))
+                    .filter_map(|p| {
+                        let (y, lo, hi) = f(p)?;
+                        let half = lo.zip(hi).map(|(l, h)| (h - l) / 2.0);
+                        Some((p.n_models as f64, y, half))
+                    })
                     .collect()
             };
             charts.push(NamedChart {
@@ -269,12 +275,14 @@ impl Analyses {
                 chart: Chart::Lines {
                     series: vec![
                         Series {
-                            label: "split-half Spearman".into(),
-                            points: pts(|p| p.spearman),
+                            label: "split-half Spearman (95% CI)".into(),
+                            points: pts(|p| Some((p.spearman?, p.ci_low, p.ci_high))),
                         },
                         Series {
-                            label: "Spearman-Brown reliability".into(),
-                            points: pts(|p| p.reliability),
+                            label: "Spearman-Brown reliability (95% CI)".into(),
+                            points: pts(|p| {
+                                Some((p.reliability?, p.reliability_ci_low, p.reliability_ci_high))
+                            }),
                         },
                     ],
                     log: false,

@@ -15,7 +15,8 @@
 //!   means, the memorization gap, its standard error and interval) under a
 //!   [`ReportConfig`]; [`MemAccumulator`] is the streaming core.
 //! - [`convergence()`], [`membership()`], [`influence()`], [`groups()`] and
-//!   [`repetition()`] are the further analyses; [`analyse`] runs those asked
+//!   [`repetition()`] are the further analyses; [`compare()`] measures how
+//!   well two independent experiments agree (replication); [`analyse`] runs those asked
 //!   for and [`Analyses`] writes them as CSV, JSON and charts.
 //!
 //! ```
@@ -31,8 +32,11 @@
 //! ```
 #![deny(missing_docs)]
 
+mod accumulator;
 mod adjust;
+mod compare;
 mod convergence;
+mod correlation;
 mod design;
 mod error;
 mod estimate;
@@ -40,6 +44,7 @@ mod export;
 mod import;
 mod influence;
 mod lira;
+mod membership;
 pub mod plot;
 mod repetition;
 mod report;
@@ -48,15 +53,17 @@ mod summary;
 mod synthetic;
 mod units;
 
+pub use accumulator::MemAccumulator;
 pub use adjust::{Adjuster, Adjustment};
 pub use cfmem_hash::{hash_words, mix64, splitmix, unit_f64, SplitMix64};
-pub use convergence::{
-    convergence, pearson, ranks, spearman, spearman_brown, Convergence, ConvergenceConfig,
-    ConvergencePoint,
+pub use compare::{compare, CompareConfig, ComparedDoc, Comparison, TopOverlap};
+pub use convergence::{convergence, ConvergenceConfig, ConvergencePoint};
+pub use correlation::{
+    fisher_interval, pearson, pearson_ci, ranks, spearman, spearman_brown, spearman_ci, Correlation,
 };
 pub use design::{CoverageProblem, DesignConfig, DesignKind, Membership};
 pub use error::{Error, Result};
-pub use estimate::{welch, Estimate, MemAccumulator, Metric, NoEstimate, RunningStats, Welch};
+pub use estimate::{welch, Estimate, Metric, NoEstimate, RunningStats, Welch};
 pub use export::{analyse, Analyses, AnalysisConfig, NamedChart};
 pub use import::ScoreTable;
 pub use influence::{
@@ -64,12 +71,14 @@ pub use influence::{
     InfluenceReport, ModelVisitor,
 };
 pub use lira::{
-    membership, roc, DocMembership, GaussianFit, LiraAccumulator, MembershipConfig,
-    MembershipReport, MembershipScore, Observation, RocSummary, TprAtFpr, Variance,
+    roc, GaussianFit, LiraAccumulator, MembershipScore, Observation, RocSummary, TprAtFpr, Variance,
+};
+pub use membership::{
+    membership, DocMembership, MembershipConfig, MembershipReport, PER_EXAMPLE_MIN_MODELS,
 };
 pub use repetition::{repetition, OverallPoint, RepetitionAccumulator, RepetitionCurve};
 pub use report::{report, DocEstimate, Report, ReportConfig};
-pub use rows::{count_rows, Imported, Row, RowVisitor, Rows, SkippedRow, Value};
+pub use rows::{count_rows, FirstModels, Imported, Row, RowVisitor, Rows, SkippedRow, Value};
 pub use summary::{Difference, MeanCi, Uncertain};
 pub use synthetic::Synthetic;
 pub use units::{groups, jaccard, GroupEstimate, Units};

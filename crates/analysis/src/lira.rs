@@ -7,7 +7,6 @@
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-use crate::rows::{Rows, Value};
 
 /// What a model's observation on a document is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -185,6 +184,18 @@ impl LiraAccumulator {
         Ok(())
     }
 
+    /// The median over documents of the smaller side's model count.
+    pub fn typical_side(&self) -> usize {
+        let mut m: Vec<usize> = self
+            .inn
+            .iter()
+            .zip(&self.out)
+            .map(|(i, o)| i.n.min(o.n) as usize)
+            .collect();
+        m.sort_unstable();
+        m.get(m.len() / 2).copied().unwrap_or(0)
+    }
+
     fn pooled(sides: &[Sums], skip: Option<(usize, f64)>) -> f64 {
         // Mean of the per-document variances (documents with ≥ 2 values).
         let (mut total, mut k) = (0.0, 0.0);
@@ -274,107 +285,6 @@ impl LiraAccumulator {
     }
 }
 
-/// Settings of [`membership`].
-///
-/// | field | default | meaning |
-/// |---|---|---|
-/// | `observation` | the source's ([`Rows::observation`]) | how a loss becomes the observation that is fitted |
-/// | `variance` | per-example | per-document variances, or one per side pooled over documents |
-#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
-pub struct MembershipConfig {
-    /// The observation (`None`: what the source recommends).
-    pub observation: Option<Observation>,
-    /// The variance of the Gaussian fits.
-    pub variance: Variance,
-}
-
-/// Membership-inference view of a source of rows (LiRA style).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct MembershipReport {
-    /// The observation scored.
-    pub observation: Observation,
-    /// The variance mode.
-    pub variance: Variance,
-    /// Per document: its id, its in/out Gaussian fits over all models, and
-    /// the ROC AUC of the online score over the models (leave-one-out).
-    pub docs: Vec<DocMembership>,
-    /// Over all (model, document) pairs, each model left out of the fits it is scored by.
-    pub online: Option<RocSummary>,
-    /// The same for the offline (out-only) score.
-    pub offline: Option<RocSummary>,
-}
-
-/// One document's membership view.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct DocMembership {
-    /// Document id.
-    pub id: String,
-    /// Gaussian fits of the in- and out-observations.
-    pub fit: GaussianFit,
-    /// ROC AUC of the online score across models for this document.
-    pub auc: Option<f64>,
-}
-
-impl MembershipReport {
-    /// Documents with a per-document AUC, most exposed first.
-    pub fn most_exposed(&self) -> Vec<&DocMembership> {
-        let mut v: Vec<&DocMembership> = self.docs.iter().filter(|d| d.auc.is_some()).collect();
-        v.sort_by(|x, y| {
-            y.auc
-                .partial_cmp(&x.auc)
-                .unwrap_or(std::cmp::Ordering::Equal)
-        });
-        v
-    }
-}
-
-/// LiRA-style membership scores over the rows of `src`: two passes (fit,
-/// then score each model with itself left out of the fits). Ground truth is
-/// each row's own membership. Memory O(models × documents) for the exact ROC.
-///
-/// # Errors
-/// Errors of the source.
-pub fn membership(src: &dyn Rows, cfg: &MembershipConfig) -> Result<MembershipReport> {
-    let ids = src.ids();
-    let n = ids.len();
-    let observation = cfg.observation.unwrap_or_else(|| src.observation());
-    let variance = cfg.variance;
-    let mut acc = LiraAccumulator::new(n, observation);
-    src.visit(Value::Loss, &mut |r| acc.add(r.copies, r.values))?;
-    let mut online = Vec::new();
-    let mut offline = Vec::new();
-    let mut per_doc: Vec<Vec<(f64, bool)>> = vec![Vec::new(); n];
-    src.visit(Value::Loss, &mut |r| {
-        let scores = acc.score_left_out(r.copies, r.values, variance)?;
-        for (d, s) in scores.into_iter().enumerate() {
-            if let Some(s) = s {
-                let member = r.copies[d] > 0;
-                online.push((s.online, member));
-                offline.push((s.offline, member));
-                per_doc[d].push((s.online, member));
-            }
-        }
-        Ok(())
-    })?;
-    let docs = ids
-        .into_iter()
-        .zip(acc.fits(variance))
-        .zip(&per_doc)
-        .map(|((id, fit), pairs)| DocMembership {
-            id,
-            fit,
-            auc: roc(pairs).map(|r| r.auc),
-        })
-        .collect();
-    Ok(MembershipReport {
-        observation,
-        variance,
-        docs,
-        online: roc(&online),
-        offline: roc(&offline),
-    })
-}
-
 /// ROC summary of membership scores against ground truth.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RocSummary {
@@ -430,7 +340,7 @@ pub fn roc(pairs: &[(f64, bool)]) -> Option<RocSummary> {
         return None;
     }
     let scores: Vec<f64> = pairs.iter().map(|p| p.0).collect();
-    let r = crate::convergence::ranks(&scores);
+    let r = crate::correlation::ranks(&scores);
     let rank_sum: f64 = r
         .iter()
         .zip(&pairs)

@@ -2,9 +2,10 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::accumulator::MemAccumulator;
 use crate::adjust::{Adjuster, Adjustment};
 use crate::error::{Error, Result};
-use crate::estimate::{Estimate, MemAccumulator, Metric};
+use crate::estimate::{Estimate, Metric};
 use crate::rows::{Rows, SkippedRow, Value};
 
 /// How estimates are computed. The one default for the library and the
@@ -150,7 +151,8 @@ pub(crate) fn adjuster(
 }
 
 /// Stream every usable row of `src` into per-document estimates (memory
-/// O(documents); two passes over the rows when adjusting).
+/// O(documents); two passes over the rows when adjusting). The standard
+/// error is clustered by block for block designs ([`MemAccumulator`]).
 ///
 /// ```
 /// use cfmem_analysis::{report, DesignConfig, Metric, ReportConfig, Synthetic};
@@ -172,9 +174,11 @@ pub fn report(src: &dyn Rows, cfg: &ReportConfig) -> Result<Report> {
     cfg.check()?;
     let ids = src.ids();
     let adj = adjuster(src, cfg.metric, cfg.adjustment, &|_| true)?;
-    let mut acc = MemAccumulator::new(ids.len(), cfg.metric).level(cfg.level);
+    let mut acc = MemAccumulator::new(ids.len(), cfg.metric)
+        .level(cfg.level)
+        .blocks(src.block_size());
     let skipped = src.visit(Value::Scores(cfg.metric), &mut |r| {
-        acc.add(r.copies, &adj.apply(r.copies, r.values))
+        acc.add_model(r.model, r.copies, &adj.apply(r.copies, r.values))
     })?;
     let docs = acc
         .finish()

@@ -166,6 +166,56 @@ impl Rows for Imported {
     }
 }
 
+/// The rows of the models `0..n_models` of another source (e.g. the
+/// estimates an experiment gave when it had 16 models).
+#[derive(Clone, Copy)]
+pub struct FirstModels<'a> {
+    /// The source.
+    pub src: &'a dyn Rows,
+    /// Models kept: those with an index below this.
+    pub n_models: usize,
+}
+
+impl std::fmt::Debug for FirstModels<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FirstModels")
+            .field("n_models", &self.n_models)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Rows for FirstModels<'_> {
+    fn ids(&self) -> Vec<String> {
+        self.src.ids()
+    }
+    fn visit(&self, value: Value, f: &mut RowVisitor<'_>) -> Result<Vec<SkippedRow>> {
+        let n = self.n_models;
+        let mut skipped = self.src.visit(value, &mut |r| {
+            if r.model < n {
+                f(r)?;
+            }
+            Ok(())
+        })?;
+        skipped.retain(|s| s.model < n);
+        Ok(skipped)
+    }
+    fn design(&self) -> Option<DesignConfig> {
+        self.src.design()
+    }
+    fn units(&self) -> Option<&Units> {
+        self.src.units()
+    }
+    fn query_ids(&self) -> Option<Vec<String>> {
+        self.src.query_ids()
+    }
+    fn kinds(&self) -> Option<Vec<String>> {
+        self.src.kinds()
+    }
+    fn observation(&self) -> Observation {
+        self.src.observation()
+    }
+}
+
 /// The number of rows `src` yields for `value`.
 ///
 /// # Errors

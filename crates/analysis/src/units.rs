@@ -5,8 +5,9 @@ use std::collections::{BTreeMap, HashSet};
 
 use serde::{Deserialize, Serialize};
 
+use crate::accumulator::MemAccumulator;
 use crate::error::{Error, Result};
-use crate::estimate::{Estimate, MemAccumulator, Metric};
+use crate::estimate::{Estimate, Metric};
 use crate::rows::{Rows, Value};
 use cfmem_hash::{hash_words, mix64};
 
@@ -202,10 +203,10 @@ pub fn groups(src: &dyn Rows, metric: Metric) -> Result<Vec<GroupEstimate>> {
             &singletons
         }
     };
-    let mut acc = MemAccumulator::new(units.n_units(), metric);
+    let mut acc = MemAccumulator::new(units.n_units(), metric).blocks(src.block_size());
     src.visit(Value::Scores(metric), &mut |r| {
         let (c, s) = units.collapse(r.copies, r.values);
-        acc.add(&c, &s)
+        acc.add_model(r.model, &c, &s)
     })?;
     Ok(acc
         .finish()

@@ -1,6 +1,7 @@
 //! The `cfmem` command-line tool: `main` parses the flags and dispatches;
 //! each subcommand's module turns its flags into library calls.
 
+mod compare;
 mod flags;
 mod progress;
 mod report;
@@ -34,6 +35,7 @@ fn main() -> ExitCode {
         Command::Run(a) => run::cmd_run(a),
         Command::Report(a) => report::cmd_report(a),
         Command::Status(a) => status::cmd_status(a),
+        Command::Compare(a) => compare::cmd_compare(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

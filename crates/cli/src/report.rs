@@ -110,21 +110,27 @@ fn print_convergence(out: &Analyses) {
     let Some(points) = &out.convergence else {
         return;
     };
-    println!("\nSplit-half convergence (Spearman between the estimates of two disjoint halves):");
+    println!("\nSplit-half convergence (Spearman between the estimates of two disjoint halves of the models,");
+    println!("mean over random partitions ± its spread, 95% bootstrap interval over documents):");
     println!(
-        "{:>8} {:>9} {:>12} {:>6}",
-        "models", "spearman", "reliability", "docs"
+        "{:>8} {:>9} {:>8} {:>20} {:>12} {:>20} {:>6} {:>6}",
+        "models", "spearman", "± sd", "interval", "reliability", "interval", "parts", "docs"
     );
+    let iv = |lo: Option<f64>, hi: Option<f64>| format!("[{}, {}]", fmt(lo), fmt(hi));
     for p in points {
         println!(
-            "{:>8} {:>9} {:>12} {:>6}",
+            "{:>8} {:>9} {:>8} {:>20} {:>12} {:>20} {:>6} {:>6}",
             p.n_models,
             fmt(p.spearman),
+            fmt(p.spearman_sd),
+            iv(p.ci_low, p.ci_high),
             fmt(p.reliability),
+            iv(p.reliability_ci_low, p.reliability_ci_high),
+            p.n_partitions,
             p.n_docs
         );
     }
-    println!("reliability = Spearman–Brown 2r/(1+r): the expected agreement of the full estimate with a replication");
+    println!("reliability = Spearman–Brown 2r/(1+r): the expected agreement of the full estimate with a replication (check it with `cfmem compare`)");
 }
 
 fn print_membership(out: &Analyses, top: usize) {
@@ -132,8 +138,14 @@ fn print_membership(out: &Analyses, top: usize) {
         return;
     };
     println!(
-        "\nMembership inference (LiRA, {:?} observation, {} variance, each model left out of its fits):",
-        m.observation, m.variance
+        "\nMembership inference (LiRA, {:?} observation, {} variance{}, each model left out of its fits):",
+        m.observation,
+        m.variance,
+        if m.variance_auto {
+            " (chosen by the number of models; --variance to choose)"
+        } else {
+            ""
+        }
     );
     for (name, r) in [("online", &m.online), ("offline", &m.offline)] {
         match r {

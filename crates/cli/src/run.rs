@@ -96,10 +96,13 @@ fn until_reliable(
         let p = r.point.as_ref();
         let show = |x: Option<f64>| x.map_or("n/a".into(), |v| format!("{v:.3}"));
         println!(
-            "{} models: split-half Spearman {} (two halves of {}), Spearman–Brown reliability {}; trained {} now, {:.0} s so far",
+            "{} models: split-half Spearman {} [{}, {}] (two halves of {}, mean of {} partitions, 95% bootstrap interval over documents), Spearman–Brown reliability {}; trained {} now, {:.0} s so far",
             r.n_models,
             show(p.and_then(|p| p.spearman)),
+            show(p.and_then(|p| p.ci_low)),
+            show(p.and_then(|p| p.ci_high)),
             r.n_models / 2,
+            p.map_or(0, |p| p.n_partitions),
             show(p.and_then(|p| p.reliability)),
             r.summary.trained.len(),
             r.seconds
@@ -108,10 +111,9 @@ fn until_reliable(
     bar.finish();
     let rounds = rounds.map_err(|e| failed(e, exp.dir()))?;
     if let Some(last) = rounds.last() {
-        let rho = last.point.as_ref().and_then(|p| p.spearman);
-        if rho.is_some_and(|r| r >= target) {
+        if last.point.as_ref().is_some_and(|p| growth.reached(p)) {
             println!(
-                "reached split-half Spearman {target} with {} models",
+                "reached split-half Spearman {target} (the lower end of its interval) with {} models",
                 last.n_models
             );
         } else if last.n_models >= budget {

@@ -1,6 +1,8 @@
 //! Growing an experiment until its estimates are reliable: train a round of
-//! models, measure the split-half Spearman of the estimates, and add models
-//! a step at a time until it reaches the target or the budget is spent.
+//! models, measure the split-half Spearman of the estimates (averaged over
+//! random partitions of the models, with a bootstrap interval over
+//! documents), and add models a step at a time until the lower end of that
+//! interval reaches the target or the budget is spent.
 
 use std::time::Instant;
 
@@ -14,7 +16,7 @@ use crate::experiment::Experiment;
 ///
 /// | field | meaning |
 /// |---|---|
-/// | `target` | split-half Spearman to reach, in (0, 1) |
+/// | `target` | split-half Spearman that the lower end of its interval must reach, in (0, 1) |
 /// | `budget` | most models in all |
 /// | `report` | [`ReportConfig::default`] | how the estimates are computed (as `cfmem report`) |
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -41,6 +43,13 @@ pub struct Round {
 }
 
 impl Growth {
+    /// Whether a round's point meets the target: the lower end of the
+    /// split-half Spearman's interval (bootstrap over documents) is at or
+    /// above it, so a noisy crossing of the target does not stop growth.
+    pub fn reached(&self, p: &ConvergencePoint) -> bool {
+        p.ci_low.is_some_and(|lo| lo >= self.target)
+    }
+
     /// The step between rounds and the first round's size for a design with
     /// blocks of `block` models: whole pairs of blocks (so both halves of
     /// the split stay balanced), at least 8 models a step, starting at two
@@ -108,11 +117,7 @@ pub fn grow(
             summary,
         };
         on_round(&round);
-        let reached = round
-            .point
-            .as_ref()
-            .and_then(|p| p.spearman)
-            .is_some_and(|r| r >= growth.target);
+        let reached = round.point.as_ref().is_some_and(|p| growth.reached(p));
         rounds.push(round);
         if halted || reached || n >= growth.budget {
             return Ok(rounds);

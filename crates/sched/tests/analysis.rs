@@ -125,38 +125,42 @@ fn convergence_matches_brute_force_split() {
     let pts = convergence(&exp, &cfg).unwrap();
     assert_eq!(pts.len(), 1);
     assert_eq!(pts[0].n_models, 8);
-    // Blocks of 2: models {0,1,4,5} form one half, {2,3,6,7} the other.
+    // Blocks of 2 → 4 blocks → the 3 partitions into halves of 2 blocks,
+    // averaged: {0,1 | 2,3} vs the rest, {0,1 | 4,5}, {0,1 | 6,7}.
     let recs: Vec<Record> = (0..8).map(|i| exp.read(i).unwrap()).collect();
-    let half_mem = |models: [usize; 4]| -> Vec<f64> {
+    let half_mem = |models: &[usize]| -> Vec<f64> {
         (0..8)
             .map(|d| {
-                let inn: Vec<f64> = models
-                    .iter()
-                    .filter(|&&i| recs[i].copies[d] > 0)
-                    .map(|&i| recs[i].scores(Metric::Loss)[d])
-                    .collect();
-                let out: Vec<f64> = models
-                    .iter()
-                    .filter(|&&i| recs[i].copies[d] == 0)
-                    .map(|&i| recs[i].scores(Metric::Loss)[d])
-                    .collect();
-                mean(&out) - mean(&inn)
+                let side = |inn: bool| -> Vec<f64> {
+                    models
+                        .iter()
+                        .filter(|&&i| (recs[i].copies[d] > 0) == inn)
+                        .map(|&i| recs[i].scores(Metric::Loss)[d])
+                        .collect()
+                };
+                mean(&side(false)) - mean(&side(true))
             })
             .collect()
     };
-    let (a, b) = (half_mem([0, 1, 4, 5]), half_mem([2, 3, 6, 7]));
     // Spearman without ties: 1 − 6 Σd² / (n (n² − 1)).
     let rank = |v: &[f64]| -> Vec<f64> {
         v.iter()
             .map(|x| v.iter().filter(|y| *y < x).count() as f64 + 1.0)
             .collect()
     };
-    let (ra, rb) = (rank(&a), rank(&b));
-    let d2: f64 = ra.iter().zip(&rb).map(|(x, y)| (x - y).powi(2)).sum();
-    let rho = 1.0 - 6.0 * d2 / (8.0 * 63.0);
+    let rho = |a: &[usize], b: &[usize]| {
+        let (ra, rb) = (rank(&half_mem(a)), rank(&half_mem(b)));
+        let d2: f64 = ra.iter().zip(&rb).map(|(x, y)| (x - y).powi(2)).sum();
+        1.0 - 6.0 * d2 / (8.0 * 63.0)
+    };
+    let want = (rho(&[0, 1, 2, 3], &[4, 5, 6, 7])
+        + rho(&[0, 1, 4, 5], &[2, 3, 6, 7])
+        + rho(&[0, 1, 6, 7], &[2, 3, 4, 5]))
+        / 3.0;
+    assert_eq!(pts[0].n_partitions, 3);
     assert!(
-        (pts[0].spearman.unwrap() - rho).abs() < 1e-9,
-        "{:?} vs {rho}",
+        (pts[0].spearman.unwrap() - want).abs() < 1e-9,
+        "{:?} vs {want}",
         pts[0]
     );
 }
@@ -169,7 +173,7 @@ fn membership_scores_cover_every_pair() {
         &exp,
         &MembershipConfig {
             observation: Some(Observation::LogitConfidence),
-            variance: Variance::PerExample,
+            variance: Some(Variance::PerExample),
         },
     )
     .unwrap();
@@ -183,7 +187,7 @@ fn membership_scores_cover_every_pair() {
         &exp,
         &MembershipConfig {
             observation: Some(Observation::NegLoss),
-            variance: Variance::Global,
+            variance: Some(Variance::Global),
         },
     )
     .unwrap();

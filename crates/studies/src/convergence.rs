@@ -15,8 +15,13 @@ use crate::{experiment, Result, Scale};
 pub struct CurvePoint {
     /// Models used (half in each half).
     pub models: usize,
-    /// Spearman correlation of the two halves' estimates.
+    /// Spearman correlation of the two halves' estimates (mean over
+    /// random partitions of the models).
     pub spearman: Option<f64>,
+    /// Lower end of its 95 % bootstrap interval over documents.
+    pub ci_low: Option<f64>,
+    /// Upper end.
+    pub ci_high: Option<f64>,
     /// Spearman–Brown reliability of the estimate from all `models`.
     pub reliability: Option<f64>,
     /// Training seconds of the first `models` models, summed (one core each).
@@ -41,6 +46,7 @@ pub fn split_half(
         },
         checkpoints: Some(checkpoints.to_vec()),
         n_models: Some(n),
+        ..ConvergenceConfig::default()
     };
     let points = split(exp, &cfg)?;
     let secs: Vec<f64> = (0..n)
@@ -51,6 +57,8 @@ pub fn split_half(
         .map(|p| CurvePoint {
             models: p.n_models,
             spearman: p.spearman,
+            ci_low: p.ci_low,
+            ci_high: p.ci_high,
             reliability: p.reliability,
             model_seconds: secs[..p.n_models.min(n)].iter().sum(),
         })

@@ -5,9 +5,11 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
+mod compare;
 mod report;
 mod run;
 
+pub use compare::CompareArgs;
 pub use report::ReportArgs;
 pub use run::RunArgs;
 
@@ -29,6 +31,8 @@ pub enum Command {
     Report(Box<ReportArgs>),
     /// Show how many models are done, missing or corrupt.
     Status(StatusArgs),
+    /// How well two independent experiments on the same corpus agree (replication).
+    Compare(CompareArgs),
 }
 
 #[derive(Args, Debug)]

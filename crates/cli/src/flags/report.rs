@@ -36,9 +36,9 @@ pub struct ReportArgs {
     /// LiRA-style membership scores: per-document Gaussian fits, ROC AUC and TPR at low FPR.
     #[arg(long)]
     membership: bool,
-    /// Membership: per-example or global variance.
-    #[arg(long, default_value_t = Variance::default())]
-    variance: Variance,
+    /// Membership: per-example or global variance [default: global while a side has fewer than 64 models, per-example from 64].
+    #[arg(long)]
+    variance: Option<Variance>,
     /// Counterfactual influence: the most influential training documents per query.
     #[arg(long)]
     pub influence: bool,
