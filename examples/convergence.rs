@@ -36,15 +36,15 @@ fn main() -> Result<()> {
     };
     let r = convergence(&dir.join("exp"), corpus, &scale, &common::progress())?;
     println!(
-        "\nmodels  split-half Spearman  reliability (Spearman–Brown)  wall s on {} cores",
+        "\nmodels  split-half Spearman [95% CI]  reliability (Spearman–Brown)  wall s on {} cores",
         r.cores
     );
     let f = |x: Option<f64>| x.map_or("n/a".to_string(), |v| format!("{v:.3}"));
     for p in &r.curve {
         println!(
-            "{:>6}  {:>19}  {:>28}  {:>17.0}",
+            "{:>6}  {:>28}  {:>28}  {:>17.0}",
             p.models,
-            f(p.spearman),
+            format!("{} [{}, {}]", f(p.spearman), f(p.ci_low), f(p.ci_high)),
             f(p.reliability),
             p.model_seconds / r.cores as f64
         );
@@ -60,11 +60,14 @@ fn main() -> Result<()> {
         ),
     }
     let series = vec![Series {
-        label: "split-half Spearman".into(),
+        label: "split-half Spearman (95% CI, half-width)".into(),
         points: r
             .curve
             .iter()
-            .filter_map(|p| Some((p.models as f64, p.spearman?, None)))
+            .filter_map(|p| {
+                let half = p.ci_low.zip(p.ci_high).map(|(l, h)| (h - l) / 2.0);
+                Some((p.models as f64, p.spearman?, half))
+            })
             .collect(),
     }];
     for p in plot(
