@@ -8,6 +8,8 @@
 //! Rows are generated on the fly (a hash of model and document), as a
 //! stream of records would arrive, so memory shows what the estimators keep.
 
+mod common;
+
 use std::time::Instant;
 
 use anyhow::Result;
@@ -15,22 +17,10 @@ use cfmem::analysis::{
     hash_words, influence_stream, unit_f64, DesignConfig, InfluenceConfig, InfluenceOn,
     MemAccumulator, Metric,
 };
+use common::peak_mib;
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
-/// Peak resident memory of this process (VmHWM), in MiB.
-fn peak_mib() -> f64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
-                .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
-        })
-        .map(|kb| kb / 1024.0)
-        .unwrap_or(f64::NAN)
-}
 
 fn score(model: usize, doc: usize, included: bool) -> f64 {
     0.3 + 0.1 * unit_f64(hash_words(&[model as u64, doc as u64]))

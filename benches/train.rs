@@ -8,32 +8,19 @@
 //! One line per configuration:
 //! `train d_model=128 n_layer=2 ctx=128 batch=32 k=1 threads=2 tokens_per_s=NNNN peak_fraction=0.NN`
 
+mod common;
+
 use std::time::Instant;
 
 use anyhow::Result;
 use cfmem::engine::{
     evaluate, ByteTokenizer, Corpus, Device, Ensemble, LoadConfig, ModelConfig, ModelJob, Subset,
-    Tensor, TokenizedCorpus, TrainConfig, Trained,
+    TokenizedCorpus, TrainConfig, Trained,
 };
+use common::peak_gflops;
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
-/// GFLOP/s of the best of a few 2048³ f32 matrix products on `threads` threads.
-fn peak_gflops(threads: usize) -> Result<f64> {
-    std::env::set_var("RAYON_NUM_THREADS", threads.to_string());
-    let n = 2048;
-    let a = Tensor::randn(0f32, 1.0, (n, n), &Device::Cpu)?;
-    let b = Tensor::randn(0f32, 1.0, (n, n), &Device::Cpu)?;
-    let mut best = f64::MAX;
-    for _ in 0..4 {
-        let t = Instant::now();
-        let c = a.matmul(&b)?;
-        let _ = c.get(0)?.get(0)?.to_scalar::<f32>()?;
-        best = best.min(t.elapsed().as_secs_f64());
-    }
-    Ok(2.0 * (n as f64).powi(3) / best / 1e9)
-}
 
 fn main() -> Result<()> {
     // Skip the libtest flags cargo bench passes.

@@ -13,7 +13,7 @@
 //! - [`engine`] (`cfmem-core`): corpora, tokenizers, the ensemble transformer, training, evaluation;
 //! - [`sched`] (`cfmem-sched`): experiment directories, the parallel, resumable executor;
 //! - [`analysis`] (`cfmem-analysis`): designs, estimators and their outputs on plain data (no candle);
-//! - [`bundled`]: the corpora in `datasets/`;
+//! - [`bundled`]: the corpora in `datasets/`; [`synthetic`]: generated corpora of any size;
 //! - [`prelude`]: the types most programs need.
 //!
 //! ```no_run
@@ -40,6 +40,18 @@ pub mod bundled {
 
     /// Path of The Devil's Dictionary (999 entries, `datasets/devil.jsonl`).
     pub const DEVIL_PATH: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/datasets/devil.jsonl");
+
+    /// Path of 10,000 WordNet 3.0 glosses (`datasets/wordnet.jsonl`): a
+    /// corpus of realistic size for the large-corpus recipe.
+    pub const WORDNET_PATH: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/datasets/wordnet.jsonl");
+
+    /// The 10,000 WordNet glosses.
+    ///
+    /// # Errors
+    /// When `datasets/wordnet.jsonl` cannot be read.
+    pub fn wordnet() -> Result<Corpus> {
+        Corpus::load(WORDNET_PATH, &LoadConfig::default())
+    }
 
     /// The quickstart corpus: 120 short dictionary entries (at most 160
     /// characters, evenly spaced through the dictionary) plus 16 random
@@ -74,6 +86,55 @@ pub mod bundled {
             .take(n)
             .map(|&d| d.clone())
             .collect())
+    }
+}
+
+/// Synthetic corpora of any size, for scale tests and benchmarks.
+pub mod synthetic {
+    use cfmem_analysis::SplitMix64;
+    use cfmem_core::{Corpus, Document, Result};
+
+    /// `n_docs` documents of pseudo-words (a vocabulary of 2,000 words of 2
+    /// to 9 letters, drawn with Zipf-like frequencies, so that a model has
+    /// something to learn), 40 to 160 bytes each (100 on average), with
+    /// ids `doc-NNNNNNN`: a pure function of `(n_docs, seed)`.
+    ///
+    /// ```
+    /// let c = cfmem::synthetic::corpus(100, 1)?;
+    /// assert_eq!(c.len(), 100);
+    /// assert_eq!(c.documents(), cfmem::synthetic::corpus(100, 1)?.documents());
+    /// # Ok::<(), cfmem::engine::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// Never for `n_docs ≥ 1` (an empty corpus is an error).
+    pub fn corpus(n_docs: usize, seed: u64) -> Result<Corpus> {
+        let mut rng = SplitMix64::new(seed);
+        let words: Vec<String> = (0..2000)
+            .map(|_| {
+                let len = 2 + rng.below(8) as usize;
+                (0..len)
+                    .map(|_| char::from(b'a' + rng.below(26) as u8))
+                    .collect()
+            })
+            .collect();
+        let docs = (0..n_docs)
+            .map(|i| {
+                let target = 40 + rng.below(121) as usize;
+                let mut text = String::with_capacity(target + 10);
+                while text.len() < target {
+                    // Zipf-like: index ⌊2000 · u³⌋ favours the first words.
+                    let u = rng.next_f64();
+                    let w = &words[((u * u * u) * words.len() as f64) as usize];
+                    if !text.is_empty() {
+                        text.push(' ');
+                    }
+                    text.push_str(w);
+                }
+                Document::new(format!("doc-{i:07}"), text)
+            })
+            .collect();
+        Corpus::from_documents(docs)
     }
 }
 

@@ -5,6 +5,9 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, Result};
 use cfmem_hash::{hash_words, unit_f64, SplitMix64};
 
+/// The most copies per epoch a design may give a unit.
+pub const MAX_COPIES: u32 = u16::MAX as u32;
+
 /// How units are assigned to models.
 ///
 /// | kind | parameter | meaning |
@@ -120,6 +123,11 @@ impl DesignConfig {
                 if sorted.len() != copies.len() {
                     return bad("repetition copy counts must be distinct".into());
                 }
+                if let Some(c) = copies.iter().find(|&&c| c > MAX_COPIES) {
+                    return bad(format!(
+                        "{c} copies per epoch: at most {MAX_COPIES} (records store copies in 16 bits)"
+                    ));
+                }
             }
             DesignKind::Bernoulli { p } => {
                 if !(p > 0.0 && p < 1.0) {
@@ -207,6 +215,25 @@ impl DesignConfig {
         })
     }
 
+    /// The units that models `0..n_models` leave without a model on one
+    /// side, computed a row at a time (memory O(units), not models × units).
+    ///
+    /// # Errors
+    /// As [`DesignConfig::check`].
+    pub fn coverage_problems(
+        &self,
+        n_models: usize,
+        n_units: usize,
+    ) -> Result<Vec<CoverageProblem>> {
+        let mut n_in = vec![0usize; n_units];
+        for i in 0..n_models {
+            for (k, &c) in n_in.iter_mut().zip(&self.row(i, n_units)?) {
+                *k += usize::from(c > 0);
+            }
+        }
+        Ok(problems(&n_in, n_models))
+    }
+
     /// The membership matrix of models `0..n_models`.
     ///
     /// # Errors
@@ -234,6 +261,19 @@ fn block_permutation(seed: u64, block: usize, n_units: usize) -> Vec<usize> {
         perm.swap(i, j);
     }
     perm
+}
+
+/// The units whose in-count `n_in[j]` out of `n_models` leaves a side empty.
+fn problems(n_in: &[usize], n_models: usize) -> Vec<CoverageProblem> {
+    n_in.iter()
+        .enumerate()
+        .filter(|&(_, &k)| k == 0 || k == n_models)
+        .map(|(unit, &k)| CoverageProblem {
+            unit,
+            n_in: k,
+            n_out: n_models - k,
+        })
+        .collect()
 }
 
 /// A membership matrix: model `i` × unit `j` → copies (0 = excluded).
@@ -315,21 +355,11 @@ impl Membership {
     pub fn coverage_problems(&self) -> Vec<CoverageProblem> {
         let mut n_in = vec![0usize; self.n_units];
         for i in 0..self.n_models {
-            for (j, &c) in self.row(i).iter().enumerate() {
-                if c > 0 {
-                    n_in[j] += 1;
-                }
+            for (k, &c) in n_in.iter_mut().zip(self.row(i)) {
+                *k += usize::from(c > 0);
             }
         }
-        n_in.into_iter()
-            .enumerate()
-            .filter(|&(_, k)| k == 0 || k == self.n_models)
-            .map(|(unit, k)| CoverageProblem {
-                unit,
-                n_in: k,
-                n_out: self.n_models - k,
-            })
-            .collect()
+        problems(&n_in, self.n_models)
     }
 }
 

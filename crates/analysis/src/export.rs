@@ -123,6 +123,8 @@ struct Json<'a> {
     adjustment: String,
     level: f64,
     n_models: usize,
+    /// "block-clustered" or "welch".
+    standard_error: &'static str,
     documents: &'a [crate::report::DocEstimate],
     #[serde(skip_serializing_if = "Option::is_none")]
     convergence: Option<&'a Vec<ConvergencePoint>>,
@@ -151,6 +153,11 @@ impl Analyses {
             adjustment: c.adjustment.to_string(),
             level: c.level,
             n_models: self.report.n_models,
+            standard_error: if self.report.block_size > 1 {
+                "block-clustered"
+            } else {
+                "welch"
+            },
             documents: &self.report.docs,
             convergence: self.convergence.as_ref(),
             membership: self.membership.as_ref(),

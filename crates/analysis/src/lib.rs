@@ -61,7 +61,7 @@ pub use convergence::{convergence, ConvergenceConfig, ConvergencePoint};
 pub use correlation::{
     fisher_interval, pearson, pearson_ci, ranks, spearman, spearman_brown, spearman_ci, Correlation,
 };
-pub use design::{CoverageProblem, DesignConfig, DesignKind, Membership};
+pub use design::{CoverageProblem, DesignConfig, DesignKind, Membership, MAX_COPIES};
 pub use error::{Error, Result};
 pub use estimate::{welch, Estimate, Metric, NoEstimate, RunningStats, Welch};
 pub use export::{analyse, Analyses, AnalysisConfig, NamedChart};

@@ -89,6 +89,9 @@ pub struct Report {
     pub n_models: usize,
     /// Rows left out, with the reason.
     pub skipped: Vec<SkippedRow>,
+    /// Models per block of the design (1 without blocks): the standard
+    /// errors are clustered by block when it is above 1, Welch's otherwise.
+    pub block_size: usize,
 }
 
 impl Report {
@@ -174,9 +177,10 @@ pub fn report(src: &dyn Rows, cfg: &ReportConfig) -> Result<Report> {
     cfg.check()?;
     let ids = src.ids();
     let adj = adjuster(src, cfg.metric, cfg.adjustment, &|_| true)?;
+    let block_size = src.block_size();
     let mut acc = MemAccumulator::new(ids.len(), cfg.metric)
         .level(cfg.level)
-        .blocks(src.block_size());
+        .blocks(block_size);
     let skipped = src.visit(Value::Scores(cfg.metric), &mut |r| {
         acc.add_model(r.model, r.copies, &adj.apply(r.copies, r.values))
     })?;
@@ -196,5 +200,6 @@ pub fn report(src: &dyn Rows, cfg: &ReportConfig) -> Result<Report> {
         docs,
         n_models: acc.n_models(),
         skipped,
+        block_size,
     })
 }

@@ -66,7 +66,9 @@ impl Units {
     /// documents (transitively) form one unit named after its first member.
     /// Exact Jaccard over all pairs up to 2,000 documents; beyond, MinHash
     /// (128 hashes) with LSH banding (32 bands × 4 rows) proposes pairs that
-    /// are then checked exactly.
+    /// are then checked exactly. Memory beyond 2,000 documents: the
+    /// signatures, 1 KiB per document (shingle sets are built one document
+    /// at a time, and again for each proposed pair).
     ///
     /// # Errors
     /// [`Error::InvalidDesign`] for `ngram == 0` or a threshold outside (0, 1].
@@ -81,30 +83,44 @@ impl Units {
                 "near-duplicates need ngram ≥ 1 and 0 < threshold ≤ 1 (got {ngram}, {threshold})"
             )));
         }
-        let shingles: Vec<HashSet<u64>> = texts.iter().map(|t| shingle(t, ngram)).collect();
         let n = texts.len();
         let mut parent: Vec<usize> = (0..n).collect();
-        let candidates: Vec<(usize, usize)> = if n <= 2000 {
-            (0..n)
-                .flat_map(|i| (i + 1..n).map(move |j| (i, j)))
-                .collect()
-        } else {
-            lsh_candidates(&shingles)
+        let mut link = |i: usize, j: usize| {
+            let (a, b) = (find(&mut parent, i), find(&mut parent, j));
+            if a != b {
+                parent[a.max(b)] = a.min(b);
+            }
         };
-        for (i, j) in candidates {
-            if jaccard(&shingles[i], &shingles[j]) >= threshold {
-                let (a, b) = (find(&mut parent, i), find(&mut parent, j));
-                if a != b {
-                    parent[a.max(b)] = a.min(b);
+        if n <= 2000 {
+            let shingles: Vec<HashSet<u64>> = texts.iter().map(|t| shingle(t, ngram)).collect();
+            for i in 0..n {
+                for j in i + 1..n {
+                    if jaccard(&shingles[i], &shingles[j]) >= threshold {
+                        link(i, j);
+                    }
+                }
+            }
+        } else {
+            let sigs: Vec<Vec<u64>> = texts
+                .iter()
+                .map(|t| signature(&shingle(t, ngram)))
+                .collect();
+            for (i, j) in lsh_candidates(&sigs) {
+                if jaccard(&shingle(texts[i], ngram), &shingle(texts[j], ngram)) >= threshold {
+                    link(i, j);
                 }
             }
         }
         let roots: Vec<usize> = (0..n).map(|i| find(&mut parent, i)).collect();
+        let mut size = vec![0usize; n];
+        for &r in &roots {
+            size[r] += 1;
+        }
         let mut unit_by_root = BTreeMap::new();
         let mut names = Vec::new();
         let mut unit_of = Vec::with_capacity(n);
         for (i, &r) in roots.iter().enumerate() {
-            let size = roots.iter().filter(|&&x| x == r).count();
+            let size = size[r];
             let u = *unit_by_root.entry(r).or_insert_with(|| {
                 names.push(if size > 1 {
                     format!("cluster:{}", ids[r])
@@ -256,22 +272,23 @@ pub fn jaccard(a: &HashSet<u64>, b: &HashSet<u64>) -> f64 {
     }
 }
 
-fn lsh_candidates(shingles: &[HashSet<u64>]) -> Vec<(usize, usize)> {
-    const HASHES: usize = 128;
-    const ROWS: usize = 4;
-    let sigs: Vec<Vec<u64>> = shingles
-        .iter()
-        .map(|s| {
-            (0..HASHES as u64)
-                .map(|h| {
-                    s.iter()
-                        .map(|&x| mix64(x ^ mix64(h + 1)))
-                        .min()
-                        .unwrap_or(u64::MAX)
-                })
-                .collect()
+const HASHES: usize = 128;
+const ROWS: usize = 4;
+
+/// The MinHash signature of a shingle set (128 hashes).
+fn signature(s: &HashSet<u64>) -> Vec<u64> {
+    (0..HASHES as u64)
+        .map(|h| {
+            s.iter()
+                .map(|&x| mix64(x ^ mix64(h + 1)))
+                .min()
+                .unwrap_or(u64::MAX)
         })
-        .collect();
+        .collect()
+}
+
+/// Pairs of documents whose signatures agree on some band of `ROWS` hashes.
+fn lsh_candidates(sigs: &[Vec<u64>]) -> Vec<(usize, usize)> {
     let mut pairs = HashSet::new();
     for band in 0..HASHES / ROWS {
         let mut buckets: BTreeMap<u64, Vec<usize>> = BTreeMap::new();
@@ -344,8 +361,23 @@ mod tests {
             .collect();
         let dup = many[7].clone();
         many.push(format!("{}x", &dup[..79]));
-        let shingles: Vec<HashSet<u64>> = many.iter().map(|t| shingle(t, 5)).collect();
-        assert!(lsh_candidates(&shingles).contains(&(7, 300)));
+        let sigs: Vec<Vec<u64>> = many.iter().map(|t| signature(&shingle(t, 5))).collect();
+        assert!(lsh_candidates(&sigs).contains(&(7, 300)));
+        // Beyond 2,000 documents the clustering goes through signatures.
+        while many.len() < 2100 {
+            many.push(
+                (0..80)
+                    .map(|_| char::from(b'a' + rng.below(26) as u8))
+                    .collect(),
+            );
+        }
+        let big: Vec<&str> = many.iter().map(String::as_str).collect();
+        let big_ids: Vec<String> = (0..many.len()).map(|i| format!("d{i}")).collect();
+        let id_refs: Vec<&str> = big_ids.iter().map(String::as_str).collect();
+        let u = Units::near_duplicates(&id_refs, &big, 5, 0.7).unwrap();
+        assert_eq!(u.n_units(), 2099);
+        assert_eq!(u.unit_of(7), u.unit_of(300));
+        assert_eq!(u.names()[u.unit_of(7)], "cluster:d7");
         assert!(Units::near_duplicates(&ids, &refs, 0, 0.5).is_err());
     }
 }

@@ -69,7 +69,7 @@ fn print_estimates(out: &Analyses, top: usize) {
     let rep = &out.report;
     let c = &rep.config;
     println!(
-        "{} documents, {} models, metric {}, adjustment {}; mem = {} ({:.0}% CI, Welch/Student t)",
+        "{} documents, {} models, metric {}, adjustment {}; mem = {} ({:.0}% CI, Student t; {} error)",
         rep.docs.len(),
         rep.n_models,
         c.metric,
@@ -79,7 +79,12 @@ fn print_estimates(out: &Analyses, top: usize) {
         } else {
             "in_mean - out_mean"
         },
-        100.0 * c.level
+        100.0 * c.level,
+        if out.report.block_size > 1 {
+            "block-clustered"
+        } else {
+            "Welch"
+        }
     );
     let missing = rep.n_missing();
     if missing > 0 {

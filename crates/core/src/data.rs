@@ -18,17 +18,118 @@ pub struct Window {
     pub n_targets: u32,
 }
 
+/// Token ids, 16 bits wide when the vocabulary fits (half the memory).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TokenIds {
+    /// Ids below 65,536.
+    U16(Vec<u16>),
+    /// Any ids.
+    U32(Vec<u32>),
+}
+
+impl TokenIds {
+    /// The id at `i`.
+    #[inline]
+    pub fn get(&self, i: usize) -> u32 {
+        match self {
+            Self::U16(v) => u32::from(v[i]),
+            Self::U32(v) => v[i],
+        }
+    }
+
+    /// Number of ids.
+    pub fn len(&self) -> usize {
+        match self {
+            Self::U16(v) => v.len(),
+            Self::U32(v) => v.len(),
+        }
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// Every document's token ids (BOS + text + EOS) back to back, with the
+/// offsets where each document starts: a corpus tokenized once, in two
+/// flat arrays (what an experiment directory keeps in `tokens.bin`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenTable {
+    /// The ids.
+    pub ids: TokenIds,
+    /// `offsets[d]..offsets[d + 1]` are document `d`'s ids (`n_docs + 1` entries).
+    pub offsets: Vec<u64>,
+    /// The tokenizer's vocabulary size.
+    pub vocab_size: usize,
+    /// The padding id (never a target).
+    pub pad: u32,
+}
+
+impl TokenTable {
+    /// Tokenize every document of `corpus`.
+    pub fn tokenize(corpus: &Corpus, tokenizer: &dyn Tokenizer) -> Self {
+        let mut ids = Vec::new();
+        let mut offsets = Vec::with_capacity(corpus.len() + 1);
+        offsets.push(0);
+        for doc in corpus.documents() {
+            ids.push(tokenizer.bos());
+            ids.extend(tokenizer.encode(&doc.text));
+            ids.push(tokenizer.eos());
+            offsets.push(ids.len() as u64);
+        }
+        let ids = if tokenizer.vocab_size() <= 1 << 16 {
+            TokenIds::U16(ids.into_iter().map(|x| x as u16).collect())
+        } else {
+            TokenIds::U32(ids)
+        };
+        Self {
+            ids,
+            offsets,
+            vocab_size: tokenizer.vocab_size(),
+            pad: tokenizer.pad(),
+        }
+    }
+
+    /// Number of documents.
+    pub fn n_docs(&self) -> usize {
+        self.offsets.len().saturating_sub(1)
+    }
+
+    /// Validate: offsets start at 0, never decrease, end at the number of
+    /// ids; every id is below the vocabulary size.
+    ///
+    /// # Errors
+    /// [`Error::Config`] saying what is wrong.
+    pub fn check(&self) -> Result<()> {
+        let bad = |m: &str| Err(Error::Config(format!("token table: {m}")));
+        if self.offsets.first() != Some(&0)
+            || self.offsets.last().copied() != Some(self.ids.len() as u64)
+            || self.offsets.windows(2).any(|w| w[1] < w[0] + 2)
+        {
+            return bad("offsets do not cover the ids, or a document has fewer than 2 tokens");
+        }
+        let vocab = self.vocab_size as u32;
+        if (0..self.ids.len()).any(|i| self.ids.get(i) >= vocab) || self.pad >= vocab {
+            return bad("an id is outside the vocabulary");
+        }
+        Ok(())
+    }
+}
+
 /// A corpus as token ids (BOS + text + EOS per document), with every
 /// document cut into windows of at most `ctx` targets. The windows of a
 /// document cover each of its targets exactly once, so every token is
-/// trained on (when the document is included) and evaluated.
+/// trained on (when the document is included) and evaluated. Memory: the
+/// [`TokenTable`] (2 bytes per token with a vocabulary of at most 65,536)
+/// plus 12 bytes per window.
 #[derive(Debug, Clone)]
 pub struct TokenizedCorpus {
-    tokens: Vec<Vec<u32>>,
-    windows: Vec<Vec<Window>>,
+    table: TokenTable,
+    windows: Vec<Window>,
+    /// `win_offsets[d]..win_offsets[d + 1]` are document `d`'s windows.
+    win_offsets: Vec<usize>,
     ctx: usize,
-    pad: u32,
-    vocab_size: usize,
 }
 
 impl TokenizedCorpus {
@@ -37,59 +138,67 @@ impl TokenizedCorpus {
     /// # Errors
     /// [`Error::Config`] for `ctx == 0`.
     pub fn new(corpus: &Corpus, tokenizer: &dyn Tokenizer, ctx: usize) -> Result<Self> {
+        Self::from_table(TokenTable::tokenize(corpus, tokenizer), ctx)
+    }
+
+    /// Windows of context `ctx` over an already tokenized corpus.
+    ///
+    /// # Errors
+    /// [`Error::Config`] for `ctx == 0` or an invalid table.
+    pub fn from_table(table: TokenTable, ctx: usize) -> Result<Self> {
         if ctx == 0 {
             return Err(Error::Config("ctx must be positive".into()));
         }
-        let mut tokens = Vec::with_capacity(corpus.len());
-        let mut windows = Vec::with_capacity(corpus.len());
-        for (d, doc) in corpus.documents().iter().enumerate() {
-            let mut t = vec![tokenizer.bos()];
-            t.extend(tokenizer.encode(&doc.text));
-            t.push(tokenizer.eos());
-            let n_targets = t.len() - 1;
-            let w: Vec<Window> = (0..n_targets)
-                .step_by(ctx)
-                .map(|start| Window {
-                    doc: d as u32,
-                    start: start as u32,
-                    n_targets: ctx.min(n_targets - start) as u32,
-                })
-                .collect();
-            tokens.push(t);
-            windows.push(w);
+        table.check()?;
+        let mut windows = Vec::new();
+        let mut win_offsets = Vec::with_capacity(table.n_docs() + 1);
+        win_offsets.push(0);
+        for d in 0..table.n_docs() {
+            let n_targets = (table.offsets[d + 1] - table.offsets[d]) as usize - 1;
+            windows.extend((0..n_targets).step_by(ctx).map(|start| Window {
+                doc: d as u32,
+                start: start as u32,
+                n_targets: ctx.min(n_targets - start) as u32,
+            }));
+            win_offsets.push(windows.len());
         }
         Ok(Self {
-            tokens,
+            table,
             windows,
+            win_offsets,
             ctx,
-            pad: tokenizer.pad(),
-            vocab_size: tokenizer.vocab_size(),
         })
+    }
+
+    /// The token table.
+    pub fn table(&self) -> &TokenTable {
+        &self.table
     }
 
     /// Number of documents.
     pub fn n_docs(&self) -> usize {
-        self.tokens.len()
+        self.table.n_docs()
     }
 
-    /// Token ids of document `d` (BOS … EOS).
-    pub fn tokens(&self, d: usize) -> &[u32] {
-        &self.tokens[d]
+    /// Token id `i` of document `d` (BOS is 0).
+    #[inline]
+    pub fn token(&self, d: usize, i: usize) -> u32 {
+        self.table.ids.get(self.table.offsets[d] as usize + i)
     }
 
     /// Windows of document `d`.
     pub fn windows(&self, d: usize) -> &[Window] {
-        &self.windows[d]
+        &self.windows[self.win_offsets[d]..self.win_offsets[d + 1]]
     }
 
     /// Predicted tokens of document `d`.
     pub fn n_targets(&self, d: usize) -> usize {
-        self.tokens[d].len() - 1
+        (self.table.offsets[d + 1] - self.table.offsets[d]) as usize - 1
     }
 
     /// Predicted tokens over the corpus.
     pub fn total_targets(&self) -> usize {
-        (0..self.n_docs()).map(|d| self.n_targets(d)).sum()
+        self.table.ids.len() - self.n_docs()
     }
 
     /// The context length.
@@ -99,7 +208,7 @@ impl TokenizedCorpus {
 
     /// The tokenizer's vocabulary size.
     pub fn vocab_size(&self) -> usize {
-        self.vocab_size
+        self.table.vocab_size
     }
 
     /// Build a batch for `K = groups.len()` models: model `k` gets the
@@ -118,18 +227,17 @@ impl TokenizedCorpus {
             .unwrap_or(1)
             .max(1);
         let n = batch * t;
-        let mut ids = vec![self.pad; k * n];
+        let mut ids = vec![self.table.pad; k * n];
         let mut targets = vec![0u32; k * n];
         let mut mask = vec![0f32; k * n];
         let mut counts = vec![0f32; k];
         for (m, g) in groups.iter().enumerate() {
             for (r, w) in g.iter().take(batch).enumerate() {
-                let toks = &self.tokens[w.doc as usize];
-                let s = w.start as usize;
+                let first = self.table.offsets[w.doc as usize] as usize + w.start as usize;
                 for i in 0..w.n_targets as usize {
                     let at = m * n + r * t + i;
-                    ids[at] = toks[s + i];
-                    targets[at] = toks[s + i + 1];
+                    ids[at] = self.table.ids.get(first + i);
+                    targets[at] = self.table.ids.get(first + i + 1);
                     mask[at] = 1.0;
                 }
                 counts[m] += w.n_targets as f32;
@@ -193,6 +301,17 @@ mod tests {
         let sizes: Vec<u32> = tc.windows(1).iter().map(|w| w.n_targets).collect();
         assert_eq!(sizes, vec![4, 4, 3]);
         assert_eq!(tc.total_targets(), 4 + 11 + 7);
+        // 16-bit ids for the byte vocabulary; the token of a window start.
+        assert!(matches!(tc.table().ids, TokenIds::U16(_)));
+        assert_eq!(tc.token(1, 0), 256);
+        assert_eq!(tc.token(1, 1), u32::from(b'y'));
+        // A table rebuilt from its parts gives the same windows.
+        let again = TokenizedCorpus::from_table(tc.table().clone(), 4).unwrap();
+        assert_eq!(again.windows(1), tc.windows(1));
+        // Broken tables are refused.
+        let mut bad = tc.table().clone();
+        bad.offsets[1] = 99;
+        assert!(TokenizedCorpus::from_table(bad, 4).is_err());
     }
 
     #[test]

@@ -45,7 +45,7 @@ mod train;
 
 pub use canary::{canaries, kind_of, CanaryConfig, CONTROL_PREFIX, RANDOM_PREFIX};
 pub use corpus::{Corpus, Document, LoadConfig};
-pub use data::{Batch, TokenizedCorpus, Window};
+pub use data::{Batch, TokenIds, TokenTable, TokenizedCorpus, Window};
 pub use device::{select_device, DeviceChoice};
 pub use error::{Error, Result};
 pub use eval::{evaluate, DocEval};

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use cfmem_analysis::{CoverageProblem, Membership};
+use cfmem_analysis::CoverageProblem;
 use cfmem_core::{
     evaluate, select_device, DType, Device, DeviceChoice, Ensemble, ModelJob, Subset,
     TokenizedCorpus,
@@ -190,16 +190,11 @@ pub fn run(exp: &Experiment, cfg: &RunConfig, obs: &dyn Observer) -> Result<RunS
     // every product; it is process-wide.
     std::env::set_var("RAYON_NUM_THREADS", cfg.threads.to_string());
     let m = exp.manifest();
-    let n_docs = exp.corpus().len();
-    // The design draws units; a model's documents follow their unit.
-    let units = exp.units();
-    let unit_membership = m.design().membership(cfg.n_models, units.n_units())?;
-    let mut doc_rows = Vec::with_capacity(cfg.n_models * n_docs);
-    for i in 0..cfg.n_models {
-        doc_rows.extend(units.expand(unit_membership.row(i)));
-    }
-    let membership = Membership::from_rows(cfg.n_models, n_docs, doc_rows)?;
-    let problems = unit_membership.coverage_problems();
+    // The design draws units; a model's documents follow their unit. Rows
+    // are made when a model is trained (memory O(units), not models × units).
+    let problems = m
+        .design()
+        .coverage_problems(cfg.n_models, exp.units().n_units())?;
     if !problems.is_empty() {
         obs.design_problems(&problems);
     }
@@ -228,10 +223,10 @@ pub fn run(exp: &Experiment, cfg: &RunConfig, obs: &dyn Observer) -> Result<RunS
     let n_done = scan.done.iter().filter(|i| in_shard(i)).count();
     obs.start(pending.len(), n_done);
     let device = select_device(cfg.device)?;
-    let tokenizer = m.tokenizer.build();
-    let data = TokenizedCorpus::new(exp.corpus(), tokenizer.as_ref(), m.model.ctx)?;
-    let query_data = match exp.queries() {
-        Some(q) => Some(TokenizedCorpus::new(q, tokenizer.as_ref(), m.model.ctx)?),
+    // Tokenized once per experiment (DIR/tokens.bin), read by every run.
+    let data = TokenizedCorpus::from_table(exp.token_table()?, m.model.ctx)?;
+    let query_data = match exp.query_token_table()? {
+        Some(t) => Some(TokenizedCorpus::from_table(t, m.model.ctx)?),
         None => None,
     };
     let summary = Mutex::new(RunSummary {
@@ -276,14 +271,7 @@ pub fn run(exp: &Experiment, cfg: &RunConfig, obs: &dyn Observer) -> Result<RunS
                 let chunk: Vec<usize> = claims.iter().map(|(i, _)| *i).collect();
                 obs.models_started(&chunk);
                 let t0 = Instant::now();
-                let result = train_chunk(
-                    exp,
-                    &data,
-                    query_data.as_ref(),
-                    &membership,
-                    &chunk,
-                    &device,
-                );
+                let result = train_chunk(exp, &data, query_data.as_ref(), &chunk, &device);
                 let secs = t0.elapsed().as_secs_f64() / chunk.len() as f64;
                 match result {
                     Ok(records) => {
@@ -345,7 +333,6 @@ fn train_chunk(
     exp: &Experiment,
     data: &TokenizedCorpus,
     queries: Option<&TokenizedCorpus>,
-    membership: &Membership,
     chunk: &[usize],
     device: &Device,
 ) -> Result<Vec<Record>> {
@@ -355,11 +342,18 @@ fn train_chunk(
         model: first,
         source: e,
     };
+    // Each model's documents: its design row over the units, expanded.
+    let (design, units) = (m.design(), exp.units());
+    let rows: Vec<Vec<u32>> = chunk
+        .iter()
+        .map(|&i| Ok(units.expand(&design.row(i, units.n_units())?)))
+        .collect::<Result<_>>()?;
     let jobs: Vec<ModelJob> = chunk
         .iter()
-        .map(|&i| ModelJob {
+        .zip(&rows)
+        .map(|(&i, row)| ModelJob {
             model: i,
-            subset: Subset::from_copies(membership.row(i)),
+            subset: Subset::from_copies(row),
             init_seed: m.init_seed(i),
             data_seed: m.data_seed(i),
         })
@@ -378,15 +372,10 @@ fn train_chunk(
     let hash = m.hash();
     Ok(chunk
         .iter()
+        .zip(rows)
         .enumerate()
-        .map(|(k, &i)| {
-            let mut r = Record::new(
-                i,
-                hash.clone(),
-                membership.row(i).to_vec(),
-                stats[k].clone(),
-                &evals[k],
-            );
+        .map(|(k, (&i, row))| {
+            let mut r = Record::new(i, hash.clone(), row, stats[k].clone(), &evals[k]);
             r.queries = query_evals.as_ref().map(|q| Evals::new(&q[k]));
             r
         })

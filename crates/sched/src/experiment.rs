@@ -8,7 +8,7 @@ use crate::builder::ExperimentBuilder;
 use crate::error::{io, Error, Result};
 use crate::layout::{write_atomic, Layout};
 use crate::manifest::Manifest;
-use crate::record::{encode, read_record, Record, RecordMeta};
+use crate::record::{encode, read_record, Evals, Record, RecordMeta};
 
 /// An open experiment: its directory, manifest and corpus. Created or
 /// resumed with [`Experiment::builder`]; opened as it is with
@@ -146,6 +146,36 @@ impl Experiment {
         self.corpus.documents()
     }
 
+    /// The corpus's token table under the manifest's tokenizer: read from
+    /// `DIR/tokens.bin`, or tokenized once and kept there.
+    ///
+    /// # Errors
+    /// I/O errors writing the file.
+    pub fn token_table(&self) -> Result<cfmem_core::TokenTable> {
+        crate::tokens::load_or_build(
+            &self.layout.tokens(),
+            &self.corpus,
+            &self.manifest.tokenizer,
+        )
+    }
+
+    /// The same for the query corpus, when there is one.
+    ///
+    /// # Errors
+    /// I/O errors writing the file.
+    pub fn query_token_table(&self) -> Result<Option<cfmem_core::TokenTable>> {
+        self.queries
+            .as_ref()
+            .map(|q| {
+                crate::tokens::load_or_build(
+                    &self.layout.query_tokens(),
+                    q,
+                    &self.manifest.tokenizer,
+                )
+            })
+            .transpose()
+    }
+
     /// The file of model `i`'s record (it may not exist).
     pub fn record_path(&self, i: usize) -> PathBuf {
         self.layout.record(i)
@@ -198,6 +228,32 @@ impl Experiment {
             )));
         }
         Ok(r)
+    }
+
+    /// Store a record made elsewhere (e.g. results imported from another
+    /// trainer, or synthetic ones for a benchmark), after checking that it
+    /// fits this experiment: the manifest hash and the numbers of documents
+    /// and queries. A record already there is replaced.
+    ///
+    /// # Errors
+    /// [`Error::CorruptRecord`] naming what does not fit; I/O errors.
+    pub fn store(&self, record: &Record) -> Result<()> {
+        let path = self.layout.record(record.model);
+        let bad = |m: String| Error::CorruptRecord {
+            path: path.clone(),
+            message: m,
+        };
+        if record.manifest != self.manifest.hash() {
+            return Err(bad("was made under another manifest".into()));
+        }
+        let n = self.corpus.len();
+        if record.copies.len() != n || record.docs.len() != Some(n) {
+            return Err(bad(format!("does not have {n} documents")));
+        }
+        if record.queries.as_ref().map(Evals::len) != self.queries.as_ref().map(|q| Some(q.len())) {
+            return Err(bad("does not have the experiment's queries".into()));
+        }
+        self.write(record, &RecordMeta::default())
     }
 
     /// Write model `i`'s record and sidecar (sidecar first, both atomic).

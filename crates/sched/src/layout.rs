@@ -4,6 +4,7 @@
 //! DIR/manifest.json                 everything that determines the records
 //! DIR/corpus.jsonl                  the validated corpus (the experiment is self-contained)
 //! DIR/queries.jsonl                 the query corpus, when the experiment has one
+//! DIR/tokens.bin                    the corpus tokenized once (`tokens.rs`); queries.tokens.bin likewise
 //! DIR/target.json                   the number of models last asked for
 //! DIR/log.txt                       what runs did (corrupt records moved, failures)
 //! DIR/runs/model-NNNNNN.rec         one checksummed record per finished model
@@ -43,6 +44,14 @@ impl Layout {
 
     pub(crate) fn queries(&self) -> PathBuf {
         self.dir.join("queries.jsonl")
+    }
+
+    pub(crate) fn tokens(&self) -> PathBuf {
+        self.dir.join("tokens.bin")
+    }
+
+    pub(crate) fn query_tokens(&self) -> PathBuf {
+        self.dir.join("queries.tokens.bin")
     }
 
     pub(crate) fn target(&self) -> PathBuf {
@@ -139,6 +148,8 @@ impl Layout {
             self.manifest(),
             self.corpus(),
             self.queries(),
+            self.tokens(),
+            self.query_tokens(),
             self.target(),
             self.log(),
         ] {

@@ -44,6 +44,7 @@ mod record;
 mod rows;
 mod shard;
 mod status;
+mod tokens;
 mod units;
 
 pub use builder::{ExperimentBuilder, OnChange};
@@ -53,7 +54,7 @@ pub use experiment::{CorruptRecord, Experiment, Scan};
 pub use grow::{grow, Growth, Round};
 pub use manifest::{CorpusInfo, Manifest, Seeding, FORMAT_VERSION, TRAINER_REVISION};
 pub use progress::{describe_problems, PrintProgress};
-pub use record::{Evals, Record, RecordMeta};
+pub use record::{Evals, Record, RecordMeta, BYTES_PER_DOC};
 pub use shard::Shard;
 pub use status::{ShardStatus, Status};
 pub use units::UnitSpec;

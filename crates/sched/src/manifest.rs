@@ -16,7 +16,8 @@ use crate::units::UnitSpec;
 /// |---|---|
 /// | 1 | first format |
 /// | 2 | one seed: the design's seed is the manifest's `seed` (the design holds only its kind) |
-pub const FORMAT_VERSION: u32 = 2;
+/// | 3 | binary records (18 bytes per document, `record.rs`) and the tokenized corpus kept in the directory |
+pub const FORMAT_VERSION: u32 = 3;
 
 /// Revision of the training numerics (model, optimizer, batching). Bump it
 /// whenever a change makes the same manifest and model index train to a

@@ -1,11 +1,26 @@
 //! Run records: one checksummed file per finished model, written atomically.
 //!
-//! File format (`runs/model-NNNNNN.rec`):
+//! File format (`runs/model-NNNNNN.rec`, little-endian, 18 bytes per
+//! document plus 16 per query):
 //! ```text
-//! cfmem-record 1 <blake3 hex of the payload>\n
-//! <payload: one JSON object>\n
+//! offset  bytes     field
+//! 0       8         magic "CFMEMRC2" (record format 2)
+//! 8       8         model index (u64)
+//! 16      32        blake3 hash of the manifest it was trained under
+//! 48      8         documents n (u64)
+//! 56      8         queries q (u64; 0 without a query corpus)
+//! 64      8         flags (u64): bit 0 set when the experiment has a query corpus
+//! 72      8         training steps (u64)
+//! 80      8         training tokens (u64)
+//! 88      8         final training loss (f64; NaN when the subset was empty)
+//! 96      2n        copies per document (u16)
+//!         4n        predicted tokens per document (u32)
+//!         4n        correct predictions per document (u32)
+//!         8n        summed negative log-likelihood per document (f64, nats)
+//!         16q       the same three columns for the queries
+//! end−32  32        blake3 hash of every byte before it
 //! ```
-//! The payload holds only deterministic results, so rerunning a model on the
+//! The record holds only deterministic results, so rerunning a model on the
 //! same machine and thread count writes the same bytes. Wall time and
 //! ensemble/threads go into a sidecar `model-NNNNNN.meta.json`.
 
@@ -18,7 +33,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::{io, Error, Result};
 
 /// The results of one model.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Record {
     /// Model index.
     pub model: usize,
@@ -29,15 +44,13 @@ pub struct Record {
     /// Training summary.
     pub train: TrainStats,
     /// Evaluations on the training corpus, one per document.
-    #[serde(flatten)]
     pub docs: Evals,
     /// The same on the query corpus, when the experiment has one.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub queries: Option<Evals>,
 }
 
 /// One model's evaluations: sums over each document's predicted tokens.
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct Evals {
     /// Predicted tokens per document.
     pub n_tokens: Vec<u32>,
@@ -138,46 +151,153 @@ pub struct RecordMeta {
     pub shard: Option<String>,
 }
 
-const MAGIC: &str = "cfmem-record 1 ";
+const MAGIC: &[u8; 8] = b"CFMEMRC2";
+const HEADER: usize = 96;
+const CHECKSUM: usize = 32;
+/// Bytes per document and per query in a record.
+pub const BYTES_PER_DOC: usize = 18;
+const BYTES_PER_QUERY: usize = 16;
 
-/// Serialise with its checksum header.
-pub(crate) fn encode(record: &Record) -> Vec<u8> {
-    let payload = serde_json::to_vec(record).unwrap_or_default();
-    let sum = blake3::hash(&payload).to_hex();
-    let mut out = Vec::with_capacity(payload.len() + 100);
-    out.extend_from_slice(MAGIC.as_bytes());
-    out.extend_from_slice(sum.as_bytes());
-    out.push(b'\n');
-    out.extend_from_slice(&payload);
-    out.push(b'\n');
+/// The raw 32 bytes of a blake3 hex digest (zeros for anything else).
+fn hash_bytes(hex: &str) -> [u8; 32] {
+    let mut out = [0u8; 32];
+    if hex.len() == 64 {
+        for (i, o) in out.iter_mut().enumerate() {
+            *o = u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).unwrap_or(0);
+        }
+    }
     out
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Serialise with its checksum (copies above 65,535 are refused by the
+/// design check before any record is made; here they saturate).
+pub(crate) fn encode(record: &Record) -> Vec<u8> {
+    let n = record.copies.len();
+    let q = record.queries.as_ref().map_or(0, |e| e.n_tokens.len());
+    let mut out = Vec::with_capacity(HEADER + BYTES_PER_DOC * n + BYTES_PER_QUERY * q + CHECKSUM);
+    out.extend_from_slice(MAGIC);
+    out.extend_from_slice(&(record.model as u64).to_le_bytes());
+    out.extend_from_slice(&hash_bytes(&record.manifest));
+    out.extend_from_slice(&(n as u64).to_le_bytes());
+    out.extend_from_slice(&(q as u64).to_le_bytes());
+    out.extend_from_slice(&u64::from(record.queries.is_some()).to_le_bytes());
+    out.extend_from_slice(&(record.train.steps as u64).to_le_bytes());
+    out.extend_from_slice(&record.train.tokens.to_le_bytes());
+    out.extend_from_slice(&record.train.final_loss.unwrap_or(f64::NAN).to_le_bytes());
+    for &c in &record.copies {
+        out.extend_from_slice(&(c.min(u32::from(u16::MAX)) as u16).to_le_bytes());
+    }
+    let mut evals = |e: &Evals| {
+        e.n_tokens
+            .iter()
+            .for_each(|x| out.extend_from_slice(&x.to_le_bytes()));
+        e.n_correct
+            .iter()
+            .for_each(|x| out.extend_from_slice(&x.to_le_bytes()));
+        e.sum_nll
+            .iter()
+            .for_each(|x| out.extend_from_slice(&x.to_le_bytes()));
+    };
+    evals(&record.docs);
+    if let Some(e) = &record.queries {
+        evals(e);
+    }
+    let sum = blake3::hash(&out);
+    out.extend_from_slice(sum.as_bytes());
+    out
+}
+
+/// A cursor over a record's bytes.
+struct Reader<'a> {
+    bytes: &'a [u8],
+    at: usize,
+}
+
+impl Reader<'_> {
+    fn take(&mut self, n: usize) -> &[u8] {
+        let s = &self.bytes[self.at..self.at + n];
+        self.at += n;
+        s
+    }
+    fn u64(&mut self) -> u64 {
+        u64::from_le_bytes(self.take(8).try_into().unwrap_or_default())
+    }
+    fn f64(&mut self) -> f64 {
+        f64::from_bits(self.u64())
+    }
+    fn column<T, const W: usize>(&mut self, n: usize, f: fn([u8; W]) -> T) -> Vec<T> {
+        self.take(n * W)
+            .chunks_exact(W)
+            .map(|c| f(c.try_into().unwrap_or([0; W])))
+            .collect()
+    }
+    fn evals(&mut self, n: usize) -> Evals {
+        Evals {
+            n_tokens: self.column(n, u32::from_le_bytes),
+            n_correct: self.column(n, u32::from_le_bytes),
+            sum_nll: self.column(n, f64::from_le_bytes),
+        }
+    }
 }
 
 /// Parse and verify a record file's bytes.
 ///
 /// # Errors
-/// [`Error::CorruptRecord`] when the header, checksum or payload is wrong.
+/// [`Error::CorruptRecord`] when the magic, the size or the checksum is wrong.
 pub(crate) fn decode(path: &Path, bytes: &[u8]) -> Result<Record> {
     let bad = |m: &str| Error::CorruptRecord {
         path: path.to_path_buf(),
         message: m.to_string(),
     };
-    let nl = bytes
-        .iter()
-        .position(|&b| b == b'\n')
-        .ok_or_else(|| bad("no header line (truncated?)"))?;
-    let header = std::str::from_utf8(&bytes[..nl]).map_err(|_| bad("header is not UTF-8"))?;
-    let sum = header
-        .strip_prefix(MAGIC)
-        .ok_or_else(|| bad("missing 'cfmem-record 1' header"))?;
-    let rest = &bytes[nl + 1..];
-    let payload = rest
-        .strip_suffix(b"\n")
-        .ok_or_else(|| bad("payload is not terminated (truncated?)"))?;
-    if blake3::hash(payload).to_hex().as_str() != sum {
+    if bytes.len() < HEADER + CHECKSUM {
+        return Err(bad("shorter than a record header (truncated?)"));
+    }
+    if &bytes[..8] != MAGIC {
+        return Err(bad(
+            "not a cfmem record of this format (record format 2; the experiment may come from another version of cfmem)",
+        ));
+    }
+    let (body, sum) = bytes.split_at(bytes.len() - CHECKSUM);
+    if blake3::hash(body).as_bytes() != sum {
         return Err(bad("checksum mismatch"));
     }
-    serde_json::from_slice(payload).map_err(|e| bad(&format!("payload: {e}")))
+    let mut r = Reader { bytes: body, at: 8 };
+    let model = r.u64() as usize;
+    let manifest = hex(r.take(32));
+    let (n, q, flags) = (r.u64() as usize, r.u64() as usize, r.u64());
+    let want = HEADER
+        .checked_add(
+            n.checked_mul(BYTES_PER_DOC)
+                .ok_or_else(|| bad("size overflow"))?,
+        )
+        .and_then(|x| x.checked_add(q.checked_mul(BYTES_PER_QUERY)?))
+        .ok_or_else(|| bad("size overflow"))?;
+    if body.len() != want {
+        return Err(bad(&format!(
+            "{} bytes for {n} documents and {q} queries, expected {want}",
+            body.len()
+        )));
+    }
+    let train = TrainStats {
+        steps: r.u64() as usize,
+        tokens: r.u64(),
+        final_loss: Some(r.f64()).filter(|x| !x.is_nan()),
+    };
+    let copies = r.column(n, |b: [u8; 2]| u32::from(u16::from_le_bytes(b)));
+    let docs = r.evals(n);
+    let queries = (flags & 1 == 1).then(|| r.evals(q));
+    Ok(Record {
+        model,
+        manifest,
+        copies,
+        train,
+        docs,
+        queries,
+    })
 }
 
 /// Read and verify a record file.
@@ -215,26 +335,36 @@ mod tests {
     #[test]
     fn roundtrip_and_corruption_detected() {
         let p = Path::new("model-000003.rec");
-        let bytes = encode(&sample());
-        assert_eq!(decode(p, &bytes).unwrap(), sample());
-        // The payload keeps the columns at the top level.
-        let payload: serde_json::Value =
-            serde_json::from_slice(&bytes[bytes.iter().position(|&b| b == b'\n').unwrap()..])
-                .unwrap();
-        assert_eq!(payload["n_tokens"][1], 5);
+        let mut r = sample();
+        r.manifest = blake3::hash(b"manifest").to_hex().to_string();
+        let bytes = encode(&r);
+        assert_eq!(bytes.len(), 96 + 2 * BYTES_PER_DOC + 32);
+        assert_eq!(decode(p, &bytes).unwrap(), r);
+        // With queries, and an empty subset (no final loss).
+        r.queries = Some(Evals {
+            n_tokens: vec![3],
+            n_correct: vec![1],
+            sum_nll: vec![2.5],
+        });
+        r.train.final_loss = None;
+        assert_eq!(decode(p, &encode(&r)).unwrap(), r);
         // Truncation anywhere is detected.
         for cut in [0, 10, bytes.len() / 2, bytes.len() - 1] {
             assert!(decode(p, &bytes[..cut]).is_err(), "cut at {cut}");
         }
-        // A flipped digit in the payload fails the checksum.
-        let mut flipped = bytes.clone();
-        let at = flipped.len() - 5;
-        flipped[at] = if flipped[at] == b'1' { b'2' } else { b'1' };
-        let err = decode(p, &flipped).unwrap_err().to_string();
-        assert!(
-            err.contains("model-000003.rec") && err.contains("checksum"),
-            "{err}"
-        );
+        // A flipped bit anywhere fails the checksum.
+        for at in [9, 100, bytes.len() - 40, bytes.len() - 1] {
+            let mut flipped = bytes.clone();
+            flipped[at] ^= 1;
+            let err = decode(p, &flipped).unwrap_err().to_string();
+            assert!(
+                err.contains("model-000003.rec") && err.contains("checksum"),
+                "{err}"
+            );
+        }
+        // Another format is named as such.
+        let err = decode(p, b"cfmem-record 1 abc\n{}\n..........................................................................................................").unwrap_err();
+        assert!(err.to_string().contains("record format 2"), "{err}");
     }
 
     #[test]

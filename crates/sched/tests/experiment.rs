@@ -349,7 +349,8 @@ fn zero_models_and_other_format_versions_are_refused() {
     std::fs::write(&path, serde_json::to_vec(&v).unwrap()).unwrap();
     let err = Experiment::open(dir.path()).unwrap_err().to_string();
     assert!(
-        err.contains("format version 1") && err.contains("reads version 2"),
+        err.contains("format version 1")
+            && err.contains(&format!("reads version {FORMAT_VERSION}")),
         "{err}"
     );
     // Replacing it works.

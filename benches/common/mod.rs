@@ -1,0 +1,37 @@
+#![allow(dead_code)] // each benchmark uses a part of these helpers
+//! Shared by the benchmarks: the machine's matrix-product peak and the
+//! process's peak memory, measured in the same run as the figures.
+
+use std::time::Instant;
+
+use anyhow::Result;
+use cfmem::engine::{Device, Tensor};
+
+/// GFLOP/s of the best of a few 2048³ f32 matrix products on `threads` threads.
+pub fn peak_gflops(threads: usize) -> Result<f64> {
+    std::env::set_var("RAYON_NUM_THREADS", threads.to_string());
+    let n = 2048;
+    let a = Tensor::randn(0f32, 1.0, (n, n), &Device::Cpu)?;
+    let b = Tensor::randn(0f32, 1.0, (n, n), &Device::Cpu)?;
+    let mut best = f64::MAX;
+    for _ in 0..4 {
+        let t = Instant::now();
+        let c = a.matmul(&b)?;
+        let _ = c.get(0)?.get(0)?.to_scalar::<f32>()?;
+        best = best.min(t.elapsed().as_secs_f64());
+    }
+    Ok(2.0 * (n as f64).powi(3) / best / 1e9)
+}
+
+/// Peak resident memory of this process (VmHWM), in MiB.
+pub fn peak_mib() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
+        })
+        .map(|kb| kb / 1024.0)
+        .unwrap_or(f64::NAN)
+}
