@@ -34,6 +34,7 @@
 
 mod accumulator;
 mod adjust;
+mod columnar;
 mod compare;
 mod convergence;
 mod correlation;

@@ -17,7 +17,14 @@ fn short(s: &str, n: usize) -> String {
 
 pub fn cmd_report(a: &ReportArgs) -> Result<()> {
     let src: Box<dyn Rows> = match (&a.dir, &a.import_membership, &a.import_scores) {
-        (Some(dir), None, None) => Box::new(Experiment::open(dir)?),
+        (Some(dir), None, None) => {
+            let exp = Experiment::open(dir)?;
+            println!(
+                "tokenizer {}: metrics are per token of this tokenizer",
+                exp.manifest().tokenizer.name()
+            );
+            Box::new(exp)
+        }
         (None, Some(m), Some(s)) => Box::new(Imported {
             table: ScoreTable::load(m, s, a.import_ids.as_deref())?,
             metric: a.metric,
@@ -48,6 +55,10 @@ pub fn cmd_report(a: &ReportArgs) -> Result<()> {
     print_repetition(&out);
     if let Some(path) = &a.csv {
         out.write_csv(path)?;
+        println!("wrote {}", path.display());
+    }
+    if let Some(path) = &a.parquet {
+        out.write_parquet(path)?;
         println!("wrote {}", path.display());
     }
     if let Some(dir) = &a.plots {

@@ -64,17 +64,23 @@ fn random_canaries_rank_above_controls() {
     ]);
     assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
     let csv_path = tmp.path().join("mem.csv");
+    let pq_path = tmp.path().join("mem.parquet");
     let r = cfmem(&[
         "report",
         o,
         "--csv",
         csv_path.to_str().unwrap(),
+        "--parquet",
+        pq_path.to_str().unwrap(),
         "--top",
         "5",
     ]);
     assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
     let stdout = String::from_utf8_lossy(&r.stdout);
     assert!(stdout.contains("24 documents, 8 models"), "{stdout}");
+    // A Parquet file (its columns are checked in cfmem-analysis' tests).
+    let pq = std::fs::read(&pq_path).unwrap();
+    assert!(pq.starts_with(b"PAR1") && pq.ends_with(b"PAR1"));
 
     let mut rdr = csv::Reader::from_path(&csv_path).unwrap();
     let header: Vec<String> = rdr.headers().unwrap().iter().map(String::from).collect();

@@ -1,6 +1,7 @@
 //! Loading and validating corpora: JSONL, plain text, or a directory of `.txt` files.
 
 use std::collections::HashMap;
+use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -74,9 +75,9 @@ pub struct Corpus {
 }
 
 /// A document with the place it came from, before validation.
-struct Located {
-    doc: Document,
-    location: String,
+pub(crate) struct Located {
+    pub(crate) doc: Document,
+    pub(crate) location: String,
 }
 
 impl Corpus {
@@ -130,8 +131,13 @@ impl Corpus {
         })
     }
 
-    /// Load a corpus: a directory of `.txt` files (id = relative path), a
-    /// `.jsonl`/`.json`/`.ndjson` file, or any other file as plain text.
+    /// Load a corpus: a `.parquet` file, or a directory holding `.parquet`
+    /// files (read in name order, as Hugging Face datasets store their
+    /// shards), with the text in column `text_field`; a directory of `.txt`
+    /// files (id = relative path); a `.jsonl`/`.json`/`.ndjson` file (read a
+    /// line at a time); or any other file as plain text. JSONL and text
+    /// files may be compressed, `.gz` (gzip) or `.zst` (zstandard), and are
+    /// then decompressed as they are read (`corpus.jsonl.zst`), never to disk.
     ///
     /// # Errors
     /// I/O, JSON, UTF-8 and validation errors, each naming the file and line.
@@ -142,14 +148,32 @@ impl Corpus {
             source,
         })?;
         let docs = if meta.is_dir() {
-            load_dir(path)?
-        } else {
-            let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("");
-            let bytes = read(path)?;
-            if matches!(ext, "jsonl" | "json" | "ndjson") {
-                parse_jsonl(path, &bytes, cfg)?
+            let parquet = parquet_files(path)?;
+            if parquet.is_empty() {
+                load_dir(path)?
             } else {
-                parse_text(path, &bytes, cfg.per_line)?
+                let mut docs = Vec::new();
+                for file in &parquet {
+                    docs.extend(crate::columnar::load(file, cfg)?);
+                }
+                docs
+            }
+        } else if crate::columnar::is_parquet(path) {
+            crate::columnar::load(path, cfg)?
+        } else {
+            let (format, compression) = Format::of(path);
+            let reader = open(path, compression)?;
+            match format {
+                Format::Jsonl => parse_jsonl(path, reader, cfg)?,
+                Format::Text => {
+                    let mut bytes = Vec::new();
+                    let mut reader = reader;
+                    reader.read_to_end(&mut bytes).map_err(|source| Error::Io {
+                        path: path.to_path_buf(),
+                        source,
+                    })?;
+                    parse_text(path, &bytes, cfg.per_line)?
+                }
             }
         };
         Self::validate(docs, cfg.skip_empty, &path.display().to_string())
@@ -210,6 +234,60 @@ impl Corpus {
     }
 }
 
+/// What a corpus file holds, by its name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Format {
+    Jsonl,
+    Text,
+}
+
+/// How a corpus file is compressed, by its last extension.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Compression {
+    None,
+    Gzip,
+    Zstd,
+}
+
+impl Format {
+    fn of(path: &Path) -> (Self, Compression) {
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().to_lowercase())
+            .unwrap_or_default();
+        let (stem, compression) = if let Some(s) = name.strip_suffix(".gz") {
+            (s.to_string(), Compression::Gzip)
+        } else if let Some(s) = name.strip_suffix(".zst") {
+            (s.to_string(), Compression::Zstd)
+        } else {
+            (name, Compression::None)
+        };
+        let jsonl = [".jsonl", ".json", ".ndjson"]
+            .iter()
+            .any(|e| stem.ends_with(e));
+        (if jsonl { Self::Jsonl } else { Self::Text }, compression)
+    }
+}
+
+/// A buffered reader over the file, decompressing as it reads.
+fn open(path: &Path, compression: Compression) -> Result<Box<dyn BufRead>> {
+    let file = std::fs::File::open(path).map_err(|source| Error::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let file = BufReader::new(file);
+    Ok(match compression {
+        Compression::None => Box::new(file),
+        Compression::Gzip => Box::new(BufReader::new(flate2::bufread::MultiGzDecoder::new(file))),
+        Compression::Zstd => Box::new(BufReader::new(
+            zstd::stream::read::Decoder::with_buffer(file).map_err(|source| Error::Io {
+                path: path.to_path_buf(),
+                source,
+            })?,
+        )),
+    })
+}
+
 fn read(path: &Path) -> Result<Vec<u8>> {
     std::fs::read(path).map_err(|source| Error::Io {
         path: path.to_path_buf(),
@@ -229,11 +307,30 @@ fn utf8<'a>(path: &Path, bytes: &'a [u8]) -> Result<&'a str> {
     })
 }
 
-fn parse_jsonl(path: &Path, bytes: &[u8], cfg: &LoadConfig) -> Result<Vec<Located>> {
-    let text = utf8(path, bytes)?;
+fn parse_jsonl(
+    path: &Path,
+    mut reader: Box<dyn BufRead>,
+    cfg: &LoadConfig,
+) -> Result<Vec<Located>> {
     let mut docs = Vec::new();
-    for (i, line) in text.lines().enumerate() {
-        let line_no = i + 1;
+    let mut buf = Vec::new();
+    let mut line_no = 0;
+    loop {
+        buf.clear();
+        line_no += 1;
+        let n = reader.read_until(b'\n', &mut buf).map_err(|e| Error::Io {
+            path: path.to_path_buf(),
+            source: std::io::Error::new(e.kind(), format!("line {line_no}: {e}")),
+        })?;
+        if n == 0 {
+            break;
+        }
+        let line = std::str::from_utf8(&buf).map_err(|_| Error::InvalidUtf8 {
+            path: path.to_path_buf(),
+            line: Some(line_no),
+        })?;
+        let line = line.strip_suffix('\n').unwrap_or(line);
+        let line = line.strip_suffix('\r').unwrap_or(line);
         if line.trim().is_empty() {
             continue;
         }
@@ -337,6 +434,23 @@ fn load_dir(root: &Path) -> Result<Vec<Located>> {
         });
     }
     Ok(docs)
+}
+
+/// The `.parquet` files directly in `dir`, sorted.
+fn parquet_files(dir: &Path) -> Result<Vec<PathBuf>> {
+    let io = |source| Error::Io {
+        path: dir.to_path_buf(),
+        source,
+    };
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).map_err(io)? {
+        let path = entry.map_err(io)?.path();
+        if path.is_file() && crate::columnar::is_parquet(&path) {
+            out.push(path);
+        }
+    }
+    out.sort();
+    Ok(out)
 }
 
 fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {

@@ -71,6 +71,9 @@ pub enum Error {
     /// A configuration value out of range.
     #[error("invalid configuration: {0}")]
     Config(String),
+    /// A tokenizer that cannot be trained, read or trusted.
+    #[error("tokenizer: {0}")]
+    Tokenizer(String),
     /// A subset that names a document outside the corpus.
     #[error("model {model}: subset names document {doc}, but the corpus has {n_docs}")]
     SubsetIndex {

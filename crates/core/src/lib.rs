@@ -32,6 +32,7 @@
 #![deny(missing_docs)]
 
 mod canary;
+mod columnar;
 mod corpus;
 mod data;
 mod device;
@@ -51,7 +52,9 @@ pub use error::{Error, Result};
 pub use eval::{evaluate, DocEval};
 pub use fused::Kernels;
 pub use model::{token_nll, token_nll_with, Gpt, ModelConfig, Param};
-pub use tokenizer::{ByteTokenizer, Tokenizer, TokenizerConfig};
+pub use tokenizer::{
+    ByteTokenizer, HfTokenizer, ResolvedTokenizer, Tokenizer, TokenizerConfig, TokenizerSpec,
+};
 pub use train::{Ensemble, ModelJob, StepHook, Subset, TrainConfig, TrainStats, Trained};
 
 /// Re-exported so users need not depend on candle directly for the basics.

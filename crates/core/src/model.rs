@@ -302,6 +302,9 @@ impl Gpt {
                 self.k, cfg.ctx
             )));
         }
+        if self.kernels == Kernels::Fused {
+            return self.forward_fused(ids, b, t);
+        }
         let n = b * t;
         let dev = ids.device();
         // Token embedding: model k's rows live at k·V .. (k+1)·V of the flat table.
@@ -310,10 +313,6 @@ impl Gpt {
         let flat_ids = ids.broadcast_add(&offsets)?.flatten_all()?;
         let wte = self.p(0);
         let x = wte.reshape((k * v, d))?.index_select(&flat_ids, 0)?;
-        let fused = self.kernels == Kernels::Fused;
-        if fused {
-            return self.forward_fused(ids, b, t);
-        }
         let pos = self.p(1).narrow(1, 0, t)?;
         let mut x = x
             .reshape((k, b, t, d))?

@@ -160,3 +160,141 @@ fn fingerprint_identifies_content() {
     }
     assert_eq!(a.fingerprint().len(), 64);
 }
+
+#[test]
+fn compressed_jsonl_reads_as_the_plain_file() {
+    use std::io::Write;
+    let dir = tempfile::tempdir().unwrap();
+    let lines = "{\"id\": \"a\", \"text\": \"first document\"}\n{\"id\": \"b\", \"text\": \"second, ünïcode\"}\n";
+    let plain = dir.path().join("c.jsonl");
+    std::fs::write(&plain, lines).unwrap();
+    let gz = dir.path().join("c.jsonl.gz");
+    let mut e = flate2::write::GzEncoder::new(
+        std::fs::File::create(&gz).unwrap(),
+        flate2::Compression::default(),
+    );
+    e.write_all(lines.as_bytes()).unwrap();
+    e.finish().unwrap();
+    let zst = dir.path().join("c.jsonl.zst");
+    std::fs::write(&zst, zstd::encode_all(lines.as_bytes(), 3).unwrap()).unwrap();
+    let cfg = LoadConfig::default();
+    let want = Corpus::load(&plain, &cfg).unwrap();
+    assert_eq!(want.len(), 2);
+    for p in [&gz, &zst] {
+        let got = Corpus::load(p, &cfg).unwrap();
+        assert_eq!(got.documents(), want.documents(), "{}", p.display());
+        assert_eq!(got.fingerprint(), want.fingerprint());
+    }
+    // A damaged compressed file is an error naming the file, not a panic.
+    let mut bytes = std::fs::read(&gz).unwrap();
+    let mid = bytes.len() / 2;
+    bytes.truncate(mid);
+    std::fs::write(&gz, &bytes).unwrap();
+    let err = Corpus::load(&gz, &cfg).unwrap_err().to_string();
+    assert!(err.contains("c.jsonl.gz"), "{err}");
+    // Malformed JSON inside a compressed file names its line.
+    std::fs::write(
+        &zst,
+        zstd::encode_all("{\"text\": \"ok\"}\n{oops\n".as_bytes(), 3).unwrap(),
+    )
+    .unwrap();
+    let err = Corpus::load(&zst, &cfg).unwrap_err().to_string();
+    assert!(err.contains("c.jsonl.zst:2: malformed JSON"), "{err}");
+}
+
+/// Write a Parquet file with the given columns.
+fn write_parquet(path: &std::path::Path, cols: Vec<(&str, arrow_array::ArrayRef)>) {
+    let batch = arrow_array::RecordBatch::try_from_iter(cols).unwrap();
+    let f = std::fs::File::create(path).unwrap();
+    let mut w = parquet::arrow::ArrowWriter::try_new(f, batch.schema(), None).unwrap();
+    w.write(&batch).unwrap();
+    w.close().unwrap();
+}
+
+#[test]
+fn parquet_files_and_folders_read_as_the_jsonl() {
+    use arrow_array::{ArrayRef, Int64Array, StringArray};
+    use std::sync::Arc;
+    let dir = tempfile::tempdir().unwrap();
+    let jsonl = dir.path().join("c.jsonl");
+    std::fs::write(
+        &jsonl,
+        "{\"id\": \"a\", \"text\": \"first\", \"group\": \"g\"}\n{\"id\": \"b\", \"text\": \"second\"}\n{\"id\": \"c\", \"text\": \"third\"}\n",
+    )
+    .unwrap();
+    let want = Corpus::load(&jsonl, &LoadConfig::default()).unwrap();
+    // One file.
+    let one = dir.path().join("c.parquet");
+    let col = |v: Vec<Option<&str>>| -> ArrayRef { Arc::new(StringArray::from(v)) };
+    write_parquet(
+        &one,
+        vec![
+            ("id", col(vec![Some("a"), Some("b"), Some("c")])),
+            (
+                "text",
+                col(vec![Some("first"), Some("second"), Some("third")]),
+            ),
+            ("group", col(vec![Some("g"), None, None])),
+        ],
+    );
+    let got = Corpus::load(&one, &LoadConfig::default()).unwrap();
+    assert_eq!(got.documents(), want.documents());
+    assert_eq!(got.fingerprint(), want.fingerprint());
+    // A folder of shards, read in name order.
+    let shards = dir.path().join("shards");
+    std::fs::create_dir(&shards).unwrap();
+    write_parquet(
+        &shards.join("train-00001.parquet"),
+        vec![
+            ("id", col(vec![Some("c")])),
+            ("text", col(vec![Some("third")])),
+        ],
+    );
+    write_parquet(
+        &shards.join("train-00000.parquet"),
+        vec![
+            ("id", col(vec![Some("a"), Some("b")])),
+            ("text", col(vec![Some("first"), Some("second")])),
+            ("group", col(vec![Some("g"), None])),
+        ],
+    );
+    assert_eq!(
+        Corpus::load(&shards, &LoadConfig::default())
+            .unwrap()
+            .documents(),
+        want.documents()
+    );
+    // Integer ids, another text column name.
+    let ints = dir.path().join("ints.parquet");
+    write_parquet(
+        &ints,
+        vec![
+            ("idx", Arc::new(Int64Array::from(vec![10, 11])) as ArrayRef),
+            ("content", col(vec![Some("x y"), Some("z")])),
+        ],
+    );
+    let cfg = LoadConfig {
+        id_field: "idx".into(),
+        text_field: "content".into(),
+        ..LoadConfig::default()
+    };
+    let c = Corpus::load(&ints, &cfg).unwrap();
+    assert_eq!(c.documents()[1].id, "11");
+    // Errors name the file and the row.
+    let err = Corpus::load(&ints, &LoadConfig::default())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("ints.parquet") && err.contains("\"text\""),
+        "{err}"
+    );
+    let nulls = dir.path().join("nulls.parquet");
+    write_parquet(&nulls, vec![("text", col(vec![Some("ok"), None]))]);
+    let err = Corpus::load(&nulls, &LoadConfig::default())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("nulls.parquet:2") && err.contains("is null"),
+        "{err}"
+    );
+}

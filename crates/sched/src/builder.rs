@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use cfmem_analysis::{DesignConfig, DesignKind};
-use cfmem_core::{Corpus, LoadConfig, ModelConfig, TokenizerConfig, TrainConfig};
+use cfmem_core::{Corpus, LoadConfig, ModelConfig, ResolvedTokenizer, TokenizerSpec, TrainConfig};
 
 use crate::error::{io, Error, Result};
 use crate::experiment::{write_jsonl, Experiment};
@@ -62,7 +62,7 @@ impl Source {
 /// | `seed` | 0: the design's, the initialisations' and the batch orders' |
 /// | `seeding` | [`Seeding::Shared`] |
 /// | `units` | [`UnitSpec::Documents`] |
-/// | `tokenizer` | [`TokenizerConfig::Byte`] |
+/// | `tokenizer` | bytes ([`TokenizerSpec::Bytes`]); `bpe:VOCAB` trains a byte-level BPE on the corpus, or a Hugging Face `tokenizer.json`; the model's vocabulary follows it |
 ///
 /// ```no_run
 /// use cfmem_core::{Corpus, LoadConfig, TrainConfig};
@@ -92,7 +92,7 @@ pub struct ExperimentBuilder {
     seed: Option<u64>,
     seeding: Option<Seeding>,
     units: Option<UnitSpec>,
-    tokenizer: Option<TokenizerConfig>,
+    tokenizer: Option<TokenizerSpec>,
 }
 
 impl ExperimentBuilder {
@@ -195,8 +195,9 @@ impl ExperimentBuilder {
         self
     }
 
-    /// The tokenizer.
-    pub fn tokenizer(mut self, tokenizer: TokenizerConfig) -> Self {
+    /// The tokenizer (kept in the directory as `tokenizer.json` when it is
+    /// a Hugging Face one).
+    pub fn tokenizer(mut self, tokenizer: TokenizerSpec) -> Self {
         self.tokenizer = Some(tokenizer);
         self
     }
@@ -219,8 +220,8 @@ impl ExperimentBuilder {
         }
     }
 
-    /// The manifest, corpus and queries the builder stands for.
-    fn resolve(&self) -> Result<(Manifest, Source, Option<Source>)> {
+    /// The manifest, corpus, queries and tokenizer the builder stands for.
+    fn resolve(&self) -> Result<(Manifest, Source, Option<Source>, ResolvedTokenizer)> {
         let existing = self.existing()?;
         let base = existing.as_ref().map(Experiment::manifest);
         let corpus = match (&self.corpus, &existing) {
@@ -246,19 +247,32 @@ impl ExperimentBuilder {
             }),
             (None, None) => None,
         };
+        let tokenizer = match (&self.tokenizer, &existing) {
+            (Some(spec), _) => spec.resolve(&corpus.corpus)?,
+            (None, Some(e)) => ResolvedTokenizer {
+                config: e.manifest().tokenizer.clone(),
+                json: match &e.manifest().tokenizer {
+                    cfmem_core::TokenizerConfig::Byte => None,
+                    _ => {
+                        let p = e.layout().tokenizer();
+                        Some(std::fs::read(&p).map_err(io(&p))?)
+                    }
+                },
+            },
+            (None, None) => TokenizerSpec::Bytes.resolve(&corpus.corpus)?,
+        };
+        let mut model = pick(
+            &self.model,
+            base.map(|m| m.model.clone()),
+            ModelConfig::tiny(),
+        );
+        // The model's vocabulary follows the tokenizer.
+        model.vocab_size = tokenizer.config.vocab_size();
         let parts = Parts {
             corpus: corpus.info(),
             queries: queries.as_ref().map(Source::info),
-            tokenizer: pick(
-                &self.tokenizer,
-                base.map(|m| m.tokenizer),
-                TokenizerConfig::default(),
-            ),
-            model: pick(
-                &self.model,
-                base.map(|m| m.model.clone()),
-                ModelConfig::tiny(),
-            ),
+            tokenizer: tokenizer.config.clone(),
+            model,
             train: pick(
                 &self.train,
                 base.map(|m| m.train.clone()),
@@ -282,7 +296,7 @@ impl ExperimentBuilder {
         manifest.design().check()?;
         manifest.model.check()?;
         manifest.train.check()?;
-        Ok((manifest, corpus, queries))
+        Ok((manifest, corpus, queries, tokenizer))
     }
 
     /// The manifest [`ExperimentBuilder::open`] would write (or resume).
@@ -303,7 +317,7 @@ impl ExperimentBuilder {
     /// differing field; [`Error::BadManifest`] for an unreadable or
     /// other-version manifest (with [`OnChange::Refuse`]); I/O errors.
     pub fn open(self, on_change: OnChange) -> Result<Experiment> {
-        let (manifest, corpus, queries) = self.resolve()?;
+        let (manifest, corpus, queries, tokenizer) = self.resolve()?;
         let layout = self.layout();
         if layout.manifest().exists() {
             match Manifest::read(&layout) {
@@ -329,6 +343,9 @@ impl ExperimentBuilder {
         write_jsonl(&layout.corpus(), &corpus.corpus)?;
         if let Some(q) = &queries {
             write_jsonl(&layout.queries(), &q.corpus)?;
+        }
+        if let Some(json) = &tokenizer.json {
+            write_atomic(&layout.tokenizer(), json)?;
         }
         // The manifest last: once it exists, the corpus files are complete.
         let bytes =

@@ -152,11 +152,30 @@ impl Experiment {
     /// # Errors
     /// I/O errors writing the file.
     pub fn token_table(&self) -> Result<cfmem_core::TokenTable> {
+        let tok = self.tokenizer()?;
         crate::tokens::load_or_build(
             &self.layout.tokens(),
             &self.corpus,
             &self.manifest.tokenizer,
+            tok.as_ref(),
         )
+    }
+
+    /// The manifest's tokenizer, built (a Hugging Face one from
+    /// `DIR/tokenizer.json`, checked against its fingerprint).
+    ///
+    /// # Errors
+    /// I/O errors; [`Error::Core`] when `tokenizer.json` does not match the
+    /// manifest.
+    pub fn tokenizer(&self) -> Result<Box<dyn cfmem_core::Tokenizer>> {
+        let json = match &self.manifest.tokenizer {
+            cfmem_core::TokenizerConfig::Byte => None,
+            _ => {
+                let p = self.layout.tokenizer();
+                Some(std::fs::read(&p).map_err(io(&p))?)
+            }
+        };
+        Ok(self.manifest.tokenizer.build(json.as_deref())?)
     }
 
     /// The same for the query corpus, when there is one.
@@ -167,10 +186,12 @@ impl Experiment {
         self.queries
             .as_ref()
             .map(|q| {
+                let tok = self.tokenizer()?;
                 crate::tokens::load_or_build(
                     &self.layout.query_tokens(),
                     q,
                     &self.manifest.tokenizer,
+                    tok.as_ref(),
                 )
             })
             .transpose()
@@ -213,7 +234,7 @@ impl Experiment {
         if r.model != i {
             return Err(bad(format!("holds model {} instead of {i}", r.model)));
         }
-        if r.manifest != self.manifest.hash() {
+        if !self.manifest.ties(&r.manifest) {
             return Err(bad("was written under another manifest".into()));
         }
         let n = self.corpus.len();
@@ -243,7 +264,7 @@ impl Experiment {
             path: path.clone(),
             message: m,
         };
-        if record.manifest != self.manifest.hash() {
+        if !self.manifest.ties(&record.manifest) {
             return Err(bad("was made under another manifest".into()));
         }
         let n = self.corpus.len();

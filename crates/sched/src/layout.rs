@@ -4,6 +4,7 @@
 //! DIR/manifest.json                 everything that determines the records
 //! DIR/corpus.jsonl                  the validated corpus (the experiment is self-contained)
 //! DIR/queries.jsonl                 the query corpus, when the experiment has one
+//! DIR/tokenizer.json                a Hugging Face tokenizer (trained BPE or a user's file), when the manifest names one
 //! DIR/tokens.bin                    the corpus tokenized once (`tokens.rs`); queries.tokens.bin likewise
 //! DIR/target.json                   the number of models last asked for
 //! DIR/log.txt                       what runs did (corrupt records moved, failures)
@@ -44,6 +45,10 @@ impl Layout {
 
     pub(crate) fn queries(&self) -> PathBuf {
         self.dir.join("queries.jsonl")
+    }
+
+    pub(crate) fn tokenizer(&self) -> PathBuf {
+        self.dir.join("tokenizer.json")
     }
 
     pub(crate) fn tokens(&self) -> PathBuf {
@@ -148,6 +153,7 @@ impl Layout {
             self.manifest(),
             self.corpus(),
             self.queries(),
+            self.tokenizer(),
             self.tokens(),
             self.query_tokens(),
             self.target(),

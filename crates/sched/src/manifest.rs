@@ -161,10 +161,30 @@ impl Manifest {
         }
     }
 
-    /// blake3 of the canonical JSON (what records are tied to).
+    /// blake3 of the canonical JSON without the informational paths
+    /// (`corpus.path`, `queries.path`): what records are tied to. The same
+    /// corpus read from a JSONL, a `.jsonl.zst` or a Parquet copy, or moved,
+    /// gives the same hash and so byte-identical records.
     pub fn hash(&self) -> String {
+        let mut m = self.clone();
+        m.corpus.path = None;
+        if let Some(q) = &mut m.queries {
+            q.path = None;
+        }
+        m.full_hash()
+    }
+
+    /// blake3 of the canonical JSON, paths included: what records written
+    /// before [`Manifest::hash`] left the paths out are tied to.
+    fn full_hash(&self) -> String {
         let bytes = serde_json::to_vec(self).unwrap_or_default();
         blake3::hash(&bytes).to_hex().to_string()
+    }
+
+    /// Whether a record tied to `hash` belongs to this manifest (its
+    /// [`Manifest::hash`], or the hash with paths of earlier records).
+    pub fn ties(&self, hash: &str) -> bool {
+        hash == self.hash() || hash == self.full_hash()
     }
 
     /// Read the manifest of the experiment in `layout`.

@@ -22,7 +22,7 @@
 use std::io::{BufReader, Read};
 use std::path::Path;
 
-use cfmem_core::{Corpus, TokenIds, TokenTable, TokenizerConfig};
+use cfmem_core::{Corpus, TokenIds, TokenTable, Tokenizer, TokenizerConfig};
 
 use crate::error::Result;
 use crate::layout::write_atomic;
@@ -156,13 +156,14 @@ fn read(path: &Path, fp: &[u8; 32]) -> Option<TokenTable> {
 pub(crate) fn load_or_build(
     path: &Path,
     corpus: &Corpus,
-    tokenizer: &TokenizerConfig,
+    config: &TokenizerConfig,
+    tokenizer: &dyn Tokenizer,
 ) -> Result<TokenTable> {
-    let fp = fingerprint(corpus, tokenizer);
+    let fp = fingerprint(corpus, config);
     if let Some(t) = read(path, &fp) {
         return Ok(t);
     }
-    let table = TokenTable::tokenize(corpus, tokenizer.build().as_ref());
+    let table = TokenTable::tokenize(corpus, tokenizer);
     write_atomic(path, &encode(&table, &fp))?;
     Ok(table)
 }
@@ -182,8 +183,9 @@ mod tests {
         ])
         .unwrap();
         let tok = TokenizerConfig::default();
-        let built = load_or_build(&path, &corpus, &tok).unwrap();
-        assert_eq!(built, TokenTable::tokenize(&corpus, tok.build().as_ref()));
+        let bytes_tok = cfmem_core::ByteTokenizer;
+        let built = load_or_build(&path, &corpus, &tok, &bytes_tok).unwrap();
+        assert_eq!(built, TokenTable::tokenize(&corpus, &bytes_tok));
         let bytes = std::fs::read(&path).unwrap();
         // 80 header + 3 offsets + 15 ids of 2 bytes (BOS + 5 bytes + EOS,
         // BOS + 6 bytes of "wörld" + EOS) + 32.
@@ -197,11 +199,19 @@ mod tests {
         bad[100] ^= 1;
         std::fs::write(&path, &bad).unwrap();
         assert_eq!(read(&path, &fingerprint(&corpus, &tok)), None);
-        assert_eq!(load_or_build(&path, &corpus, &tok).unwrap(), built);
+        assert_eq!(
+            load_or_build(&path, &corpus, &tok, &bytes_tok).unwrap(),
+            built
+        );
         assert_eq!(std::fs::read(&path).unwrap(), bytes);
         // Another corpus: stale.
         let other = Corpus::from_documents(vec![Document::new("a", "hello")]).unwrap();
         assert_eq!(read(&path, &fingerprint(&other, &tok)), None);
-        assert_eq!(load_or_build(&path, &other, &tok).unwrap().n_docs(), 1);
+        assert_eq!(
+            load_or_build(&path, &other, &tok, &bytes_tok)
+                .unwrap()
+                .n_docs(),
+            1
+        );
     }
 }

@@ -400,3 +400,86 @@ fn status_counts_done_pending_and_compute() {
     assert_eq!(s.shards.len(), 2);
     assert_eq!((s.shards[1].wanted, s.shards[1].done), (2, 1));
 }
+
+#[test]
+fn a_bpe_tokenizer_is_trained_kept_and_followed_by_the_model() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = corpus();
+    let bpe = |v| builder(dir.path(), &c, 1).tokenizer(cfmem_core::TokenizerSpec::Bpe(v));
+    let exp = bpe(280).open(OnChange::Refuse).unwrap();
+    let m = exp.manifest();
+    assert_eq!(m.tokenizer.name(), "bpe:280");
+    assert_eq!(m.model.vocab_size, m.tokenizer.vocab_size());
+    assert!(dir.path().join("tokenizer.json").exists());
+    run(&exp, &cfg(2), &Silent).unwrap();
+    let table = exp.token_table().unwrap();
+    assert_eq!(table.vocab_size, m.model.vocab_size);
+    // Fewer tokens than bytes: the merges apply.
+    let bytes: usize = c.documents().iter().map(|d| d.text.len() + 2).sum();
+    assert!(
+        table.ids.len() < bytes,
+        "{} ids for {bytes} bytes",
+        table.ids.len()
+    );
+    // The same tokenizer again resumes; another vocabulary is another experiment.
+    let again = Experiment::builder(dir.path())
+        .resume_settings()
+        .tokenizer(cfmem_core::TokenizerSpec::Bpe(280))
+        .open(OnChange::Refuse)
+        .unwrap();
+    assert_eq!(again.manifest().hash(), m.hash());
+    let err = bpe(300).open(OnChange::Refuse).unwrap_err().to_string();
+    assert!(err.contains("tokenizer"), "{err}");
+    // A tampered tokenizer.json is caught before it is used.
+    std::fs::write(dir.path().join("tokenizer.json"), b"{}").unwrap();
+    assert!(Experiment::open(dir.path()).unwrap().tokenizer().is_err());
+}
+
+#[test]
+fn compressed_and_parquet_copies_of_a_corpus_give_byte_identical_records() {
+    use arrow_array::{ArrayRef, RecordBatch, StringArray};
+    use std::sync::Arc;
+    let dir = tempfile::tempdir().unwrap();
+    let c = corpus();
+    let jsonl = dir.path().join("c.jsonl");
+    let lines: String = c
+        .documents()
+        .iter()
+        .map(|d| format!("{}\n", serde_json::json!({"id": d.id, "text": d.text})))
+        .collect();
+    std::fs::write(&jsonl, &lines).unwrap();
+    let zst = dir.path().join("c.jsonl.zst");
+    std::fs::write(&zst, zstd::encode_all(lines.as_bytes(), 3).unwrap()).unwrap();
+    let pq = dir.path().join("c.parquet");
+    let col = |f: fn(&Document) -> &str| -> ArrayRef {
+        Arc::new(StringArray::from(
+            c.documents().iter().map(f).collect::<Vec<_>>(),
+        ))
+    };
+    let batch =
+        RecordBatch::try_from_iter([("id", col(|d| &d.id)), ("text", col(|d| &d.text))]).unwrap();
+    let mut w = parquet::arrow::ArrowWriter::try_new(
+        std::fs::File::create(&pq).unwrap(),
+        batch.schema(),
+        None,
+    )
+    .unwrap();
+    w.write(&batch).unwrap();
+    w.close().unwrap();
+
+    let mut records = Vec::new();
+    for (name, path) in [("jsonl", &jsonl), ("zst", &zst), ("parquet", &pq)] {
+        let load = cfmem_core::LoadConfig::default();
+        let loaded = Corpus::load(path, &load).unwrap();
+        assert_eq!(loaded.fingerprint(), c.fingerprint(), "{name}");
+        let exp = builder(&dir.path().join(name), &loaded, 1)
+            .corpus_origin(path.as_path(), load)
+            .open(OnChange::Refuse)
+            .unwrap();
+        assert_eq!(exp.manifest().corpus.path.as_deref(), Some(path.as_path()));
+        run(&exp, &cfg(2), &Silent).unwrap();
+        records.push((bytes(&exp, 0), bytes(&exp, 1)));
+    }
+    assert_eq!(records[0], records[1], "the .jsonl.zst copy");
+    assert_eq!(records[0], records[2], "the Parquet copy");
+}

@@ -61,6 +61,9 @@ pub struct ReportArgs {
     /// Write every document's estimate to this CSV file.
     #[arg(long)]
     pub csv: Option<PathBuf>,
+    /// Write every document's estimate to this Parquet file (the CSV's columns plus group and kind; for pandas, pyarrow, polars).
+    #[arg(long)]
+    pub parquet: Option<PathBuf>,
     /// How many of the most memorized documents to print.
     #[arg(long, default_value_t = 20)]
     pub top: usize,

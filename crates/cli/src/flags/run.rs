@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use anyhow::{bail, Context, Result};
 use cfmem_analysis::DesignKind;
-use cfmem_core::{Corpus, DeviceChoice, LoadConfig, ModelConfig};
+use cfmem_core::{Corpus, DeviceChoice, LoadConfig, ModelConfig, TokenizerSpec};
 use cfmem_sched::{Experiment, ExperimentBuilder, RunConfig, Seeding, Shard, UnitSpec};
 use clap::Args;
 
@@ -45,6 +45,9 @@ pub struct RunArgs {
     /// Keep adding models, a block at a time, until the split-half Spearman of the estimates reaches R (e.g. 0.9); --models is then the budget.
     #[arg(long, value_name = "R")]
     pub until_reliability: Option<f64>,
+    /// Tokenizer: bytes, bpe:VOCAB (a byte-level BPE trained on the corpus, kept as DIR/tokenizer.json), or the path of a Hugging Face tokenizer.json [default: bytes]. The model's vocabulary follows it.
+    #[arg(long)]
+    tokenizer: Option<TokenizerSpec>,
     /// Model preset: tiny or small [default: tiny].
     #[arg(long)]
     preset: Option<String>,
@@ -205,6 +208,9 @@ impl RunArgs {
         }
         if let Some(u) = &self.units {
             b = b.units(u.clone());
+        }
+        if let Some(t) = &self.tokenizer {
+            b = b.tokenizer(t.clone());
         }
         Ok(b)
     }
