@@ -9,7 +9,9 @@
 //! `cfmem report target/cfmem-examples/quickstart` prints the same numbers.
 
 use anyhow::{Context, Result};
-use cfmem::analysis::{report, Difference, MeanCi, ReportConfig};
+use cfmem::analysis::{
+    analyse, report, AnalysisConfig, Difference, MeanCi, MembershipConfig, ReportConfig,
+};
 use cfmem::engine::kind_of;
 use cfmem::sched::{run, Experiment, OnChange, PrintProgress, RunConfig};
 
@@ -128,6 +130,22 @@ fn main() -> Result<()> {
             w.diff, w.ci_low, w.ci_high
         );
     }
-    println!("\nEvery document, with the same numbers: cargo run --release -p cfmem-cli -- report {dir} --csv mem.csv");
+    // Everything in one page to open in a browser: settings, reliability,
+    // charts, every document with its text and its models' scores.
+    let all = analyse(
+        &exp,
+        &AnalysisConfig {
+            convergence: true,
+            membership: Some(MembershipConfig::default()),
+            ..AnalysisConfig::default()
+        },
+    )?;
+    let html = format!("{dir}/report.html");
+    let w = all.write_html(&exp, &exp.html_page(), html.as_ref())?;
+    println!(
+        "\nThe HTML report (open it in a browser, {:.1} MB): {html}",
+        w.bytes as f64 / 1e6
+    );
+    println!("Every document, with the same numbers: cargo run --release -p cfmem-cli -- report {dir} --csv mem.csv");
     Ok(())
 }

@@ -59,8 +59,8 @@ pub struct Analyses {
     pub repetition: Option<RepetitionCurve>,
     /// A kind per document (for the scatter chart), from the source.
     pub kinds: Option<Vec<String>>,
-    /// Each document's unit of removal when units are not the documents
-    /// themselves (`None` for a document that is its own unit).
+    /// Each document's unit of removal when some units have several
+    /// documents (`None` for a document that is its own unit).
     pub doc_groups: Option<Vec<Option<String>>>,
 }
 
@@ -117,17 +117,18 @@ pub fn analyse(src: &dyn Rows, cfg: &AnalysisConfig) -> Result<Analyses> {
         groups,
         repetition,
         kinds: src.kinds(),
-        doc_groups: src.units().map(|u| {
+        doc_groups: src.units().and_then(|u| {
             let mut size = vec![0usize; u.n_units()];
             for d in 0..u.n_docs() {
                 size[u.unit_of(d)] += 1;
             }
-            (0..u.n_docs())
+            let g: Vec<Option<String>> = (0..u.n_docs())
                 .map(|d| {
                     let unit = u.unit_of(d);
                     (size[unit] > 1).then(|| u.names()[unit].clone())
                 })
-                .collect()
+                .collect();
+            g.iter().any(Option::is_some).then_some(g)
         }),
     })
 }

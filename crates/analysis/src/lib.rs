@@ -42,6 +42,7 @@ mod design;
 mod error;
 mod estimate;
 mod export;
+mod html;
 mod import;
 mod influence;
 mod lira;
@@ -52,6 +53,7 @@ mod report;
 mod rows;
 mod summary;
 mod synthetic;
+mod tokens;
 mod units;
 
 pub use accumulator::MemAccumulator;
@@ -66,6 +68,7 @@ pub use design::{CoverageProblem, DesignConfig, DesignKind, Membership, MAX_COPI
 pub use error::{Error, Result};
 pub use estimate::{welch, Estimate, Metric, NoEstimate, RunningStats, Welch};
 pub use export::{analyse, Analyses, AnalysisConfig, NamedChart};
+pub use html::{HtmlPage, HtmlWritten};
 pub use import::ScoreTable;
 pub use influence::{
     influence, influence_stream, Influence, InfluenceConfig, InfluenceEntry, InfluenceOn,
@@ -82,4 +85,5 @@ pub use report::{report, DocEstimate, Report, ReportConfig};
 pub use rows::{count_rows, FirstModels, Imported, Row, RowVisitor, Rows, SkippedRow, Value};
 pub use summary::{Difference, MeanCi, Uncertain};
 pub use synthetic::Synthetic;
+pub use tokens::{text_segments, TokenMem, TokenMemAccumulator};
 pub use units::{groups, jaccard, GroupEstimate, Units};

@@ -281,6 +281,22 @@ pub fn plot(stem: &Path, chart: &Chart, labels: &Labels) -> Result<Vec<PathBuf>>
     Ok(vec![png, svg])
 }
 
+/// Draw `chart` as an SVG document (800 × 560), e.g. to inline in HTML.
+///
+/// # Errors
+/// [`Error::Plot`].
+pub fn svg(chart: &Chart, labels: &Labels) -> Result<String> {
+    font();
+    let mut out = String::new();
+    draw(
+        SVGBackend::with_string(&mut out, (800, 560)).into_drawing_area(),
+        chart,
+        labels,
+    )
+    .map_err(|m| Error::Plot(format!("{}: {m}", labels.title)))?;
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

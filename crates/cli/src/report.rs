@@ -1,8 +1,8 @@
 //! `cfmem report`: the analyses of an experiment (or of imported
-//! matrices), printed, and written as CSV, JSON and plots.
+//! matrices), printed, and written as CSV, Parquet, JSON, plots and HTML.
 
 use anyhow::{bail, Result};
-use cfmem_analysis::{analyse, Analyses, Imported, Metric, Rows, ScoreTable};
+use cfmem_analysis::{analyse, Analyses, HtmlPage, Imported, Metric, Rows, ScoreTable};
 use cfmem_sched::Experiment;
 
 use crate::flags::ReportArgs;
@@ -16,23 +16,38 @@ fn short(s: &str, n: usize) -> String {
 }
 
 pub fn cmd_report(a: &ReportArgs) -> Result<()> {
-    let src: Box<dyn Rows> = match (&a.dir, &a.import_membership, &a.import_scores) {
-        (Some(dir), None, None) => {
-            let exp = Experiment::open(dir)?;
-            println!(
-                "tokenizer {}: metrics are per token of this tokenizer",
-                exp.manifest().tokenizer.name()
-            );
-            Box::new(exp)
-        }
-        (None, Some(m), Some(s)) => Box::new(Imported {
-            table: ScoreTable::load(m, s, a.import_ids.as_deref())?,
-            metric: a.metric,
-        }),
-        _ => bail!(
+    let (src, page): (Box<dyn Rows>, HtmlPage) =
+        match (&a.dir, &a.import_membership, &a.import_scores) {
+            (Some(dir), None, None) => {
+                let exp = Experiment::open(dir)?;
+                println!(
+                    "tokenizer {}: metrics are per token of this tokenizer",
+                    exp.manifest().tokenizer.name()
+                );
+                let mut page = exp.html_page();
+                if a.html.is_some() && exp.manifest().per_token {
+                    page.token_segments = Some(exp.token_segments(a.metric)?);
+                }
+                (Box::new(exp), page)
+            }
+            (None, Some(m), Some(s)) => (
+                Box::new(Imported {
+                    table: ScoreTable::load(m, s, a.import_ids.as_deref())?,
+                    metric: a.metric,
+                }),
+                HtmlPage {
+                    title: format!("cfmem: {}", s.display()),
+                    settings: vec![
+                        ("membership matrix".into(), m.display().to_string()),
+                        ("score matrix".into(), s.display().to_string()),
+                    ],
+                    ..HtmlPage::default()
+                },
+            ),
+            _ => bail!(
             "give an experiment directory, or --import-membership and --import-scores (not both)"
         ),
-    };
+        };
     if a.dir.is_none() && (a.influence || a.groups || a.repetition) {
         bail!("--influence, --groups and --repetition need an experiment directory (imported tables carry no corpus or design)");
     }
@@ -72,6 +87,16 @@ pub fn cmd_report(a: &ReportArgs) -> Result<()> {
     if let Some(path) = &a.json {
         out.write_json(path)?;
         println!("wrote {}", path.display());
+    }
+    if let Some(path) = &a.html {
+        let w = out.write_html(src.as_ref(), &page, path)?;
+        println!(
+            "wrote {} ({:.1} MB; {} documents, scores of {} models drawn per document)",
+            path.display(),
+            w.bytes as f64 / 1e6,
+            w.documents,
+            w.models_drawn
+        );
     }
     Ok(())
 }

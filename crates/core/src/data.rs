@@ -196,6 +196,13 @@ impl TokenizedCorpus {
         (self.table.offsets[d + 1] - self.table.offsets[d]) as usize - 1
     }
 
+    /// Position of document `d`'s first target among all the corpus's
+    /// targets (targets in corpus order; each document has one fewer
+    /// target than tokens).
+    pub fn target_offset(&self, d: usize) -> usize {
+        self.table.offsets[d] as usize - d
+    }
+
     /// Predicted tokens over the corpus.
     pub fn total_targets(&self) -> usize {
         self.table.ids.len() - self.n_docs()

@@ -35,6 +35,17 @@ impl DocEval {
     }
 }
 
+/// One model's results on every predicted token of a corpus, in corpus
+/// order: document `d`'s targets are at
+/// [`TokenizedCorpus::target_offset`]`(d)..` + [`TokenizedCorpus::n_targets`]`(d)`.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct TokenScores {
+    /// Whether the argmax prediction was right, per target.
+    pub correct: Vec<bool>,
+    /// Negative log-likelihood per target (nats).
+    pub nll: Vec<f32>,
+}
+
 /// Evaluate each model of `model` on every document of `corpus`, in
 /// batches of `batch` windows. Returns `K` rows of one [`DocEval`] per document.
 ///
@@ -46,9 +57,41 @@ pub fn evaluate(
     batch: usize,
     device: &Device,
 ) -> Result<Vec<Vec<DocEval>>> {
+    Ok(evaluate_inner(model, corpus, batch, device, false)?.0)
+}
+
+/// [`evaluate`], and each model's [`TokenScores`] (the per-document sums
+/// are those of the token scores: the same numbers, bit for bit).
+///
+/// # Errors
+/// Candle errors.
+pub fn evaluate_tokens(
+    model: &Gpt,
+    corpus: &TokenizedCorpus,
+    batch: usize,
+    device: &Device,
+) -> Result<(Vec<Vec<DocEval>>, Vec<TokenScores>)> {
+    evaluate_inner(model, corpus, batch, device, true)
+}
+
+fn evaluate_inner(
+    model: &Gpt,
+    corpus: &TokenizedCorpus,
+    batch: usize,
+    device: &Device,
+    per_token: bool,
+) -> Result<(Vec<Vec<DocEval>>, Vec<TokenScores>)> {
     let k = model.k();
     let batch = batch.max(1);
     let mut out = vec![vec![DocEval::default(); corpus.n_docs()]; k];
+    let total = if per_token { corpus.total_targets() } else { 0 };
+    let mut tokens = vec![
+        TokenScores {
+            correct: vec![false; total],
+            nll: vec![0.0; total],
+        };
+        if per_token { k } else { 0 }
+    ];
     let mut all: Vec<Window> = (0..corpus.n_docs())
         .flat_map(|d| corpus.windows(d).iter().copied())
         .collect();
@@ -70,14 +113,19 @@ pub fn evaluate(
         for (m, row) in out.iter_mut().enumerate() {
             for (r, w) in chunk.iter().enumerate() {
                 let e = &mut row[w.doc as usize];
+                let first = corpus.target_offset(w.doc as usize) + w.start as usize;
                 for i in 0..w.n_targets as usize {
                     let at = m * n + r * b.t + i;
                     e.n_tokens += 1;
                     e.n_correct += u32::from(correct[at]);
                     e.sum_nll += f64::from(nll[at]);
+                    if let Some(t) = tokens.get_mut(m) {
+                        t.correct[first + i] = correct[at] != 0;
+                        t.nll[first + i] = nll[at];
+                    }
                 }
             }
         }
     }
-    Ok(out)
+    Ok((out, tokens))
 }

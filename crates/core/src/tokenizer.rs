@@ -17,6 +17,13 @@ pub trait Tokenizer: Send + Sync {
     fn eos(&self) -> u32;
     /// Padding id (never a prediction target).
     fn pad(&self) -> u32;
+    /// The byte range of `text` each id of [`Tokenizer::encode`] stands
+    /// for (for showing per-token results on the text); empty when the
+    /// tokenizer cannot say.
+    fn spans(&self, text: &str) -> Vec<std::ops::Range<usize>> {
+        let _ = text;
+        Vec::new()
+    }
 }
 
 /// Byte-level tokenizer: ids 0–255 are bytes, then BOS, EOS and PAD.
@@ -38,6 +45,9 @@ impl Tokenizer for ByteTokenizer {
     }
     fn pad(&self) -> u32 {
         258
+    }
+    fn spans(&self, text: &str) -> Vec<std::ops::Range<usize>> {
+        (0..text.len()).map(|i| i..i + 1).collect()
     }
 }
 
@@ -280,6 +290,12 @@ impl Tokenizer for HfTokenizer {
     }
     fn pad(&self) -> u32 {
         self.base as u32 + 2
+    }
+    fn spans(&self, text: &str) -> Vec<std::ops::Range<usize>> {
+        self.inner
+            .encode(text, false)
+            .map(|e| e.get_offsets().iter().map(|&(a, b)| a..b).collect())
+            .unwrap_or_default()
     }
 }
 

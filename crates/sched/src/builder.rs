@@ -62,6 +62,7 @@ impl Source {
 /// | `seed` | 0: the design's, the initialisations' and the batch orders' |
 /// | `seeding` | [`Seeding::Shared`] |
 /// | `units` | [`UnitSpec::Documents`] |
+/// | `per_token` | off: keep each model's per-token correctness and loss (`runs/model-NNNNNN.tok`, 2.125 bytes per token) for [`Experiment::token_mem`] |
 /// | `tokenizer` | bytes ([`TokenizerSpec::Bytes`]); `bpe:VOCAB` trains a byte-level BPE on the corpus, or a Hugging Face `tokenizer.json`; the model's vocabulary follows it |
 ///
 /// ```no_run
@@ -93,6 +94,7 @@ pub struct ExperimentBuilder {
     seeding: Option<Seeding>,
     units: Option<UnitSpec>,
     tokenizer: Option<TokenizerSpec>,
+    per_token: Option<bool>,
 }
 
 impl ExperimentBuilder {
@@ -109,6 +111,7 @@ impl ExperimentBuilder {
             seeding: None,
             units: None,
             tokenizer: None,
+            per_token: None,
         }
     }
 
@@ -202,6 +205,12 @@ impl ExperimentBuilder {
         self
     }
 
+    /// Keep each model's per-token results (for per-token memorization).
+    pub fn per_token(mut self, on: bool) -> Self {
+        self.per_token = Some(on);
+        self
+    }
+
     fn layout(&self) -> Layout {
         Layout::new(&self.dir)
     }
@@ -291,6 +300,7 @@ impl ExperimentBuilder {
                 UnitSpec::Documents,
             ),
             eval_batch: base.map_or(DEFAULT_EVAL_BATCH, |m| m.eval_batch),
+            per_token: pick(&self.per_token, base.map(|m| m.per_token), false),
         };
         let manifest = Manifest::from_parts(parts);
         manifest.design().check()?;

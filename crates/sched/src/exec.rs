@@ -9,8 +9,8 @@ use std::time::Instant;
 
 use cfmem_analysis::CoverageProblem;
 use cfmem_core::{
-    evaluate, select_device, DType, Device, DeviceChoice, Ensemble, ModelJob, Subset,
-    TokenizedCorpus,
+    evaluate, evaluate_tokens, select_device, DType, Device, DeviceChoice, Ensemble, ModelJob,
+    Subset, TokenScores, TokenizedCorpus,
 };
 
 use crate::error::{Error, Result};
@@ -275,7 +275,7 @@ pub fn run(exp: &Experiment, cfg: &RunConfig, obs: &dyn Observer) -> Result<RunS
                 let secs = t0.elapsed().as_secs_f64() / chunk.len() as f64;
                 match result {
                     Ok(records) => {
-                        for r in records {
+                        for (r, tokens) in records {
                             let i = r.model;
                             let meta = RecordMeta {
                                 seconds: secs,
@@ -283,7 +283,12 @@ pub fn run(exp: &Experiment, cfg: &RunConfig, obs: &dyn Observer) -> Result<RunS
                                 threads: cfg.threads,
                                 shard: cfg.shard.map(|s| s.to_string()),
                             };
-                            let written = exp.write(&r, &meta);
+                            // The per-token file first: a record's exists when the record does.
+                            let written = match &tokens {
+                                Some(t) => exp.write_token_scores(i, t),
+                                None => Ok(()),
+                            }
+                            .and_then(|()| exp.write(&r, &meta));
                             let mut s = lock(&summary);
                             match written {
                                 Ok(()) => {
@@ -335,7 +340,7 @@ fn train_chunk(
     queries: Option<&TokenizedCorpus>,
     chunk: &[usize],
     device: &Device,
-) -> Result<Vec<Record>> {
+) -> Result<Vec<(Record, Option<TokenScores>)>> {
     let m = exp.manifest();
     let first = chunk[0];
     let wrap = |e: cfmem_core::Error| Error::Model {
@@ -364,7 +369,14 @@ fn train_chunk(
         .train(None)
         .map_err(wrap)?;
     let (model, stats) = (trained.model, trained.stats);
-    let evals = evaluate(&model, data, m.eval_batch, device).map_err(wrap)?;
+    let (evals, mut tokens) = if m.per_token {
+        evaluate_tokens(&model, data, m.eval_batch, device).map_err(wrap)?
+    } else {
+        (
+            evaluate(&model, data, m.eval_batch, device).map_err(wrap)?,
+            Vec::new(),
+        )
+    };
     let query_evals = match queries {
         Some(q) => Some(evaluate(&model, q, m.eval_batch, device).map_err(wrap)?),
         None => None,
@@ -377,7 +389,8 @@ fn train_chunk(
         .map(|(k, (&i, row))| {
             let mut r = Record::new(i, hash.clone(), row, stats[k].clone(), &evals[k]);
             r.queries = query_evals.as_ref().map(|q| Evals::new(&q[k]));
-            r
+            let t = (k < tokens.len()).then(|| std::mem::take(&mut tokens[k]));
+            (r, t)
         })
         .collect())
 }

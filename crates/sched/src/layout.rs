@@ -75,6 +75,10 @@ impl Layout {
         self.runs().join(format!("model-{i:06}.rec"))
     }
 
+    pub(crate) fn token_scores(&self, i: usize) -> PathBuf {
+        self.runs().join(format!("model-{i:06}.tok"))
+    }
+
     pub(crate) fn meta(&self, i: usize) -> PathBuf {
         self.runs().join(format!("model-{i:06}.meta.json"))
     }

@@ -113,6 +113,10 @@ pub struct Manifest {
     /// The units of removal (documents by default).
     #[serde(default, skip_serializing_if = "UnitSpec::is_documents")]
     pub units: UnitSpec,
+    /// Whether every model keeps its per-token results
+    /// (`runs/model-NNNNNN.tok`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub per_token: bool,
 }
 
 /// Windows per evaluation batch of a new experiment.
@@ -134,6 +138,7 @@ impl Manifest {
             eval_batch: parts.eval_batch,
             queries: parts.queries,
             units: parts.units,
+            per_token: parts.per_token,
         }
     }
 
@@ -253,6 +258,7 @@ pub(crate) struct Parts {
     pub(crate) eval_batch: usize,
     pub(crate) queries: Option<CorpusInfo>,
     pub(crate) units: UnitSpec,
+    pub(crate) per_token: bool,
 }
 
 fn flatten(v: &serde_json::Value) -> Vec<(String, String)> {

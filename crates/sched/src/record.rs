@@ -159,7 +159,7 @@ pub const BYTES_PER_DOC: usize = 18;
 const BYTES_PER_QUERY: usize = 16;
 
 /// The raw 32 bytes of a blake3 hex digest (zeros for anything else).
-fn hash_bytes(hex: &str) -> [u8; 32] {
+pub(crate) fn hash_bytes(hex: &str) -> [u8; 32] {
     let mut out = [0u8; 32];
     if hex.len() == 64 {
         for (i, o) in out.iter_mut().enumerate() {
@@ -169,7 +169,7 @@ fn hash_bytes(hex: &str) -> [u8; 32] {
     out
 }
 
-fn hex(bytes: &[u8]) -> String {
+pub(crate) fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 

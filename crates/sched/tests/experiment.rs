@@ -483,3 +483,70 @@ fn compressed_and_parquet_copies_of_a_corpus_give_byte_identical_records() {
     assert_eq!(records[0], records[1], "the .jsonl.zst copy");
     assert_eq!(records[0], records[2], "the Parquet copy");
 }
+
+#[test]
+fn per_token_results_average_to_the_document_estimates() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = corpus();
+    let plain = builder(&dir.path().join("plain"), &c, 2)
+        .open(OnChange::Refuse)
+        .unwrap();
+    let exp = builder(&dir.path().join("tok"), &c, 2)
+        .per_token(true)
+        .open(OnChange::Refuse)
+        .unwrap();
+    assert!(exp.manifest().per_token && !plain.manifest().per_token);
+    assert!(plain.token_mem().is_err());
+    run(&plain, &cfg(4), &Silent).unwrap();
+    run(&exp, &cfg(4), &Silent).unwrap();
+    let table = exp.token_table().unwrap();
+    let n_targets = table.ids.len() - table.n_docs();
+    for i in 0..4 {
+        // Keeping per-token results changes no number of the record.
+        assert_eq!(exp.read(i).unwrap().docs, plain.read(i).unwrap().docs);
+        let t = exp.read_token_scores(i).unwrap();
+        assert_eq!(t.correct.len(), n_targets);
+        // The per-token file agrees with the record's sums.
+        let r = exp.read(i).unwrap();
+        let mut at = 0;
+        for d in 0..c.len() {
+            let n = r.docs.n_tokens[d] as usize;
+            let hits = t.correct[at..at + n].iter().filter(|&&x| x).count();
+            assert_eq!(hits as u32, r.docs.n_correct[d], "model {i} doc {d}");
+            let nll: f64 = t.nll[at..at + n].iter().map(|&x| f64::from(x)).sum();
+            assert!((nll - r.docs.sum_nll[d]).abs() <= 2e-3 * r.docs.sum_nll[d].abs() + 1e-3);
+            at += n;
+        }
+    }
+    let (tm, skipped) = exp.token_mem().unwrap();
+    assert!(skipped.is_empty());
+    assert_eq!(tm.n_models, 4);
+    // The mean over a document's tokens of the per-token accuracy
+    // difference is the document's unadjusted accuracy estimate.
+    let rep = report(&exp, &ReportConfig::plain(Metric::Accuracy)).unwrap();
+    for (d, e) in rep.docs.iter().enumerate() {
+        let per = tm.doc(d, Metric::Accuracy);
+        let mean = per.iter().map(|&x| f64::from(x)).sum::<f64>() / per.len() as f64;
+        let want = e.estimate.mem.unwrap();
+        assert!((mean - want).abs() < 1e-6, "doc {d}: {mean} vs {want}");
+    }
+    // Segments cover each document's text.
+    let segs = exp.token_segments(Metric::Accuracy).unwrap();
+    for (d, s) in segs.iter().enumerate() {
+        let len: u32 = s.iter().map(|x| x.0).sum();
+        assert_eq!(len as usize, c.documents()[d].text.encode_utf16().count());
+    }
+    // A damaged per-token file is reported as such, naming it.
+    let p = exp.dir().join("runs/model-000001.tok");
+    let mut bytes = std::fs::read(&p).unwrap();
+    bytes[60] ^= 0xff;
+    std::fs::write(&p, bytes).unwrap();
+    let (tm, skipped) = exp.token_mem().unwrap();
+    assert_eq!(tm.n_models, 3);
+    assert_eq!(skipped.len(), 1);
+    assert!(
+        skipped[0].reason.contains("model-000001.tok"),
+        "{}",
+        skipped[0].reason
+    );
+}

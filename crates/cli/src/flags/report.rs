@@ -64,6 +64,9 @@ pub struct ReportArgs {
     /// Write every document's estimate to this Parquet file (the CSV's columns plus group and kind; for pandas, pyarrow, polars).
     #[arg(long)]
     pub parquet: Option<PathBuf>,
+    /// Write one self-contained HTML report to this file (settings, reliability, charts, a sortable table of all documents, a panel per document with its text and its models' scores; turns on --convergence).
+    #[arg(long)]
+    pub html: Option<PathBuf>,
     /// How many of the most memorized documents to print.
     #[arg(long, default_value_t = 20)]
     pub top: usize,
@@ -78,7 +81,7 @@ impl ReportArgs {
                 adjustment: self.adjust,
                 ..ReportConfig::default()
             },
-            convergence: self.convergence,
+            convergence: self.convergence || self.html.is_some(),
             membership: self.membership.then_some(MembershipConfig {
                 observation: None,
                 variance: self.variance,

@@ -48,6 +48,9 @@ pub struct RunArgs {
     /// Tokenizer: bytes, bpe:VOCAB (a byte-level BPE trained on the corpus, kept as DIR/tokenizer.json), or the path of a Hugging Face tokenizer.json [default: bytes]. The model's vocabulary follows it.
     #[arg(long)]
     tokenizer: Option<TokenizerSpec>,
+    /// Keep each model's per-token correctness and loss (runs/model-N.tok, 2.125 bytes per token), for per-token memorization in the HTML report: which part of a document is memorized. Part of the experiment's settings.
+    #[arg(long)]
+    per_token: bool,
     /// Model preset: tiny or small [default: tiny].
     #[arg(long)]
     preset: Option<String>,
@@ -211,6 +214,9 @@ impl RunArgs {
         }
         if let Some(t) = &self.tokenizer {
             b = b.tokenizer(t.clone());
+        }
+        if self.per_token {
+            b = b.per_token(true);
         }
         Ok(b)
     }

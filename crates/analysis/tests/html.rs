@@ -1,0 +1,97 @@
+//! The HTML report: one file holding its data, script and styles; the
+//! embedded table equals the estimates; each document's drawn scores are
+//! its models' scores, split by membership; text cannot break out of the
+//! page's script. (The page's behaviour in a browser is checked by
+//! `scripts/check-html.sh`.)
+
+use base64::Engine as _;
+use cfmem_analysis::{
+    analyse, AnalysisConfig, DesignConfig, HtmlPage, Metric, Rows, Synthetic, Value,
+};
+
+#[test]
+fn the_html_report_embeds_the_estimates_and_each_documents_scores() {
+    let mem: Vec<f64> = (0..12).map(|d| 0.02 * d as f64).collect();
+    let rows = Synthetic::new(DesignConfig::blocks(2, 8), 10, mem).seed(4);
+    let out = analyse(
+        &rows,
+        &AnalysisConfig {
+            convergence: true,
+            ..AnalysisConfig::default()
+        },
+    )
+    .unwrap();
+    let evil = "</script><script>alert(1)</script><!-- & \"quoted\"";
+    let page = HtmlPage {
+        title: "t <b>".into(),
+        settings: vec![("corpus".into(), "c.jsonl".into())],
+        texts: Some((0..12).map(|d| format!("text {d} {evil}")).collect()),
+        max_models: 6,
+        ..HtmlPage::default()
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("r.html");
+    let w = out.write_html(&rows, &page, &path).unwrap();
+    let html = std::fs::read_to_string(&path).unwrap();
+    assert_eq!(w.bytes as usize, html.len());
+    assert_eq!((w.documents, w.models_drawn), (12, 6));
+
+    // Self-contained: no scripts, styles or images from elsewhere.
+    for needle in ["src=\"http", "href=\"http", "@import", "<link"] {
+        assert!(!html.contains(needle), "{needle}");
+    }
+    // The two </script> are the data's and the script's own: the texts
+    // cannot close them.
+    assert_eq!(html.matches("</script>").count(), 2);
+    assert!(html.contains("<title>t &lt;b&gt;</title>"));
+    assert!(html.contains("id=reliability"));
+
+    let start = html
+        .find("<script type=\"application/json\" id=data>")
+        .unwrap();
+    let body = &html[start..];
+    let json = &body[body.find('>').unwrap() + 1..body.find("</script>").unwrap()];
+    let d: serde_json::Value = serde_json::from_str(json).unwrap();
+    assert_eq!(d["text"][3], format!("text 3 {evil}"));
+    let ids = rows.ids();
+    for (i, e) in out.report.docs.iter().enumerate() {
+        assert_eq!(d["id"][i], ids[i]);
+        let m = d["mem"][i].as_f64().unwrap();
+        let want = e.estimate.mem.unwrap();
+        assert!(
+            (m - want).abs() <= 1e-5 * want.abs().max(1e-3),
+            "{m} vs {want}"
+        );
+        assert_eq!(d["n_in"][i], e.estimate.n_in);
+    }
+
+    // The drawn scores: the first 6 models' accuracies, quantised to
+    // 1/254, split by membership.
+    let (lo, hi) = (d["lo"].as_f64().unwrap(), d["hi"].as_f64().unwrap());
+    assert_eq!((lo, hi), (0.0, 1.0));
+    let mut want: Vec<(Vec<u8>, Vec<u8>)> = vec![Default::default(); 12];
+    let mut seen = 0;
+    rows.visit(Value::Scores(Metric::Accuracy), &mut |r| {
+        if seen < 6 {
+            for (doc, w) in want.iter_mut().enumerate() {
+                let q = (r.values[doc].clamp(0.0, 1.0) * 254.0).round() as u8;
+                if r.copies[doc] > 0 {
+                    w.0.push(q)
+                } else {
+                    w.1.push(q)
+                }
+            }
+        }
+        seen += 1;
+        Ok(())
+    })
+    .unwrap();
+    let b64 = base64::engine::general_purpose::STANDARD;
+    for (doc, (win, wout)) in want.iter().enumerate() {
+        let s = d["scores"][doc].as_str().unwrap();
+        let (a, b) = s.split_once('|').unwrap();
+        assert_eq!(&b64.decode(a).unwrap(), win, "doc {doc} in");
+        assert_eq!(&b64.decode(b).unwrap(), wout, "doc {doc} out");
+        assert_eq!(win.len() + wout.len(), 6);
+    }
+}

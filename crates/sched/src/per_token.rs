@@ -1,0 +1,110 @@
+//! Per-token results of an experiment's models (`cfmem run --per-token`)
+//! and the per-token memorization computed from them.
+
+use cfmem_analysis::{text_segments, Metric, SkippedRow, TokenMem, TokenMemAccumulator};
+use cfmem_core::TokenScores;
+
+use crate::error::{Error, Result};
+use crate::experiment::Experiment;
+use crate::layout::write_atomic;
+use crate::token_record::{decode, encode};
+
+impl Experiment {
+    /// Write model `i`'s per-token results (atomically).
+    ///
+    /// # Errors
+    /// I/O errors.
+    pub(crate) fn write_token_scores(&self, i: usize, t: &TokenScores) -> Result<()> {
+        write_atomic(
+            &self.layout().token_scores(i),
+            &encode(i, &self.manifest().hash(), t),
+        )
+    }
+
+    /// Model `i`'s per-token results: correctness and loss of every
+    /// predicted token, in corpus order (document `d`'s from the sum of the
+    /// earlier documents' targets; a document of `n` tokens has `n + 1`
+    /// targets, its text's and the end of sequence).
+    ///
+    /// # Errors
+    /// [`Error::CorruptRecord`] for a missing, damaged or foreign file.
+    pub fn read_token_scores(&self, i: usize) -> Result<TokenScores> {
+        let path = self.layout().token_scores(i);
+        let bytes = std::fs::read(&path).map_err(|e| Error::CorruptRecord {
+            path: path.clone(),
+            message: format!(
+                "no per-token results ({e}){}",
+                if self.manifest().per_token {
+                    ""
+                } else {
+                    ": the experiment was run without --per-token"
+                }
+            ),
+        })?;
+        let (model, hash, t) = decode(&path, &bytes)?;
+        let bad = |m: String| Error::CorruptRecord {
+            path: path.clone(),
+            message: m,
+        };
+        if model != i {
+            return Err(bad(format!("holds model {model} instead of {i}")));
+        }
+        if !self.manifest().ties(&hash) {
+            return Err(bad("was written under another manifest".into()));
+        }
+        Ok(t)
+    }
+
+    /// Per-token memorization from every model with a record and
+    /// per-token results; the models left out, with the reason.
+    ///
+    /// # Errors
+    /// [`Error::Config`] when the experiment does not keep per-token
+    /// results; I/O errors reading the token table.
+    pub fn token_mem(&self) -> Result<(TokenMem, Vec<SkippedRow>)> {
+        if !self.manifest().per_token {
+            return Err(Error::Config(format!(
+                "{}: the experiment keeps no per-token results; run it with --per-token (a new experiment)",
+                self.dir().display()
+            )));
+        }
+        let table = self.token_table()?;
+        let n_targets: Vec<usize> = (0..table.n_docs())
+            .map(|d| (table.offsets[d + 1] - table.offsets[d]) as usize - 1)
+            .collect();
+        let mut acc = TokenMemAccumulator::new(&n_targets);
+        let mut skipped = Vec::new();
+        for i in self.record_indices()? {
+            let got = self
+                .read(i)
+                .and_then(|r| Ok((r, self.read_token_scores(i)?)));
+            match got {
+                Ok((r, t)) => acc
+                    .add(i, &r.copies, &t.correct, &t.nll)
+                    .map_err(|e| Error::Config(e.to_string()))?,
+                Err(e) => skipped.push(SkippedRow {
+                    model: i,
+                    reason: e.to_string(),
+                }),
+            }
+        }
+        Ok((acc.finish(), skipped))
+    }
+
+    /// Each document's text cut into runs of per-token memorization under
+    /// `metric` ([`text_segments`]), for the HTML report.
+    ///
+    /// # Errors
+    /// Those of [`Experiment::token_mem`] and of building the tokenizer.
+    pub fn token_segments(&self, metric: Metric) -> Result<Vec<Vec<(u32, f32)>>> {
+        let (mem, _) = self.token_mem()?;
+        let tok = self.tokenizer()?;
+        Ok(self
+            .corpus()
+            .documents()
+            .iter()
+            .enumerate()
+            .map(|(d, doc)| text_segments(&doc.text, &tok.spans(&doc.text), mem.doc(d, metric)))
+            .collect())
+    }
+}
