@@ -31,6 +31,7 @@ fn main() -> Result<()> {
         let exp = Experiment::builder(format!("{root}/{dir}"))
             .corpus(corpus.clone())
             .tokenizer(spec)
+            .per_token(true)
             .open(OnChange::Replace)?;
         let s = run(
             &exp,

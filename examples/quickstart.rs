@@ -10,7 +10,7 @@
 
 use anyhow::{Context, Result};
 use cfmem::analysis::{
-    analyse, report, AnalysisConfig, Difference, MeanCi, MembershipConfig, ReportConfig,
+    analyse, report, AnalysisConfig, Difference, MeanCi, MembershipConfig, Metric, ReportConfig,
 };
 use cfmem::engine::kind_of;
 use cfmem::sched::{run, Experiment, OnChange, PrintProgress, RunConfig};
@@ -33,10 +33,12 @@ fn main() -> Result<()> {
         corpus.len()
     );
     // The default settings (tiny model, 64 epochs, complementary halves,
-    // shared seeds). A previous run of this example is resumed; one with
-    // other settings (or of another trainer revision) is replaced.
+    // shared seeds), keeping per-token results for the HTML report. A
+    // previous run of this example is resumed; one with other settings (or
+    // of another trainer revision) is replaced.
     let exp = Experiment::builder(dir)
         .corpus(corpus)
+        .per_token(true)
         .open(OnChange::Replace)?;
     let summary = run(
         &exp,
@@ -141,7 +143,9 @@ fn main() -> Result<()> {
         },
     )?;
     let html = format!("{dir}/report.html");
-    let w = all.write_html(&exp, &exp.html_page(), html.as_ref())?;
+    let mut page = exp.html_page();
+    page.token_segments = Some(exp.token_segments(Metric::Accuracy)?);
+    let w = all.write_html(&exp, &page, html.as_ref())?;
     println!(
         "\nThe HTML report (open it in a browser, {:.1} MB): {html}",
         w.bytes as f64 / 1e6

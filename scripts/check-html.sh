@@ -13,7 +13,8 @@
 # that a document's panel opens with its models' scores drawn (and its
 # text coloured per token when the report has per-token results), fails on
 # page errors and on any request leaving the file, and saves screenshots as
-# docs/html-report-*.png (or $SHOTS-*.png).
+# docs/html-report-*.png (or $SHOTS-*.png). PROBE=ID opens that document
+# (default: the most memorized).
 #
 # Needs Chromium and Node.js: installed from Debian with apt-get when
 # missing (as root, or with sudo); puppeteer-core comes from npm into

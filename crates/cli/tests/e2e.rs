@@ -65,6 +65,7 @@ fn random_canaries_rank_above_controls() {
     assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
     let csv_path = tmp.path().join("mem.csv");
     let pq_path = tmp.path().join("mem.parquet");
+    let html_path = tmp.path().join("report.html");
     let r = cfmem(&[
         "report",
         o,
@@ -72,6 +73,8 @@ fn random_canaries_rank_above_controls() {
         csv_path.to_str().unwrap(),
         "--parquet",
         pq_path.to_str().unwrap(),
+        "--html",
+        html_path.to_str().unwrap(),
         "--top",
         "5",
     ]);
@@ -81,6 +84,16 @@ fn random_canaries_rank_above_controls() {
     // A Parquet file (its columns are checked in cfmem-analysis' tests).
     let pq = std::fs::read(&pq_path).unwrap();
     assert!(pq.starts_with(b"PAR1") && pq.ends_with(b"PAR1"));
+    // The HTML report, with the experiment's settings and every document
+    // (its contents are checked in cfmem-analysis' tests, its behaviour in a
+    // browser by scripts/check-html.sh).
+    let html = std::fs::read_to_string(&html_path).unwrap();
+    assert!(html.starts_with("<!DOCTYPE html>"));
+    assert!(
+        html.contains("id=reliability") && html.contains("d 64 × 2 layers"),
+        "settings missing"
+    );
+    assert!(html.contains(&format!("\"{}", cfmem_core::RANDOM_PREFIX)));
 
     let mut rdr = csv::Reader::from_path(&csv_path).unwrap();
     let header: Vec<String> = rdr.headers().unwrap().iter().map(String::from).collect();

@@ -189,7 +189,7 @@
         "; in-models' mean " + fmt(D.in_mean[i], 4) + " (" + D.n_in[i] + "), out-models' mean " + fmt(D.out_mean[i], 4) + " (" + D.n_out[i] + "); rank " + rank[i] + " of " + N;
     p.innerHTML =
       '<button class="close">close</button><h2 id="doc-title">' + esc(D.id[i]) + "</h2>" +
-      "<p>" + (D.kind ? "kind " + esc(D.kind[i]) + "; " : "") + (D.group && D.group[i] ? "group " + esc(D.group[i]) + "; " : "") + est +
+      "<p>" + (manyKinds ? "kind " + esc(D.kind[i]) + "; " : "") + (D.group && D.group[i] ? "group " + esc(D.group[i]) + "; " : "") + est +
       (D.auc ? "; membership AUC " + fmt(D.auc[i], 3) : "") + "</p>" +
       "<p class=note>Per-token " + esc(D.metric) + " of the first " + D.models_drawn + " models, by whether they trained on it (bar: mean; unadjusted).</p>" +
       distribution(i) +
