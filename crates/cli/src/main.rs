@@ -3,6 +3,7 @@
 
 mod compare;
 mod flags;
+mod pretrain;
 mod progress;
 mod report;
 mod run;
@@ -36,6 +37,7 @@ fn main() -> ExitCode {
         Command::Report(a) => report::cmd_report(a),
         Command::Status(a) => status::cmd_status(a),
         Command::Compare(a) => compare::cmd_compare(a),
+        Command::Pretrain(a) => pretrain::cmd_pretrain(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

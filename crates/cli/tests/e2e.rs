@@ -470,3 +470,44 @@ fn compare_two_experiments_on_the_same_corpus() {
     let r = cfmem(&["compare", a.to_str().unwrap(), a.to_str().unwrap()]);
     assert!(String::from_utf8_lossy(&r.stdout).contains("Spearman   1.0000"));
 }
+
+#[test]
+fn pretrain_then_fine_tune_from_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let corpus = tmp.path().join("c.jsonl");
+    write_corpus(&corpus);
+    let base = tmp.path().join("base.safetensors");
+    let (c, b) = (corpus.to_str().unwrap(), base.to_str().unwrap());
+    let r = cfmem(&["pretrain", "--corpus", c, "--out", b, "--epochs", "2"]);
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    assert!(String::from_utf8_lossy(&r.stdout).contains("wrote"));
+    let out = tmp.path().join("ft");
+    let o = out.to_str().unwrap();
+    let r = cfmem(&[
+        "run", "--corpus", c, "--out", o, "--init", b, "--models", "2", "--epochs", "2",
+    ]);
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    let manifest = std::fs::read_to_string(out.join("manifest.json")).unwrap();
+    assert!(manifest.contains("\"init\"") && out.join("init.safetensors").exists());
+    let r = cfmem(&["report", o, "--top", "3"]);
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    // Weights of another shape: a clear error naming the file, no backtrace.
+    let r = cfmem(&[
+        "run",
+        "--corpus",
+        c,
+        "--out",
+        tmp.path().join("small").to_str().unwrap(),
+        "--init",
+        b,
+        "--preset",
+        "small",
+    ]);
+    assert!(!r.status.success());
+    let err = String::from_utf8_lossy(&r.stderr);
+    assert!(
+        err.contains("base.safetensors") && err.contains("wte has shape [259, 64]"),
+        "{err}"
+    );
+    assert!(!err.contains("candle_core::error"), "{err}");
+}

@@ -32,6 +32,7 @@
 #![deny(missing_docs)]
 
 mod canary;
+mod checkpoint;
 mod columnar;
 mod corpus;
 mod data;
@@ -45,6 +46,7 @@ mod tokenizer;
 mod train;
 
 pub use canary::{canaries, kind_of, CanaryConfig, CONTROL_PREFIX, RANDOM_PREFIX};
+pub use checkpoint::Checkpoint;
 pub use corpus::{Corpus, Document, LoadConfig};
 pub use data::{Batch, TokenIds, TokenTable, TokenizedCorpus, Window};
 pub use device::{select_device, DeviceChoice};

@@ -169,6 +169,41 @@ pub struct Gpt {
     kernels: Kernels,
 }
 
+/// Every parameter of a model of shape `cfg`, in order: name, shape
+/// (without the ensemble axis), initialisation, weight decay.
+fn param_specs(cfg: &ModelConfig) -> Vec<(String, Vec<usize>, Init, bool)> {
+    let (d, f, v) = (cfg.d_model, cfg.d_ff, cfg.vocab_size);
+    let std = cfg.init_std;
+    let proj_std = std / (2.0 * cfg.n_layer as f64).sqrt();
+    let mut specs: Vec<(String, Vec<usize>, Init, bool)> = vec![
+        ("wte".into(), vec![v, d], Init::Normal(std), true),
+        ("wpe".into(), vec![cfg.ctx, d], Init::Normal(std), true),
+    ];
+    for l in 0..cfg.n_layer {
+        let p = |s: &str| format!("h.{l}.{s}");
+        specs.extend([
+            (p("ln1.g"), vec![1, d], Init::Ones, false),
+            (p("ln1.b"), vec![1, d], Init::Zeros, false),
+            (p("attn.w_qkv"), vec![d, 3 * d], Init::Normal(std), true),
+            (p("attn.b_qkv"), vec![1, 3 * d], Init::Zeros, false),
+            (p("attn.w_o"), vec![d, d], Init::Normal(proj_std), true),
+            (p("attn.b_o"), vec![1, d], Init::Zeros, false),
+            (p("ln2.g"), vec![1, d], Init::Ones, false),
+            (p("ln2.b"), vec![1, d], Init::Zeros, false),
+            (p("mlp.w_fc"), vec![d, f], Init::Normal(std), true),
+            (p("mlp.b_fc"), vec![1, f], Init::Zeros, false),
+            (p("mlp.w_proj"), vec![f, d], Init::Normal(proj_std), true),
+            (p("mlp.b_proj"), vec![1, d], Init::Zeros, false),
+        ]);
+    }
+    specs.push(("ln_f.g".into(), vec![1, d], Init::Ones, false));
+    specs.push(("ln_f.b".into(), vec![1, d], Init::Zeros, false));
+    if !cfg.tie_embeddings {
+        specs.push(("w_head".into(), vec![d, v], Init::Normal(std), true));
+    }
+    specs
+}
+
 /// Per-layer parameter slots (indices into `params`).
 const PER_LAYER: usize = 12;
 
@@ -184,35 +219,7 @@ impl Gpt {
             return Err(Error::Config("an ensemble needs at least one model".into()));
         }
         let k = seeds.len();
-        let (d, f, v) = (cfg.d_model, cfg.d_ff, cfg.vocab_size);
-        let std = cfg.init_std;
-        let proj_std = std / (2.0 * cfg.n_layer as f64).sqrt();
-        let mut specs: Vec<(String, Vec<usize>, Init, bool)> = vec![
-            ("wte".into(), vec![v, d], Init::Normal(std), true),
-            ("wpe".into(), vec![cfg.ctx, d], Init::Normal(std), true),
-        ];
-        for l in 0..cfg.n_layer {
-            let p = |s: &str| format!("h.{l}.{s}");
-            specs.extend([
-                (p("ln1.g"), vec![1, d], Init::Ones, false),
-                (p("ln1.b"), vec![1, d], Init::Zeros, false),
-                (p("attn.w_qkv"), vec![d, 3 * d], Init::Normal(std), true),
-                (p("attn.b_qkv"), vec![1, 3 * d], Init::Zeros, false),
-                (p("attn.w_o"), vec![d, d], Init::Normal(proj_std), true),
-                (p("attn.b_o"), vec![1, d], Init::Zeros, false),
-                (p("ln2.g"), vec![1, d], Init::Ones, false),
-                (p("ln2.b"), vec![1, d], Init::Zeros, false),
-                (p("mlp.w_fc"), vec![d, f], Init::Normal(std), true),
-                (p("mlp.b_fc"), vec![1, f], Init::Zeros, false),
-                (p("mlp.w_proj"), vec![f, d], Init::Normal(proj_std), true),
-                (p("mlp.b_proj"), vec![1, d], Init::Zeros, false),
-            ]);
-        }
-        specs.push(("ln_f.g".into(), vec![1, d], Init::Ones, false));
-        specs.push(("ln_f.b".into(), vec![1, d], Init::Zeros, false));
-        if !cfg.tie_embeddings {
-            specs.push(("w_head".into(), vec![d, v], Init::Normal(std), true));
-        }
+        let specs = param_specs(cfg);
         // Each model draws all of its parameters, in order, from its own stream.
         let mut rngs: Vec<ChaCha8Rng> = seeds
             .iter()
@@ -238,6 +245,16 @@ impl Gpt {
                 decay,
             });
         }
+        Self::assemble(cfg, k, params, dtype, device)
+    }
+
+    fn assemble(
+        cfg: &ModelConfig,
+        k: usize,
+        params: Vec<Param>,
+        dtype: DType,
+        device: &Device,
+    ) -> Result<Self> {
         let t = cfg.ctx;
         let mask: Vec<f32> = (0..t * t)
             .map(|i| if i % t > i / t { -1e9 } else { 0.0 })
@@ -250,6 +267,78 @@ impl Gpt {
             mask,
             kernels: Kernels::auto(dtype, device),
         })
+    }
+
+    /// `k` models that all start from the weights in `weights` (e.g. a
+    /// pretrained checkpoint's, [`crate::Checkpoint`]), each tensor named
+    /// as in [`Gpt::params`] and shaped without the ensemble axis.
+    ///
+    /// # Errors
+    /// [`Error::Config`] listing every tensor that is missing or has
+    /// another shape; candle errors.
+    pub fn from_weights(
+        cfg: &ModelConfig,
+        weights: &candle_nn::VarBuilder<'_>,
+        k: usize,
+        dtype: DType,
+        device: &Device,
+    ) -> Result<Self> {
+        cfg.check()?;
+        if k == 0 {
+            return Err(Error::Config("an ensemble needs at least one model".into()));
+        }
+        let specs = param_specs(cfg);
+        let mut problems = Vec::new();
+        for (name, shape, _, _) in &specs {
+            if !weights.contains_tensor(name) {
+                problems.push(format!("{name} (shape {shape:?}) is missing"));
+            } else {
+                let got = weights.get_unchecked(name)?;
+                if got.dims() != shape.as_slice() {
+                    problems.push(format!(
+                        "{name} has shape {:?}, the model needs {shape:?}",
+                        got.dims()
+                    ));
+                }
+            }
+        }
+        if !problems.is_empty() {
+            return Err(Error::Config(format!(
+                "the weights do not fit a model of d_model {}, {} layers, d_ff {}, context {}, vocabulary {}: {}",
+                cfg.d_model,
+                cfg.n_layer,
+                cfg.d_ff,
+                cfg.ctx,
+                cfg.vocab_size,
+                if problems.len() > 6 {
+                    format!(
+                        "{}; and {} more",
+                        problems[..6].join("; "),
+                        problems.len() - 6
+                    )
+                } else {
+                    problems.join("; ")
+                }
+            )));
+        }
+        let mut params = Vec::with_capacity(specs.len());
+        for (name, shape, _, decay) in specs {
+            let w = weights
+                .get(shape.as_slice(), &name)?
+                .to_device(device)?
+                .to_dtype(dtype)?;
+            let mut full = vec![k];
+            full.extend(&shape);
+            let t = w.unsqueeze(0)?.broadcast_as(full)?.contiguous()?;
+            // A copy, so that training never writes into the source.
+            let t = t.copy()?;
+            params.push(Param {
+                name,
+                var: Var::from_tensor(&t)?,
+                decay,
+            });
+        }
+        Self::assemble(cfg, k, params, dtype, device)
     }
 
     /// Use `kernels` for the element-wise blocks. [`Kernels::Fused`] is

@@ -10,6 +10,7 @@
 use candle_core::{DType, Device};
 use serde::{Deserialize, Serialize};
 
+use crate::checkpoint::Checkpoint;
 use crate::data::{TokenizedCorpus, Window};
 use crate::error::{Error, Result};
 use crate::fused::Kernels;
@@ -242,6 +243,7 @@ pub struct Ensemble<'a> {
     dtype: DType,
     device: Device,
     kernels: Option<Kernels>,
+    init: Option<&'a Checkpoint>,
 }
 
 /// A trained ensemble and what training did for each of its models.
@@ -269,7 +271,16 @@ impl<'a> Ensemble<'a> {
             dtype: DType::F32,
             device: Device::Cpu,
             kernels: None,
+            init: None,
         }
+    }
+
+    /// Start every model from `checkpoint`'s weights (fine-tuning) instead
+    /// of from its own random initialisation (the jobs' `init_seed` is then
+    /// unused).
+    pub fn init(mut self, checkpoint: &'a Checkpoint) -> Self {
+        self.init = Some(checkpoint);
+        self
     }
 
     /// Parameter type.
@@ -310,8 +321,14 @@ impl<'a> Ensemble<'a> {
                 model_cfg.vocab_size
             )));
         }
-        let seeds: Vec<u64> = jobs.iter().map(|j| j.init_seed).collect();
-        let model = Gpt::new(model_cfg, &seeds, dtype, device)?.with_kernels(kernels);
+        let model = match self.init {
+            Some(c) => Gpt::from_weights(model_cfg, &c.weights(), jobs.len(), dtype, device)?,
+            None => {
+                let seeds: Vec<u64> = jobs.iter().map(|j| j.init_seed).collect();
+                Gpt::new(model_cfg, &seeds, dtype, device)?
+            }
+        }
+        .with_kernels(kernels);
         let plans = jobs
             .iter()
             .map(|j| plan(corpus, j, cfg))

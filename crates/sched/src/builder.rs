@@ -8,7 +8,7 @@ use cfmem_core::{Corpus, LoadConfig, ModelConfig, ResolvedTokenizer, TokenizerSp
 use crate::error::{io, Error, Result};
 use crate::experiment::{write_jsonl, Experiment};
 use crate::layout::{write_atomic, Layout};
-use crate::manifest::{CorpusInfo, Manifest, Parts, Seeding, DEFAULT_EVAL_BATCH};
+use crate::manifest::{CorpusInfo, InitInfo, Manifest, Parts, Seeding, DEFAULT_EVAL_BATCH};
 use crate::units::UnitSpec;
 
 /// What [`ExperimentBuilder::open`] does when the directory holds an
@@ -62,6 +62,7 @@ impl Source {
 /// | `seed` | 0: the design's, the initialisations' and the batch orders' |
 /// | `seeding` | [`Seeding::Shared`] |
 /// | `units` | [`UnitSpec::Documents`] |
+/// | `init` | none: each model starts from its own random weights; a safetensors checkpoint (e.g. from `cfmem pretrain`) makes every model fine-tune from it (kept as `DIR/init.safetensors`, fingerprinted) |
 /// | `per_token` | off: keep each model's per-token correctness and loss (`runs/model-NNNNNN.tok`, 2.125 bytes per token) for [`Experiment::token_mem`] |
 /// | `tokenizer` | bytes ([`TokenizerSpec::Bytes`]); `bpe:VOCAB` trains a byte-level BPE on the corpus, or a Hugging Face `tokenizer.json`; the model's vocabulary follows it |
 ///
@@ -95,6 +96,7 @@ pub struct ExperimentBuilder {
     units: Option<UnitSpec>,
     tokenizer: Option<TokenizerSpec>,
     per_token: Option<bool>,
+    init: Option<PathBuf>,
 }
 
 impl ExperimentBuilder {
@@ -112,6 +114,7 @@ impl ExperimentBuilder {
             units: None,
             tokenizer: None,
             per_token: None,
+            init: None,
         }
     }
 
@@ -205,6 +208,14 @@ impl ExperimentBuilder {
         self
     }
 
+    /// Start every model from the weights in a safetensors file (names
+    /// and shapes of [`cfmem_core::Gpt::params`], without the ensemble
+    /// axis; e.g. written by [`cfmem_core::Checkpoint::save`]).
+    pub fn init(mut self, checkpoint: impl Into<PathBuf>) -> Self {
+        self.init = Some(checkpoint.into());
+        self
+    }
+
     /// Keep each model's per-token results (for per-token memorization).
     pub fn per_token(mut self, on: bool) -> Self {
         self.per_token = Some(on);
@@ -230,7 +241,16 @@ impl ExperimentBuilder {
     }
 
     /// The manifest, corpus, queries and tokenizer the builder stands for.
-    fn resolve(&self) -> Result<(Manifest, Source, Option<Source>, ResolvedTokenizer)> {
+    #[allow(clippy::type_complexity)]
+    fn resolve(
+        &self,
+    ) -> Result<(
+        Manifest,
+        Source,
+        Option<Source>,
+        ResolvedTokenizer,
+        Option<Vec<u8>>,
+    )> {
         let existing = self.existing()?;
         let base = existing.as_ref().map(Experiment::manifest);
         let corpus = match (&self.corpus, &existing) {
@@ -277,6 +297,44 @@ impl ExperimentBuilder {
         );
         // The model's vocabulary follows the tokenizer.
         model.vocab_size = tokenizer.config.vocab_size();
+        let init_path = self
+            .init
+            .clone()
+            .or_else(|| existing.as_ref().map(|e| e.layout().init()));
+        let (init, init_bytes) = match (&self.init, &existing) {
+            (Some(p), _) => {
+                let bytes = std::fs::read(p).map_err(io(p))?;
+                let info = InitInfo {
+                    path: Some(p.clone()),
+                    fingerprint: blake3::hash(&bytes).to_hex().to_string(),
+                };
+                (Some(info), Some(bytes))
+            }
+            (None, Some(e)) => match &e.manifest().init {
+                Some(i) => {
+                    let p = e.layout().init();
+                    (Some(i.clone()), Some(std::fs::read(&p).map_err(io(&p))?))
+                }
+                None => (None, None),
+            },
+            (None, None) => (None, None),
+        };
+        if let Some(bytes) = &init_bytes {
+            // The weights must fit the model: refuse now, not in every job.
+            let named = |e: cfmem_core::Error| {
+                let p = init_path.as_deref().unwrap_or(std::path::Path::new("init"));
+                Error::Config(format!("{}: {e}", p.display()))
+            };
+            let ck = cfmem_core::Checkpoint::from_bytes(bytes).map_err(named)?;
+            cfmem_core::Gpt::from_weights(
+                &model,
+                &ck.weights(),
+                1,
+                cfmem_core::DType::F32,
+                &cfmem_core::Device::Cpu,
+            )
+            .map_err(named)?;
+        }
         let parts = Parts {
             corpus: corpus.info(),
             queries: queries.as_ref().map(Source::info),
@@ -301,12 +359,13 @@ impl ExperimentBuilder {
             ),
             eval_batch: base.map_or(DEFAULT_EVAL_BATCH, |m| m.eval_batch),
             per_token: pick(&self.per_token, base.map(|m| m.per_token), false),
+            init,
         };
         let manifest = Manifest::from_parts(parts);
         manifest.design().check()?;
         manifest.model.check()?;
         manifest.train.check()?;
-        Ok((manifest, corpus, queries, tokenizer))
+        Ok((manifest, corpus, queries, tokenizer, init_bytes))
     }
 
     /// The manifest [`ExperimentBuilder::open`] would write (or resume).
@@ -327,7 +386,7 @@ impl ExperimentBuilder {
     /// differing field; [`Error::BadManifest`] for an unreadable or
     /// other-version manifest (with [`OnChange::Refuse`]); I/O errors.
     pub fn open(self, on_change: OnChange) -> Result<Experiment> {
-        let (manifest, corpus, queries, tokenizer) = self.resolve()?;
+        let (manifest, corpus, queries, tokenizer, init) = self.resolve()?;
         let layout = self.layout();
         if layout.manifest().exists() {
             match Manifest::read(&layout) {
@@ -356,6 +415,9 @@ impl ExperimentBuilder {
         }
         if let Some(json) = &tokenizer.json {
             write_atomic(&layout.tokenizer(), json)?;
+        }
+        if let Some(bytes) = &init {
+            write_atomic(&layout.init(), bytes)?;
         }
         // The manifest last: once it exists, the corpus files are complete.
         let bytes =

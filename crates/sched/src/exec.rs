@@ -9,8 +9,8 @@ use std::time::Instant;
 
 use cfmem_analysis::CoverageProblem;
 use cfmem_core::{
-    evaluate, evaluate_tokens, select_device, DType, Device, DeviceChoice, Ensemble, ModelJob,
-    Subset, TokenScores, TokenizedCorpus,
+    evaluate, evaluate_tokens, select_device, Checkpoint, DType, Device, DeviceChoice, Ensemble,
+    ModelJob, Subset, TokenScores, TokenizedCorpus,
 };
 
 use crate::error::{Error, Result};
@@ -29,6 +29,7 @@ use crate::shard::Shard;
 /// | `device` | cpu | where to train |
 /// | `shard` | none | train only the models of this shard |
 /// | `stop` | false | set it (e.g. from a Ctrl-C handler) to start no new model |
+/// | `save_models` | false | also keep each trained model's weights, `runs/model-NNNNNN.safetensors` (f32; e.g. 0.5 MB for the tiny preset), for probing later; not part of the record |
 ///
 /// Defaults, measured on a 2-core machine with the tiny preset (4 models,
 /// 4 epochs, 150 short dictionary entries, `cfmem run --jobs J --threads T
@@ -54,6 +55,8 @@ pub struct RunConfig {
     /// When set, workers take no new model and the run returns once the
     /// models in training are written.
     pub stop: Arc<AtomicBool>,
+    /// Keep each trained model's weights beside its record.
+    pub save_models: bool,
 }
 
 impl Default for RunConfig {
@@ -68,6 +71,7 @@ impl Default for RunConfig {
             device: DeviceChoice::Cpu,
             shard: None,
             stop: Arc::new(AtomicBool::new(false)),
+            save_models: false,
         }
     }
 }
@@ -225,6 +229,7 @@ pub fn run(exp: &Experiment, cfg: &RunConfig, obs: &dyn Observer) -> Result<RunS
     let device = select_device(cfg.device)?;
     // Tokenized once per experiment (DIR/tokens.bin), read by every run.
     let data = TokenizedCorpus::from_table(exp.token_table()?, m.model.ctx)?;
+    let init = exp.checkpoint()?;
     let query_data = match exp.query_token_table()? {
         Some(t) => Some(TokenizedCorpus::from_table(t, m.model.ctx)?),
         None => None,
@@ -271,7 +276,15 @@ pub fn run(exp: &Experiment, cfg: &RunConfig, obs: &dyn Observer) -> Result<RunS
                 let chunk: Vec<usize> = claims.iter().map(|(i, _)| *i).collect();
                 obs.models_started(&chunk);
                 let t0 = Instant::now();
-                let result = train_chunk(exp, &data, query_data.as_ref(), &chunk, &device);
+                let result = train_chunk(
+                    exp,
+                    &data,
+                    query_data.as_ref(),
+                    init.as_ref(),
+                    &chunk,
+                    &device,
+                    cfg.save_models,
+                );
                 let secs = t0.elapsed().as_secs_f64() / chunk.len() as f64;
                 match result {
                     Ok(records) => {
@@ -338,8 +351,10 @@ fn train_chunk(
     exp: &Experiment,
     data: &TokenizedCorpus,
     queries: Option<&TokenizedCorpus>,
+    init: Option<&Checkpoint>,
     chunk: &[usize],
     device: &Device,
+    save_models: bool,
 ) -> Result<Vec<(Record, Option<TokenScores>)>> {
     let m = exp.manifest();
     let first = chunk[0];
@@ -363,12 +378,19 @@ fn train_chunk(
             data_seed: m.data_seed(i),
         })
         .collect();
-    let trained = Ensemble::new(&m.model, &m.train, data, &jobs)
+    let mut ensemble = Ensemble::new(&m.model, &m.train, data, &jobs)
         .dtype(DType::F32)
-        .device(device)
-        .train(None)
-        .map_err(wrap)?;
+        .device(device);
+    if let Some(c) = init {
+        ensemble = ensemble.init(c);
+    }
+    let trained = ensemble.train(None).map_err(wrap)?;
     let (model, stats) = (trained.model, trained.stats);
+    if save_models {
+        for (k, &i) in chunk.iter().enumerate() {
+            Checkpoint::save(&model, k, exp.layout().weights(i)).map_err(wrap)?;
+        }
+    }
     let (evals, mut tokens) = if m.per_token {
         evaluate_tokens(&model, data, m.eval_batch, device).map_err(wrap)?
     } else {

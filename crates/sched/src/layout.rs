@@ -51,6 +51,10 @@ impl Layout {
         self.dir.join("tokenizer.json")
     }
 
+    pub(crate) fn init(&self) -> PathBuf {
+        self.dir.join("init.safetensors")
+    }
+
     pub(crate) fn tokens(&self) -> PathBuf {
         self.dir.join("tokens.bin")
     }
@@ -77,6 +81,10 @@ impl Layout {
 
     pub(crate) fn token_scores(&self, i: usize) -> PathBuf {
         self.runs().join(format!("model-{i:06}.tok"))
+    }
+
+    pub(crate) fn weights(&self, i: usize) -> PathBuf {
+        self.runs().join(format!("model-{i:06}.safetensors"))
     }
 
     pub(crate) fn meta(&self, i: usize) -> PathBuf {
@@ -158,6 +166,7 @@ impl Layout {
             self.corpus(),
             self.queries(),
             self.tokenizer(),
+            self.init(),
             self.tokens(),
             self.query_tokens(),
             self.target(),

@@ -82,6 +82,16 @@ pub struct CorpusInfo {
     pub n_docs: usize,
 }
 
+/// The pretrained weights every model starts from (fine-tuning).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct InitInfo {
+    /// Path as given (informational; the experiment keeps a copy,
+    /// `DIR/init.safetensors`).
+    pub path: Option<PathBuf>,
+    /// blake3 of the safetensors file.
+    pub fingerprint: String,
+}
+
 /// The experiment's manifest (`manifest.json`), written by
 /// [`crate::ExperimentBuilder`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -117,6 +127,10 @@ pub struct Manifest {
     /// (`runs/model-NNNNNN.tok`).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub per_token: bool,
+    /// Pretrained weights every model starts from, instead of its own
+    /// random initialisation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub init: Option<InitInfo>,
 }
 
 /// Windows per evaluation batch of a new experiment.
@@ -139,6 +153,7 @@ impl Manifest {
             queries: parts.queries,
             units: parts.units,
             per_token: parts.per_token,
+            init: parts.init,
         }
     }
 
@@ -148,6 +163,15 @@ impl Manifest {
             kind: self.design.clone(),
             seed: self.seed,
         }
+    }
+
+    /// The initialisation and batch-order seeds of model 0 under per-model
+    /// seeding with `seed` (what [`crate::pretrain`] uses).
+    pub(crate) fn seeds_of(seed: u64) -> (u64, u64) {
+        (
+            hash_words(&[seed, 0x1417, 0]),
+            hash_words(&[seed, 0xda7a, 0]),
+        )
     }
 
     /// Seed of model `i`'s initial weights.
@@ -167,7 +191,7 @@ impl Manifest {
     }
 
     /// blake3 of the canonical JSON without the informational paths
-    /// (`corpus.path`, `queries.path`): what records are tied to. The same
+    /// (`corpus.path`, `queries.path`, `init.path`): what records are tied to. The same
     /// corpus read from a JSONL, a `.jsonl.zst` or a Parquet copy, or moved,
     /// gives the same hash and so byte-identical records.
     pub fn hash(&self) -> String {
@@ -175,6 +199,9 @@ impl Manifest {
         m.corpus.path = None;
         if let Some(q) = &mut m.queries {
             q.path = None;
+        }
+        if let Some(i) = &mut m.init {
+            i.path = None;
         }
         m.full_hash()
     }
@@ -222,11 +249,13 @@ impl Manifest {
     }
 
     /// Differences that matter for the records, one line per field
-    /// (`corpus.path` and `queries.path` are informational and ignored).
+    /// (`corpus.path`, `queries.path` and `init.path` are informational and
+    /// ignored).
     pub fn diff(&self, other: &Manifest) -> Vec<String> {
         let mut a = flatten(&serde_json::to_value(self).unwrap_or_default());
         let mut b = flatten(&serde_json::to_value(other).unwrap_or_default());
-        let informational = |k: &String| k == "corpus.path" || k == "queries.path";
+        let informational =
+            |k: &String| k == "corpus.path" || k == "queries.path" || k == "init.path";
         a.retain(|(k, _)| !informational(k));
         b.retain(|(k, _)| !informational(k));
         let keys: std::collections::BTreeSet<&String> =
@@ -259,6 +288,7 @@ pub(crate) struct Parts {
     pub(crate) queries: Option<CorpusInfo>,
     pub(crate) units: UnitSpec,
     pub(crate) per_token: bool,
+    pub(crate) init: Option<InitInfo>,
 }
 
 fn flatten(v: &serde_json::Value) -> Vec<(String, String)> {

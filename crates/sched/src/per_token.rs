@@ -1,5 +1,6 @@
-//! Per-token results of an experiment's models (`cfmem run --per-token`)
-//! and the per-token memorization computed from them.
+//! Files of an experiment beside its records: per-token results
+//! (`cfmem run --per-token`) and the per-token memorization computed from
+//! them, and the pretrained weights models start from (`cfmem run --init`).
 
 use cfmem_analysis::{text_segments, Metric, SkippedRow, TokenMem, TokenMemAccumulator};
 use cfmem_core::TokenScores;
@@ -10,6 +11,36 @@ use crate::layout::write_atomic;
 use crate::token_record::{decode, encode};
 
 impl Experiment {
+    /// The pretrained weights every model starts from
+    /// (`DIR/init.safetensors`), checked against the manifest's
+    /// fingerprint; `None` when models start from random weights.
+    ///
+    /// # Errors
+    /// I/O errors; [`Error::Config`] when the file does not match.
+    pub fn checkpoint(&self) -> Result<Option<cfmem_core::Checkpoint>> {
+        let Some(info) = &self.manifest().init else {
+            return Ok(None);
+        };
+        let path = self.layout().init();
+        let c = cfmem_core::Checkpoint::load(&path)?;
+        if c.fingerprint() != info.fingerprint {
+            return Err(Error::Config(format!(
+                "{}: fingerprint {}, the manifest {}",
+                path.display(),
+                c.fingerprint(),
+                info.fingerprint
+            )));
+        }
+        Ok(Some(c))
+    }
+
+    /// Where model `i`'s weights are kept when the run saved them
+    /// ([`crate::RunConfig::save_models`]); load them with
+    /// [`cfmem_core::Checkpoint::load`].
+    pub fn weights_path(&self, i: usize) -> std::path::PathBuf {
+        self.layout().weights(i)
+    }
+
     /// Write model `i`'s per-token results (atomically).
     ///
     /// # Errors

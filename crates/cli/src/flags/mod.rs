@@ -6,10 +6,12 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 
 mod compare;
+mod pretrain;
 mod report;
 mod run;
 
 pub use compare::CompareArgs;
+pub use pretrain::PretrainArgs;
 pub use report::ReportArgs;
 pub use run::RunArgs;
 
@@ -33,6 +35,8 @@ pub enum Command {
     Status(StatusArgs),
     /// How well two independent experiments on the same corpus agree (replication).
     Compare(CompareArgs),
+    /// Train one model on a whole corpus and save it, to fine-tune from (`cfmem run --init`).
+    Pretrain(Box<PretrainArgs>),
 }
 
 #[derive(Args, Debug)]

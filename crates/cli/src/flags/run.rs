@@ -48,6 +48,9 @@ pub struct RunArgs {
     /// Tokenizer: bytes, bpe:VOCAB (a byte-level BPE trained on the corpus, kept as DIR/tokenizer.json), or the path of a Hugging Face tokenizer.json [default: bytes]. The model's vocabulary follows it.
     #[arg(long)]
     tokenizer: Option<TokenizerSpec>,
+    /// Fine-tune: every model starts from these weights (a safetensors file from `cfmem pretrain`, same model shape) instead of its own random initialisation. Kept as DIR/init.safetensors; part of the experiment's settings.
+    #[arg(long, value_name = "CHECKPOINT")]
+    init: Option<PathBuf>,
     /// Keep each model's per-token correctness and loss (runs/model-N.tok, 2.125 bytes per token), for per-token memorization in the HTML report: which part of a document is memorized. Part of the experiment's settings.
     #[arg(long)]
     per_token: bool,
@@ -75,6 +78,9 @@ pub struct RunArgs {
     /// cpu, cuda or auto.
     #[arg(long, default_value = "cpu")]
     device: DeviceChoice,
+    /// Also keep each trained model's weights (runs/model-N.safetensors, ≈ 0.5 MB for the tiny preset), for probing later.
+    #[arg(long)]
+    save_models: bool,
     /// Discard an existing, different experiment in the directory instead of refusing.
     #[arg(long)]
     pub fresh: bool,
@@ -91,7 +97,7 @@ pub struct RunArgs {
 }
 
 #[derive(Args, Debug)]
-struct LoadArgs {
+pub struct LoadArgs {
     /// Skip empty documents (counted) instead of failing.
     #[arg(long)]
     skip_empty: bool,
@@ -107,6 +113,19 @@ struct LoadArgs {
     /// JSONL field with the optional group.
     #[arg(long, default_value = "group")]
     group_field: String,
+}
+
+impl LoadArgs {
+    /// How to read the corpus.
+    pub fn config(&self) -> LoadConfig {
+        LoadConfig {
+            id_field: self.id_field.clone(),
+            text_field: self.text_field.clone(),
+            group_field: self.group_field.clone(),
+            skip_empty: self.skip_empty,
+            per_line: self.per_line,
+        }
+    }
 }
 
 /// `--repetition 0:0.4,1:0.2,2:0.2,4:0.2`.
@@ -139,14 +158,7 @@ impl RunArgs {
     }
 
     fn load(&self) -> LoadConfig {
-        let l = &self.load;
-        LoadConfig {
-            id_field: l.id_field.clone(),
-            text_field: l.text_field.clone(),
-            group_field: l.group_field.clone(),
-            skip_empty: l.skip_empty,
-            per_line: l.per_line,
-        }
+        self.load.config()
     }
 
     fn design(&self) -> Option<DesignKind> {
@@ -218,6 +230,9 @@ impl RunArgs {
         if self.per_token {
             b = b.per_token(true);
         }
+        if let Some(p) = &self.init {
+            b = b.init(p);
+        }
         Ok(b)
     }
 
@@ -238,6 +253,7 @@ impl RunArgs {
             ensemble: self.ensemble,
             device: self.device,
             shard,
+            save_models: self.save_models,
             ..d
         }
     }

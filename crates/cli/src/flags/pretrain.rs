@@ -1,0 +1,54 @@
+//! `cfmem pretrain` flags.
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use cfmem_core::{ModelConfig, TrainConfig};
+use clap::Args;
+
+use super::run::LoadArgs;
+
+#[derive(Args, Debug)]
+pub struct PretrainArgs {
+    /// Corpus to train on (as for `cfmem run --corpus`).
+    #[arg(long)]
+    pub corpus: PathBuf,
+    /// Where to write the model (safetensors).
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Model preset: tiny or small; fine-tune with the same one.
+    #[arg(long, default_value = "tiny")]
+    preset: String,
+    /// Epochs over the corpus.
+    #[arg(long, default_value_t = 16)]
+    epochs: usize,
+    /// Windows per training batch.
+    #[arg(long, default_value_t = TrainConfig::default().batch_size)]
+    batch_size: usize,
+    /// Peak learning rate.
+    #[arg(long, default_value_t = TrainConfig::default().lr)]
+    lr: f64,
+    /// Seed of the initialisation and batch order.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    #[command(flatten)]
+    pub load: LoadArgs,
+}
+
+impl PretrainArgs {
+    /// The model shape.
+    pub fn model(&self) -> Result<ModelConfig> {
+        ModelConfig::preset(&self.preset)
+            .with_context(|| format!("unknown preset {:?} (expected tiny or small)", self.preset))
+    }
+
+    /// The recipe.
+    pub fn train(&self) -> TrainConfig {
+        TrainConfig {
+            epochs: self.epochs,
+            batch_size: self.batch_size,
+            lr: self.lr,
+            ..TrainConfig::default()
+        }
+    }
+}
