@@ -1,8 +1,22 @@
 //! Model weights on disk as safetensors (through candle-nn's `VarMap` and
 //! `VarBuilder`): one model of an ensemble saved, and the weights every
 //! model of a new ensemble starts from (fine-tuning a pretrained model).
-//! Tensors are named as [`Gpt::params`] names them (`wte`, `wpe`,
-//! `h.N.attn.w_qkv`, …, `ln_f.g`), f32, without the ensemble axis.
+//!
+//! Two layouts are read:
+//! - cfmem's own: tensors named as [`Gpt::params`] names them (`wte`,
+//!   `wpe`, `h.N.attn.w_qkv`, …, `ln_f.g`), f32, without the ensemble axis;
+//! - Hugging Face's GPT-2 (`GPT2LMHeadModel`'s `model.safetensors`, with or
+//!   without the `transformer.` prefix): `wte.weight`, `wpe.weight`,
+//!   `h.N.ln_1`, `h.N.attn.c_attn`, `h.N.attn.c_proj`, `h.N.ln_2`,
+//!   `h.N.mlp.c_fc`, `h.N.mlp.c_proj`, `ln_f`. GPT-2's `Conv1D` stores
+//!   weights as `[in, out]`, which is cfmem's orientation (`x · W`), and
+//!   `c_attn` packs q | k | v with the heads contiguous in each, as
+//!   `w_qkv` does; layer norm (ε = 1e-5), tanh-GELU, learned positions and
+//!   tied embeddings are the same architecture. The number of heads is not
+//!   in the weights: it comes from the `config.json` beside the file
+//!   (`n_head`). cfmem frames documents with three ids after the
+//!   tokenizer's vocabulary (BOS, EOS, PAD), so the token embedding gets
+//!   that many zero rows; positions beyond the model's context are dropped.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -11,13 +25,32 @@ use candle_core::{DType, Device, Tensor, Var};
 use candle_nn::{VarBuilder, VarMap};
 
 use crate::error::{Error, Result};
-use crate::model::Gpt;
+use crate::model::{Gpt, ModelConfig};
+
+/// The shape of a GPT-2-layout checkpoint, from its weights and
+/// `config.json`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Gpt2Shape {
+    /// Residual width (`n_embd`).
+    pub d_model: usize,
+    /// Blocks (`n_layer`).
+    pub n_layer: usize,
+    /// Heads (`n_head`, from `config.json`).
+    pub n_head: usize,
+    /// MLP width (`4 · n_embd` in GPT-2).
+    pub d_ff: usize,
+    /// Positions (`n_positions`).
+    pub n_positions: usize,
+    /// Token embedding rows (the tokenizer's vocabulary).
+    pub vocab: usize,
+}
 
 /// Weights read from a safetensors file.
 #[derive(Debug, Clone)]
 pub struct Checkpoint {
     tensors: HashMap<String, Tensor>,
     fingerprint: String,
+    gpt2: Option<Gpt2Shape>,
 }
 
 impl Checkpoint {
@@ -33,7 +66,115 @@ impl Checkpoint {
             path: path.to_path_buf(),
             source,
         })?;
-        Self::from_bytes(&bytes).map_err(|e| Error::Config(format!("{}: {e}", path.display())))
+        let config = Self::config_beside(path);
+        Self::from_bytes_with_config(&bytes, config.as_deref())
+            .map_err(|e| Error::Config(format!("{}: {e}", path.display())))
+    }
+
+    /// The Hugging Face `config.json` that goes with the checkpoint at
+    /// `path`: `STEM.config.json` beside it, else `config.json` (as a
+    /// model repository keeps it).
+    pub fn config_beside(path: &Path) -> Option<Vec<u8>> {
+        let stem = path.file_stem()?.to_string_lossy().into_owned();
+        std::fs::read(path.with_file_name(format!("{stem}.config.json")))
+            .or_else(|_| std::fs::read(path.with_file_name("config.json")))
+            .ok()
+    }
+
+    /// [`Checkpoint::from_bytes`], with the bytes of a Hugging Face
+    /// `config.json` for a GPT-2-layout file (its `n_head`).
+    ///
+    /// # Errors
+    /// [`Error::Config`] when the bytes are not safetensors, or a GPT-2
+    /// layout lacks `n_head` or has an architecture cfmem does not share.
+    pub fn from_bytes_with_config(bytes: &[u8], config: Option<&[u8]>) -> Result<Self> {
+        let mut c = Self::from_bytes(bytes)?;
+        if c.tensors.contains_key("wte.weight") || c.tensors.contains_key("transformer.wte.weight")
+        {
+            c.convert_gpt2(config)?;
+        }
+        Ok(c)
+    }
+
+    /// Rename and reshape GPT-2's tensors into cfmem's.
+    fn convert_gpt2(&mut self, config: Option<&[u8]>) -> Result<()> {
+        let cfg: serde_json::Value = match config {
+            Some(b) => {
+                serde_json::from_slice(b).map_err(|e| Error::Config(format!("config.json: {e}")))?
+            }
+            None => {
+                return Err(Error::Config(
+                    "a GPT-2-layout checkpoint needs its config.json beside it (for n_head)".into(),
+                ))
+            }
+        };
+        let get = |k: &str| {
+            cfg.get(k)
+                .and_then(serde_json::Value::as_u64)
+                .map(|v| v as usize)
+        };
+        if let Some(a) = cfg.get("activation_function").and_then(|v| v.as_str()) {
+            if !matches!(a, "gelu_new" | "gelu_pytorch_tanh") {
+                return Err(Error::Config(format!(
+                    "config.json: activation {a}; cfmem's blocks use tanh-GELU (gelu_new)"
+                )));
+            }
+        }
+        let n_head = get("n_head").ok_or_else(|| Error::Config("config.json: no n_head".into()))?;
+        let mut out = HashMap::new();
+        for (name, t) in std::mem::take(&mut self.tensors) {
+            let name = name
+                .strip_prefix("transformer.")
+                .unwrap_or(&name)
+                .to_string();
+            let renamed = gpt2_name(&name);
+            let Some(renamed) = renamed else { continue };
+            // 1-D gains and biases become [1, n] rows.
+            let t = if t.rank() == 1 { t.unsqueeze(0)? } else { t };
+            out.insert(renamed, t.to_dtype(DType::F32)?);
+        }
+        let dims = |n: &str| out.get(n).map(|t: &Tensor| t.dims().to_vec());
+        let (Some(wte), Some(wpe)) = (dims("wte"), dims("wpe")) else {
+            return Err(Error::Config("GPT-2 layout without wte or wpe".into()));
+        };
+        let n_layer = (0..)
+            .take_while(|l| out.contains_key(&format!("h.{l}.attn.w_qkv")))
+            .count();
+        let d_ff = dims("h.0.mlp.w_fc").map_or(4 * wte[1], |d| d[1]);
+        self.tensors = out;
+        self.gpt2 = Some(Gpt2Shape {
+            d_model: wte[1],
+            n_layer,
+            n_head,
+            d_ff,
+            n_positions: wpe[0],
+            vocab: wte[0],
+        });
+        Ok(())
+    }
+
+    /// The shape of a GPT-2-layout checkpoint (`None` for cfmem's layout).
+    pub fn gpt2_shape(&self) -> Option<Gpt2Shape> {
+        self.gpt2
+    }
+
+    /// For a GPT-2-layout checkpoint: `model` with the checkpoint's shape
+    /// (width, blocks, heads, MLP width, tied embeddings) and its context
+    /// clamped to the checkpoint's positions; cfmem's layout leaves `model`
+    /// as it is.
+    pub fn shape_model(&self, model: &ModelConfig) -> ModelConfig {
+        match self.gpt2 {
+            Some(g) => ModelConfig {
+                d_model: g.d_model,
+                n_layer: g.n_layer,
+                n_head: g.n_head,
+                d_ff: g.d_ff,
+                ctx: model.ctx.min(g.n_positions),
+                tie_embeddings: true,
+                ..model.clone()
+            },
+            None => model.clone(),
+        }
     }
 
     /// Weights from the bytes of a safetensors file.
@@ -46,6 +187,7 @@ impl Checkpoint {
         Ok(Self {
             tensors,
             fingerprint: blake3::hash(bytes).to_hex().to_string(),
+            gpt2: None,
         })
     }
 
@@ -61,7 +203,33 @@ impl Checkpoint {
         n
     }
 
-    /// The weights as a `VarBuilder` (f32, CPU), for [`Gpt::from_weights`].
+    /// The weights as a `VarBuilder` (f32, CPU), for [`Gpt::from_weights`]
+    /// with a model of shape `model`. A GPT-2-layout checkpoint's token
+    /// embedding gets zero rows up to the model's vocabulary (cfmem's
+    /// framing ids), and its positions are cut to the model's context.
+    ///
+    /// # Errors
+    /// Candle errors.
+    pub fn weights_for(&self, model: &ModelConfig) -> Result<VarBuilder<'static>> {
+        let mut t = self.tensors.clone();
+        if self.gpt2.is_some() {
+            if let Some(wte) = t.get("wte").cloned() {
+                let (v, d) = wte.dims2()?;
+                if v < model.vocab_size {
+                    let pad = Tensor::zeros((model.vocab_size - v, d), DType::F32, &Device::Cpu)?;
+                    t.insert("wte".into(), Tensor::cat(&[&wte, &pad], 0)?);
+                }
+            }
+            if let Some(wpe) = t.get("wpe").cloned() {
+                if wpe.dims()[0] > model.ctx {
+                    t.insert("wpe".into(), wpe.narrow(0, 0, model.ctx)?);
+                }
+            }
+        }
+        Ok(VarBuilder::from_tensors(t, DType::F32, &Device::Cpu))
+    }
+
+    /// The weights as they are, as a `VarBuilder` (f32, CPU).
     pub fn weights(&self) -> VarBuilder<'static> {
         VarBuilder::from_tensors(self.tensors.clone(), DType::F32, &Device::Cpu)
     }
@@ -102,4 +270,125 @@ impl Checkpoint {
             source,
         })
     }
+}
+
+impl Checkpoint {
+    /// Save model `k` of `model` in Hugging Face's GPT-2 layout
+    /// (`transformer.`-prefixed names, 1-D gains and biases, the tied
+    /// `lm_head.weight`), with its `config.json` beside it, as
+    /// `GPT2LMHeadModel` reads them: `path` should be
+    /// `DIR/model.safetensors`. The token embedding keeps all of cfmem's
+    /// rows (the tokenizer's and the three framing ids).
+    ///
+    /// # Errors
+    /// [`Error::Config`] for untied embeddings (GPT-2 ties them) or `k` out
+    /// of range; I/O and candle errors.
+    pub fn save_gpt2(model: &Gpt, k: usize, path: impl AsRef<Path>) -> Result<()> {
+        let path = path.as_ref();
+        let cfg = model.config();
+        if !cfg.tie_embeddings || k >= model.k() {
+            return Err(Error::Config(
+                "GPT-2 layout: needs tied embeddings and an existing model index".into(),
+            ));
+        }
+        let mut out = HashMap::new();
+        for p in model.params() {
+            let t = p
+                .var
+                .as_tensor()
+                .get(k)?
+                .to_dtype(DType::F32)?
+                .to_device(&Device::Cpu)?;
+            let name = to_gpt2_name(&p.name)
+                .ok_or_else(|| Error::Config(format!("{}: no GPT-2 name", p.name)))?;
+            // Gains and biases are [1, n] rows in cfmem, 1-D in GPT-2.
+            let t = if t.dims()[0] == 1 && p.name != "wpe" {
+                t.squeeze(0)?
+            } else {
+                t
+            };
+            if p.name == "wte" {
+                out.insert("lm_head.weight".to_string(), t.clone());
+            }
+            out.insert(format!("transformer.{name}"), t);
+        }
+        let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+        candle_core::safetensors::save(&out, &tmp)?;
+        std::fs::rename(&tmp, path).map_err(|source| Error::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let config = serde_json::json!({
+            "architectures": ["GPT2LMHeadModel"],
+            "model_type": "gpt2",
+            "vocab_size": cfg.vocab_size,
+            "n_positions": cfg.ctx,
+            "n_embd": cfg.d_model,
+            "n_layer": cfg.n_layer,
+            "n_head": cfg.n_head,
+            "n_inner": cfg.d_ff,
+            "activation_function": "gelu_new",
+            "layer_norm_epsilon": 1e-5,
+            "tie_word_embeddings": true,
+            "bos_token_id": cfg.vocab_size.saturating_sub(3),
+            "eos_token_id": cfg.vocab_size.saturating_sub(2),
+            "resid_pdrop": 0.0,
+            "embd_pdrop": 0.0,
+            "attn_pdrop": 0.0
+        });
+        let c = path.with_file_name("config.json");
+        std::fs::write(&c, serde_json::to_vec_pretty(&config).unwrap_or_default())
+            .map_err(|source| Error::Io { path: c, source })
+    }
+}
+
+/// GPT-2's name (without the `transformer.` prefix) for a cfmem tensor.
+fn to_gpt2_name(name: &str) -> Option<String> {
+    let simple = [
+        ("wte", "wte.weight"),
+        ("wpe", "wpe.weight"),
+        ("ln_f.g", "ln_f.weight"),
+        ("ln_f.b", "ln_f.bias"),
+    ];
+    if let Some((_, to)) = simple.iter().find(|(from, _)| *from == name) {
+        return Some((*to).to_string());
+    }
+    let (layer, part) = name.strip_prefix("h.")?.split_once('.')?;
+    let to = GPT2_PARTS.iter().find(|(_, ours)| *ours == part)?.0;
+    Some(format!("h.{layer}.{to}"))
+}
+
+/// GPT-2's block tensors and cfmem's names for them.
+const GPT2_PARTS: [(&str, &str); 12] = [
+    ("ln_1.weight", "ln1.g"),
+    ("ln_1.bias", "ln1.b"),
+    ("attn.c_attn.weight", "attn.w_qkv"),
+    ("attn.c_attn.bias", "attn.b_qkv"),
+    ("attn.c_proj.weight", "attn.w_o"),
+    ("attn.c_proj.bias", "attn.b_o"),
+    ("ln_2.weight", "ln2.g"),
+    ("ln_2.bias", "ln2.b"),
+    ("mlp.c_fc.weight", "mlp.w_fc"),
+    ("mlp.c_fc.bias", "mlp.b_fc"),
+    ("mlp.c_proj.weight", "mlp.w_proj"),
+    ("mlp.c_proj.bias", "mlp.b_proj"),
+];
+
+/// cfmem's name for a GPT-2 tensor (without the `transformer.` prefix);
+/// `None` for tensors cfmem does not use (the attention masks GPT-2 keeps
+/// as buffers, `lm_head.weight`, which is the tied token embedding).
+fn gpt2_name(name: &str) -> Option<String> {
+    let simple = [
+        ("wte.weight", "wte"),
+        ("wpe.weight", "wpe"),
+        ("ln_f.weight", "ln_f.g"),
+        ("ln_f.bias", "ln_f.b"),
+    ];
+    if let Some((_, to)) = simple.iter().find(|(from, _)| *from == name) {
+        return Some((*to).to_string());
+    }
+    let (layer, part) = name.strip_prefix("h.")?.split_once('.')?;
+    let layer: usize = layer.parse().ok()?;
+    let to = GPT2_PARTS.iter().find(|(theirs, _)| *theirs == part)?.1;
+    Some(format!("h.{layer}.{to}"))
 }

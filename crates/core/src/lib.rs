@@ -46,7 +46,7 @@ mod tokenizer;
 mod train;
 
 pub use canary::{canaries, kind_of, CanaryConfig, CONTROL_PREFIX, RANDOM_PREFIX};
-pub use checkpoint::Checkpoint;
+pub use checkpoint::{Checkpoint, Gpt2Shape};
 pub use corpus::{Corpus, Document, LoadConfig};
 pub use data::{Batch, TokenIds, TokenTable, TokenizedCorpus, Window};
 pub use device::{select_device, DeviceChoice};

@@ -322,7 +322,13 @@ impl<'a> Ensemble<'a> {
             )));
         }
         let model = match self.init {
-            Some(c) => Gpt::from_weights(model_cfg, &c.weights(), jobs.len(), dtype, device)?,
+            Some(c) => Gpt::from_weights(
+                model_cfg,
+                &c.weights_for(model_cfg)?,
+                jobs.len(),
+                dtype,
+                device,
+            )?,
             None => {
                 let seeds: Vec<u64> = jobs.iter().map(|j| j.init_seed).collect();
                 Gpt::new(model_cfg, &seeds, dtype, device)?

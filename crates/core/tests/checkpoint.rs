@@ -231,3 +231,207 @@ fn weights_that_do_not_fit_are_refused_with_what_is_wrong() {
         "{err}"
     );
 }
+
+/// Hugging Face GPT-2 names for cfmem's, with the `transformer.` prefix.
+fn gpt2_name(name: &str) -> String {
+    let n = match name {
+        "wte" => "wte.weight".to_string(),
+        "wpe" => "wpe.weight".to_string(),
+        "ln_f.g" => "ln_f.weight".to_string(),
+        "ln_f.b" => "ln_f.bias".to_string(),
+        _ => {
+            let (layer, part) = name.strip_prefix("h.").unwrap().split_once('.').unwrap();
+            let p = match part {
+                "ln1.g" => "ln_1.weight",
+                "ln1.b" => "ln_1.bias",
+                "attn.w_qkv" => "attn.c_attn.weight",
+                "attn.b_qkv" => "attn.c_attn.bias",
+                "attn.w_o" => "attn.c_proj.weight",
+                "attn.b_o" => "attn.c_proj.bias",
+                "ln2.g" => "ln_2.weight",
+                "ln2.b" => "ln_2.bias",
+                "mlp.w_fc" => "mlp.c_fc.weight",
+                "mlp.b_fc" => "mlp.c_fc.bias",
+                "mlp.w_proj" => "mlp.c_proj.weight",
+                "mlp.b_proj" => "mlp.c_proj.bias",
+                other => panic!("{other}"),
+            };
+            format!("h.{layer}.{p}")
+        }
+    };
+    format!("transformer.{n}")
+}
+
+#[test]
+fn a_gpt2_layout_checkpoint_gives_the_logits_of_the_same_weights_in_cfmem_layout() {
+    let dir = tempfile::tempdir().unwrap();
+    let tied = ModelConfig {
+        tie_embeddings: true,
+        ..cfg()
+    };
+    let base = Gpt::new(&tied, &[11], DType::F32, &Device::Cpu).unwrap();
+    // cfmem's layout, with the three framing ids' embeddings zeroed (a
+    // GPT-2 checkpoint has none: they start at zero).
+    let mut own = std::collections::HashMap::new();
+    let mut hf = std::collections::HashMap::new();
+    for p in base.params() {
+        let t = p.var.as_tensor().get(0).unwrap();
+        let t = if p.name == "wte" {
+            let real = t.narrow(0, 0, 256).unwrap();
+            let zeros = Tensor::zeros((3, 8), DType::F32, &Device::Cpu).unwrap();
+            hf.insert(gpt2_name("wte"), real.clone());
+            Tensor::cat(&[&real, &zeros], 0).unwrap()
+        } else if p.name == "wpe" {
+            // GPT-2 has more positions than the model's context.
+            let extra = Tensor::ones((4, 8), DType::F32, &Device::Cpu).unwrap();
+            hf.insert(gpt2_name("wpe"), Tensor::cat(&[&t, &extra], 0).unwrap());
+            t
+        } else {
+            // Gains and biases are 1-D in GPT-2.
+            let h = if t.dims()[0] == 1 {
+                t.squeeze(0).unwrap()
+            } else {
+                t.clone()
+            };
+            hf.insert(gpt2_name(&p.name), h);
+            t
+        };
+        own.insert(p.name.clone(), t);
+    }
+    // What GPT2LMHeadModel's file also holds: the tied head and mask buffers.
+    hf.insert(
+        "lm_head.weight".into(),
+        hf["transformer.wte.weight"].clone(),
+    );
+    hf.insert(
+        "transformer.h.0.attn.bias".into(),
+        Tensor::ones((1, 1, 10, 10), DType::F32, &Device::Cpu).unwrap(),
+    );
+    let (own_path, hf_path) = (
+        dir.path().join("own.safetensors"),
+        dir.path().join("model.safetensors"),
+    );
+    candle_core::safetensors::save(&own, &own_path).unwrap();
+    candle_core::safetensors::save(&hf, &hf_path).unwrap();
+    // Without its config.json the number of heads is unknown: refused.
+    let err = Checkpoint::load(&hf_path).unwrap_err().to_string();
+    assert!(
+        err.contains("config.json") && err.contains("n_head"),
+        "{err}"
+    );
+    std::fs::write(
+        dir.path().join("config.json"),
+        r#"{"n_head": 2, "n_embd": 8, "n_layer": 2, "n_positions": 10, "activation_function": "gelu_new"}"#,
+    )
+    .unwrap();
+    let ck = Checkpoint::load(&hf_path).unwrap();
+    let shape = ck.gpt2_shape().unwrap();
+    assert_eq!(
+        (
+            shape.d_model,
+            shape.n_layer,
+            shape.n_head,
+            shape.d_ff,
+            shape.n_positions,
+            shape.vocab
+        ),
+        (8, 2, 2, 16, 10, 256)
+    );
+    // The model takes the checkpoint's shape; the context stays the asked one.
+    let shaped = ck.shape_model(&ModelConfig {
+        d_model: 64,
+        n_head: 4,
+        ..tied.clone()
+    });
+    assert_eq!((shaped.d_model, shaped.n_head, shaped.ctx), (8, 2, 6));
+    let from_hf = Gpt::from_weights(
+        &shaped,
+        &ck.weights_for(&shaped).unwrap(),
+        1,
+        DType::F32,
+        &Device::Cpu,
+    )
+    .unwrap();
+    let own_ck = Checkpoint::load(&own_path).unwrap();
+    assert!(own_ck.gpt2_shape().is_none());
+    let from_own =
+        Gpt::from_weights(&tied, &own_ck.weights(), 1, DType::F32, &Device::Cpu).unwrap();
+    let tc = data(tied.ctx);
+    let batch = tc.batch(&[tc.windows(0)], 1, &Device::Cpu).unwrap();
+    let a: Vec<f32> = from_hf
+        .forward(&batch.ids)
+        .unwrap()
+        .flatten_all()
+        .unwrap()
+        .to_vec1()
+        .unwrap();
+    let b: Vec<f32> = from_own
+        .forward(&batch.ids)
+        .unwrap()
+        .flatten_all()
+        .unwrap()
+        .to_vec1()
+        .unwrap();
+    assert_eq!(a, b);
+    // Another activation is refused.
+    std::fs::write(
+        dir.path().join("config.json"),
+        r#"{"n_head": 2, "activation_function": "relu"}"#,
+    )
+    .unwrap();
+    let err = Checkpoint::load(&hf_path).unwrap_err().to_string();
+    assert!(err.contains("relu"), "{err}");
+}
+
+#[test]
+fn a_model_saved_in_gpt2_layout_loads_back_to_the_same_logits() {
+    let dir = tempfile::tempdir().unwrap();
+    let tied = ModelConfig {
+        tie_embeddings: true,
+        ..cfg()
+    };
+    let m = Gpt::new(&tied, &[4, 5], DType::F32, &Device::Cpu).unwrap();
+    let path = dir.path().join("model.safetensors");
+    Checkpoint::save_gpt2(&m, 1, &path).unwrap();
+    let config: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("config.json")).unwrap()).unwrap();
+    assert_eq!(config["n_head"], 2);
+    assert_eq!(config["vocab_size"], 259);
+    let ck = Checkpoint::load(&path).unwrap();
+    assert!(ck.names().contains(&"h.1.attn.w_qkv"));
+    let shaped = ck.shape_model(&tied);
+    assert_eq!(shaped, tied);
+    let back = Gpt::from_weights(
+        &shaped,
+        &ck.weights_for(&shaped).unwrap(),
+        1,
+        DType::F32,
+        &Device::Cpu,
+    )
+    .unwrap();
+    let tc = data(tied.ctx);
+    let two = tc
+        .batch(&[tc.windows(0), tc.windows(0)], 1, &Device::Cpu)
+        .unwrap();
+    let one = tc.batch(&[tc.windows(0)], 1, &Device::Cpu).unwrap();
+    let want: Vec<f32> = m
+        .forward(&two.ids)
+        .unwrap()
+        .get(1)
+        .unwrap()
+        .flatten_all()
+        .unwrap()
+        .to_vec1()
+        .unwrap();
+    let got: Vec<f32> = back
+        .forward(&one.ids)
+        .unwrap()
+        .flatten_all()
+        .unwrap()
+        .to_vec1()
+        .unwrap();
+    assert_eq!(got, want);
+    // Untied embeddings have no GPT-2 layout.
+    let untied = Gpt::new(&cfg(), &[1], DType::F32, &Device::Cpu).unwrap();
+    assert!(Checkpoint::save_gpt2(&untied, 0, dir.path().join("x.safetensors")).is_err());
+}

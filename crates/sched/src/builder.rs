@@ -249,7 +249,7 @@ impl ExperimentBuilder {
         Source,
         Option<Source>,
         ResolvedTokenizer,
-        Option<Vec<u8>>,
+        Option<(Vec<u8>, Option<Vec<u8>>)>,
     )> {
         let existing = self.existing()?;
         let base = existing.as_ref().map(Experiment::manifest);
@@ -308,27 +308,37 @@ impl ExperimentBuilder {
                     path: Some(p.clone()),
                     fingerprint: blake3::hash(&bytes).to_hex().to_string(),
                 };
-                (Some(info), Some(bytes))
+                (
+                    Some(info),
+                    Some((bytes, cfmem_core::Checkpoint::config_beside(p))),
+                )
             }
             (None, Some(e)) => match &e.manifest().init {
                 Some(i) => {
                     let p = e.layout().init();
-                    (Some(i.clone()), Some(std::fs::read(&p).map_err(io(&p))?))
+                    let bytes = std::fs::read(&p).map_err(io(&p))?;
+                    (
+                        Some(i.clone()),
+                        Some((bytes, cfmem_core::Checkpoint::config_beside(&p))),
+                    )
                 }
                 None => (None, None),
             },
             (None, None) => (None, None),
         };
-        if let Some(bytes) = &init_bytes {
-            // The weights must fit the model: refuse now, not in every job.
+        if let Some((bytes, config)) = &init_bytes {
+            // A GPT-2-layout checkpoint gives the model its shape; the
+            // weights must fit the model: refuse now, not in every job.
             let named = |e: cfmem_core::Error| {
                 let p = init_path.as_deref().unwrap_or(std::path::Path::new("init"));
                 Error::Config(format!("{}: {e}", p.display()))
             };
-            let ck = cfmem_core::Checkpoint::from_bytes(bytes).map_err(named)?;
+            let ck = cfmem_core::Checkpoint::from_bytes_with_config(bytes, config.as_deref())
+                .map_err(named)?;
+            model = ck.shape_model(&model);
             cfmem_core::Gpt::from_weights(
                 &model,
-                &ck.weights(),
+                &ck.weights_for(&model).map_err(named)?,
                 1,
                 cfmem_core::DType::F32,
                 &cfmem_core::Device::Cpu,
@@ -416,8 +426,11 @@ impl ExperimentBuilder {
         if let Some(json) = &tokenizer.json {
             write_atomic(&layout.tokenizer(), json)?;
         }
-        if let Some(bytes) = &init {
+        if let Some((bytes, config)) = &init {
             write_atomic(&layout.init(), bytes)?;
+            if let Some(c) = config {
+                write_atomic(&layout.init_config(), c)?;
+            }
         }
         // The manifest last: once it exists, the corpus files are complete.
         let bytes =

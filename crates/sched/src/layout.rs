@@ -55,6 +55,10 @@ impl Layout {
         self.dir.join("init.safetensors")
     }
 
+    pub(crate) fn init_config(&self) -> PathBuf {
+        self.dir.join("init.config.json")
+    }
+
     pub(crate) fn tokens(&self) -> PathBuf {
         self.dir.join("tokens.bin")
     }
@@ -167,6 +171,7 @@ impl Layout {
             self.queries(),
             self.tokenizer(),
             self.init(),
+            self.init_config(),
             self.tokens(),
             self.query_tokens(),
             self.target(),

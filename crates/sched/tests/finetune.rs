@@ -171,3 +171,39 @@ fn fine_tuning_experiments_are_deterministic_and_tied_to_their_checkpoint() {
     assert!(err.contains("mlp.w_fc"), "{err}");
     assert!(!dir.path().join("wide/manifest.json").exists());
 }
+
+#[test]
+fn a_gpt2_layout_checkpoint_gives_the_experiment_its_model_shape() {
+    let dir = tempfile::tempdir().unwrap();
+    let hf = dir.path().join("hf");
+    std::fs::create_dir(&hf).unwrap();
+    let m = cfmem_core::Gpt::new(
+        &model(),
+        &[3],
+        cfmem_core::DType::F32,
+        &cfmem_core::Device::Cpu,
+    )
+    .unwrap();
+    assert!(model().tie_embeddings);
+    Checkpoint::save_gpt2(&m, 0, hf.join("model.safetensors")).unwrap();
+    // The tiny preset asked for (d 64) gives way to the checkpoint's shape (d 16).
+    let exp = Experiment::builder(dir.path().join("exp"))
+        .corpus(corpus())
+        .train(train())
+        .init(hf.join("model.safetensors"))
+        .open(OnChange::Refuse)
+        .unwrap();
+    assert_eq!(
+        (exp.manifest().model.d_model, exp.manifest().model.n_head),
+        (16, 2)
+    );
+    assert!(exp.dir().join("init.config.json").exists());
+    run(&exp, &cfg(), &Silent).unwrap();
+    assert_eq!(exp.record_indices().unwrap(), vec![0, 1]);
+    // Resuming finds the same experiment.
+    let again = Experiment::builder(exp.dir())
+        .resume_settings()
+        .open(OnChange::Refuse)
+        .unwrap();
+    assert_eq!(again.manifest(), exp.manifest());
+}
