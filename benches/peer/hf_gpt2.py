@@ -1,0 +1,136 @@
+"""The cfmem training benchmark's shapes with Hugging Face transformers'
+GPT2LMHeadModel: a second peer, written by neither cfmem nor its PyTorch
+port. The same architecture (learned positions, pre-norm blocks, tanh-GELU
+MLP, tied embeddings, biases everywhere), no dropout, torch.optim.AdamW
+with cfmem's settings, fp32, on the same windows of datasets/devil.jsonl
+as benches/peer/torch_gpt.py, whose helpers it uses. Prints lines in the
+benchmark's format (and `eval` lines: forward only, no_grad):
+
+    peak threads=T gflops=G
+    train d_model=128 n_layer=2 ctx=128 batch=32 k=1 threads=T tokens_per_s=N peak_fraction=F
+    eval d_model=128 ... threads=T tokens_per_s=N
+
+Set up once (not part of CI; PyPI's torch wheel is several GB):
+
+    bash benches/peer/setup.sh
+    .venv-peer/bin/python benches/peer/hf_gpt2.py [--quick]
+"""
+
+import argparse
+import multiprocessing as mp
+import os
+import sys
+import time
+
+import torch
+import torch.nn.functional as F
+from transformers import GPT2Config, GPT2LMHeadModel
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from torch_gpt import flops_per_token, peak, windows  # noqa: E402
+
+
+def model_for(d, layers, ctx):
+    cfg = GPT2Config(
+        vocab_size=259,
+        n_positions=ctx,
+        n_embd=d,
+        n_layer=layers,
+        n_head=4,
+        n_inner=4 * d,
+        activation_function="gelu_new",
+        resid_pdrop=0.0,
+        embd_pdrop=0.0,
+        attn_pdrop=0.0,
+        layer_norm_epsilon=1e-5,
+        tie_word_embeddings=True,
+        bos_token_id=256,
+        eos_token_id=257,
+    )
+    return GPT2LMHeadModel(cfg)
+
+
+def batches(ctx, batch, seed):
+    data = windows(ctx)
+    n = (len(data) - 1) // ctx
+    g = torch.Generator().manual_seed(seed)
+    while True:
+        starts = torch.randint(0, n, (batch,), generator=g) * ctx
+        x = torch.stack([data[s : s + ctx] for s in starts])
+        y = torch.stack([data[s + 1 : s + ctx + 1] for s in starts])
+        yield x, y
+
+
+def train(cfg, threads, steps, seed=0):
+    torch.set_num_threads(threads)
+    torch.manual_seed(seed)
+    d, layers, ctx, batch = cfg
+    model = model_for(d, layers, ctx).train()
+    opt = torch.optim.AdamW(model.parameters(), lr=3e-3, betas=(0.9, 0.99), weight_decay=0.01)
+    it = batches(ctx, batch, seed)
+
+    def step():
+        x, y = next(it)
+        logits = model(input_ids=x).logits
+        loss = F.cross_entropy(logits.reshape(-1, 259), y.reshape(-1))
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+
+    for _ in range(2):  # warm-up
+        step()
+    t = time.perf_counter()
+    for _ in range(steps):
+        step()
+    return steps * batch * ctx / (time.perf_counter() - t)
+
+
+def evaluate(cfg, threads, steps):
+    torch.set_num_threads(threads)
+    d, layers, ctx, batch = cfg
+    model = model_for(d, layers, ctx).eval()
+    it = batches(ctx, batch, 0)
+    with torch.no_grad():
+        for _ in range(2):
+            model(input_ids=next(it)[0])
+        t = time.perf_counter()
+        for _ in range(steps):
+            model(input_ids=next(it)[0])
+    return steps * batch * ctx / (time.perf_counter() - t)
+
+
+def _worker(args):
+    return train(*args)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--quick", action="store_true")
+    args = ap.parse_args()
+    steps = 6 if args.quick else 16
+    cores = min(os.cpu_count() or 1, 2)
+    peaks = {t: peak(t) for t in range(1, cores + 1)}
+    for t, p in peaks.items():
+        print(f"peak threads={t} gflops={p:.1f}", flush=True)
+    for cfg in [(128, 2, 128, 32), (256, 4, 128, 32)]:
+        d, layers, ctx, batch = cfg
+        fpt = flops_per_token(d, layers, 4 * d, 259, ctx)
+        head = f"d_model={d} n_layer={layers} ctx={ctx} batch={batch}"
+        for t in range(1, cores + 1):
+            tps = train(cfg, t, steps)
+            print(f"train {head} k=1 threads={t} tokens_per_s={tps:.0f} "
+                  f"peak_fraction={tps * fpt / (peaks[t] * 1e9):.3f}", flush=True)
+        if cores > 1:
+            with mp.get_context("spawn").Pool(cores) as pool:
+                rates = pool.map(_worker, [(cfg, 1, steps, s) for s in range(cores)])
+            tps = sum(rates)
+            print(f"train {head} k={cores} procs={cores} threads=1 tokens_per_s={tps:.0f} "
+                  f"peak_fraction={tps * fpt / (peaks[cores] * 1e9):.3f}", flush=True)
+        for t in range(1, cores + 1):
+            eps = evaluate(cfg, t, 4 * steps)
+            print(f"eval {head} k=1 threads={t} tokens_per_s={eps:.0f}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
