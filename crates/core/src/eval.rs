@@ -1,6 +1,6 @@
 //! Evaluation: every model on every document, forward only.
 
-use candle_core::{DType, Device, D};
+use candle_core::{DType, Device, Tensor, D};
 use serde::{Deserialize, Serialize};
 
 use crate::data::{TokenizedCorpus, Window};
@@ -128,4 +128,56 @@ fn evaluate_inner(
         }
     }
     Ok((out, tokens))
+}
+
+/// Greedy continuation: every model of `model` extends every prompt by
+/// `steps` tokens, each the argmax of its next-token logits (the
+/// extraction test of Carlini et al. 2022: is the true continuation what
+/// the model writes?). Prompts must have one length, and prompt + steps − 1
+/// tokens must fit the context. Returns `[K][prompt][steps]` token ids.
+///
+/// # Errors
+/// [`crate::Error::Config`] for prompts of different lengths or too long;
+/// candle errors.
+pub fn greedy(
+    model: &Gpt,
+    prompts: &[Vec<u32>],
+    steps: usize,
+    device: &Device,
+) -> Result<Vec<Vec<Vec<u32>>>> {
+    let (k, b) = (model.k(), prompts.len());
+    let mut out = vec![vec![Vec::with_capacity(steps); b]; k];
+    let Some(len) = prompts.first().map(Vec::len) else {
+        return Ok(out);
+    };
+    if len == 0 || prompts.iter().any(|p| p.len() != len) {
+        return Err(crate::Error::Config(
+            "greedy: prompts must be non-empty and of one length".into(),
+        ));
+    }
+    if steps > 0 && len + steps - 1 > model.config().ctx {
+        return Err(crate::Error::Config(format!(
+            "greedy: a prompt of {len} tokens and {steps} steps do not fit the context of {}",
+            model.config().ctx
+        )));
+    }
+    // Each model's own sequences: [K][B][T], extended as they are written.
+    let mut seqs: Vec<Vec<Vec<u32>>> = vec![prompts.to_vec(); k];
+    for _ in 0..steps {
+        let t = seqs[0][0].len();
+        let flat: Vec<u32> = seqs.iter().flatten().flatten().copied().collect();
+        let ids = Tensor::from_vec(flat, (k, b, t), device)?;
+        let logits = model.forward(&ids)?; // [K, B·T, V]
+        let v = logits.dim(2)?;
+        let last = logits.reshape((k, b, t, v))?.narrow(2, t - 1, 1)?;
+        let next: Vec<u32> = last.argmax(D::Minus1)?.flatten_all()?.to_vec1()?;
+        for m in 0..k {
+            for r in 0..b {
+                let id = next[m * b + r];
+                seqs[m][r].push(id);
+                out[m][r].push(id);
+            }
+        }
+    }
+    Ok(out)
 }

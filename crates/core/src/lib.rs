@@ -51,7 +51,7 @@ pub use corpus::{Corpus, Document, LoadConfig};
 pub use data::{Batch, TokenIds, TokenTable, TokenizedCorpus, Window};
 pub use device::{select_device, DeviceChoice};
 pub use error::{Error, Result};
-pub use eval::{evaluate, evaluate_tokens, DocEval, TokenScores};
+pub use eval::{evaluate, evaluate_tokens, greedy, DocEval, TokenScores};
 pub use fused::Kernels;
 pub use model::{token_nll, token_nll_with, Gpt, ModelConfig, Param};
 pub use tokenizer::{
