@@ -41,6 +41,10 @@ pub mod bundled {
     /// Path of The Devil's Dictionary (999 entries, `datasets/devil.jsonl`).
     pub const DEVIL_PATH: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/datasets/devil.jsonl");
 
+    /// Path of The Jargon File 4.4.7 (2,307 entries, `datasets/jargon.jsonl`):
+    /// a second natural corpus, e.g. to pretrain a base model on.
+    pub const JARGON_PATH: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/datasets/jargon.jsonl");
+
     /// Path of 10,000 WordNet 3.0 glosses (`datasets/wordnet.jsonl`): a
     /// corpus of realistic size for the large-corpus recipe.
     pub const WORDNET_PATH: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/datasets/wordnet.jsonl");

@@ -1,21 +1,21 @@
 #!/usr/bin/env python3
-"""Regenerate datasets/devil.jsonl from Debian's dict-devil package.
+"""Regenerate a bundled dictionary corpus from its Debian dictd package:
 
-    apt-get install dict-devil
-    python3 datasets/make_devil.py > datasets/devil.jsonl
+    apt-get install dict-devil dict-jargon
+    python3 datasets/make_dictd.py devil > datasets/devil.jsonl
+    python3 datasets/make_dictd.py jargon > datasets/jargon.jsonl
 
 The dictd index has one line per headword: headword, base64 offset and base64
-length (dictd's own base64 digits) into the gzip-readable devil.dict.dz.
-Metadata entries (headwords starting with "00database") are skipped; entries
-that share an offset are kept once; each entry becomes one JSON line
-{"id": headword, "text": entry text with trailing whitespace removed}.
+length (dictd's own base64 digits) into the gzip-readable NAME.dict.dz.
+Metadata entries (headwords starting with "00database" or "00-database") are
+skipped; entries that share an offset are kept once; each entry becomes one
+JSON line {"id": headword, "text": entry text with trailing whitespace
+removed}; a repeated headword gets "#2", "#3", ...
 """
 import gzip
 import json
 import sys
 
-DICT = "/usr/share/dictd/devil.dict.dz"
-INDEX = "/usr/share/dictd/devil.index"
 DIGITS = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
 
 
@@ -27,13 +27,14 @@ def b64(s):
 
 
 def main():
-    data = gzip.open(DICT).read()
+    name = sys.argv[1] if len(sys.argv) > 1 else "devil"
+    data = gzip.open(f"/usr/share/dictd/{name}.dict.dz").read()
     seen_offsets = set()
     seen_ids = {}
-    with open(INDEX, encoding="utf-8") as f:
+    with open(f"/usr/share/dictd/{name}.index", encoding="utf-8") as f:
         for line in f:
             head, off, length = line.rstrip("\n").split("\t")
-            if head.startswith("00database"):
+            if head.startswith(("00database", "00-database")):
                 continue
             off, length = b64(off), b64(length)
             if off in seen_offsets:
