@@ -16,8 +16,6 @@ Set up once (not part of CI; PyPI's torch wheel is several GB):
     .venv-peer/bin/python benches/peer/hf_gpt2.py [--quick]
 """
 
-import argparse
-import multiprocessing as mp
 import os
 import sys
 import time
@@ -27,7 +25,7 @@ import torch.nn.functional as F
 from transformers import GPT2Config, GPT2LMHeadModel
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from torch_gpt import flops_per_token, peak, windows  # noqa: E402
+from torch_gpt import bench, windows  # noqa: E402
 
 
 def model_for(d, layers, ctx):
@@ -105,31 +103,7 @@ def _worker(args):
 
 
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--quick", action="store_true")
-    args = ap.parse_args()
-    steps = 6 if args.quick else 16
-    cores = min(os.cpu_count() or 1, 2)
-    peaks = {t: peak(t) for t in range(1, cores + 1)}
-    for t, p in peaks.items():
-        print(f"peak threads={t} gflops={p:.1f}", flush=True)
-    for cfg in [(128, 2, 128, 32), (256, 4, 128, 32)]:
-        d, layers, ctx, batch = cfg
-        fpt = flops_per_token(d, layers, 4 * d, 259, ctx)
-        head = f"d_model={d} n_layer={layers} ctx={ctx} batch={batch}"
-        for t in range(1, cores + 1):
-            tps = train(cfg, t, steps)
-            print(f"train {head} k=1 threads={t} tokens_per_s={tps:.0f} "
-                  f"peak_fraction={tps * fpt / (peaks[t] * 1e9):.3f}", flush=True)
-        if cores > 1:
-            with mp.get_context("spawn").Pool(cores) as pool:
-                rates = pool.map(_worker, [(cfg, 1, steps, s) for s in range(cores)])
-            tps = sum(rates)
-            print(f"train {head} k={cores} procs={cores} threads=1 tokens_per_s={tps:.0f} "
-                  f"peak_fraction={tps * fpt / (peaks[cores] * 1e9):.3f}", flush=True)
-        for t in range(1, cores + 1):
-            eps = evaluate(cfg, t, 4 * steps)
-            print(f"eval {head} k=1 threads={t} tokens_per_s={eps:.0f}", flush=True)
+    bench(train, _worker, evaluate)
 
 
 if __name__ == "__main__":

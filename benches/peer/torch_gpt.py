@@ -130,7 +130,11 @@ def _worker(args):
     return train(*args)
 
 
-def main():
+def bench(train_fn, worker, evaluate=None):
+    """Print the peak and one line per configuration and arrangement:
+    `train_fn(cfg, threads, steps[, seed])` gives tokens/s, `worker` is its
+    picklable one-argument form for one process per core, and
+    `evaluate(cfg, threads, steps)`, when given, adds `eval` lines."""
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true")
     args = ap.parse_args()
@@ -144,15 +148,23 @@ def main():
         fpt = flops_per_token(d, layers, 4 * d, 259, ctx)
         head = f"d_model={d} n_layer={layers} ctx={ctx} batch={batch}"
         for t in range(1, cores + 1):
-            tps = train(cfg, t, steps)
+            tps = train_fn(cfg, t, steps)
             print(f"train {head} k=1 threads={t} tokens_per_s={tps:.0f} "
                   f"peak_fraction={tps * fpt / (peaks[t] * 1e9):.3f}", flush=True)
         if cores > 1:
             with mp.get_context("spawn").Pool(cores) as pool:
-                rates = pool.map(_worker, [(cfg, 1, steps, s) for s in range(cores)])
+                rates = pool.map(worker, [(cfg, 1, steps, s) for s in range(cores)])
             tps = sum(rates)
             print(f"train {head} k={cores} procs={cores} threads=1 tokens_per_s={tps:.0f} "
                   f"peak_fraction={tps * fpt / (peaks[cores] * 1e9):.3f}", flush=True)
+        if evaluate is not None:
+            for t in range(1, cores + 1):
+                eps = evaluate(cfg, t, 4 * steps)
+                print(f"eval {head} k=1 threads={t} tokens_per_s={eps:.0f}", flush=True)
+
+
+def main():
+    bench(train, _worker)
 
 
 if __name__ == "__main__":

@@ -127,7 +127,7 @@ impl Checkpoint {
                 .strip_prefix("transformer.")
                 .unwrap_or(&name)
                 .to_string();
-            let renamed = gpt2_name(&name);
+            let renamed = translate(&name, true);
             let Some(renamed) = renamed else { continue };
             // 1-D gains and biases become [1, n] rows.
             let t = if t.rank() == 1 { t.unsqueeze(0)? } else { t };
@@ -299,7 +299,7 @@ impl Checkpoint {
                 .get(k)?
                 .to_dtype(DType::F32)?
                 .to_device(&Device::Cpu)?;
-            let name = to_gpt2_name(&p.name)
+            let name = translate(&p.name, false)
                 .ok_or_else(|| Error::Config(format!("{}: no GPT-2 name", p.name)))?;
             // Gains and biases are [1, n] rows in cfmem, 1-D in GPT-2.
             let t = if t.dims()[0] == 1 && p.name != "wpe" {
@@ -342,21 +342,13 @@ impl Checkpoint {
     }
 }
 
-/// GPT-2's name (without the `transformer.` prefix) for a cfmem tensor.
-fn to_gpt2_name(name: &str) -> Option<String> {
-    let simple = [
-        ("wte", "wte.weight"),
-        ("wpe", "wpe.weight"),
-        ("ln_f.g", "ln_f.weight"),
-        ("ln_f.b", "ln_f.bias"),
-    ];
-    if let Some((_, to)) = simple.iter().find(|(from, _)| *from == name) {
-        return Some((*to).to_string());
-    }
-    let (layer, part) = name.strip_prefix("h.")?.split_once('.')?;
-    let to = GPT2_PARTS.iter().find(|(_, ours)| *ours == part)?.0;
-    Some(format!("h.{layer}.{to}"))
-}
+/// GPT-2's top-level tensors and cfmem's names for them.
+const GPT2_TOP: [(&str, &str); 4] = [
+    ("wte.weight", "wte"),
+    ("wpe.weight", "wpe"),
+    ("ln_f.weight", "ln_f.g"),
+    ("ln_f.bias", "ln_f.b"),
+];
 
 /// GPT-2's block tensors and cfmem's names for them.
 const GPT2_PARTS: [(&str, &str); 12] = [
@@ -374,21 +366,27 @@ const GPT2_PARTS: [(&str, &str); 12] = [
     ("mlp.c_proj.bias", "mlp.b_proj"),
 ];
 
-/// cfmem's name for a GPT-2 tensor (without the `transformer.` prefix);
-/// `None` for tensors cfmem does not use (the attention masks GPT-2 keeps
-/// as buffers, `lm_head.weight`, which is the tied token embedding).
-fn gpt2_name(name: &str) -> Option<String> {
-    let simple = [
-        ("wte.weight", "wte"),
-        ("wpe.weight", "wpe"),
-        ("ln_f.weight", "ln_f.g"),
-        ("ln_f.bias", "ln_f.b"),
-    ];
-    if let Some((_, to)) = simple.iter().find(|(from, _)| *from == name) {
-        return Some((*to).to_string());
+/// Translate a tensor name through the tables above: `to_cfmem` maps
+/// GPT-2's names (without the `transformer.` prefix) to cfmem's, otherwise
+/// cfmem's to GPT-2's. `None` for names outside the tables (GPT-2's
+/// attention-mask buffers, `lm_head.weight`, which is the tied token
+/// embedding).
+fn translate(name: &str, to_cfmem: bool) -> Option<String> {
+    let pick = |&(theirs, ours): &(&'static str, &'static str)| {
+        if to_cfmem {
+            (theirs, ours)
+        } else {
+            (ours, theirs)
+        }
+    };
+    if let Some((_, to)) = GPT2_TOP.iter().map(pick).find(|(from, _)| *from == name) {
+        return Some(to.to_string());
     }
     let (layer, part) = name.strip_prefix("h.")?.split_once('.')?;
     let layer: usize = layer.parse().ok()?;
-    let to = GPT2_PARTS.iter().find(|(theirs, _)| *theirs == part)?.1;
+    let (_, to) = GPT2_PARTS
+        .iter()
+        .map(pick)
+        .find(|(from, _)| *from == part)?;
     Some(format!("h.{layer}.{to}"))
 }

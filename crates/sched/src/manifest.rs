@@ -133,6 +133,18 @@ pub struct Manifest {
     pub init: Option<InitInfo>,
 }
 
+/// Model `i`'s initialisation and batch-order seeds under `seed` and
+/// `seeding` (also what [`crate::pretrain`] gives its one model).
+pub(crate) fn seeds(seed: u64, seeding: Seeding, i: usize) -> (u64, u64) {
+    match seeding {
+        Seeding::PerModel => (
+            hash_words(&[seed, 0x1417, i as u64]),
+            hash_words(&[seed, 0xda7a, i as u64]),
+        ),
+        Seeding::Shared => (hash_words(&[seed, 0x1417]), hash_words(&[seed, 0xda7a])),
+    }
+}
+
 /// Windows per evaluation batch of a new experiment.
 pub(crate) const DEFAULT_EVAL_BATCH: usize = 64;
 
@@ -165,29 +177,14 @@ impl Manifest {
         }
     }
 
-    /// The initialisation and batch-order seeds of model 0 under per-model
-    /// seeding with `seed` (what [`crate::pretrain`] uses).
-    pub(crate) fn seeds_of(seed: u64) -> (u64, u64) {
-        (
-            hash_words(&[seed, 0x1417, 0]),
-            hash_words(&[seed, 0xda7a, 0]),
-        )
-    }
-
     /// Seed of model `i`'s initial weights.
     pub fn init_seed(&self, i: usize) -> u64 {
-        match self.seeding {
-            Seeding::PerModel => hash_words(&[self.seed, 0x1417, i as u64]),
-            Seeding::Shared => hash_words(&[self.seed, 0x1417]),
-        }
+        seeds(self.seed, self.seeding, i).0
     }
 
     /// Seed of model `i`'s batch order.
     pub fn data_seed(&self, i: usize) -> u64 {
-        match self.seeding {
-            Seeding::PerModel => hash_words(&[self.seed, 0xda7a, i as u64]),
-            Seeding::Shared => hash_words(&[self.seed, 0xda7a]),
-        }
+        seeds(self.seed, self.seeding, i).1
     }
 
     /// blake3 of the canonical JSON without the informational paths

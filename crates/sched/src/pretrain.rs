@@ -11,7 +11,7 @@ use cfmem_core::{
 };
 
 use crate::error::Result;
-use crate::manifest::Manifest;
+use crate::manifest::{seeds, Seeding};
 
 /// What [`pretrain`] did.
 #[derive(Debug, Clone, PartialEq)]
@@ -50,7 +50,7 @@ pub fn pretrain(
     };
     let data = TokenizedCorpus::new(corpus, &ByteTokenizer, model.ctx)?;
     // The seeds an experiment with this seed gives its model 0 (per-model).
-    let m = Manifest::seeds_of(seed);
+    let m = seeds(seed, Seeding::PerModel, 0);
     let job = ModelJob {
         model: 0,
         subset: Subset::from_copies(&vec![1; corpus.len()]),
