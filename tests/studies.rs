@@ -93,3 +93,36 @@ fn near_duplicates_are_the_most_influential_training_documents() {
         r.chance_rank
     );
 }
+
+#[test]
+fn a_pretrained_base_memorizes_its_fine_tuning_data_faster() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = studies::finetune(
+        dir.path(),
+        &Scale::small(),
+        &studies::BaseScale::small(),
+        &Silent,
+    )
+    .unwrap();
+    for arm in [&r.scratch, &r.pretrained] {
+        assert_eq!((arm.natural.accuracy.n, arm.canaries.accuracy.n), (24, 8));
+        // Every document of the fine-tuning corpus is long enough for 32 → 32.
+        assert_eq!(arm.n_too_short, 0);
+        let a = arm.agreement;
+        assert_eq!(
+            a.both + a.memorized_only + a.extractable_only + a.neither,
+            32
+        );
+    }
+    // The base model predicts natural text it never saw better than random
+    // weights do after the same fine-tuning...
+    assert!(
+        r.pretrained.natural.accuracy_out.mean > r.scratch.natural.accuracy_out.mean,
+        "{:?} vs {:?}",
+        r.pretrained.natural.accuracy_out,
+        r.scratch.natural.accuracy_out
+    );
+    // ...and memorizes the natural text it fine-tunes on more.
+    assert!(r.natural_gain.mean > 0.0, "{:?}", r.natural_gain);
+    assert_eq!(r.natural_gain.n, 24);
+}

@@ -3,7 +3,7 @@
 //! block-clustered one for block designs.
 
 use crate::error::{Error, Result};
-use crate::estimate::{t_interval, welch, Estimate, Metric, RunningStats};
+use crate::estimate::{t_interval, welch, Estimate, Metric, NoEstimate, RunningStats};
 
 /// One document's sums for the block-clustered standard error: the
 /// current block's in/out sums and counts, and the cross-block sums of
@@ -229,7 +229,12 @@ impl MemAccumulator {
                             .and_then(|(se, df)| t_interval(i.mean - o.mean, se, df, self.level))
                     }
                 };
-                Estimate::with_error(i, o, self.metric, error)
+                let mut e = Estimate::with_error(i, o, self.metric, error);
+                if i.n + o.n == 0 && self.n_models > 0 {
+                    // Every model's score was missing (non-finite).
+                    e.reason = Some(NoEstimate::NotScored);
+                }
+                e
             })
             .collect()
     }
@@ -238,7 +243,6 @@ impl MemAccumulator {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::estimate::NoEstimate;
 
     #[test]
     fn accumulator_matches_brute_force() {
@@ -323,6 +327,23 @@ mod tests {
                 expected: 2
             })
         ));
+    }
+
+    #[test]
+    fn a_document_no_model_scored_says_so() {
+        // Extraction: document 1 too short (NaN for every model).
+        let mut acc = MemAccumulator::new(2, Metric::Extraction);
+        assert_eq!(acc.finish()[1].reason, Some(NoEstimate::NoInModel));
+        acc.add(&[1, 1], &[1.0, f64::NAN]).unwrap();
+        acc.add(&[0, 0], &[0.0, f64::NAN]).unwrap();
+        acc.add(&[1, 0], &[1.0, f64::NAN]).unwrap();
+        let est = acc.finish();
+        assert_eq!((est[0].mem, est[0].reason), (Some(1.0), None));
+        assert_eq!((est[1].n_in, est[1].n_out), (0, 0));
+        assert_eq!(
+            (est[1].mem, est[1].reason),
+            (None, Some(NoEstimate::NotScored))
+        );
     }
 
     /// Brute-force cluster-robust error: residuals from the group means,

@@ -19,13 +19,24 @@ pub enum Metric {
     /// Sequence log-probability: the sum of per-token log-likelihoods
     /// (nats, ≤ 0). Higher is better; long documents weigh more.
     LogProb,
+    /// Extraction (Carlini et al. 2022): 1 when greedy decoding from the
+    /// document's prompt writes its whole continuation, else 0; not scored
+    /// (`NaN`) for a document too short. Higher is better, so memorization
+    /// is P(extractable | in) − P(extractable | out).
+    Extraction,
+    /// Tokens of the continuation greedy decoding writes correctly before
+    /// its first mistake (0 to the continuation's length); `NaN` for a
+    /// document too short. Higher is better.
+    ExtractionLength,
 }
 
 impl Metric {
     /// `+1` when higher is better, `−1` when lower is better.
     pub fn orientation(self) -> f64 {
         match self {
-            Metric::Accuracy | Metric::LogProb => 1.0,
+            Metric::Accuracy | Metric::LogProb | Metric::Extraction | Metric::ExtractionLength => {
+                1.0
+            }
             Metric::Loss => -1.0,
         }
     }
@@ -36,7 +47,15 @@ impl Metric {
             Metric::Accuracy => "accuracy",
             Metric::Loss => "loss",
             Metric::LogProb => "logprob",
+            Metric::Extraction => "extraction",
+            Metric::ExtractionLength => "extraction-length",
         }
+    }
+
+    /// Whether the metric is an extraction score (kept beside the record,
+    /// not in it).
+    pub fn is_extraction(self) -> bool {
+        matches!(self, Metric::Extraction | Metric::ExtractionLength)
     }
 }
 
@@ -53,8 +72,10 @@ impl std::str::FromStr for Metric {
             "accuracy" | "acc" => Ok(Metric::Accuracy),
             "loss" | "nll" => Ok(Metric::Loss),
             "logprob" | "seq-logprob" => Ok(Metric::LogProb),
+            "extraction" | "exact" => Ok(Metric::Extraction),
+            "extraction-length" => Ok(Metric::ExtractionLength),
             other => Err(format!(
-                "unknown metric {other:?} (expected accuracy, loss or logprob)"
+                "unknown metric {other:?} (expected accuracy, loss, logprob, extraction or extraction-length)"
             )),
         }
     }
@@ -149,6 +170,9 @@ pub enum NoEstimate {
     NoInModel,
     /// Every model trained on it.
     NoOutModel,
+    /// No model scored it under the metric (a document too short for the
+    /// extraction test).
+    NotScored,
 }
 
 impl std::fmt::Display for NoEstimate {
@@ -156,6 +180,7 @@ impl std::fmt::Display for NoEstimate {
         f.write_str(match self {
             NoEstimate::NoInModel => "no model included it",
             NoEstimate::NoOutModel => "no model excluded it",
+            NoEstimate::NotScored => "too short to score",
         })
     }
 }

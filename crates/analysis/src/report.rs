@@ -116,12 +116,23 @@ impl Report {
         v
     }
 
-    /// Documents without an estimate (a side with no model).
+    /// Documents without an estimate because a side has no model (more
+    /// models would give them one).
     pub fn n_missing(&self) -> usize {
         self.docs
             .iter()
-            .filter(|d| d.estimate.mem.is_none())
+            .filter(|d| d.estimate.mem.is_none() && !self.not_scored(d))
             .count()
+    }
+
+    /// Documents no model scored under the metric (too short for the
+    /// extraction test).
+    pub fn n_not_scored(&self) -> usize {
+        self.docs.iter().filter(|d| self.not_scored(d)).count()
+    }
+
+    fn not_scored(&self, d: &DocEstimate) -> bool {
+        d.estimate.reason == Some(crate::estimate::NoEstimate::NotScored)
     }
 
     /// `mem` per document in corpus order (`NaN` where there is none).

@@ -32,8 +32,8 @@ impl TokenMem {
     pub fn doc(&self, d: usize, metric: Metric) -> &[f32] {
         let r = self.starts[d]..self.starts[d + 1];
         match metric {
-            Metric::Accuracy => &self.accuracy[r],
-            _ => &self.loss[r],
+            Metric::Accuracy | Metric::Extraction | Metric::ExtractionLength => &self.accuracy[r],
+            Metric::Loss | Metric::LogProb => &self.loss[r],
         }
     }
 

@@ -2,7 +2,9 @@
 //! matrices), printed, and written as CSV, Parquet, JSON, plots and HTML.
 
 use anyhow::{bail, Result};
-use cfmem_analysis::{analyse, Analyses, HtmlPage, Imported, Metric, Rows, ScoreTable};
+use cfmem_analysis::{
+    analyse, report, Analyses, HtmlPage, Imported, Metric, ReportConfig, Rows, ScoreTable,
+};
 use cfmem_sched::Experiment;
 
 use crate::flags::ReportArgs;
@@ -62,7 +64,15 @@ pub fn cmd_report(a: &ReportArgs) -> Result<()> {
             .map_or(".".into(), |d| d.display().to_string());
         bail!("{d}: no finished models yet; run `cfmem run {d}` first");
     }
-    print_estimates(&out, a.top);
+    let beside = if a.metric.is_extraction() && a.dir.is_some() {
+        Some(accuracy_beside(src.as_ref(), &out)?)
+    } else {
+        None
+    };
+    print_estimates(&out, a.top, beside.as_ref().map(|b| &b.0[..]));
+    if let Some((_, line)) = &beside {
+        println!("{line}");
+    }
     print_convergence(&out);
     print_membership(&out, a.top);
     print_influence(&out, a.top);
@@ -101,7 +111,7 @@ pub fn cmd_report(a: &ReportArgs) -> Result<()> {
     Ok(())
 }
 
-fn print_estimates(out: &Analyses, top: usize) {
+fn print_estimates(out: &Analyses, top: usize, accuracy: Option<&[Option<f64>]>) {
     let rep = &out.report;
     let c = &rep.config;
     println!(
@@ -126,14 +136,20 @@ fn print_estimates(out: &Analyses, top: usize) {
     if missing > 0 {
         println!("{missing} documents have no estimate (a side with no model); train more models");
     }
+    let short_docs = rep.n_not_scored();
+    if short_docs > 0 {
+        println!("{short_docs} documents are too short for the extraction test (they need the prompt's and the continuation's tokens) and have no estimate");
+    }
+    let beside = |i: usize| accuracy.map(|a| fmt(a[i])).unwrap_or_default();
+    let head = if accuracy.is_some() { "mem(acc)" } else { "" };
     println!(
-        "{:>4}  {:<32} {:>4} {:>5} {:>8} {:>8} {:>8}  CI",
-        "rank", "id", "n_in", "n_out", "in", "out", "mem"
+        "{:>4}  {:<32} {:>4} {:>5} {:>8} {:>8} {:>8}  {:<20} {head}",
+        "rank", "id", "n_in", "n_out", "in", "out", "mem", "CI"
     );
     for (r, d) in rep.ranked().iter().take(top).enumerate() {
         let e = &d.estimate;
         println!(
-            "{:>4}  {:<32} {:>4} {:>5} {:>8} {:>8} {:>8}  [{}, {}]",
+            "{:>4}  {:<32} {:>4} {:>5} {:>8} {:>8} {:>8}  {:<20} {}",
             r + 1,
             short(&d.id, 32),
             e.n_in,
@@ -141,10 +157,37 @@ fn print_estimates(out: &Analyses, top: usize) {
             fmt(e.in_mean),
             fmt(e.out_mean),
             fmt(e.mem),
-            fmt(e.ci_low),
-            fmt(e.ci_high)
+            format!("[{}, {}]", fmt(e.ci_low), fmt(e.ci_high)),
+            beside(d.index)
         );
     }
+}
+
+/// Counterfactual memorization under per-token accuracy, per document, to
+/// print beside the extraction estimates; and how the two disagree.
+fn accuracy_beside(src: &dyn Rows, out: &Analyses) -> Result<(Vec<Option<f64>>, String)> {
+    let cfg = ReportConfig {
+        metric: Metric::Accuracy,
+        ..out.report.config
+    };
+    let acc = report(src, &cfg)?;
+    let above = |e: &cfmem_analysis::Estimate| e.ci_low.is_some_and(|l| l > 0.0);
+    let (mut memorized_only, mut extractable_only, mut both) = (0, 0, 0);
+    for (x, a) in out.report.docs.iter().zip(&acc.docs) {
+        if x.estimate.reason.is_some() {
+            continue;
+        }
+        match (above(&x.estimate), above(&a.estimate)) {
+            (true, true) => both += 1,
+            (true, false) => extractable_only += 1,
+            (false, true) => memorized_only += 1,
+            (false, false) => {}
+        }
+    }
+    let line = format!(
+        "mem(acc): counterfactual memorization of per-token accuracy. Of the documents scored, with 95% intervals above 0: both {both}; memorized but not more extractable {memorized_only}; more extractable but not memorized {extractable_only}"
+    );
+    Ok((acc.docs.iter().map(|d| d.estimate.mem).collect(), line))
 }
 
 fn print_convergence(out: &Analyses) {

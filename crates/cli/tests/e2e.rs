@@ -484,13 +484,67 @@ fn pretrain_then_fine_tune_from_it() {
     let out = tmp.path().join("ft");
     let o = out.to_str().unwrap();
     let r = cfmem(&[
-        "run", "--corpus", c, "--out", o, "--init", b, "--models", "2", "--epochs", "2",
+        "run",
+        "--corpus",
+        c,
+        "--out",
+        o,
+        "--init",
+        b,
+        "--models",
+        "2",
+        "--epochs",
+        "2",
+        "--extraction=24:24",
     ]);
     assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
     let manifest = std::fs::read_to_string(out.join("manifest.json")).unwrap();
     assert!(manifest.contains("\"init\"") && out.join("init.safetensors").exists());
+    assert!(manifest.contains("\"extraction\"") && out.join("runs/model-000001.ext").exists());
     let r = cfmem(&["report", o, "--top", "3"]);
     assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    // Counterfactual extraction, with the documents too short counted: a
+    // document needs 48 tokens (bytes and the end of document) after BOS.
+    let too_short = std::fs::read_to_string(&corpus)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|v| v["text"].as_str().unwrap().len() + 1 < 48)
+        .count();
+    assert!(too_short > 0 && too_short < 24, "{too_short}");
+    let r = cfmem(&["report", o, "--metric", "extraction", "--top", "3"]);
+    let text = String::from_utf8_lossy(&r.stdout);
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    assert!(
+        text.contains("metric extraction")
+            && text.contains(&format!("{too_short} documents are too short"))
+            && text.contains("mem(acc)"),
+        "{text}"
+    );
+    // An experiment without the test says how to get one; lengths that
+    // do not fit the context are refused.
+    let plain = tmp.path().join("plain");
+    let p = plain.to_str().unwrap();
+    let r = cfmem(&[
+        "run", "--corpus", c, "--out", p, "--models", "2", "--epochs", "1",
+    ]);
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    let r = cfmem(&["report", p, "--metric", "extraction"]);
+    let err = String::from_utf8_lossy(&r.stderr);
+    assert!(!r.status.success() && err.contains("--extraction"), "{err}");
+    let r = cfmem(&[
+        "run",
+        "--corpus",
+        c,
+        "--out",
+        tmp.path().join("long").to_str().unwrap(),
+        "--extraction=40:40",
+    ]);
+    let err = String::from_utf8_lossy(&r.stderr);
+    assert!(
+        !r.status.success() && err.contains("context of 64"),
+        "{err}"
+    );
     // Weights of another shape: a clear error naming the file, no backtrace.
     let r = cfmem(&[
         "run",

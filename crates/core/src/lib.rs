@@ -39,6 +39,7 @@ mod data;
 mod device;
 mod error;
 mod eval;
+mod extract;
 mod fused;
 mod model;
 mod optim;
@@ -52,6 +53,7 @@ pub use data::{Batch, TokenIds, TokenTable, TokenizedCorpus, Window};
 pub use device::{select_device, DeviceChoice};
 pub use error::{Error, Result};
 pub use eval::{evaluate, evaluate_tokens, greedy, DocEval, TokenScores};
+pub use extract::{extraction, ExtractionConfig, TOO_SHORT};
 pub use fused::Kernels;
 pub use model::{token_nll, token_nll_with, Gpt, ModelConfig, Param};
 pub use tokenizer::{

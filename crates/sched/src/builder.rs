@@ -3,7 +3,10 @@
 use std::path::PathBuf;
 
 use cfmem_analysis::{DesignConfig, DesignKind};
-use cfmem_core::{Corpus, LoadConfig, ModelConfig, ResolvedTokenizer, TokenizerSpec, TrainConfig};
+use cfmem_core::{
+    Corpus, ExtractionConfig, LoadConfig, ModelConfig, ResolvedTokenizer, TokenizerSpec,
+    TrainConfig,
+};
 
 use crate::error::{io, Error, Result};
 use crate::experiment::{write_jsonl, Experiment};
@@ -63,6 +66,7 @@ impl Source {
 /// | `seeding` | [`Seeding::Shared`] |
 /// | `units` | [`UnitSpec::Documents`] |
 /// | `init` | none: each model starts from its own random weights; a safetensors checkpoint (e.g. from `cfmem pretrain`) makes every model fine-tune from it (kept as `DIR/init.safetensors`, fingerprinted) |
+/// | `extraction` | none: [`ExtractionConfig`] (e.g. 32 → 32 tokens) scores every model's greedy continuation of every document's prompt (`runs/model-NNNNNN.ext`, 1 byte per document) for `--metric extraction` |
 /// | `per_token` | off: keep each model's per-token correctness and loss (`runs/model-NNNNNN.tok`, 2.125 bytes per token) for [`Experiment::token_mem`] |
 /// | `tokenizer` | bytes ([`TokenizerSpec::Bytes`]); `bpe:VOCAB` trains a byte-level BPE on the corpus, or a Hugging Face `tokenizer.json`; the model's vocabulary follows it |
 ///
@@ -96,6 +100,7 @@ pub struct ExperimentBuilder {
     units: Option<UnitSpec>,
     tokenizer: Option<TokenizerSpec>,
     per_token: Option<bool>,
+    extraction: Option<Option<ExtractionConfig>>,
     init: Option<PathBuf>,
 }
 
@@ -114,6 +119,7 @@ impl ExperimentBuilder {
             units: None,
             tokenizer: None,
             per_token: None,
+            extraction: None,
             init: None,
         }
     }
@@ -219,6 +225,15 @@ impl ExperimentBuilder {
     /// Keep each model's per-token results (for per-token memorization).
     pub fn per_token(mut self, on: bool) -> Self {
         self.per_token = Some(on);
+        self
+    }
+
+    /// Score every model's extraction of every document long enough
+    /// (greedy continuation of a prompt; [`cfmem_core::extraction`]),
+    /// kept as `runs/model-NNNNNN.ext` (1 byte per document); `None`
+    /// keeps none.
+    pub fn extraction(mut self, cfg: Option<ExtractionConfig>) -> Self {
+        self.extraction = Some(cfg);
         self
     }
 
@@ -369,11 +384,15 @@ impl ExperimentBuilder {
             ),
             eval_batch: base.map_or(DEFAULT_EVAL_BATCH, |m| m.eval_batch),
             per_token: pick(&self.per_token, base.map(|m| m.per_token), false),
+            extraction: pick(&self.extraction, base.map(|m| m.extraction), None),
             init,
         };
         let manifest = Manifest::from_parts(parts);
         manifest.design().check()?;
         manifest.model.check()?;
+        if let Some(e) = &manifest.extraction {
+            e.check(manifest.model.ctx)?;
+        }
         manifest.train.check()?;
         Ok((manifest, corpus, queries, tokenizer, init_bytes))
     }

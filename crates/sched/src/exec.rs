@@ -9,8 +9,8 @@ use std::time::Instant;
 
 use cfmem_analysis::CoverageProblem;
 use cfmem_core::{
-    evaluate, evaluate_tokens, select_device, Checkpoint, DType, Device, DeviceChoice, Ensemble,
-    ModelJob, Subset, TokenScores, TokenizedCorpus,
+    evaluate, evaluate_tokens, extraction, select_device, Checkpoint, DType, Device, DeviceChoice,
+    Ensemble, ModelJob, Subset, TokenScores, TokenizedCorpus,
 };
 
 use crate::error::{Error, Result};
@@ -288,7 +288,7 @@ pub fn run(exp: &Experiment, cfg: &RunConfig, obs: &dyn Observer) -> Result<RunS
                 let secs = t0.elapsed().as_secs_f64() / chunk.len() as f64;
                 match result {
                     Ok(records) => {
-                        for (r, tokens) in records {
+                        for (r, side) in records {
                             let i = r.model;
                             let meta = RecordMeta {
                                 seconds: secs,
@@ -296,11 +296,15 @@ pub fn run(exp: &Experiment, cfg: &RunConfig, obs: &dyn Observer) -> Result<RunS
                                 threads: cfg.threads,
                                 shard: cfg.shard.map(|s| s.to_string()),
                             };
-                            // The per-token file first: a record's exists when the record does.
-                            let written = match &tokens {
+                            // The files beside the record first: they exist when the record does.
+                            let written = match &side.tokens {
                                 Some(t) => exp.write_token_scores(i, t),
                                 None => Ok(()),
                             }
+                            .and_then(|()| match &side.extraction {
+                                Some(e) => exp.write_extraction(i, e),
+                                None => Ok(()),
+                            })
                             .and_then(|()| exp.write(&r, &meta));
                             let mut s = lock(&summary);
                             match written {
@@ -346,6 +350,14 @@ pub fn run(exp: &Experiment, cfg: &RunConfig, obs: &dyn Observer) -> Result<RunS
     }
 }
 
+/// What a model keeps beside its record.
+struct Beside {
+    /// Per-token results (`--per-token`).
+    tokens: Option<TokenScores>,
+    /// Matched lengths (`--extraction`).
+    extraction: Option<Vec<u8>>,
+}
+
 /// Train one ensemble and evaluate it on every document.
 fn train_chunk(
     exp: &Experiment,
@@ -355,7 +367,7 @@ fn train_chunk(
     chunk: &[usize],
     device: &Device,
     save_models: bool,
-) -> Result<Vec<(Record, Option<TokenScores>)>> {
+) -> Result<Vec<(Record, Beside)>> {
     let m = exp.manifest();
     let first = chunk[0];
     let wrap = |e: cfmem_core::Error| Error::Model {
@@ -391,7 +403,7 @@ fn train_chunk(
             Checkpoint::save(&model, k, exp.layout().weights(i)).map_err(wrap)?;
         }
     }
-    let (evals, mut tokens) = if m.per_token {
+    let (evals, mut tokens) = if m.per_token || m.extraction.is_some() {
         evaluate_tokens(&model, data, m.eval_batch, device).map_err(wrap)?
     } else {
         (
@@ -404,7 +416,7 @@ fn train_chunk(
         None => None,
     };
     let hash = m.hash();
-    Ok(chunk
+    chunk
         .iter()
         .zip(rows)
         .enumerate()
@@ -412,7 +424,15 @@ fn train_chunk(
             let mut r = Record::new(i, hash.clone(), row, stats[k].clone(), &evals[k]);
             r.queries = query_evals.as_ref().map(|q| Evals::new(&q[k]));
             let t = (k < tokens.len()).then(|| std::mem::take(&mut tokens[k]));
-            (r, t)
+            let extraction = match (&m.extraction, &t) {
+                (Some(e), Some(t)) => Some(extraction(data, t, e).map_err(wrap)?),
+                _ => None,
+            };
+            let side = Beside {
+                tokens: t.filter(|_| m.per_token),
+                extraction,
+            };
+            Ok((r, side))
         })
-        .collect())
+        .collect()
 }

@@ -87,6 +87,10 @@ impl Layout {
         self.runs().join(format!("model-{i:06}.tok"))
     }
 
+    pub(crate) fn extraction(&self, i: usize) -> PathBuf {
+        self.runs().join(format!("model-{i:06}.ext"))
+    }
+
     pub(crate) fn weights(&self, i: usize) -> PathBuf {
         self.runs().join(format!("model-{i:06}.safetensors"))
     }

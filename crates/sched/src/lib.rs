@@ -36,6 +36,7 @@ mod claim;
 mod error;
 mod exec;
 mod experiment;
+mod extraction;
 mod grow;
 mod layout;
 mod manifest;

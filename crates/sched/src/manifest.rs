@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use cfmem_analysis::{hash_words, DesignConfig, DesignKind};
-use cfmem_core::{LoadConfig, ModelConfig, TokenizerConfig, TrainConfig};
+use cfmem_core::{ExtractionConfig, LoadConfig, ModelConfig, TokenizerConfig, TrainConfig};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{io, Error, Result};
@@ -127,6 +127,10 @@ pub struct Manifest {
     /// (`runs/model-NNNNNN.tok`).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub per_token: bool,
+    /// Extraction test every model takes on every document long enough
+    /// (`runs/model-NNNNNN.ext`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub extraction: Option<ExtractionConfig>,
     /// Pretrained weights every model starts from, instead of its own
     /// random initialisation.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -165,6 +169,7 @@ impl Manifest {
             queries: parts.queries,
             units: parts.units,
             per_token: parts.per_token,
+            extraction: parts.extraction,
             init: parts.init,
         }
     }
@@ -285,6 +290,7 @@ pub(crate) struct Parts {
     pub(crate) queries: Option<CorpusInfo>,
     pub(crate) units: UnitSpec,
     pub(crate) per_token: bool,
+    pub(crate) extraction: Option<ExtractionConfig>,
     pub(crate) init: Option<InitInfo>,
 }
 

@@ -67,6 +67,15 @@ impl Experiment {
         if m.per_token {
             put("per-token results", "kept (runs/model-NNNNNN.tok)".into());
         }
+        if let Some(e) = &m.extraction {
+            put(
+                "extraction test",
+                format!(
+                    "greedy continuation of {} prompt tokens, {} tokens scored (runs/model-NNNNNN.ext)",
+                    e.prefix, e.suffix
+                ),
+            );
+        }
         HtmlPage {
             title: format!("cfmem: {}", self.dir().display()),
             settings: s,

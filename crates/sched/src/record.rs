@@ -90,7 +90,8 @@ impl Evals {
         }
     }
 
-    /// Per-document scores under `metric`.
+    /// Per-document scores under `metric` (`NaN` for the extraction
+    /// metrics, whose scores are kept beside the record).
     pub fn scores(&self, metric: Metric) -> Vec<f64> {
         (0..self.n_tokens.len())
             .map(|d| {
@@ -99,6 +100,8 @@ impl Evals {
                     Metric::Accuracy => e.accuracy(),
                     Metric::Loss => e.loss(),
                     Metric::LogProb => e.log_prob(),
+                    // Kept beside the record (`Experiment::read_extraction`).
+                    Metric::Extraction | Metric::ExtractionLength => f64::NAN,
                 }
             })
             .collect()

@@ -19,13 +19,35 @@ impl Rows for Experiment {
     ) -> cfmem_analysis::Result<Vec<SkippedRow>> {
         let source = |e: crate::Error| cfmem_analysis::Error::Source(Box::new(e));
         let mut skipped = Vec::new();
+        if let Value::Scores(m) | Value::QueryScores(m) = value {
+            if m.is_extraction() && self.manifest().extraction.is_none() {
+                return Err(cfmem_analysis::Error::Unsupported(format!(
+                    "{}: this experiment takes no extraction test (create it with --extraction)",
+                    self.dir().display()
+                )));
+            }
+            if m.is_extraction() && matches!(value, Value::QueryScores(_)) {
+                return Err(cfmem_analysis::Error::Unsupported(
+                    "extraction is scored on the training documents only, not on queries".into(),
+                ));
+            }
+        }
         for i in self.record_indices().map_err(source)? {
-            match self.read(i) {
-                Ok(r) => {
-                    let values = match value {
-                        Value::Scores(m) => r.scores(m),
-                        Value::Loss => r.scores(cfmem_analysis::Metric::Loss),
-                        Value::QueryScores(m) => {
+            // Extraction scores live beside the record.
+            let got = self.read(i).and_then(|r| match value {
+                Value::Scores(m) if m.is_extraction() => {
+                    let s = self.extraction_scores(i, m)?;
+                    Ok((r, Some(s)))
+                }
+                _ => Ok((r, None)),
+            });
+            match got {
+                Ok((r, extracted)) => {
+                    let values = match (value, extracted) {
+                        (_, Some(s)) => s,
+                        (Value::Scores(m), None) => r.scores(m),
+                        (Value::Loss, None) => r.scores(cfmem_analysis::Metric::Loss),
+                        (Value::QueryScores(m), None) => {
                             if r.queries.is_none() {
                                 return Err(cfmem_analysis::Error::Unsupported(format!(
                                     "{}: this experiment has no query corpus (give one when creating it)",

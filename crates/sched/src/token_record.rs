@@ -34,13 +34,9 @@ pub const TOKEN_BYTES: f64 = 2.125;
 /// The file's bytes.
 pub(crate) fn encode(model: usize, manifest: &str, t: &TokenScores) -> Vec<u8> {
     let n = t.correct.len();
-    let mut out = Vec::with_capacity(HEADER + n.div_ceil(8) + 2 * n + CHECKSUM);
-    out.extend_from_slice(MAGIC);
-    out.extend_from_slice(&(model as u64).to_le_bytes());
-    out.extend_from_slice(&hash_bytes(manifest));
-    out.extend_from_slice(&(n as u64).to_le_bytes());
+    let mut body = Vec::with_capacity(n.div_ceil(8) + 2 * n);
     for chunk in t.correct.chunks(8) {
-        out.push(
+        body.push(
             chunk
                 .iter()
                 .enumerate()
@@ -48,11 +44,9 @@ pub(crate) fn encode(model: usize, manifest: &str, t: &TokenScores) -> Vec<u8> {
         );
     }
     for &x in &t.nll {
-        out.extend_from_slice(&f16::from_f32(x).to_le_bytes());
+        body.extend_from_slice(&f16::from_f32(x).to_le_bytes());
     }
-    let sum = blake3::hash(&out);
-    out.extend_from_slice(sum.as_bytes());
-    out
+    frame(MAGIC, model, manifest, n, &body)
 }
 
 /// Parse and verify a per-token file: its model index, manifest hash and
@@ -61,12 +55,57 @@ pub(crate) fn encode(model: usize, manifest: &str, t: &TokenScores) -> Vec<u8> {
 /// # Errors
 /// [`Error::CorruptRecord`] for a wrong magic, size or checksum.
 pub(crate) fn decode(path: &Path, bytes: &[u8]) -> Result<(usize, String, TokenScores)> {
+    let (model, manifest, n, body) = unframe(path, bytes, MAGIC, "per-token", |n| {
+        n.checked_mul(2).and_then(|x| x.checked_add(n.div_ceil(8)))
+    })?;
+    let bits = &body[..n.div_ceil(8)];
+    let correct = (0..n).map(|i| bits[i / 8] >> (i % 8) & 1 == 1).collect();
+    let nll = body[n.div_ceil(8)..]
+        .chunks_exact(2)
+        .map(|b| f16::from_le_bytes([b[0], b[1]]).to_f32())
+        .collect();
+    Ok((model, manifest, TokenScores { correct, nll }))
+}
+
+/// A file beside a record: `magic`, model index, manifest hash, item
+/// count `n`, `body`, and the blake3 of everything before it.
+pub(crate) fn frame(
+    magic: &[u8; 8],
+    model: usize,
+    manifest: &str,
+    n: usize,
+    body: &[u8],
+) -> Vec<u8> {
+    let mut out = Vec::with_capacity(HEADER + body.len() + CHECKSUM);
+    out.extend_from_slice(magic);
+    out.extend_from_slice(&(model as u64).to_le_bytes());
+    out.extend_from_slice(&hash_bytes(manifest));
+    out.extend_from_slice(&(n as u64).to_le_bytes());
+    out.extend_from_slice(body);
+    let sum = blake3::hash(&out);
+    out.extend_from_slice(sum.as_bytes());
+    out
+}
+
+/// Verify a [`frame`]d file of `what` and split it into model index,
+/// manifest hash, item count and body; `body_len(n)` is the body's size
+/// for `n` items (`None` on overflow).
+///
+/// # Errors
+/// [`Error::CorruptRecord`] for a wrong magic, size or checksum.
+pub(crate) fn unframe<'a>(
+    path: &Path,
+    bytes: &'a [u8],
+    magic: &[u8; 8],
+    what: &str,
+    body_len: impl Fn(usize) -> Option<usize>,
+) -> Result<(usize, String, usize, &'a [u8])> {
     let bad = |m: String| Error::CorruptRecord {
         path: path.to_path_buf(),
         message: m,
     };
-    if bytes.len() < HEADER + CHECKSUM || &bytes[..8] != MAGIC {
-        return Err(bad("not a cfmem per-token file (truncated?)".into()));
+    if bytes.len() < HEADER + CHECKSUM || &bytes[..8] != magic {
+        return Err(bad(format!("not a cfmem {what} file (truncated?)")));
     }
     let (body, sum) = bytes.split_at(bytes.len() - CHECKSUM);
     if blake3::hash(body).as_bytes() != sum {
@@ -80,19 +119,10 @@ pub(crate) fn decode(path: &Path, bytes: &[u8]) -> Result<(usize, String, TokenS
     let model = u64_at(8) as usize;
     let manifest = hex(&body[16..48]);
     let n = u64_at(48) as usize;
-    let want = n
-        .checked_mul(2)
-        .and_then(|x| x.checked_add(n.div_ceil(8) + HEADER));
-    if want != Some(body.len()) {
-        return Err(bad(format!("{} bytes for {n} targets", body.len())));
+    if body_len(n).and_then(|x| x.checked_add(HEADER)) != Some(body.len()) {
+        return Err(bad(format!("{} bytes for {n} items", body.len())));
     }
-    let bits = &body[HEADER..HEADER + n.div_ceil(8)];
-    let correct = (0..n).map(|i| bits[i / 8] >> (i % 8) & 1 == 1).collect();
-    let nll = body[HEADER + n.div_ceil(8)..]
-        .chunks_exact(2)
-        .map(|b| f16::from_le_bytes([b[0], b[1]]).to_f32())
-        .collect();
-    Ok((model, manifest, TokenScores { correct, nll }))
+    Ok((model, manifest, n, &body[HEADER..]))
 }
 
 #[cfg(test)]

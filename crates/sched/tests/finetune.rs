@@ -2,11 +2,13 @@
 //! the checkpoint kept in the directory, records are deterministic (and do
 //! not depend on where the checkpoint was read from), a different
 //! checkpoint is a different experiment, and weights that do not fit the
-//! model are refused when the experiment is made.
+//! model are refused when the experiment is made. The extraction test
+//! kept beside each record is what greedy decoding of the saved model
+//! writes.
 
 use cfmem_core::{
-    Checkpoint, Corpus, Document, Ensemble, ModelConfig, ModelJob, Subset, TokenizedCorpus,
-    TrainConfig,
+    Checkpoint, Corpus, Document, Ensemble, ExtractionConfig, ModelConfig, ModelJob, Subset,
+    TokenizedCorpus, TrainConfig,
 };
 use cfmem_sched::*;
 
@@ -84,12 +86,18 @@ fn fine_tuning_experiments_are_deterministic_and_tied_to_their_checkpoint() {
     );
     pretrain(&base, 7);
     std::fs::copy(&base, &moved).unwrap();
+    let ext = ExtractionConfig {
+        prefix: 6,
+        suffix: 8,
+    };
     let a = builder(&dir.path().join("a"))
         .init(&base)
+        .extraction(Some(ext))
         .open(OnChange::Refuse)
         .unwrap();
     let b = builder(&dir.path().join("b"))
         .init(&moved)
+        .extraction(Some(ext))
         .open(OnChange::Refuse)
         .unwrap();
     let scratch = builder(&dir.path().join("s"))
@@ -120,12 +128,30 @@ fn fine_tuning_experiments_are_deterministic_and_tied_to_their_checkpoint() {
         .unwrap();
         let evals = cfmem_core::evaluate(&m, &tc, 64, &cfmem_core::Device::Cpu).unwrap();
         assert_eq!(Evals::new(&evals[0]), a.read(i).unwrap().docs, "model {i}");
+        // The kept extraction results are what the model writes greedily.
+        let (prompts, truths): (Vec<_>, Vec<_>) =
+            (0..tc.n_docs()).map(|d| ext.split(&tc, d).unwrap()).unzip();
+        let written = cfmem_core::greedy(&m, &prompts, 8, &cfmem_core::Device::Cpu).unwrap();
+        let matched: Vec<u8> = written[0]
+            .iter()
+            .zip(&truths)
+            .map(|(w, t)| w.iter().zip(t).take_while(|(x, y)| x == y).count() as u8)
+            .collect();
+        assert_eq!(a.read_extraction(i).unwrap(), matched, "model {i}");
     }
+    let rep = cfmem_analysis::report(
+        &a,
+        &cfmem_analysis::ReportConfig::plain(cfmem_analysis::Metric::ExtractionLength),
+    )
+    .unwrap();
+    assert_eq!((rep.n_models, rep.n_not_scored()), (2, 0));
+    assert!(scratch.read_extraction(0).is_err());
     assert!(!b.weights_path(0).exists());
     for i in 0..2 {
         let rec = |e: &Experiment| std::fs::read(e.record_path(i)).unwrap();
         // The same checkpoint read from elsewhere: byte-identical records.
         assert_eq!(rec(&a), rec(&b), "model {i}");
+        assert_eq!(a.read_extraction(i).unwrap(), b.read_extraction(i).unwrap());
         // Fine-tuned models are not the models trained from scratch.
         assert_ne!(a.read(i).unwrap().docs, scratch.read(i).unwrap().docs);
     }

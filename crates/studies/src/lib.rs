@@ -21,6 +21,7 @@ use cfmem::sched::{run, Experiment, Observer, OnChange, RunConfig, UnitSpec};
 
 mod convergence;
 mod duplicates;
+mod finetune;
 mod influence;
 mod random;
 mod repetition;
@@ -29,6 +30,7 @@ mod text;
 pub use cfmem::analysis::{Difference, MeanCi};
 pub use convergence::{convergence, split_half, ConvergenceStudy, Crossing, CurvePoint};
 pub use duplicates::{near_duplicates, NearDuplicates};
+pub use finetune::{finetune, Agreement, Arm, BaseScale, FinetuneStudy, KindSummary};
 pub use influence::{influence, InfluenceStudy, QueryTop, RankedUnit};
 pub use random::{random_vs_predictable, KindPoint, RandomVsPredictable};
 pub use repetition::{repetition, Level, RepetitionStudy};

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use anyhow::{bail, Context, Result};
 use cfmem_analysis::DesignKind;
-use cfmem_core::{Corpus, DeviceChoice, LoadConfig, ModelConfig, TokenizerSpec};
+use cfmem_core::{Corpus, DeviceChoice, ExtractionConfig, LoadConfig, ModelConfig, TokenizerSpec};
 use cfmem_sched::{Experiment, ExperimentBuilder, RunConfig, Seeding, Shard, UnitSpec};
 use clap::Args;
 
@@ -54,6 +54,9 @@ pub struct RunArgs {
     /// Keep each model's per-token correctness and loss (runs/model-N.tok, 2.125 bytes per token), for per-token memorization in the HTML report: which part of a document is memorized. Part of the experiment's settings.
     #[arg(long)]
     per_token: bool,
+    /// Extraction test: every model continues every document's first PREFIX tokens greedily, scored on the next SUFFIX tokens (runs/model-N.ext, 1 byte per document), for `cfmem report --metric extraction`. Documents shorter than PREFIX + SUFFIX tokens are not scored. Part of the experiment's settings. `--extraction` alone is 32:32; others as `--extraction=16:16`.
+    #[arg(long, value_name = "PREFIX:SUFFIX", num_args = 0..=1, require_equals = true, default_missing_value = "32:32")]
+    extraction: Option<ExtractionConfig>,
     /// Model preset: tiny or small [default: tiny].
     #[arg(long)]
     preset: Option<String>,
@@ -229,6 +232,9 @@ impl RunArgs {
         }
         if self.per_token {
             b = b.per_token(true);
+        }
+        if self.extraction.is_some() {
+            b = b.extraction(self.extraction);
         }
         if let Some(p) = &self.init {
             b = b.init(p);

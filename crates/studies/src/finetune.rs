@@ -1,0 +1,277 @@
+//! Memorization of fine-tuning data: the same corpus, design and recipe
+//! trained from random weights and from a pretrained base model, scored by
+//! per-token accuracy and by extraction.
+
+use std::path::Path;
+
+use cfmem::analysis::{report, Estimate, MeanCi, Metric, ReportConfig};
+use cfmem::engine::{Corpus, Document, ExtractionConfig, LoadConfig, ModelConfig, TrainConfig};
+use cfmem::sched::{pretrain, run, Experiment, Observer, OnChange, Pretrained, RunConfig};
+
+use crate::text::Hex;
+use crate::{Result, Scale, LEVEL};
+
+/// How big the base model's pretraining is.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct BaseScale {
+    /// Jargon File entries it trains on (all 2,307 at most).
+    pub n_docs: usize,
+    /// Epochs over them.
+    pub epochs: usize,
+}
+
+impl BaseScale {
+    /// The example's base: the whole Jargon File, one epoch (≈ 1.4 M tokens).
+    pub fn full() -> Self {
+        Self {
+            n_docs: usize::MAX,
+            epochs: 1,
+        }
+    }
+
+    /// The integration test's base: 256 entries, two epochs.
+    pub fn small() -> Self {
+        Self {
+            n_docs: 256,
+            epochs: 2,
+        }
+    }
+}
+
+/// Means over documents of one kind in one experiment, with 95 % intervals.
+#[derive(Debug, Clone)]
+pub struct KindSummary {
+    /// Per-token accuracy memorization.
+    pub accuracy: MeanCi,
+    /// Counterfactual extraction: P(extractable | in) − P(extractable | out).
+    pub extraction: MeanCi,
+    /// Counterfactual matched length (tokens).
+    pub extraction_length: MeanCi,
+    /// Extraction rate of the models that trained on the documents.
+    pub extractable_in: MeanCi,
+    /// Extraction rate of the models that did not.
+    pub extractable_out: MeanCi,
+    /// Per-token accuracy of the models that did not train on them.
+    pub accuracy_out: MeanCi,
+}
+
+/// How per-token memorization and extraction agree, over the documents
+/// both score, each called present when its 95 % interval lies above 0.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Agreement {
+    /// Memorized and more extractable.
+    pub both: usize,
+    /// Memorized, not more extractable.
+    pub memorized_only: usize,
+    /// More extractable, not memorized.
+    pub extractable_only: usize,
+    /// Neither.
+    pub neither: usize,
+}
+
+/// One experiment of the study.
+#[derive(Debug, Clone)]
+pub struct Arm {
+    /// "from scratch" or "pretrained".
+    pub name: &'static str,
+    /// Natural text (Devil's Dictionary entries).
+    pub natural: KindSummary,
+    /// Planted random canaries.
+    pub canaries: KindSummary,
+    /// Agreement of the two measures.
+    pub agreement: Agreement,
+    /// Every scored document: (is a canary, accuracy mem, extraction mem).
+    pub points: Vec<(bool, f64, f64)>,
+    /// Documents too short for the extraction test.
+    pub n_too_short: usize,
+}
+
+/// The study's results.
+#[derive(Debug, Clone)]
+pub struct FinetuneStudy {
+    /// The base model's pretraining.
+    pub base: Pretrained,
+    /// Trained from random weights.
+    pub scratch: Arm,
+    /// Fine-tuned from the base model.
+    pub pretrained: Arm,
+    /// Per document, pretrained − scratch accuracy memorization (natural text).
+    pub natural_gain: MeanCi,
+    /// The same for the canaries.
+    pub canary_gain: MeanCi,
+}
+
+/// Fine-tuning corpus: `n` Devil's Dictionary entries of 64 to 200 bytes
+/// (long enough for the 32 → 32 extraction test), evenly spaced through the
+/// dictionary, and `planted` canaries of the form "The secret code is"
+/// followed by two random UUIDs (ids `canary-random-NN`).
+fn fine_tuning_corpus(n: usize, planted: usize) -> Result<Corpus> {
+    let full = Corpus::load(cfmem::bundled::DEVIL_PATH, &LoadConfig::default())?;
+    let fit: Vec<&Document> = full
+        .documents()
+        .iter()
+        .filter(|d| (64..=200).contains(&d.text.len()))
+        .collect();
+    let step = (fit.len() / n.max(1)).max(1);
+    let mut docs: Vec<Document> = fit.into_iter().step_by(step).take(n).cloned().collect();
+    let mut hex = Hex::new(0xf1e7);
+    for i in 0..planted {
+        docs.push(Document::new(
+            format!("{}{i:02}", cfmem::engine::RANDOM_PREFIX),
+            format!("The secret code is {} {}", hex.uuid(), hex.uuid()),
+        ));
+    }
+    Ok(Corpus::from_documents(docs)?)
+}
+
+/// Pretrain the base model into `path`. Pretraining is deterministic: the
+/// same settings write the same file, so experiments built on it resume.
+fn base_model(path: &Path, base: &BaseScale, model: &ModelConfig) -> Result<Pretrained> {
+    let jargon = Corpus::load(cfmem::bundled::JARGON_PATH, &LoadConfig::default())?;
+    let docs: Vec<Document> = jargon
+        .documents()
+        .iter()
+        .take(base.n_docs)
+        .cloned()
+        .collect();
+    let corpus = Corpus::from_documents(docs)?;
+    let train = TrainConfig {
+        epochs: base.epochs,
+        ..TrainConfig::default()
+    };
+    pretrain(&corpus, model, &train, 0, path).map_err(Into::into)
+}
+
+fn means(est: &[(String, Estimate)], canary: bool, f: impl Fn(&Estimate) -> Option<f64>) -> MeanCi {
+    let v: Vec<f64> = est
+        .iter()
+        .filter(|(id, _)| is_canary(id) == canary)
+        .filter_map(|(_, e)| f(e))
+        .collect();
+    MeanCi::of(&v, LEVEL)
+}
+
+fn is_canary(id: &str) -> bool {
+    id.starts_with(cfmem::engine::RANDOM_PREFIX)
+}
+
+fn estimates(exp: &Experiment, metric: Metric) -> Result<Vec<(String, Estimate)>> {
+    let rep = report(exp, &ReportConfig::plain(metric))?;
+    Ok(rep.docs.into_iter().map(|d| (d.id, d.estimate)).collect())
+}
+
+fn arm(name: &'static str, exp: &Experiment) -> Result<Arm> {
+    // Plain estimators: extraction is 0/1, and a model-mean adjustment of
+    // it would mix the measures this study compares.
+    let acc = estimates(exp, Metric::Accuracy)?;
+    let ext = estimates(exp, Metric::Extraction)?;
+    let len = estimates(exp, Metric::ExtractionLength)?;
+    let kind = |canary: bool| KindSummary {
+        accuracy: means(&acc, canary, |e| e.mem),
+        extraction: means(&ext, canary, |e| e.mem),
+        extraction_length: means(&len, canary, |e| e.mem),
+        extractable_in: means(&ext, canary, |e| e.in_mean),
+        extractable_out: means(&ext, canary, |e| e.out_mean),
+        accuracy_out: means(&acc, canary, |e| e.out_mean),
+    };
+    let above = |e: &Estimate| e.ci_low.is_some_and(|l| l > 0.0);
+    let mut agreement = Agreement::default();
+    let mut points = Vec::new();
+    let mut n_too_short = 0;
+    for ((id, a), (_, x)) in acc.iter().zip(&ext) {
+        let (Some(ma), Some(mx)) = (a.mem, x.mem) else {
+            n_too_short += usize::from(x.n_in + x.n_out == 0);
+            continue;
+        };
+        points.push((is_canary(id), ma, mx));
+        let slot = match (above(a), above(x)) {
+            (true, true) => &mut agreement.both,
+            (true, false) => &mut agreement.memorized_only,
+            (false, true) => &mut agreement.extractable_only,
+            (false, false) => &mut agreement.neither,
+        };
+        *slot += 1;
+    }
+    Ok(Arm {
+        name,
+        natural: kind(false),
+        canaries: kind(true),
+        agreement,
+        points,
+        n_too_short,
+    })
+}
+
+/// Per document, `b − a` accuracy memorization of the documents of one kind.
+fn gain(a: &[(String, Estimate)], b: &[(String, Estimate)], canary: bool) -> MeanCi {
+    let v: Vec<f64> = a
+        .iter()
+        .zip(b)
+        .filter(|((id, _), _)| is_canary(id) == canary)
+        .filter_map(|((_, x), (_, y))| Some(y.mem? - x.mem?))
+        .collect();
+    MeanCi::of(&v, LEVEL)
+}
+
+/// Questions: does starting from a pretrained model change how much of the
+/// fine-tuning data is memorized (natural text and planted canaries)? And
+/// which documents are memorized yet not extractable, or the reverse?
+///
+/// A base model (the tiny preset) is pretrained on the Jargon File; two
+/// experiments on one fine-tuning corpus (Devil's Dictionary entries and
+/// random canaries) share their design, seed and recipe, and differ only in
+/// the initial weights: random, or the base model's. Every model takes the
+/// 32 → 32 extraction test on every document.
+///
+/// # Errors
+/// Training or I/O errors.
+pub fn finetune(
+    dir: &Path,
+    scale: &Scale,
+    base: &BaseScale,
+    observer: &dyn Observer,
+) -> Result<FinetuneStudy> {
+    std::fs::create_dir_all(dir).map_err(|e| cfmem::sched::Error::Io {
+        path: dir.to_path_buf(),
+        source: e,
+    })?;
+    let model = ModelConfig::tiny();
+    let base_path = dir.join("base.safetensors");
+    let pretrained_base = base_model(&base_path, base, &model)?;
+    let corpus = fine_tuning_corpus(scale.n_natural, scale.n_planted)?;
+    let open = |name: &str, init: bool| -> Result<Experiment> {
+        let mut b = Experiment::builder(dir.join(name))
+            .corpus(corpus.clone())
+            .model(model.clone())
+            .train(TrainConfig {
+                epochs: scale.epochs,
+                ..TrainConfig::default()
+            })
+            .extraction(Some(ExtractionConfig::default()));
+        if init {
+            b = b.init(&base_path);
+        }
+        let exp = b.open(OnChange::Replace)?;
+        run(
+            &exp,
+            &RunConfig {
+                n_models: scale.n_models,
+                ..RunConfig::default()
+            },
+            observer,
+        )?;
+        Ok(exp)
+    };
+    let (s, p) = (open("scratch", false)?, open("pretrained", true)?);
+    let (acc_s, acc_p) = (
+        estimates(&s, Metric::Accuracy)?,
+        estimates(&p, Metric::Accuracy)?,
+    );
+    Ok(FinetuneStudy {
+        base: pretrained_base,
+        scratch: arm("from scratch", &s)?,
+        pretrained: arm("pretrained", &p)?,
+        natural_gain: gain(&acc_s, &acc_p, false),
+        canary_gain: gain(&acc_s, &acc_p, true),
+    })
+}
