@@ -66,7 +66,7 @@ class Gpt(nn.Module):
 
     def forward(self, ids):
         t = ids.shape[1]
-        x = self.wte(ids) + self.wpe(torch.arange(t))
+        x = self.wte(ids) + self.wpe(torch.arange(t, device=ids.device))
         for b in self.blocks:
             x = b(x)
         return self.ln_f(x) @ self.wte.weight.T

@@ -50,7 +50,7 @@ pub use canary::{canaries, kind_of, CanaryConfig, CONTROL_PREFIX, RANDOM_PREFIX}
 pub use checkpoint::{Checkpoint, Gpt2Shape};
 pub use corpus::{Corpus, Document, LoadConfig};
 pub use data::{Batch, TokenIds, TokenTable, TokenizedCorpus, Window};
-pub use device::{select_device, DeviceChoice};
+pub use device::{select_device, set_tf32, DeviceChoice};
 pub use error::{Error, Result};
 pub use eval::{evaluate, evaluate_tokens, greedy, DocEval, TokenScores};
 pub use extract::{extraction, ExtractionConfig, TOO_SHORT};

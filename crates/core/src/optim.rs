@@ -154,19 +154,22 @@ impl AdamW {
                 }
                 let dev = params[0].var.device();
                 let dtype = params[0].var.dtype();
-                let mut sq = vec![0f64; k];
+                // Per-model clipping factors computed where the gradients
+                // are (no copy to the host: on a GPU a copy waits for every
+                // queued kernel), as `clip_factors` does on the host.
+                let mut sq = Tensor::zeros(k, DType::F32, dev)?;
                 for g in &gs {
-                    let per: Vec<f32> = g
-                        .to_dtype(DType::F32)?
-                        .sqr()?
-                        .flatten_from(1)?
-                        .sum(1)?
-                        .to_vec1()?;
-                    for (s, x) in sq.iter_mut().zip(per) {
-                        *s += f64::from(x);
-                    }
+                    sq = (sq + g.to_dtype(DType::F32)?.sqr()?.flatten_from(1)?.sum(1)?)?;
                 }
-                let factor = clip_factors(self.cfg.grad_clip, &sq);
+                let factor = if self.cfg.grad_clip > 0.0 {
+                    let norm = sq.sqrt()?;
+                    let scaled = (norm.affine(1.0, 1e-6)?.recip()? * self.cfg.grad_clip)?;
+                    norm.gt(self.cfg.grad_clip)?
+                        .where_cond(&scaled, &Tensor::ones(k, DType::F32, dev)?)?
+                } else {
+                    Tensor::ones(k, DType::F32, dev)?
+                }
+                .to_dtype(dtype)?;
                 for (i, p) in params.iter().enumerate() {
                     let theta = p.var.as_tensor();
                     let mut shape = vec![k];
@@ -174,7 +177,7 @@ impl AdamW {
                     let col = |v: Vec<f64>| -> Result<Tensor> {
                         Ok(Tensor::from_vec(v, shape.as_slice(), dev)?.to_dtype(dtype)?)
                     };
-                    let g = gs[i].broadcast_mul(&col(factor.clone())?)?;
+                    let g = gs[i].broadcast_mul(&factor.reshape(shape.as_slice())?)?;
                     let m = ((&ms[i] * b1)? + (&g * (1.0 - b1))?)?;
                     let v = ((&vs[i] * b2)? + (g.sqr()? * (1.0 - b2))?)?;
                     let mut upd = ((&m / bc1)? / ((&v / bc2)?.sqrt()? + self.cfg.eps)?)?;

@@ -18,6 +18,13 @@ use crate::experiment::Experiment;
 use crate::record::{Evals, Record, RecordMeta};
 use crate::shard::Shard;
 
+/// Models per ensemble when training on a GPU and none is asked for. One
+/// small model leaves a GPU idle; 64 tiny or small models make matrix
+/// products of 64 × 16 windows × 64–128 tokens by d 64–128, tens of MFLOP
+/// each. Not measured yet (`scripts/gpu-check.sh` measures K = 1, 16, 64,
+/// 256); change it when the figures say so.
+pub const GPU_ENSEMBLE: usize = 64;
+
 /// How to run.
 ///
 /// | field | default | meaning |
@@ -27,6 +34,7 @@ use crate::shard::Shard;
 /// | `threads` | 1 | matrix-product threads per worker (sets `RAYON_NUM_THREADS`, process-wide) |
 /// | `ensemble` | 1 | models packed into one ensemble graph |
 /// | `device` | cpu | where to train |
+/// | `tf32` | false | CUDA: TF32 matrix products (f32 weights and optimizer; [`cfmem_core::set_tf32`]) |
 /// | `shard` | none | train only the models of this shard |
 /// | `stop` | false | set it (e.g. from a Ctrl-C handler) to start no new model |
 /// | `save_models` | false | also keep each trained model's weights, `runs/model-NNNNNN.safetensors` (f32; e.g. 0.5 MB for the tiny preset), for probing later; not part of the record |
@@ -57,6 +65,8 @@ pub struct RunConfig {
     pub stop: Arc<AtomicBool>,
     /// Keep each trained model's weights beside its record.
     pub save_models: bool,
+    /// CUDA: TF32 matrix products ([`cfmem_core::set_tf32`]).
+    pub tf32: bool,
 }
 
 impl Default for RunConfig {
@@ -72,6 +82,7 @@ impl Default for RunConfig {
             shard: None,
             stop: Arc::new(AtomicBool::new(false)),
             save_models: false,
+            tf32: false,
         }
     }
 }
@@ -227,6 +238,7 @@ pub fn run(exp: &Experiment, cfg: &RunConfig, obs: &dyn Observer) -> Result<RunS
     let n_done = scan.done.iter().filter(|i| in_shard(i)).count();
     obs.start(pending.len(), n_done);
     let device = select_device(cfg.device)?;
+    cfmem_core::set_tf32(cfg.tf32 && device.is_cuda());
     // Tokenized once per experiment (DIR/tokens.bin), read by every run.
     let data = TokenizedCorpus::from_table(exp.token_table()?, m.model.ctx)?;
     let init = exp.checkpoint()?;

@@ -54,7 +54,7 @@ mod units;
 
 pub use builder::{ExperimentBuilder, OnChange};
 pub use error::{Error, Result};
-pub use exec::{run, FailedModel, Observer, RunConfig, RunSummary, Silent};
+pub use exec::{run, FailedModel, Observer, RunConfig, RunSummary, Silent, GPU_ENSEMBLE};
 pub use experiment::{CorruptRecord, Experiment, Scan};
 pub use grow::{grow, Growth, Round};
 pub use manifest::{CorpusInfo, InitInfo, Manifest, Seeding, FORMAT_VERSION, TRAINER_REVISION};

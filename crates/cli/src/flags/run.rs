@@ -5,7 +5,9 @@ use std::path::PathBuf;
 use anyhow::{bail, Context, Result};
 use cfmem_analysis::DesignKind;
 use cfmem_core::{Corpus, DeviceChoice, ExtractionConfig, LoadConfig, ModelConfig, TokenizerSpec};
-use cfmem_sched::{Experiment, ExperimentBuilder, RunConfig, Seeding, Shard, UnitSpec};
+use cfmem_sched::{
+    Experiment, ExperimentBuilder, RunConfig, Seeding, Shard, UnitSpec, GPU_ENSEMBLE,
+};
 use clap::Args;
 
 #[derive(Args, Debug)]
@@ -69,21 +71,24 @@ pub struct RunArgs {
     /// Peak learning rate [default: 3e-3].
     #[arg(long)]
     lr: Option<f64>,
-    /// Models (or ensembles) trained at once [default: number of cores].
+    /// Models (or ensembles) trained at once [default: number of cores; 1 with --device cuda].
     #[arg(long)]
     jobs: Option<usize>,
     /// Matrix-product threads per job [default: 1].
     #[arg(long, default_value_t = 1)]
     threads: usize,
-    /// Models packed into one ensemble graph [default: 1].
-    #[arg(long, default_value_t = 1)]
-    ensemble: usize,
+    /// Models packed into one ensemble graph [default: 1; 64 with --device cuda].
+    #[arg(long)]
+    ensemble: Option<usize>,
     /// cpu, cuda or auto.
     #[arg(long, default_value = "cpu")]
     device: DeviceChoice,
     /// Also keep each trained model's weights (runs/model-N.safetensors, ≈ 0.5 MB for the tiny preset), for probing later.
     #[arg(long)]
     save_models: bool,
+    /// CUDA: TF32 matrix products (weights, gradients and the optimizer stay f32; each product rounds its inputs to a 10-bit mantissa on the tensor cores). Not part of the experiment's settings: records differ in the last digits.
+    #[arg(long)]
+    tf32: bool,
     /// Discard an existing, different experiment in the directory instead of refusing.
     #[arg(long)]
     pub fresh: bool,
@@ -253,13 +258,17 @@ impl RunArgs {
     /// How to run (`n_models` is set per round by the caller).
     pub fn run_config(&self, shard: Option<Shard>) -> RunConfig {
         let d = RunConfig::default();
+        let gpu = self.device == DeviceChoice::Cuda;
         RunConfig {
-            jobs: self.jobs.unwrap_or(d.jobs),
+            jobs: self.jobs.unwrap_or(if gpu { 1 } else { d.jobs }),
             threads: self.threads,
-            ensemble: self.ensemble,
+            ensemble: self
+                .ensemble
+                .unwrap_or(if gpu { GPU_ENSEMBLE } else { d.ensemble }),
             device: self.device,
             shard,
             save_models: self.save_models,
+            tf32: self.tf32,
             ..d
         }
     }
