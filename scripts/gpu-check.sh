@@ -15,11 +15,19 @@
 #   summary.txt      the lines to put in the README
 #
 #   bash scripts/gpu-check.sh            # PEAK_TFLOPS=67 (H100 SXM fp32 dense) for the fractions
+#
+# Smaller settings, e.g. to rehearse the script on a CPU with stand-ins for
+# the binaries and nvidia-smi: TP_KS="1 2" EXP_MODELS=4 EXP_EPOCHS=1
+# PEER_DEVICE=cpu.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-target/gpu-check}
 BIN=${BIN:-target/cuda-bin}
 PEAK_TFLOPS=${PEAK_TFLOPS:-67}
+TP_KS=${TP_KS:-1 16 64 256 64-tf32}
+EXP_MODELS=${EXP_MODELS:-64}
+EXP_EPOCHS=${EXP_EPOCHS:-8}
+PEER_DEVICE=${PEER_DEVICE:-cuda}
 mkdir -p "$OUT"
 if [ ! -x "$BIN/cfmem" ] && [ -f target/cuda-bin.tar.xz ]; then
   tar -C target -xJf target/cuda-bin.tar.xz
@@ -53,7 +61,7 @@ head -n 200 datasets/devil.jsonl > "$OUT/devil200.jsonl"
 FPT=$(python3 -c 'd,l,f,v,t=128,2,512,259,128; p=2*(3*d*d+d*d+2*d*f)+2*2*t*d; print(3*(l*p+2*d*v))')
 step "cfmem training throughput (FLOP/token $FPT, peak $PEAK_TFLOPS TFLOP/s)"
 : > "$OUT/train.txt"
-for K in 1 16 64 256 64-tf32; do
+for K in $TP_KS; do
   k=${K%-tf32}
   extra=()
   [ "$K" != "$k" ] && extra=(--tf32)
@@ -72,19 +80,21 @@ done
 cat "$OUT/train.txt" >> "$OUT/summary.txt"
 
 step "PyTorch peer (torch.func ensembles, fp32)"
-timeout 120 python3 benches/peer/torch_gpu_ensemble.py --k 1 16 64 256 --seconds 6 \
+KS=$(echo "$TP_KS" | tr ' ' '\n' | grep -v tf32 | tr '\n' ' ')
+# shellcheck disable=SC2086
+timeout 120 python3 benches/peer/torch_gpu_ensemble.py --k $KS --seconds 6 --device "$PEER_DEVICE" \
   --peak-tflops "$PEAK_TFLOPS" > "$OUT/peer.txt" 2>&1
-timeout 40 python3 benches/peer/torch_gpu_ensemble.py --k 64 --seconds 6 --tf32 \
+timeout 40 python3 benches/peer/torch_gpu_ensemble.py --k "$EXP_MODELS" --seconds 6 --tf32 --device "$PEER_DEVICE" \
   --peak-tflops "$PEAK_TFLOPS" 2>&1 | grep "^train" | sed 's/ device=/ tf32 device=/' >> "$OUT/peer.txt"
 tail -7 "$OUT/peer.txt" | tee -a "$OUT/summary.txt"
 
-step "64 models on the dictionary: GPU (one ensemble), and models 0-15 on the CPU"
+step "$EXP_MODELS models on the dictionary: GPU (one ensemble), and the first quarter of them on the CPU"
 rm -rf "$OUT/exp64" "$OUT/cpu16"
-(timeout 150 "$BIN/cfmem" run "$OUT/cpu16" --corpus datasets/devil.jsonl --epochs 8 --models 16 \
-  --jobs 14 > "$OUT/cpu16.log" 2>&1) &
+(timeout 150 "$BIN/cfmem" run "$OUT/cpu16" --corpus datasets/devil.jsonl --epochs "$EXP_EPOCHS" --models $((EXP_MODELS / 4)) \
+  --jobs "$(( $(nproc) > 2 ? $(nproc) - 2 : 1 ))" > "$OUT/cpu16.log" 2>&1) &
 cpu=$!
-timeout 150 "$BIN/cfmem" run "$OUT/exp64" --corpus datasets/devil.jsonl --epochs 8 --models 64 \
-  --device cuda --ensemble 64 --jobs 1 > "$OUT/exp64.log" 2>&1
+timeout 150 "$BIN/cfmem" run "$OUT/exp64" --corpus datasets/devil.jsonl --epochs "$EXP_EPOCHS" --models "$EXP_MODELS" \
+  --device cuda --ensemble "$EXP_MODELS" --jobs 1 > "$OUT/exp64.log" 2>&1
 tail -1 "$OUT/exp64.log" | tee -a "$OUT/summary.txt"
 wait $cpu
 tail -1 "$OUT/cpu16.log" | tee -a "$OUT/summary.txt"

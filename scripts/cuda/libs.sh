@@ -26,6 +26,9 @@ PY
       head -1 | cut -f2)
     if [ -z "$found" ]; then
       echo "libs.sh: no lib$lib.so.N under ${roots[*]}" >&2
+      case $lib in
+        cublas|curand|cudart) echo "libs.sh: cfmem needs it (candle makes a cuBLAS handle and a cuRAND generator for every CUDA device): pip install nvidia-${lib/cudart/cuda-runtime}-cu12, or set CUDA_HOME to a CUDA toolkit" >&2 ;;
+      esac
       continue
     fi
     ln -sf "$found" "$dir/lib$lib.so"

@@ -5,7 +5,7 @@ CUDA libraries of the GPU machine may be of another major version than any
 set installed here (PyTorch's wheels, a system toolkit: 12.x or 13.x). So
 the CUDA binary links against stubs: one shared library per CUDA library,
 defining every function name cudarc binds (read from its generated
-bindings) as an empty function, with an unversioned soname
+bindings) as a function that reports and aborts, with an unversioned soname
 (`libcublas.so`, …; the driver's keeps its own, `libcuda.so.1`). The binary
 then needs those names at run time, and `scripts/gpu-check.sh` points them
 at the libraries the GPU machine has (see `scripts/cuda/libs.sh`). The stubs
@@ -85,7 +85,15 @@ def main() -> None:
         if not syms:
             sys.exit(f"no function names found for {lib} under {cudarc}")
         src = out / f"{lib}.c"
-        src.write_text("".join(f"void {s}(void) {{}}\n" for s in sorted(syms)))
+        # Never meant to run: one that does says so and stops.
+        src.write_text(
+            "#include <stdio.h>\n#include <stdlib.h>\n"
+            "static void stub(const char *f) {\n"
+            f'  fprintf(stderr, "cfmem: %s is a link-time stub of lib{lib}; '
+            'point LD_LIBRARY_PATH at the real library (scripts/cuda/libs.sh)\\n", f);\n'
+            "  abort();\n}\n"
+            + "".join(f'void {s}(void) {{ stub("{s}"); }}\n' for s in sorted(syms))
+        )
         so = out / f"lib{lib}.so"
         subprocess.run(
             ["cc", "-shared", "-fPIC", "-o", str(so), str(src), f"-Wl,-soname,{soname}"],
