@@ -15,6 +15,25 @@ struct Attention {
     scale: f32,
 }
 
+/// `f(first, chunk)` as one dispatched SIMD operation: [`pulp::WithSimd`]
+/// with `#[inline(always)]` (and the closures given `#[inline(always)]`),
+/// so the kernel is compiled inside the dispatch for each instruction set.
+/// A closure passed to `dispatch` directly goes through a separate
+/// `FnOnce::call_once` shim built for baseline x86-64.
+struct Units<'a, F> {
+    f: &'a F,
+    first: usize,
+    chunk: &'a mut [f32],
+}
+
+impl<F: Fn(usize, &mut [f32]) -> CResult<()>> pulp::WithSimd for Units<'_, F> {
+    type Output = CResult<()>;
+    #[inline(always)]
+    fn with_simd<S: pulp::Simd>(self, _simd: S) -> CResult<()> {
+        (self.f)(self.first, self.chunk)
+    }
+}
+
 /// Split the whole `unit`-long units of `buf` over threads in contiguous
 /// chunks, calling `f(first_unit, chunk)` for each.
 fn for_units(
@@ -26,7 +45,11 @@ fn for_units(
     let threads = threads_for(buf.len(), units);
     let arch = pulp::Arch::new();
     if threads <= 1 {
-        return arch.dispatch(|| f(0, buf));
+        return arch.dispatch(Units {
+            f: &f,
+            first: 0,
+            chunk: buf,
+        });
     }
     let per = units.div_ceil(threads);
     std::thread::scope(|s| {
@@ -34,10 +57,18 @@ fn for_units(
         let mut chunks = buf.chunks_mut(per * unit).enumerate();
         let first = chunks.next();
         let handles: Vec<_> = chunks
-            .map(|(c, chunk)| s.spawn(move || arch.dispatch(|| f(c * per, chunk))))
+            .map(|(c, chunk)| {
+                s.spawn(move || {
+                    arch.dispatch(Units {
+                        f,
+                        first: c * per,
+                        chunk,
+                    })
+                })
+            })
             .collect();
         let mut result = match first {
-            Some((_, chunk)) => arch.dispatch(|| f(0, chunk)),
+            Some((_, chunk)) => arch.dispatch(Units { f, first: 0, chunk }),
             None => Ok(()),
         };
         for h in handles {
@@ -142,20 +173,25 @@ impl CustomOp2 for Attention {
         let hd = d / self.heads;
         let per_model = nrows / t;
         let mut y = vec![0f32; k * nrows * d];
-        for_units(&mut y, t * d, |first, chunk| {
-            let n = chunk.len() / (t * d);
-            let qkv = CpuStorage::F32(self.biased(h, b, per_model, first, n, d3));
-            for hh in 0..self.heads {
-                let p = CpuStorage::F32(self.probs(&qkv, n, d, hh)?);
-                let pl = view(n, t, t, [t * t, t, 1], 0);
-                let vl = view(n, t, hd, [t * d3, d3, 1], 2 * d + hh * hd);
-                let yh = take_f32(p.matmul(&qkv, (n, t, hd, t), &pl, &vl)?)?;
-                for (dst, src) in chunk.chunks_mut(d).zip(yh.chunks(hd)) {
-                    dst[hh * hd..(hh + 1) * hd].copy_from_slice(src);
+        for_units(
+            &mut y,
+            t * d,
+            #[inline(always)]
+            |first, chunk| {
+                let n = chunk.len() / (t * d);
+                let qkv = CpuStorage::F32(self.biased(h, b, per_model, first, n, d3));
+                for hh in 0..self.heads {
+                    let p = CpuStorage::F32(self.probs(&qkv, n, d, hh)?);
+                    let pl = view(n, t, t, [t * t, t, 1], 0);
+                    let vl = view(n, t, hd, [t * d3, d3, 1], 2 * d + hh * hd);
+                    let yh = take_f32(p.matmul(&qkv, (n, t, hd, t), &pl, &vl)?)?;
+                    for (dst, src) in chunk.chunks_mut(d).zip(yh.chunks(hd)) {
+                        dst[hh * hd..(hh + 1) * hd].copy_from_slice(src);
+                    }
                 }
-            }
-            Ok(())
-        })?;
+                Ok(())
+            },
+        )?;
         out(y, (k, nrows, d))
     }
     fn bwd(
@@ -211,42 +247,47 @@ impl CustomOp3 for AttentionBwd {
         let hd = d / self.heads;
         let per_model = nrows / t;
         let mut dh = vec![0f32; k * nrows * d3];
-        for_units(&mut dh, t * d3, |first, chunk| {
-            let n = chunk.len() / (t * d3);
-            let qkv = CpuStorage::F32(fwd.biased(h, b, per_model, first, n, d3));
-            let dy = CpuStorage::F32(dy_all[first * t * d..(first + n) * t * d].to_vec());
-            for hh in 0..self.heads {
-                let p = fwd.probs(&qkv, n, d, hh)?;
-                // dP = dY_h · V_hᵀ
-                let dyl = view(n, t, hd, [t * d, d, 1], hh * hd);
-                let vt = view(n, hd, t, [t * d3, 1, d3], 2 * d + hh * hd);
-                let mut ds = take_f32(dy.matmul(&qkv, (n, t, t, hd), &dyl, &vt)?)?;
-                // dS = scale · P ∘ (dP − rowsum(dP ∘ P))
-                for (drow, prow) in ds.chunks_mut(t).zip(p.chunks(t)) {
-                    let dp = dot(drow, prow);
-                    for (o, p) in drow.iter_mut().zip(prow) {
-                        *o = self.scale * p * (*o - dp);
+        for_units(
+            &mut dh,
+            t * d3,
+            #[inline(always)]
+            |first, chunk| {
+                let n = chunk.len() / (t * d3);
+                let qkv = CpuStorage::F32(fwd.biased(h, b, per_model, first, n, d3));
+                let dy = CpuStorage::F32(dy_all[first * t * d..(first + n) * t * d].to_vec());
+                for hh in 0..self.heads {
+                    let p = fwd.probs(&qkv, n, d, hh)?;
+                    // dP = dY_h · V_hᵀ
+                    let dyl = view(n, t, hd, [t * d, d, 1], hh * hd);
+                    let vt = view(n, hd, t, [t * d3, 1, d3], 2 * d + hh * hd);
+                    let mut ds = take_f32(dy.matmul(&qkv, (n, t, t, hd), &dyl, &vt)?)?;
+                    // dS = scale · P ∘ (dP − rowsum(dP ∘ P))
+                    for (drow, prow) in ds.chunks_mut(t).zip(p.chunks(t)) {
+                        let dp = dot(drow, prow);
+                        for (o, p) in drow.iter_mut().zip(prow) {
+                            *o = self.scale * p * (*o - dp);
+                        }
+                    }
+                    let ds = CpuStorage::F32(ds);
+                    let p = CpuStorage::F32(p);
+                    let sl = view(n, t, t, [t * t, t, 1], 0);
+                    let slt = view(n, t, t, [t * t, 1, t], 0);
+                    // dQ = dS · K_h, dK = dSᵀ · Q_h, dV = Pᵀ · dY_h
+                    let kl = view(n, t, hd, [t * d3, d3, 1], d + hh * hd);
+                    let ql = view(n, t, hd, [t * d3, d3, 1], hh * hd);
+                    let dq = take_f32(ds.matmul(&qkv, (n, t, hd, t), &sl, &kl)?)?;
+                    let dk = take_f32(ds.matmul(&qkv, (n, t, hd, t), &slt, &ql)?)?;
+                    let dv = take_f32(p.matmul(&dy, (n, t, hd, t), &slt, &dyl)?)?;
+                    for (j, dst) in chunk.chunks_mut(d3).enumerate() {
+                        let src = j * hd..(j + 1) * hd;
+                        dst[hh * hd..(hh + 1) * hd].copy_from_slice(&dq[src.clone()]);
+                        dst[d + hh * hd..d + (hh + 1) * hd].copy_from_slice(&dk[src.clone()]);
+                        dst[2 * d + hh * hd..2 * d + (hh + 1) * hd].copy_from_slice(&dv[src]);
                     }
                 }
-                let ds = CpuStorage::F32(ds);
-                let p = CpuStorage::F32(p);
-                let sl = view(n, t, t, [t * t, t, 1], 0);
-                let slt = view(n, t, t, [t * t, 1, t], 0);
-                // dQ = dS · K_h, dK = dSᵀ · Q_h, dV = Pᵀ · dY_h
-                let kl = view(n, t, hd, [t * d3, d3, 1], d + hh * hd);
-                let ql = view(n, t, hd, [t * d3, d3, 1], hh * hd);
-                let dq = take_f32(ds.matmul(&qkv, (n, t, hd, t), &sl, &kl)?)?;
-                let dk = take_f32(ds.matmul(&qkv, (n, t, hd, t), &slt, &ql)?)?;
-                let dv = take_f32(p.matmul(&dy, (n, t, hd, t), &slt, &dyl)?)?;
-                for (j, dst) in chunk.chunks_mut(d3).enumerate() {
-                    let src = j * hd..(j + 1) * hd;
-                    dst[hh * hd..(hh + 1) * hd].copy_from_slice(&dq[src.clone()]);
-                    dst[d + hh * hd..d + (hh + 1) * hd].copy_from_slice(&dk[src.clone()]);
-                    dst[2 * d + hh * hd..2 * d + (hh + 1) * hd].copy_from_slice(&dv[src]);
-                }
-            }
-            Ok(())
-        })?;
+                Ok(())
+            },
+        )?;
         out(dh, (k, nrows, d3))
     }
 }

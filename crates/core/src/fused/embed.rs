@@ -36,16 +36,21 @@ impl CustomOp3 for Embed {
             candle_core::bail!("{}: token id {bad} outside vocabulary {v}", self.name());
         }
         let mut x = vec![0f32; k * b * t * d];
-        for_rows(&mut x, d, |i, row| {
-            let m = i / (b * t);
-            let pos = i % t;
-            let tok = ids[i] as usize;
-            let e = &wte[(m * v + tok) * d..(m * v + tok + 1) * d];
-            let p = &wpe[(m * ctx + pos) * d..(m * ctx + pos + 1) * d];
-            for ((o, e), p) in row.iter_mut().zip(e).zip(p) {
-                *o = e + p;
-            }
-        });
+        for_rows(
+            &mut x,
+            d,
+            #[inline(always)]
+            |i, row| {
+                let m = i / (b * t);
+                let pos = i % t;
+                let tok = ids[i] as usize;
+                let e = &wte[(m * v + tok) * d..(m * v + tok + 1) * d];
+                let p = &wpe[(m * ctx + pos) * d..(m * ctx + pos + 1) * d];
+                for ((o, e), p) in row.iter_mut().zip(e).zip(p) {
+                    *o = e + p;
+                }
+            },
+        );
         out(x, (k, b * t, d))
     }
     fn bwd(

@@ -33,16 +33,21 @@ impl CustomOp2 for BiasGelu {
             );
         }
         let mut y = vec![0f32; h.len()];
-        for_rows(&mut y, c, |i, row| {
-            let m = i / r;
-            let hs = &h[i * c..(i + 1) * c];
-            let bs = &b[m * c..(m + 1) * c];
-            for ((o, a), b) in row.iter_mut().zip(hs).zip(bs) {
-                let x = a + b;
-                let t = tanh(GELU_C * (x + GELU_A * x * x * x));
-                *o = 0.5 * x * (1.0 + t);
-            }
-        });
+        for_rows(
+            &mut y,
+            c,
+            #[inline(always)]
+            |i, row| {
+                let m = i / r;
+                let hs = &h[i * c..(i + 1) * c];
+                let bs = &b[m * c..(m + 1) * c];
+                for ((o, a), b) in row.iter_mut().zip(hs).zip(bs) {
+                    let x = a + b;
+                    let t = tanh(GELU_C * (x + GELU_A * x * x * x));
+                    *o = 0.5 * x * (1.0 + t);
+                }
+            },
+        );
         out(y, l1.shape().clone())
     }
     fn bwd(
@@ -78,18 +83,23 @@ impl CustomOp3 for BiasGeluBwd {
         let b = f32s(self.name(), s2, l2)?;
         let dy = f32s(self.name(), s3, l3)?;
         let mut dh = vec![0f32; h.len()];
-        for_rows(&mut dh, c, |i, row| {
-            let m = i / r;
-            let hs = &h[i * c..(i + 1) * c];
-            let bs = &b[m * c..(m + 1) * c];
-            let gs = &dy[i * c..(i + 1) * c];
-            for (((o, a), b), g) in row.iter_mut().zip(hs).zip(bs).zip(gs) {
-                let x = a + b;
-                let t = tanh(GELU_C * (x + GELU_A * x * x * x));
-                let du = GELU_C * (1.0 + 3.0 * GELU_A * x * x);
-                *o = g * (0.5 * (1.0 + t) + 0.5 * x * (1.0 - t * t) * du);
-            }
-        });
+        for_rows(
+            &mut dh,
+            c,
+            #[inline(always)]
+            |i, row| {
+                let m = i / r;
+                let hs = &h[i * c..(i + 1) * c];
+                let bs = &b[m * c..(m + 1) * c];
+                let gs = &dy[i * c..(i + 1) * c];
+                for (((o, a), b), g) in row.iter_mut().zip(hs).zip(bs).zip(gs) {
+                    let x = a + b;
+                    let t = tanh(GELU_C * (x + GELU_A * x * x * x));
+                    let du = GELU_C * (1.0 + 3.0 * GELU_A * x * x);
+                    *o = g * (0.5 * (1.0 + t) + 0.5 * x * (1.0 - t * t) * du);
+                }
+            },
+        );
         out(dh, l1.shape().clone())
     }
 }

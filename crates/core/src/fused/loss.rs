@@ -38,14 +38,19 @@ impl CustomOp2 for CrossEntropy {
         // One value per row: parallelise over blocks of 64 rows (the last
         // block may be shorter).
         let block = 64;
-        for_rows(&mut nll, block, |bi, outs| {
-            for (j, o) in outs.iter_mut().enumerate() {
-                let i = bi * block + j;
-                let row = &z[i * v..(i + 1) * v];
-                let (mx, lse) = logsumexp(row);
-                *o = mx + lse - row[tg[i] as usize];
-            }
-        });
+        for_rows(
+            &mut nll,
+            block,
+            #[inline(always)]
+            |bi, outs| {
+                for (j, o) in outs.iter_mut().enumerate() {
+                    let i = bi * block + j;
+                    let row = &z[i * v..(i + 1) * v];
+                    let (mx, lse) = logsumexp(row);
+                    *o = mx + lse - row[tg[i] as usize];
+                }
+            },
+        );
         out(nll, (k, n))
     }
     fn bwd(
@@ -80,19 +85,24 @@ impl CustomOp3 for CrossEntropyBwd {
         let tg = u32s(self.name(), s2, l2)?;
         let g = f32s(self.name(), s3, l3)?;
         let mut dz = vec![0f32; z.len()];
-        for_rows(&mut dz, v, |i, row| {
-            let zs = &z[i * v..(i + 1) * v];
-            let gi = g[i];
-            if gi == 0.0 {
-                return; // masked token: no gradient
-            }
-            let (mx, lse) = logsumexp(zs);
-            let shift = mx + lse;
-            for (o, &a) in row.iter_mut().zip(zs) {
-                *o = gi * exp(a - shift);
-            }
-            row[tg[i] as usize] -= gi;
-        });
+        for_rows(
+            &mut dz,
+            v,
+            #[inline(always)]
+            |i, row| {
+                let zs = &z[i * v..(i + 1) * v];
+                let gi = g[i];
+                if gi == 0.0 {
+                    return; // masked token: no gradient
+                }
+                let (mx, lse) = logsumexp(zs);
+                let shift = mx + lse;
+                for (o, &a) in row.iter_mut().zip(zs) {
+                    *o = gi * exp(a - shift);
+                }
+                row[tg[i] as usize] -= gi;
+            },
+        );
         out(dz, l1.shape().clone())
     }
 }

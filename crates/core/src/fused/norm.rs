@@ -52,16 +52,21 @@ impl CustomOp3 for LayerNorm {
             candle_core::bail!("{}: gain/bias sizes do not match {k}×{c}", self.name());
         }
         let mut y = vec![0f32; x.len()];
-        for_rows(&mut y, c, |i, row| {
-            let m = i / r;
-            let xs = &x[i * c..(i + 1) * c];
-            let (mean, rstd) = moments(xs);
-            let gs = &g[m * c..(m + 1) * c];
-            let bs = &b[m * c..(m + 1) * c];
-            for (((o, v), g), b) in row.iter_mut().zip(xs).zip(gs).zip(bs) {
-                *o = (v - mean) * rstd * g + b;
-            }
-        });
+        for_rows(
+            &mut y,
+            c,
+            #[inline(always)]
+            |i, row| {
+                let m = i / r;
+                let xs = &x[i * c..(i + 1) * c];
+                let (mean, rstd) = moments(xs);
+                let gs = &g[m * c..(m + 1) * c];
+                let bs = &b[m * c..(m + 1) * c];
+                for (((o, v), g), b) in row.iter_mut().zip(xs).zip(gs).zip(bs) {
+                    *o = (v - mean) * rstd * g + b;
+                }
+            },
+        );
         out(y, l1.shape().clone())
     }
     fn bwd(
@@ -102,39 +107,44 @@ impl CustomOp3 for LayerNormBwdX {
         let dy = f32s(self.name(), s3, l3)?;
         let n = c as f32;
         let mut dx = vec![0f32; x.len()];
-        for_rows(&mut dx, c, |i, row| {
-            let m = i / r;
-            let xs = &x[i * c..(i + 1) * c];
-            let gs = &g[m * c..(m + 1) * c];
-            let ds = &dy[i * c..(i + 1) * c];
-            let (mean, rstd) = moments(xs);
-            // dx = rstd · (ĝ − mean(ĝ) − x̂ · mean(ĝ · x̂)), ĝ = dy · g.
-            let mut a1 = [0f32; LANES];
-            let mut a2 = [0f32; LANES];
-            let mut s1 = 0f32;
-            let mut s2 = 0f32;
-            let mut j = 0;
-            while j + LANES <= c {
-                for l in 0..LANES {
-                    let gh = ds[j + l] * gs[j + l];
-                    a1[l] += gh;
-                    a2[l] += gh * (xs[j + l] - mean) * rstd;
+        for_rows(
+            &mut dx,
+            c,
+            #[inline(always)]
+            |i, row| {
+                let m = i / r;
+                let xs = &x[i * c..(i + 1) * c];
+                let gs = &g[m * c..(m + 1) * c];
+                let ds = &dy[i * c..(i + 1) * c];
+                let (mean, rstd) = moments(xs);
+                // dx = rstd · (ĝ − mean(ĝ) − x̂ · mean(ĝ · x̂)), ĝ = dy · g.
+                let mut a1 = [0f32; LANES];
+                let mut a2 = [0f32; LANES];
+                let mut s1 = 0f32;
+                let mut s2 = 0f32;
+                let mut j = 0;
+                while j + LANES <= c {
+                    for l in 0..LANES {
+                        let gh = ds[j + l] * gs[j + l];
+                        a1[l] += gh;
+                        a2[l] += gh * (xs[j + l] - mean) * rstd;
+                    }
+                    j += LANES;
                 }
-                j += LANES;
-            }
-            for jj in j..c {
-                let gh = ds[jj] * gs[jj];
-                s1 += gh;
-                s2 += gh * (xs[jj] - mean) * rstd;
-            }
-            let s1 = a1.iter().sum::<f32>() + s1;
-            let s2 = a2.iter().sum::<f32>() + s2;
-            let (m1, m2) = (s1 / n, s2 / n);
-            for (((o, v), g), d) in row.iter_mut().zip(xs).zip(gs).zip(ds) {
-                let xh = (v - mean) * rstd;
-                *o = rstd * (d * g - m1 - xh * m2);
-            }
-        });
+                for jj in j..c {
+                    let gh = ds[jj] * gs[jj];
+                    s1 += gh;
+                    s2 += gh * (xs[jj] - mean) * rstd;
+                }
+                let s1 = a1.iter().sum::<f32>() + s1;
+                let s2 = a2.iter().sum::<f32>() + s2;
+                let (m1, m2) = (s1 / n, s2 / n);
+                for (((o, v), g), d) in row.iter_mut().zip(xs).zip(gs).zip(ds) {
+                    let xh = (v - mean) * rstd;
+                    *o = rstd * (d * g - m1 - xh * m2);
+                }
+            },
+        );
         out(dx, l1.shape().clone())
     }
 }

@@ -28,15 +28,20 @@ impl CustomOp3 for ResidualBias {
             candle_core::bail!("{}: shapes do not match {k}×{r}×{c}", self.name());
         }
         let mut z = vec![0f32; x.len()];
-        for_rows(&mut z, c, |i, row| {
-            let m = i / r;
-            let xs = &x[i * c..(i + 1) * c];
-            let ys = &y[i * c..(i + 1) * c];
-            let bs = &b[m * c..(m + 1) * c];
-            for (((o, a), y), b) in row.iter_mut().zip(xs).zip(ys).zip(bs) {
-                *o = a + (y + b);
-            }
-        });
+        for_rows(
+            &mut z,
+            c,
+            #[inline(always)]
+            |i, row| {
+                let m = i / r;
+                let xs = &x[i * c..(i + 1) * c];
+                let ys = &y[i * c..(i + 1) * c];
+                let bs = &b[m * c..(m + 1) * c];
+                for (((o, a), y), b) in row.iter_mut().zip(xs).zip(ys).zip(bs) {
+                    *o = a + (y + b);
+                }
+            },
+        );
         out(z, l1.shape().clone())
     }
     fn bwd(
