@@ -83,7 +83,7 @@ fn main() -> Result<()> {
         let a = arm.agreement;
         println!(
             "  {:<13} both {:>3}   memorized, not more extractable {:>3}   more extractable, not memorized {:>3}   neither {:>3}   too short {}",
-            arm.name, a.both, a.memorized_only, a.extractable_only, a.neither, arm.n_too_short
+            arm.name, a.both, a.first_only, a.second_only, a.neither, arm.n_too_short
         );
     }
     for arm in [&r.scratch, &r.pretrained] {

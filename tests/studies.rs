@@ -109,10 +109,7 @@ fn a_pretrained_base_memorizes_its_fine_tuning_data_faster() {
         // Every document of the fine-tuning corpus is long enough for 32 → 32.
         assert_eq!(arm.n_too_short, 0);
         let a = arm.agreement;
-        assert_eq!(
-            a.both + a.memorized_only + a.extractable_only + a.neither,
-            32
-        );
+        assert_eq!(a.both + a.first_only + a.second_only + a.neither, 32);
     }
     // The base model predicts natural text it never saw better than random
     // weights do after the same fine-tuning...

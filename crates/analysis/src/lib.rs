@@ -81,7 +81,7 @@ pub use membership::{
     membership, DocMembership, MembershipConfig, MembershipReport, PER_EXAMPLE_MIN_MODELS,
 };
 pub use repetition::{repetition, OverallPoint, RepetitionAccumulator, RepetitionCurve};
-pub use report::{report, DocEstimate, Report, ReportConfig};
+pub use report::{report, Agreement, DocEstimate, Report, ReportConfig};
 pub use rows::{count_rows, FirstModels, Imported, Row, RowVisitor, Rows, SkippedRow, Value};
 pub use summary::{Difference, MeanCi, Uncertain};
 pub use synthetic::Synthetic;

@@ -214,3 +214,100 @@ pub fn report(src: &dyn Rows, cfg: &ReportConfig) -> Result<Report> {
         block_size,
     })
 }
+
+/// How two reports on the same documents agree (e.g. per-token
+/// memorization against extraction): each estimate called present when its
+/// confidence interval lies above 0. Documents without an estimate in
+/// either report (too short, a side with no model) are left out.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Agreement {
+    /// Present in both.
+    pub both: usize,
+    /// Present in the first report only.
+    pub first_only: usize,
+    /// Present in the second report only.
+    pub second_only: usize,
+    /// Present in neither.
+    pub neither: usize,
+}
+
+impl Agreement {
+    /// Count `first` against `second`, document by document.
+    pub fn of(first: &Report, second: &Report) -> Self {
+        let above = |e: &Estimate| e.ci_low.is_some_and(|l| l > 0.0);
+        let mut a = Self::default();
+        for (x, y) in first.docs.iter().zip(&second.docs) {
+            let (x, y) = (&x.estimate, &y.estimate);
+            if x.mem.is_none() || y.mem.is_none() {
+                continue;
+            }
+            *match (above(x), above(y)) {
+                (true, true) => &mut a.both,
+                (true, false) => &mut a.first_only,
+                (false, true) => &mut a.second_only,
+                (false, false) => &mut a.neither,
+            } += 1;
+        }
+        a
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::estimate::{NoEstimate, RunningStats};
+
+    fn rep(cis: &[Option<(f64, f64)>]) -> Report {
+        let docs = cis
+            .iter()
+            .enumerate()
+            .map(|(index, ci)| {
+                let s = RunningStats {
+                    n: 2,
+                    mean: 0.0,
+                    m2: 0.0,
+                };
+                let mut estimate = Estimate::from_stats(&s, &s, Metric::Accuracy, 0.95);
+                match ci {
+                    Some((lo, hi)) => {
+                        estimate.ci_low = Some(*lo);
+                        estimate.ci_high = Some(*hi);
+                    }
+                    None => {
+                        estimate.mem = None;
+                        estimate.reason = Some(NoEstimate::NotScored);
+                    }
+                }
+                DocEstimate {
+                    index,
+                    id: format!("d{index}"),
+                    estimate,
+                }
+            })
+            .collect();
+        Report {
+            config: ReportConfig::default(),
+            docs,
+            n_models: 4,
+            skipped: Vec::new(),
+            block_size: 1,
+        }
+    }
+
+    #[test]
+    fn agreement_counts_by_hand() {
+        let (up, flat) = (Some((0.1, 0.3)), Some((-0.1, 0.2)));
+        let a = rep(&[up, up, flat, flat, up, None]);
+        let b = rep(&[up, flat, up, flat, None, up]);
+        // d0 both, d1 first only, d2 second only, d3 neither; d4, d5 left out.
+        assert_eq!(
+            Agreement::of(&a, &b),
+            Agreement {
+                both: 1,
+                first_only: 1,
+                second_only: 1,
+                neither: 1
+            }
+        );
+    }
+}

@@ -3,7 +3,8 @@
 
 use anyhow::{bail, Result};
 use cfmem_analysis::{
-    analyse, report, Analyses, HtmlPage, Imported, Metric, ReportConfig, Rows, ScoreTable,
+    analyse, report, Agreement, Analyses, HtmlPage, Imported, Metric, ReportConfig, Rows,
+    ScoreTable,
 };
 use cfmem_sched::Experiment;
 
@@ -171,19 +172,12 @@ fn accuracy_beside(src: &dyn Rows, out: &Analyses) -> Result<(Vec<Option<f64>>, 
         ..out.report.config
     };
     let acc = report(src, &cfg)?;
-    let above = |e: &cfmem_analysis::Estimate| e.ci_low.is_some_and(|l| l > 0.0);
-    let (mut memorized_only, mut extractable_only, mut both) = (0, 0, 0);
-    for (x, a) in out.report.docs.iter().zip(&acc.docs) {
-        if x.estimate.reason.is_some() {
-            continue;
-        }
-        match (above(&x.estimate), above(&a.estimate)) {
-            (true, true) => both += 1,
-            (true, false) => extractable_only += 1,
-            (false, true) => memorized_only += 1,
-            (false, false) => {}
-        }
-    }
+    let Agreement {
+        both,
+        first_only: extractable_only,
+        second_only: memorized_only,
+        ..
+    } = Agreement::of(&out.report, &acc);
     let line = format!(
         "mem(acc): counterfactual memorization of per-token accuracy. Of the documents scored, with 95% intervals above 0: both {both}; memorized but not more extractable {memorized_only}; more extractable but not memorized {extractable_only}"
     );

@@ -254,13 +254,7 @@ impl Checkpoint {
                 .lock()
                 .map_err(|_| Error::Config("weights map poisoned".into()))?;
             for p in model.params() {
-                let t = p
-                    .var
-                    .as_tensor()
-                    .get(k)?
-                    .to_dtype(DType::F32)?
-                    .to_device(&Device::Cpu)?;
-                data.insert(p.name.clone(), Var::from_tensor(&t)?);
+                data.insert(p.name.clone(), Var::from_tensor(&member(p, k)?)?);
             }
         }
         let tmp = path.with_extension(format!("tmp{}", std::process::id()));
@@ -270,6 +264,15 @@ impl Checkpoint {
             source,
         })
     }
+}
+
+/// Model `k`'s slice of parameter `p`: f32, on the CPU (what a file holds).
+fn member(p: &crate::Param, k: usize) -> Result<Tensor> {
+    Ok(p.var
+        .as_tensor()
+        .get(k)?
+        .to_dtype(DType::F32)?
+        .to_device(&Device::Cpu)?)
 }
 
 impl Checkpoint {
@@ -293,12 +296,7 @@ impl Checkpoint {
         }
         let mut out = HashMap::new();
         for p in model.params() {
-            let t = p
-                .var
-                .as_tensor()
-                .get(k)?
-                .to_dtype(DType::F32)?
-                .to_device(&Device::Cpu)?;
+            let t = member(p, k)?;
             let name = translate(&p.name, false)
                 .ok_or_else(|| Error::Config(format!("{}: no GPT-2 name", p.name)))?;
             // Gains and biases are [1, n] rows in cfmem, 1-D in GPT-2.

@@ -48,7 +48,8 @@ pub fn select_device(choice: DeviceChoice) -> Result<Device> {
 }
 
 /// Keep candle's element-wise worker pool empty, once per process, unless
-/// `CANDLE_NUM_THREADS` is set.
+/// `CANDLE_NUM_THREADS` is set. Called by the model constructors, so it
+/// runs before any training or evaluation.
 ///
 /// candle 0.11 runs some element-wise operations on a persistent pool of
 /// spinning worker threads (`candle-bp-N`), sized from `CANDLE_NUM_THREADS`

@@ -81,7 +81,6 @@ fn evaluate_inner(
     device: &Device,
     per_token: bool,
 ) -> Result<(Vec<Vec<DocEval>>, Vec<TokenScores>)> {
-    crate::device::settle_candle_threads();
     let k = model.k();
     let batch = batch.max(1);
     let mut out = vec![vec![DocEval::default(); corpus.n_docs()]; k];

@@ -308,7 +308,6 @@ impl<'a> Ensemble<'a> {
     /// Bad configs, subsets naming unknown documents, divergence (naming
     /// the model), candle errors.
     pub fn train(&self, mut hook: Option<StepHook<'_>>) -> Result<Trained> {
-        crate::device::settle_candle_threads();
         let (model_cfg, cfg, corpus, jobs) = (self.model, self.train, self.corpus, self.jobs);
         let (dtype, device) = (self.dtype, &self.device);
         let kernels = self.kernels.unwrap_or_else(|| Kernels::auto(dtype, device));

@@ -4,12 +4,12 @@
 
 use std::path::Path;
 
-use cfmem::analysis::{report, Estimate, MeanCi, Metric, ReportConfig};
+use cfmem::analysis::{report, Agreement, Estimate, MeanCi, Metric, Report, ReportConfig};
 use cfmem::engine::{Corpus, Document, ExtractionConfig, LoadConfig, ModelConfig, TrainConfig};
-use cfmem::sched::{pretrain, run, Experiment, Observer, OnChange, Pretrained, RunConfig};
+use cfmem::sched::{pretrain, Experiment, Observer, Pretrained};
 
 use crate::text::Hex;
-use crate::{Result, Scale, LEVEL};
+use crate::{train, Result, Scale, LEVEL};
 
 /// How big the base model's pretraining is.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -55,20 +55,6 @@ pub struct KindSummary {
     pub accuracy_out: MeanCi,
 }
 
-/// How per-token memorization and extraction agree, over the documents
-/// both score, each called present when its 95 % interval lies above 0.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Agreement {
-    /// Memorized and more extractable.
-    pub both: usize,
-    /// Memorized, not more extractable.
-    pub memorized_only: usize,
-    /// More extractable, not memorized.
-    pub extractable_only: usize,
-    /// Neither.
-    pub neither: usize,
-}
-
 /// One experiment of the study.
 #[derive(Debug, Clone)]
 pub struct Arm {
@@ -78,7 +64,7 @@ pub struct Arm {
     pub natural: KindSummary,
     /// Planted random canaries.
     pub canaries: KindSummary,
-    /// Agreement of the two measures.
+    /// Per-token memorization (first) against extraction (second).
     pub agreement: Agreement,
     /// Every scored document: (is a canary, accuracy mem, extraction mem).
     pub points: Vec<(bool, f64, f64)>,
@@ -155,17 +141,29 @@ fn is_canary(id: &str) -> bool {
     id.starts_with(cfmem::engine::RANDOM_PREFIX)
 }
 
-fn estimates(exp: &Experiment, metric: Metric) -> Result<Vec<(String, Estimate)>> {
-    let rep = report(exp, &ReportConfig::plain(metric))?;
-    Ok(rep.docs.into_iter().map(|d| (d.id, d.estimate)).collect())
+fn estimates(rep: &Report) -> Vec<(String, Estimate)> {
+    rep.docs
+        .iter()
+        .map(|d| (d.id.clone(), d.estimate.clone()))
+        .collect()
 }
 
 fn arm(name: &'static str, exp: &Experiment) -> Result<Arm> {
     // Plain estimators: extraction is 0/1, and a model-mean adjustment of
     // it would mix the measures this study compares.
-    let acc = estimates(exp, Metric::Accuracy)?;
-    let ext = estimates(exp, Metric::Extraction)?;
-    let len = estimates(exp, Metric::ExtractionLength)?;
+    let reports = [
+        Metric::Accuracy,
+        Metric::Extraction,
+        Metric::ExtractionLength,
+    ]
+    .map(|m| report(exp, &ReportConfig::plain(m)));
+    let [acc_rep, ext_rep, len_rep] = reports;
+    let (acc_rep, ext_rep) = (acc_rep?, ext_rep?);
+    let (acc, ext, len) = (
+        estimates(&acc_rep),
+        estimates(&ext_rep),
+        estimates(&len_rep?),
+    );
     let kind = |canary: bool| KindSummary {
         accuracy: means(&acc, canary, |e| e.mem),
         extraction: means(&ext, canary, |e| e.mem),
@@ -174,31 +172,18 @@ fn arm(name: &'static str, exp: &Experiment) -> Result<Arm> {
         extractable_out: means(&ext, canary, |e| e.out_mean),
         accuracy_out: means(&acc, canary, |e| e.out_mean),
     };
-    let above = |e: &Estimate| e.ci_low.is_some_and(|l| l > 0.0);
-    let mut agreement = Agreement::default();
-    let mut points = Vec::new();
-    let mut n_too_short = 0;
-    for ((id, a), (_, x)) in acc.iter().zip(&ext) {
-        let (Some(ma), Some(mx)) = (a.mem, x.mem) else {
-            n_too_short += usize::from(x.n_in + x.n_out == 0);
-            continue;
-        };
-        points.push((is_canary(id), ma, mx));
-        let slot = match (above(a), above(x)) {
-            (true, true) => &mut agreement.both,
-            (true, false) => &mut agreement.memorized_only,
-            (false, true) => &mut agreement.extractable_only,
-            (false, false) => &mut agreement.neither,
-        };
-        *slot += 1;
-    }
+    let points = acc
+        .iter()
+        .zip(&ext)
+        .filter_map(|((id, a), (_, x))| Some((is_canary(id), a.mem?, x.mem?)))
+        .collect();
     Ok(Arm {
         name,
         natural: kind(false),
         canaries: kind(true),
-        agreement,
+        agreement: Agreement::of(&acc_rep, &ext_rep),
         points,
-        n_too_short,
+        n_too_short: ext_rep.n_not_scored(),
     })
 }
 
@@ -243,30 +228,20 @@ pub fn finetune(
         let mut b = Experiment::builder(dir.join(name))
             .corpus(corpus.clone())
             .model(model.clone())
-            .train(TrainConfig {
-                epochs: scale.epochs,
-                ..TrainConfig::default()
-            })
             .extraction(Some(ExtractionConfig::default()));
         if init {
             b = b.init(&base_path);
         }
-        let exp = b.open(OnChange::Replace)?;
-        run(
-            &exp,
-            &RunConfig {
-                n_models: scale.n_models,
-                ..RunConfig::default()
-            },
-            observer,
-        )?;
-        Ok(exp)
+        train(b, scale, observer)
     };
     let (s, p) = (open("scratch", false)?, open("pretrained", true)?);
-    let (acc_s, acc_p) = (
-        estimates(&s, Metric::Accuracy)?,
-        estimates(&p, Metric::Accuracy)?,
-    );
+    let accuracy = |e: &Experiment| -> Result<_> {
+        Ok(estimates(&report(
+            e,
+            &ReportConfig::plain(Metric::Accuracy),
+        )?))
+    };
+    let (acc_s, acc_p) = (accuracy(&s)?, accuracy(&p)?);
     Ok(FinetuneStudy {
         base: pretrained_base,
         scratch: arm("from scratch", &s)?,

@@ -17,7 +17,7 @@ use std::path::Path;
 
 use cfmem::analysis::{report, DesignKind, Estimate, ReportConfig};
 use cfmem::engine::{Corpus, TrainConfig};
-use cfmem::sched::{run, Experiment, Observer, OnChange, RunConfig, UnitSpec};
+use cfmem::sched::{run, Experiment, ExperimentBuilder, Observer, OnChange, RunConfig, UnitSpec};
 
 mod convergence;
 mod duplicates;
@@ -30,7 +30,7 @@ mod text;
 pub use cfmem::analysis::{Difference, MeanCi};
 pub use convergence::{convergence, split_half, ConvergenceStudy, Crossing, CurvePoint};
 pub use duplicates::{near_duplicates, NearDuplicates};
-pub use finetune::{finetune, Agreement, Arm, BaseScale, FinetuneStudy, KindSummary};
+pub use finetune::{finetune, Arm, BaseScale, FinetuneStudy, KindSummary};
 pub use influence::{influence, InfluenceStudy, QueryTop, RankedUnit};
 pub use random::{random_vs_predictable, KindPoint, RandomVsPredictable};
 pub use repetition::{repetition, Level, RepetitionStudy};
@@ -110,15 +110,22 @@ fn experiment(
     let mut b = Experiment::builder(dir)
         .corpus(corpus)
         .design(design)
-        .units(units)
-        .train(TrainConfig {
-            epochs: scale.epochs,
-            ..TrainConfig::default()
-        });
+        .units(units);
     if let Some(q) = queries {
         b = b.queries(q);
     }
-    let exp = b.open(OnChange::Replace)?;
+    train(b, scale, observer)
+}
+
+/// Open the experiment `b` describes with the scale's epochs (recreated
+/// when its settings changed) and train the scale's models.
+fn train(b: ExperimentBuilder, scale: &Scale, observer: &dyn Observer) -> Result<Experiment> {
+    let exp = b
+        .train(TrainConfig {
+            epochs: scale.epochs,
+            ..TrainConfig::default()
+        })
+        .open(OnChange::Replace)?;
     run(
         &exp,
         &RunConfig {

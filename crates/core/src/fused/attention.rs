@@ -15,72 +15,6 @@ struct Attention {
     scale: f32,
 }
 
-/// `f(first, chunk)` as one dispatched SIMD operation: [`pulp::WithSimd`]
-/// with `#[inline(always)]` (and the closures given `#[inline(always)]`),
-/// so the kernel is compiled inside the dispatch for each instruction set.
-/// A closure passed to `dispatch` directly goes through a separate
-/// `FnOnce::call_once` shim built for baseline x86-64.
-struct Units<'a, F> {
-    f: &'a F,
-    first: usize,
-    chunk: &'a mut [f32],
-}
-
-impl<F: Fn(usize, &mut [f32]) -> CResult<()>> pulp::WithSimd for Units<'_, F> {
-    type Output = CResult<()>;
-    #[inline(always)]
-    fn with_simd<S: pulp::Simd>(self, _simd: S) -> CResult<()> {
-        (self.f)(self.first, self.chunk)
-    }
-}
-
-/// Split the whole `unit`-long units of `buf` over threads in contiguous
-/// chunks, calling `f(first_unit, chunk)` for each.
-fn for_units(
-    buf: &mut [f32],
-    unit: usize,
-    f: impl Fn(usize, &mut [f32]) -> CResult<()> + Sync,
-) -> CResult<()> {
-    let units = buf.len() / unit.max(1);
-    let threads = threads_for(buf.len(), units);
-    let arch = pulp::Arch::new();
-    if threads <= 1 {
-        return arch.dispatch(Units {
-            f: &f,
-            first: 0,
-            chunk: buf,
-        });
-    }
-    let per = units.div_ceil(threads);
-    std::thread::scope(|s| {
-        let f = &f;
-        let mut chunks = buf.chunks_mut(per * unit).enumerate();
-        let first = chunks.next();
-        let handles: Vec<_> = chunks
-            .map(|(c, chunk)| {
-                s.spawn(move || {
-                    arch.dispatch(Units {
-                        f,
-                        first: c * per,
-                        chunk,
-                    })
-                })
-            })
-            .collect();
-        let mut result = match first {
-            Some((_, chunk)) => arch.dispatch(Units { f, first: 0, chunk }),
-            None => Ok(()),
-        };
-        for h in handles {
-            let r = h
-                .join()
-                .map_err(|_| candle_core::Error::Msg("a kernel worker panicked".into()))?;
-            result = result.and(r);
-        }
-        result
-    })
-}
-
 fn take_f32(s: CpuStorage) -> CResult<Vec<f32>> {
     match s {
         CpuStorage::F32(v) => Ok(v),
@@ -173,7 +107,7 @@ impl CustomOp2 for Attention {
         let hd = d / self.heads;
         let per_model = nrows / t;
         let mut y = vec![0f32; k * nrows * d];
-        for_units(
+        for_blocks(
             &mut y,
             t * d,
             #[inline(always)]
@@ -247,7 +181,7 @@ impl CustomOp3 for AttentionBwd {
         let hd = d / self.heads;
         let per_model = nrows / t;
         let mut dh = vec![0f32; k * nrows * d3];
-        for_units(
+        for_blocks(
             &mut dh,
             t * d3,
             #[inline(always)]

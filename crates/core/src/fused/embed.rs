@@ -50,7 +50,7 @@ impl CustomOp3 for Embed {
                     *o = e + p;
                 }
             },
-        );
+        )?;
         out(x, (k, b * t, d))
     }
     fn bwd(

@@ -47,7 +47,7 @@ impl CustomOp2 for BiasGelu {
                     *o = 0.5 * x * (1.0 + t);
                 }
             },
-        );
+        )?;
         out(y, l1.shape().clone())
     }
     fn bwd(
@@ -99,7 +99,7 @@ impl CustomOp3 for BiasGeluBwd {
                     *o = g * (0.5 * (1.0 + t) + 0.5 * x * (1.0 - t * t) * du);
                 }
             },
-        );
+        )?;
         out(dh, l1.shape().clone())
     }
 }

@@ -50,7 +50,7 @@ impl CustomOp2 for CrossEntropy {
                     *o = mx + lse - row[tg[i] as usize];
                 }
             },
-        );
+        )?;
         out(nll, (k, n))
     }
     fn bwd(
@@ -102,7 +102,7 @@ impl CustomOp3 for CrossEntropyBwd {
                 }
                 row[tg[i] as usize] -= gi;
             },
-        );
+        )?;
         out(dz, l1.shape().clone())
     }
 }

@@ -20,7 +20,7 @@
 //!
 //! Every kernel's loop runs inside pulp's runtime dispatch and must be
 //! *inlined* there to be compiled for the wider instruction sets: the
-//! closures given to [`for_rows`] and `attention::for_units` carry
+//! closures given to [`for_rows`] and [`for_blocks`] carry
 //! `#[inline(always)]`. Without it they stayed separate functions built for
 //! baseline x86-64 (4-lane SSE; checked with `objdump`: no `zmm` register
 //! in the dispatched code) while looking vectorised in the source. The
@@ -82,82 +82,81 @@ fn threads_for(elems: usize, rows: usize) -> usize {
     }
 }
 
-/// What [`run_rows`] computes for each row; [`RowKernel::row`] is inlined
-/// into pulp's dispatch (with `#[inline(always)]`, here and on the
-/// closures [`FnRows`] wraps), so the row loop is compiled once per
-/// instruction set: 16 lanes on AVX-512, 8 on AVX2.
-trait RowKernel: Sync {
-    /// Fill `out`, row `i`.
-    fn row(&self, i: usize, out: &mut [f32]);
-}
-
-/// A closure as a [`RowKernel`] (give the closure `#[inline(always)]`).
-struct FnRows<F>(F);
-
-impl<F: Fn(usize, &mut [f32]) + Sync> RowKernel for FnRows<F> {
-    #[inline(always)]
-    fn row(&self, i: usize, out: &mut [f32]) {
-        (self.0)(i, out);
-    }
-}
-
-/// Rows `first..` of a block, as one dispatched SIMD operation.
-struct Block<'a, K> {
-    kernel: &'a K,
+/// `f(first, chunk)` as one dispatched SIMD operation. [`pulp::WithSimd`]
+/// with `#[inline(always)]`, and the kernel closures given
+/// `#[inline(always)]`, put the kernel inside the dispatch, compiled once
+/// per instruction set (16 lanes on AVX-512, 8 on AVX2). A closure passed
+/// to `dispatch` directly goes through a `FnOnce::call_once` shim built for
+/// baseline x86-64 (4-lane SSE).
+struct Dispatched<'a, F> {
+    f: &'a F,
     first: usize,
-    block: &'a mut [f32],
-    row: usize,
+    chunk: &'a mut [f32],
 }
 
-impl<K: RowKernel> pulp::WithSimd for Block<'_, K> {
-    type Output = ();
+impl<F: Fn(usize, &mut [f32]) -> CResult<()>> pulp::WithSimd for Dispatched<'_, F> {
+    type Output = CResult<()>;
     #[inline(always)]
-    fn with_simd<S: pulp::Simd>(self, _simd: S) {
-        for (j, r) in self.block.chunks_mut(self.row).enumerate() {
-            self.kernel.row(self.first + j, r);
-        }
+    fn with_simd<S: pulp::Simd>(self, _simd: S) -> CResult<()> {
+        (self.f)(self.first, self.chunk)
     }
+}
+
+/// Split the whole `unit`-long units of `buf` over threads in contiguous
+/// chunks, calling `f(first_unit, chunk)` for each under the widest SIMD
+/// the CPU has (give `f` `#[inline(always)]`, see [`Dispatched`]).
+fn for_blocks(
+    buf: &mut [f32],
+    unit: usize,
+    f: impl Fn(usize, &mut [f32]) -> CResult<()> + Sync,
+) -> CResult<()> {
+    let units = buf.len() / unit.max(1);
+    let threads = threads_for(buf.len(), units);
+    let arch = pulp::Arch::new();
+    let run = |f, first, chunk| arch.dispatch(Dispatched { f, first, chunk });
+    if threads <= 1 {
+        return run(&f, 0, buf);
+    }
+    let per = units.div_ceil(threads);
+    std::thread::scope(|s| {
+        let (f, run) = (&f, &run);
+        let mut chunks = buf.chunks_mut(per * unit).enumerate();
+        let first = chunks.next();
+        let handles: Vec<_> = chunks
+            .map(|(c, chunk)| s.spawn(move || run(f, c * per, chunk)))
+            .collect();
+        let mut result = match first {
+            Some((_, chunk)) => run(f, 0, chunk),
+            None => Ok(()),
+        };
+        for h in handles {
+            let r = h
+                .join()
+                .map_err(|_| candle_core::Error::Msg("a kernel worker panicked".into()))?;
+            result = result.and(r);
+        }
+        result
+    })
 }
 
 /// Call `f(row_index, row)` for every `row`-long chunk of `out` (the last
 /// one shorter when `row` does not divide the length), spread over threads
-/// in contiguous blocks.
-fn for_rows(out: &mut [f32], row: usize, f: impl Fn(usize, &mut [f32]) + Sync) {
-    run_rows(out, row, &FnRows(f));
-}
-
-/// [`for_rows`] for a [`RowKernel`].
-fn run_rows<K: RowKernel>(out: &mut [f32], row: usize, kernel: &K) {
+/// in contiguous blocks ([`for_blocks`]; give `f` `#[inline(always)]`).
+fn for_rows(out: &mut [f32], row: usize, f: impl Fn(usize, &mut [f32]) + Sync) -> CResult<()> {
     if row == 0 {
-        return;
+        return Ok(());
     }
-    let rows = out.len() / row;
-    let threads = threads_for(out.len(), rows);
-    let arch = pulp::Arch::new();
-    let run = |first: usize, block: &mut [f32]| {
-        arch.dispatch(Block {
-            kernel,
-            first,
-            block,
-            row,
-        })
-    };
-    if threads <= 1 {
-        run(0, out);
-        return;
-    }
-    let per = rows.div_ceil(threads);
-    std::thread::scope(|s| {
-        let run = &run;
-        let mut chunks = out.chunks_mut(per * row).enumerate();
-        let first = chunks.next();
-        for (c, chunk) in chunks {
-            s.spawn(move || run(c * per, chunk));
-        }
-        if let Some((_, chunk)) = first {
-            run(0, chunk);
-        }
-    });
+    for_blocks(
+        out,
+        row,
+        #[inline(always)]
+        |first, block| {
+            for (j, r) in block.chunks_mut(row).enumerate() {
+                f(first + j, r);
+            }
+            Ok(())
+        },
+    )
 }
 
 /// The contiguous f32 data behind `storage`/`layout`.

@@ -66,7 +66,7 @@ impl CustomOp3 for LayerNorm {
                     *o = (v - mean) * rstd * g + b;
                 }
             },
-        );
+        )?;
         out(y, l1.shape().clone())
     }
     fn bwd(
@@ -144,7 +144,7 @@ impl CustomOp3 for LayerNormBwdX {
                     *o = rstd * (d * g - m1 - xh * m2);
                 }
             },
-        );
+        )?;
         out(dx, l1.shape().clone())
     }
 }

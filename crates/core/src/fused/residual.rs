@@ -41,7 +41,7 @@ impl CustomOp3 for ResidualBias {
                     *o = a + (y + b);
                 }
             },
-        );
+        )?;
         out(z, l1.shape().clone())
     }
     fn bwd(
