@@ -14,8 +14,8 @@ use std::time::Instant;
 
 use anyhow::Result;
 use cfmem::engine::{
-    evaluate, ByteTokenizer, Corpus, Device, Ensemble, LoadConfig, ModelConfig, ModelJob, Subset,
-    TokenizedCorpus, TrainConfig, Trained,
+    evaluate, ByteTokenizer, Corpus, Device, Ensemble, Gpt, LoadConfig, ModelConfig, ModelJob,
+    Subset, Tensor, TokenizedCorpus, TrainConfig, Trained,
 };
 use common::peak_gflops;
 
@@ -35,6 +35,9 @@ fn main() -> Result<()> {
     let peaks: Vec<f64> = (1..=cores.min(2)).map(peak_gflops).collect::<Result<_>>()?;
     for (i, p) in peaks.iter().enumerate() {
         println!("peak threads={} gflops={p:.1}", i + 1);
+    }
+    if std::env::var("CFMEM_BENCH_PRODUCTS").is_ok() {
+        return products();
     }
     let configs: Vec<(ModelConfig, usize)> = vec![
         (ModelConfig::tiny(), 16),
@@ -89,30 +92,31 @@ fn main() -> Result<()> {
                 batch_size: *batch,
                 ..Default::default()
             };
-            let t = Instant::now();
-            let tokens = std::thread::scope(|s| -> Result<u64> {
+            let rates = std::thread::scope(|s| -> Result<Vec<f64>> {
                 let handles: Vec<_> = (0..2u64)
                     .map(|i| {
                         let (train, data, full) = (&train, &data, &full);
-                        s.spawn(move || -> Result<u64> {
+                        s.spawn(move || -> Result<f64> {
                             let job = ModelJob {
                                 model: i as usize,
                                 subset: Subset::from_copies(full),
                                 init_seed: i,
                                 data_seed: i,
                             };
-                            let trained = Ensemble::new(model, train, data, &[job]).train(None)?;
-                            Ok(trained.stats[0].tokens)
+                            Ok(steady_rate(
+                                &Ensemble::new(model, train, data, &[job]),
+                                train.batch_size,
+                            )?
+                            .0)
                         })
                     })
                     .collect();
-                let mut total = 0;
-                for h in handles {
-                    total += h.join().map_err(|_| anyhow::anyhow!("worker panicked"))??;
-                }
-                Ok(total)
+                handles
+                    .into_iter()
+                    .map(|h| h.join().map_err(|_| anyhow::anyhow!("worker panicked"))?)
+                    .collect()
             })?;
-            let tps = tokens as f64 / t.elapsed().as_secs_f64();
+            let tps: f64 = rates.iter().sum();
             let frac = tps * model.train_flops_per_token() / (peaks[1] * 1e9);
             println!(
                 "train d_model={} n_layer={} ctx={} batch={batch} k=2 jobs=2 threads=1 tokens_per_s={tps:.0} peak_fraction={frac:.3}",
@@ -135,18 +139,22 @@ fn main() -> Result<()> {
                         data_seed: i as u64,
                     })
                     .collect();
-                let t = Instant::now();
-                let Trained { model: gpt, stats } =
-                    Ensemble::new(model, &train, &data, &jobs).train(None)?;
-                let secs = t.elapsed().as_secs_f64();
-                let tokens: u64 = stats.iter().map(|s| s.tokens).sum();
-                let tps = tokens as f64 / secs;
+                // On a pool of `threads` threads, as `cfmem run` trains each
+                // job (the calling thread is one of the pool's workers).
+                let pool = rayon::ThreadPoolBuilder::new()
+                    .num_threads(threads)
+                    .build()?;
+                let (tps, gpt) = pool
+                    .install(|| steady_rate(&Ensemble::new(model, &train, &data, &jobs), *batch))?;
                 let frac = tps * model.train_flops_per_token() / (peaks[threads - 1] * 1e9);
                 println!(
                     "train d_model={} n_layer={} ctx={} batch={batch} k={k} threads={threads} tokens_per_s={tps:.0} peak_fraction={frac:.3}",
                     model.d_model, model.n_layer, model.ctx
                 );
                 if k == 1 {
+                    // The first pass warms up (faults in its buffers), as
+                    // the peers leave out their first batches.
+                    let _ = evaluate(&gpt, &eval_data, 64, &Device::Cpu)?;
                     let t = Instant::now();
                     let _ = evaluate(&gpt, &eval_data, 64, &Device::Cpu)?;
                     let secs = t.elapsed().as_secs_f64();
@@ -159,6 +167,74 @@ fn main() -> Result<()> {
                         model.d_model, model.n_layer, model.ctx, eval_tokens / secs
                     );
                 }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Steps left out of the timing, as the peers leave out their warm-up steps:
+/// the first steps fault in the memory that later steps reuse.
+const WARM_UP_STEPS: usize = 2;
+
+/// Train `ensemble` and return its tokens/s over the steps after the warm-up
+/// (every step trains `batch` full windows per model), with the model.
+fn steady_rate(ensemble: &Ensemble<'_>, batch: usize) -> Result<(f64, Gpt)> {
+    let mut start = None;
+    let mut hook = |step: usize, _total: usize| {
+        if step == WARM_UP_STEPS {
+            start = Some(Instant::now());
+        }
+    };
+    let Trained { model, stats } = ensemble.train(Some(&mut hook))?;
+    let secs = start
+        .ok_or_else(|| anyhow::anyhow!("fewer than {WARM_UP_STEPS} steps"))?
+        .elapsed()
+        .as_secs_f64();
+    eprintln!(
+        "timed {} steps in {secs:.2} s",
+        stats[0].steps - WARM_UP_STEPS
+    );
+    let cfg = model.config();
+    let warm_up_tokens = (WARM_UP_STEPS * batch * cfg.ctx * stats.len()) as u64;
+    let tokens: u64 = stats.iter().map(|s| s.tokens).sum::<u64>() - warm_up_tokens;
+    Ok((tokens as f64 / secs, model))
+}
+
+/// `CFMEM_BENCH_PRODUCTS=1`: GFLOP/s of each matrix product a training step
+/// of the d 128 and d 256 models runs outside attention, on one thread, in
+/// the layouts the step uses (`benches/peer/torch_gpt.py --products` prints
+/// PyTorch's in the same format): `fwd` = X·W, `dx` = dY·Wᵀ, `dw` = Xᵀ·dY,
+/// with N = 32 × 128 rows.
+fn products() -> Result<()> {
+    std::env::set_var("RAYON_NUM_THREADS", "1");
+    let n = 32 * 128;
+    for d in [128usize, 256] {
+        let v = 259;
+        for (name, k, m) in [
+            ("qkv", d, 3 * d),
+            ("out", d, d),
+            ("fc", d, 4 * d),
+            ("proj", 4 * d, d),
+            ("head", d, v),
+        ] {
+            let x = Tensor::randn(0f32, 1.0, (1, n, k), &Device::Cpu)?;
+            let w = Tensor::randn(0f32, 1.0, (1, k, m), &Device::Cpu)?;
+            let dy = Tensor::randn(0f32, 1.0, (1, n, m), &Device::Cpu)?;
+            let xt = x.t()?;
+            let wt = w.t()?;
+            let runs: [(&str, &Tensor, &Tensor); 3] =
+                [("fwd", &x, &w), ("dx", &dy, &wt), ("dw", &xt, &dy)];
+            for (dir, a, b) in runs {
+                let mut best = f64::MAX;
+                for _ in 0..6 {
+                    let t = Instant::now();
+                    let c = a.matmul(b)?;
+                    let _ = c.flatten_all()?.get(0)?.to_scalar::<f32>()?;
+                    best = best.min(t.elapsed().as_secs_f64());
+                }
+                let gflops = 2.0 * (n * k * m) as f64 / best / 1e9;
+                println!("product d_model={d} {name} {dir} n={n} k={k} m={m} gflops={gflops:.1}");
             }
         }
     }

@@ -25,7 +25,7 @@ import torch.nn.functional as F
 from transformers import GPT2Config, GPT2LMHeadModel
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from torch_gpt import bench, windows  # noqa: E402
+from torch_gpt import EVAL_BATCH, bench, windows  # noqa: E402
 
 
 def model_for(d, layers, ctx):
@@ -86,7 +86,8 @@ def train(cfg, threads, steps, seed=0):
 
 def evaluate(cfg, threads, steps):
     torch.set_num_threads(threads)
-    d, layers, ctx, batch = cfg
+    d, layers, ctx, _ = cfg
+    batch = EVAL_BATCH
     model = model_for(d, layers, ctx).eval()
     it = batches(ctx, batch, 0)
     with torch.no_grad():

@@ -8,12 +8,14 @@ windows of datasets/devil.jsonl. Prints lines in the benchmark's format:
     peak threads=T gflops=G
     train d_model=128 n_layer=2 ctx=128 batch=32 k=1 threads=T tokens_per_s=N peak_fraction=F
     train ... k=2 procs=2 threads=1 ...   (one process per core, summed)
+    eval d_model=128 ... threads=T tokens_per_s=N   (forward only, no_grad)
 
 Set up once (not part of CI):
 
     python3 -m venv .venv-peer && .venv-peer/bin/pip install torch numpy
     .venv-peer/bin/python benches/peer/torch_gpt.py            # all configs
     .venv-peer/bin/python benches/peer/torch_gpt.py --quick    # fewer steps
+    .venv-peer/bin/python benches/peer/torch_gpt.py --products # per-product GFLOP/s
 """
 
 import argparse
@@ -126,6 +128,57 @@ def train(cfg, threads, steps, seed=0):
     return steps * batch * ctx / (time.perf_counter() - t)
 
 
+# Windows per evaluation batch, in both peers and in cfmem's benchmark.
+EVAL_BATCH = 64
+
+
+def evaluate(cfg, threads, steps):
+    """Forward only under `torch.no_grad()`, batch 64 (cfmem's evaluation
+    batch), with the per-token losses an evaluation reads."""
+    torch.set_num_threads(threads)
+    torch.manual_seed(0)
+    d, layers, ctx, _ = cfg
+    batch = EVAL_BATCH
+    model = Gpt(259, d, layers, 4, 4 * d, ctx).eval()
+    data = windows(ctx)
+    n = (len(data) - 1) // ctx
+    g = torch.Generator().manual_seed(0)
+
+    def step():
+        starts = torch.randint(0, n, (batch,), generator=g) * ctx
+        x = torch.stack([data[s : s + ctx] for s in starts])
+        y = torch.stack([data[s + 1 : s + ctx + 1] for s in starts])
+        F.cross_entropy(model(x).reshape(-1, 259), y.reshape(-1), reduction="none")
+
+    with torch.no_grad():
+        for _ in range(2):  # warm-up
+            step()
+        t = time.perf_counter()
+        for _ in range(steps):
+            step()
+    return steps * batch * ctx / (time.perf_counter() - t)
+
+
+def products():
+    """`--products`: GFLOP/s of each matrix product of a training step
+    outside attention on one thread, as `CFMEM_BENCH_PRODUCTS=1 cargo bench
+    --bench train` prints cfmem's: `fwd` = X·W, `dx` = dY·Wᵀ, `dw` = Xᵀ·dY."""
+    torch.set_num_threads(1)
+    n = 32 * 128
+    for d in (128, 256):
+        for name, k, m in (("qkv", d, 3 * d), ("out", d, d), ("fc", d, 4 * d),
+                           ("proj", 4 * d, d), ("head", d, 259)):
+            x, w, dy = torch.randn(n, k), torch.randn(k, m), torch.randn(n, m)
+            for direction, a, b in (("fwd", x, w), ("dx", dy, w.T), ("dw", x.T, dy)):
+                best = float("inf")
+                for _ in range(6):
+                    t = time.perf_counter()
+                    a @ b
+                    best = min(best, time.perf_counter() - t)
+                print(f"product d_model={d} {name} {direction} n={n} k={k} m={m} "
+                      f"gflops={2 * n * k * m / best / 1e9:.1f}", flush=True)
+
+
 def _worker(args):
     return train(*args)
 
@@ -137,7 +190,12 @@ def bench(train_fn, worker, evaluate=None):
     `evaluate(cfg, threads, steps)`, when given, adds `eval` lines."""
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--products", action="store_true",
+                    help="only the per-product GFLOP/s of the training step's shapes")
     args = ap.parse_args()
+    if args.products:
+        products()
+        return
     steps = 6 if args.quick else 16
     cores = min(os.cpu_count() or 1, 2)
     peaks = {t: peak(t) for t in range(1, cores + 1)}
@@ -160,11 +218,12 @@ def bench(train_fn, worker, evaluate=None):
         if evaluate is not None:
             for t in range(1, cores + 1):
                 eps = evaluate(cfg, t, 4 * steps)
-                print(f"eval {head} k=1 threads={t} tokens_per_s={eps:.0f}", flush=True)
+                eval_head = head.replace(f"batch={batch}", f"batch={EVAL_BATCH}")
+                print(f"eval {eval_head} k=1 threads={t} tokens_per_s={eps:.0f}", flush=True)
 
 
 def main():
-    bench(train, _worker)
+    bench(train, _worker, evaluate)
 
 
 if __name__ == "__main__":

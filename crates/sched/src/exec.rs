@@ -253,12 +253,21 @@ pub fn run(exp: &Experiment, cfg: &RunConfig, obs: &dyn Observer) -> Result<RunS
         ..Default::default()
     });
     let queue = Mutex::new(VecDeque::from(pending));
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(cfg.jobs)
-        .build()
-        .map_err(|e| Error::Config(format!("thread pool: {e}")))?;
-    pool.scope(|scope| {
-        for _ in 0..cfg.jobs {
+    let pool = |threads: usize| {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .map_err(|e| Error::Config(format!("thread pool: {e}")))
+    };
+    // One worker per job, and under each job a pool of `threads` threads of
+    // its own for the job's matrix products and kernels: a job's parallel
+    // work runs on its own threads, never on another job's (rayon would
+    // otherwise let a job waiting on its products pick up another job).
+    let job_pools = (0..cfg.jobs)
+        .map(|_| pool(cfg.threads))
+        .collect::<Result<Vec<_>>>()?;
+    pool(cfg.jobs)?.scope(|scope| {
+        for job_pool in &job_pools {
             scope.spawn(|_| loop {
                 if cfg.stop.load(Ordering::SeqCst) {
                     break;
@@ -288,15 +297,17 @@ pub fn run(exp: &Experiment, cfg: &RunConfig, obs: &dyn Observer) -> Result<RunS
                 let chunk: Vec<usize> = claims.iter().map(|(i, _)| *i).collect();
                 obs.models_started(&chunk);
                 let t0 = Instant::now();
-                let result = train_chunk(
-                    exp,
-                    &data,
-                    query_data.as_ref(),
-                    init.as_ref(),
-                    &chunk,
-                    &device,
-                    cfg.save_models,
-                );
+                let result = job_pool.install(|| {
+                    train_chunk(
+                        exp,
+                        &data,
+                        query_data.as_ref(),
+                        init.as_ref(),
+                        &chunk,
+                        &device,
+                        cfg.save_models,
+                    )
+                });
                 let secs = t0.elapsed().as_secs_f64() / chunk.len() as f64;
                 match result {
                     Ok(records) => {

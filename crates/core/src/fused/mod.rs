@@ -105,38 +105,37 @@ impl<F: Fn(usize, &mut [f32]) -> CResult<()>> pulp::WithSimd for Dispatched<'_, 
 /// Split the whole `unit`-long units of `buf` over threads in contiguous
 /// chunks, calling `f(first_unit, chunk)` for each under the widest SIMD
 /// the CPU has (give `f` `#[inline(always)]`, see [`Dispatched`]).
+///
+/// The chunks run as tasks on the current rayon pool (the one candle's
+/// matrix products use), not on threads of their own: a kernel that runs
+/// matrix products inside its chunks (attention) then shares the pool with
+/// them instead of adding threads beside it, and no thread is started per
+/// call (a fresh thread also gets a fresh allocator heap, whose pages are
+/// faulted in again each time).
 fn for_blocks(
     buf: &mut [f32],
     unit: usize,
     f: impl Fn(usize, &mut [f32]) -> CResult<()> + Sync,
 ) -> CResult<()> {
+    use rayon::prelude::*;
     let units = buf.len() / unit.max(1);
     let threads = threads_for(buf.len(), units);
     let arch = pulp::Arch::new();
-    let run = |f, first, chunk| arch.dispatch(Dispatched { f, first, chunk });
+    let run = |first, chunk| {
+        arch.dispatch(Dispatched {
+            f: &f,
+            first,
+            chunk,
+        })
+    };
     if threads <= 1 {
-        return run(&f, 0, buf);
+        return run(0, buf);
     }
     let per = units.div_ceil(threads);
-    std::thread::scope(|s| {
-        let (f, run) = (&f, &run);
-        let mut chunks = buf.chunks_mut(per * unit).enumerate();
-        let first = chunks.next();
-        let handles: Vec<_> = chunks
-            .map(|(c, chunk)| s.spawn(move || run(f, c * per, chunk)))
-            .collect();
-        let mut result = match first {
-            Some((_, chunk)) => run(f, 0, chunk),
-            None => Ok(()),
-        };
-        for h in handles {
-            let r = h
-                .join()
-                .map_err(|_| candle_core::Error::Msg("a kernel worker panicked".into()))?;
-            result = result.and(r);
-        }
-        result
-    })
+    buf.par_chunks_mut(per * unit)
+        .enumerate()
+        .map(|(c, chunk)| run(c * per, chunk))
+        .reduce(|| Ok(()), CResult::and)
 }
 
 /// Call `f(row_index, row)` for every `row`-long chunk of `out` (the last
