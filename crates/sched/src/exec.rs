@@ -253,22 +253,23 @@ pub fn run(exp: &Experiment, cfg: &RunConfig, obs: &dyn Observer) -> Result<RunS
         ..Default::default()
     });
     let queue = Mutex::new(VecDeque::from(pending));
-    let pool = |threads: usize| {
-        rayon::ThreadPoolBuilder::new()
-            .num_threads(threads)
-            .build()
-            .map_err(|e| Error::Config(format!("thread pool: {e}")))
-    };
-    // One worker per job, and under each job a pool of `threads` threads of
-    // its own for the job's matrix products and kernels: a job's parallel
-    // work runs on its own threads, never on another job's (rayon would
-    // otherwise let a job waiting on its products pick up another job).
+    // One thread per job, each training on a rayon pool of `threads`
+    // threads of its own (the pool its matrix products and fused kernels
+    // split their work over). The job threads are plain threads, not rayon
+    // tasks: a rayon worker waiting on another pool runs its own pool's
+    // queued tasks meanwhile, and would run a second job's whole loop on
+    // top of the first job's unfinished model.
     let job_pools = (0..cfg.jobs)
-        .map(|_| pool(cfg.threads))
+        .map(|_| {
+            rayon::ThreadPoolBuilder::new()
+                .num_threads(cfg.threads)
+                .build()
+                .map_err(|e| Error::Config(format!("thread pool: {e}")))
+        })
         .collect::<Result<Vec<_>>>()?;
-    pool(cfg.jobs)?.scope(|scope| {
+    std::thread::scope(|scope| {
         for job_pool in &job_pools {
-            scope.spawn(|_| loop {
+            scope.spawn(|| loop {
                 if cfg.stop.load(Ordering::SeqCst) {
                     break;
                 }

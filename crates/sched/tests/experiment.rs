@@ -550,3 +550,51 @@ fn per_token_results_average_to_the_document_estimates() {
         skipped[0].reason
     );
 }
+
+/// Each job trains on a thread of its own, one model after another: a
+/// job never starts a model before its previous one is done (a job loop run
+/// as a task of a rayon pool could be resumed inside another job's wait and
+/// hold that job's model until every other model is trained).
+#[test]
+fn jobs_train_side_by_side_one_model_at_a_time() {
+    use std::sync::Mutex;
+    use std::thread::ThreadId;
+
+    #[derive(Default)]
+    struct Events(Mutex<Vec<(ThreadId, usize, bool)>>);
+    impl Observer for Events {
+        fn models_started(&self, models: &[usize]) {
+            let id = std::thread::current().id();
+            let mut e = self.0.lock().unwrap();
+            e.extend(models.iter().map(|&m| (id, m, true)));
+        }
+        fn model_done(&self, model: usize, _seconds: f64, _tokens: u64) {
+            let id = std::thread::current().id();
+            self.0.lock().unwrap().push((id, model, false));
+        }
+    }
+
+    let dir = tempfile::tempdir().unwrap();
+    let c = corpus();
+    let exp = builder(dir.path(), &c, 2).open(OnChange::Refuse).unwrap();
+    let events = Events::default();
+    run(&exp, &cfg(8), &events).unwrap();
+    let events = events.0.into_inner().unwrap();
+    let mut threads: Vec<ThreadId> = events.iter().map(|e| e.0).collect();
+    threads.sort_by_key(|t| format!("{t:?}"));
+    threads.dedup();
+    assert_eq!(threads.len(), 2, "2 jobs, 2 threads: {events:?}");
+    for t in threads {
+        let on: Vec<(usize, bool)> = events
+            .iter()
+            .filter(|e| e.0 == t)
+            .map(|e| (e.1, e.2))
+            .collect();
+        for pair in on.chunks(2) {
+            assert!(
+                matches!(pair, [(a, true), (b, false)] if a == b),
+                "a job started a model before finishing its last: {on:?}"
+            );
+        }
+    }
+}
