@@ -4,7 +4,11 @@
 //! ```text
 //! cargo bench --bench train            # all configurations (a few minutes)
 //! CFMEM_BENCH_QUICK=1 cargo bench --bench train   # fewer steps
+//! CFMEM_BENCH_DMODEL=128 cargo bench --bench train   # one width only
+//! CFMEM_BENCH_PRODUCTS=1 cargo bench --bench train   # per-product GFLOP/s
 //! ```
+//! Training is timed over the steps after the first two, evaluation over a
+//! second pass, as the peers in `benches/peer/` time theirs.
 //! One line per configuration:
 //! `train d_model=128 n_layer=2 ctx=128 batch=32 k=1 threads=2 tokens_per_s=NNNN peak_fraction=0.NN`
 

@@ -13,10 +13,12 @@
 //! the tests compare values and gradients against the composition and
 //! against finite differences.
 //!
-//! Every kernel is row-parallel over `RAYON_NUM_THREADS` threads (the same
-//! setting candle's matrix products obey); rows never depend on one another
-//! and reductions over rows run in a fixed order, so results do not depend
-//! on the thread count.
+//! Every kernel is row-parallel: its rows are split into
+//! `RAYON_NUM_THREADS` blocks (the setting candle's matrix products obey),
+//! run as tasks on the current rayon pool, the pool those products use (a
+//! `cfmem run` job's own pool). Rows never depend on one another and
+//! reductions over rows run in a fixed order, so results do not depend on
+//! the thread count.
 //!
 //! Every kernel's loop runs inside pulp's runtime dispatch and must be
 //! *inlined* there to be compiled for the wider instruction sets: the
