@@ -18,14 +18,13 @@ Set up once (not part of CI; PyPI's torch wheel is several GB):
 
 import os
 import sys
-import time
 
 import torch
 import torch.nn.functional as F
 from transformers import GPT2Config, GPT2LMHeadModel
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from torch_gpt import EVAL_BATCH, bench, windows  # noqa: E402
+from torch_gpt import EVAL_BATCH, batches, bench, rate  # noqa: E402
 
 
 def model_for(d, layers, ctx):
@@ -48,17 +47,6 @@ def model_for(d, layers, ctx):
     return GPT2LMHeadModel(cfg)
 
 
-def batches(ctx, batch, seed):
-    data = windows(ctx)
-    n = (len(data) - 1) // ctx
-    g = torch.Generator().manual_seed(seed)
-    while True:
-        starts = torch.randint(0, n, (batch,), generator=g) * ctx
-        x = torch.stack([data[s : s + ctx] for s in starts])
-        y = torch.stack([data[s + 1 : s + ctx + 1] for s in starts])
-        yield x, y
-
-
 def train(cfg, threads, steps, seed=0):
     torch.set_num_threads(threads)
     torch.manual_seed(seed)
@@ -76,27 +64,16 @@ def train(cfg, threads, steps, seed=0):
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
 
-    for _ in range(2):  # warm-up
-        step()
-    t = time.perf_counter()
-    for _ in range(steps):
-        step()
-    return steps * batch * ctx / (time.perf_counter() - t)
+    return rate(step, steps, batch * ctx)
 
 
 def evaluate(cfg, threads, steps):
     torch.set_num_threads(threads)
     d, layers, ctx, _ = cfg
-    batch = EVAL_BATCH
     model = model_for(d, layers, ctx).eval()
-    it = batches(ctx, batch, 0)
+    it = batches(ctx, EVAL_BATCH, 0)
     with torch.no_grad():
-        for _ in range(2):
-            model(input_ids=next(it)[0])
-        t = time.perf_counter()
-        for _ in range(steps):
-            model(input_ids=next(it)[0])
-    return steps * batch * ctx / (time.perf_counter() - t)
+        return rate(lambda: model(input_ids=next(it)[0]), steps, EVAL_BATCH * ctx)
 
 
 def _worker(args):

@@ -100,32 +100,46 @@ def flops_per_token(d, layers, f, v, t):
     return 3 * (layers * per_layer + 2 * d * v)
 
 
+def batches(ctx, batch, seed):
+    """Endless `(inputs, targets)` batches of random windows."""
+    data = windows(ctx)
+    n = (len(data) - 1) // ctx
+    g = torch.Generator().manual_seed(seed)
+    while True:
+        starts = torch.randint(0, n, (batch,), generator=g) * ctx
+        x = torch.stack([data[s : s + ctx] for s in starts])
+        y = torch.stack([data[s + 1 : s + ctx + 1] for s in starts])
+        yield x, y
+
+
+def rate(step, steps, tokens_per_step):
+    """Tokens/s over `steps` calls of `step` after 2 untimed warm-up calls
+    (cfmem's benchmark leaves out the same number)."""
+    for _ in range(2):
+        step()
+    t = time.perf_counter()
+    for _ in range(steps):
+        step()
+    return steps * tokens_per_step / (time.perf_counter() - t)
+
+
 def train(cfg, threads, steps, seed=0):
     torch.set_num_threads(threads)
     torch.manual_seed(seed)
     d, layers, ctx, batch = cfg
     model = Gpt(259, d, layers, 4, 4 * d, ctx)
     opt = torch.optim.AdamW(model.parameters(), lr=3e-3, betas=(0.9, 0.99), weight_decay=0.01)
-    data = windows(ctx)
-    n = (len(data) - 1) // ctx
-    g = torch.Generator().manual_seed(seed)
+    it = batches(ctx, batch, seed)
 
     def step():
-        starts = torch.randint(0, n, (batch,), generator=g) * ctx
-        x = torch.stack([data[s : s + ctx] for s in starts])
-        y = torch.stack([data[s + 1 : s + ctx + 1] for s in starts])
+        x, y = next(it)
         loss = F.cross_entropy(model(x).reshape(-1, 259), y.reshape(-1))
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
 
-    for _ in range(2):  # warm-up
-        step()
-    t = time.perf_counter()
-    for _ in range(steps):
-        step()
-    return steps * batch * ctx / (time.perf_counter() - t)
+    return rate(step, steps, batch * ctx)
 
 
 # Windows per evaluation batch, in both peers and in cfmem's benchmark.
@@ -138,25 +152,15 @@ def evaluate(cfg, threads, steps):
     torch.set_num_threads(threads)
     torch.manual_seed(0)
     d, layers, ctx, _ = cfg
-    batch = EVAL_BATCH
     model = Gpt(259, d, layers, 4, 4 * d, ctx).eval()
-    data = windows(ctx)
-    n = (len(data) - 1) // ctx
-    g = torch.Generator().manual_seed(0)
+    it = batches(ctx, EVAL_BATCH, 0)
 
     def step():
-        starts = torch.randint(0, n, (batch,), generator=g) * ctx
-        x = torch.stack([data[s : s + ctx] for s in starts])
-        y = torch.stack([data[s + 1 : s + ctx + 1] for s in starts])
+        x, y = next(it)
         F.cross_entropy(model(x).reshape(-1, 259), y.reshape(-1), reduction="none")
 
     with torch.no_grad():
-        for _ in range(2):  # warm-up
-            step()
-        t = time.perf_counter()
-        for _ in range(steps):
-            step()
-    return steps * batch * ctx / (time.perf_counter() - t)
+        return rate(step, steps, EVAL_BATCH * ctx)
 
 
 def products():
