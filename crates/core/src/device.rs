@@ -94,6 +94,10 @@ const MIMALLOC_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
 /// Affects the process's mimalloc when it is the global allocator (the
 /// `cfmem` binary, the examples and benchmarks); otherwise it sets an option
 /// of an allocator nothing uses.
+///
+/// The workspace's one `unsafe` outside tests (its lints deny it
+/// elsewhere): mimalloc's options have no safe API, and the environment
+/// variable is read when the process starts, before `main` could set it.
 #[allow(unsafe_code)]
 fn keep_freed_memory() {
     if std::env::var_os("MIMALLOC_PURGE_DELAY").is_none() {
