@@ -47,9 +47,10 @@ pub fn select_device(choice: DeviceChoice) -> Result<Device> {
     }
 }
 
-/// Keep candle's element-wise worker pool empty, once per process, unless
-/// `CANDLE_NUM_THREADS` is set. Called by the model constructors, so it
-/// runs before any training or evaluation.
+/// Process-wide settings for training, once per process: candle's
+/// element-wise worker pool kept empty (unless `CANDLE_NUM_THREADS` is set)
+/// and freed memory kept in the process ([`keep_freed_memory`]). Called by
+/// the model constructors, so it runs before any training or evaluation.
 ///
 /// candle 0.11 runs some element-wise operations on a persistent pool of
 /// spinning worker threads (`candle-bp-N`), sized from `CANDLE_NUM_THREADS`
@@ -60,9 +61,7 @@ pub fn select_device(choice: DeviceChoice) -> Result<Device> {
 /// experiment) otherwise keeps a worker spinning beside its jobs: the
 /// fine-tuning study trained ≈ 2.6× slower that way (14.5 s against 5.6 s
 /// per model). Element-wise results do not depend on the split.
-///
-/// The same call keeps freed memory in the process ([`keep_freed_memory`]).
-pub(crate) fn settle_candle_threads() {
+pub(crate) fn settle_process() {
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(|| {
         if std::env::var_os("CANDLE_NUM_THREADS").is_none() {
@@ -85,7 +84,7 @@ const MIMALLOC_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
 /// (candle allocates every result, zeroed); by default mimalloc hands freed
 /// pages back after a delay and the next step faults them in again, which
 /// the kernel clears page by page. At d 128 on 2 threads this took
-/// 62,892 page faults over a 2-epoch run and 623 with the purge off,
+/// 62,892 page faults over a 2-epoch run and 633 with the purge off,
 /// ≈ 6 % of the run's time, more with one model per core in one process
 /// (the page faults of both jobs queue on the process's memory map). The
 /// memory kept is the largest a step needed, which training needs again at

@@ -6,8 +6,11 @@
 //! follows training on the CPU.
 #![cfg(feature = "cuda")]
 
-use candle_core::{DType, Device, Tensor};
+use candle_core::{DType, Device};
 use cfmem_core::*;
+
+mod common;
+use common::max_abs_diff;
 
 fn cuda() -> Device {
     select_device(DeviceChoice::Cuda).expect("a CUDA device (run on a GPU machine)")
@@ -37,21 +40,6 @@ fn data() -> TokenizedCorpus {
     TokenizedCorpus::new(&corpus, &ByteTokenizer, cfg().ctx).unwrap()
 }
 
-fn max_diff(a: &Tensor, b: &Tensor) -> f32 {
-    let a = a.to_device(&Device::Cpu).unwrap();
-    let b = b.to_device(&Device::Cpu).unwrap();
-    (a - b)
-        .unwrap()
-        .abs()
-        .unwrap()
-        .flatten_all()
-        .unwrap()
-        .max(0)
-        .unwrap()
-        .to_scalar::<f32>()
-        .unwrap()
-}
-
 /// The same weights on both devices.
 fn pair(k: usize) -> (Gpt, Gpt) {
     let seeds: Vec<u64> = (0..k as u64).collect();
@@ -73,7 +61,7 @@ fn cuda_logits_match_the_cpu() {
     let bc = tc.batch(&w, 1, &Device::Cpu).unwrap();
     let bg = tc.batch(&w, 1, &cuda()).unwrap();
     let (lc, lg) = (cpu.forward(&bc.ids).unwrap(), gpu.forward(&bg.ids).unwrap());
-    let d = max_diff(&lc, &lg);
+    let d = max_abs_diff(&lc, &lg);
     assert!(d < 1e-4, "max logit difference {d}");
     // Evaluation on the device gives the CPU's numbers.
     let (ec, eg) = (
@@ -113,7 +101,7 @@ fn every_parameter_gets_the_cpus_gradient_on_cuda() {
             .to_scalar::<f32>()
             .unwrap();
         assert!(norm > 0.0, "{}: zero gradient on CUDA", q.name);
-        let d = max_diff(a, b);
+        let d = max_abs_diff(a, b);
         assert!(d < 1e-3, "{}: gradients differ by {d}", q.name);
     }
 }

@@ -3,8 +3,11 @@
 //! `tests/gradients.rs` checks against finite differences in f64: the same
 //! logits, the same gradient for every parameter, the same loss curve.
 
-use candle_core::{DType, Device, Tensor};
+use candle_core::{DType, Device};
 use cfmem_core::*;
+
+mod common;
+use common::max_abs_diff;
 
 fn cfg(tie: bool) -> ModelConfig {
     ModelConfig {
@@ -29,19 +32,6 @@ fn corpus(ctx: usize) -> TokenizedCorpus {
         })
         .collect();
     TokenizedCorpus::new(&Corpus::from_documents(docs).unwrap(), &ByteTokenizer, ctx).unwrap()
-}
-
-fn max_abs_diff(a: &Tensor, b: &Tensor) -> f32 {
-    (a - b)
-        .unwrap()
-        .abs()
-        .unwrap()
-        .flatten_all()
-        .unwrap()
-        .max(0)
-        .unwrap()
-        .to_scalar()
-        .unwrap()
 }
 
 #[test]

@@ -123,7 +123,7 @@ fn for_blocks(
     let units = buf.len() / unit.max(1);
     let threads = threads_for(buf.len(), units);
     let arch = pulp::Arch::new();
-    let run = |first, chunk| {
+    let run = |first: usize, chunk: &mut [f32]| {
         arch.dispatch(Dispatched {
             f: &f,
             first,
@@ -136,7 +136,11 @@ fn for_blocks(
     let per = units.div_ceil(threads);
     buf.par_chunks_mut(per * unit)
         .enumerate()
-        .map(|(c, chunk)| run(c * per, chunk))
+        .map(|(c, chunk)| {
+            // A panicking chunk is an error of the op, as on one thread.
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || run(c * per, chunk)))
+                .unwrap_or_else(|_| Err(candle_core::Error::Msg("a kernel worker panicked".into())))
+        })
         .reduce(|| Ok(()), CResult::and)
 }
 

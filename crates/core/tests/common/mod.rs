@@ -1,0 +1,21 @@
+//! Helpers shared by the core crate's integration tests.
+#![allow(dead_code)] // each test file uses a part of these
+
+use candle_core::{Device, Tensor};
+
+/// Largest absolute difference between two tensors of one shape, on any
+/// devices.
+pub fn max_abs_diff(a: &Tensor, b: &Tensor) -> f32 {
+    let a = a.to_device(&Device::Cpu).unwrap();
+    let b = b.to_device(&Device::Cpu).unwrap();
+    (a - b)
+        .unwrap()
+        .abs()
+        .unwrap()
+        .flatten_all()
+        .unwrap()
+        .max(0)
+        .unwrap()
+        .to_scalar::<f32>()
+        .unwrap()
+}
