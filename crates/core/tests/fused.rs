@@ -7,7 +7,7 @@ use candle_core::{DType, Device};
 use cfmem_core::*;
 
 mod common;
-use common::max_abs_diff;
+use common::{max_abs, max_abs_diff};
 
 fn cfg(tie: bool) -> ModelConfig {
     ModelConfig {
@@ -70,15 +70,7 @@ fn fused_and_composed_models_agree_on_logits_and_every_gradient() {
                 .get(pf.var.as_tensor())
                 .unwrap_or_else(|| panic!("{}: no gradient from the fused kernels", pf.name));
             let b = gc.get(pc.var.as_tensor()).unwrap();
-            let scale: f32 = b
-                .abs()
-                .unwrap()
-                .flatten_all()
-                .unwrap()
-                .max(0)
-                .unwrap()
-                .to_scalar()
-                .unwrap();
+            let scale = max_abs(b);
             let d = max_abs_diff(a, b);
             assert!(
                 d <= 1e-3 * scale.max(1e-2),

@@ -3,12 +3,9 @@
 
 use candle_core::{Device, Tensor};
 
-/// Largest absolute difference between two tensors of one shape, on any
-/// devices.
-pub fn max_abs_diff(a: &Tensor, b: &Tensor) -> f32 {
-    let a = a.to_device(&Device::Cpu).unwrap();
-    let b = b.to_device(&Device::Cpu).unwrap();
-    (a - b)
+/// Largest absolute value of a tensor, on any device.
+pub fn max_abs(t: &Tensor) -> f32 {
+    t.to_device(&Device::Cpu)
         .unwrap()
         .abs()
         .unwrap()
@@ -18,4 +15,12 @@ pub fn max_abs_diff(a: &Tensor, b: &Tensor) -> f32 {
         .unwrap()
         .to_scalar::<f32>()
         .unwrap()
+}
+
+/// Largest absolute difference between two tensors of one shape, on any
+/// devices.
+pub fn max_abs_diff(a: &Tensor, b: &Tensor) -> f32 {
+    let a = a.to_device(&Device::Cpu).unwrap();
+    let b = b.to_device(&Device::Cpu).unwrap();
+    max_abs(&(a - b).unwrap())
 }
