@@ -193,6 +193,9 @@ fn field(line: &str, key: &str) -> Option<f64> {
 }
 
 fn main() -> Result<()> {
+    // candle's element-wise pool and the allocator, as `cfmem` sets them;
+    // the matrix-product threads are set per measurement below.
+    cfmem::engine::settle_process(None, |k, v| std::env::set_var(k, v));
     let args: Vec<String> = std::env::args().collect();
     if let Some(at) = args.iter().position(|a| a == "--child") {
         let n: usize = args[at + 1].parse()?;

@@ -27,6 +27,9 @@ use common::peak_gflops;
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> Result<()> {
+    // candle's element-wise pool and the allocator, as `cfmem` sets them;
+    // the matrix-product threads are set per measurement below.
+    cfmem::engine::settle_process(None, |k, v| std::env::set_var(k, v));
     // Skip the libtest flags cargo bench passes.
     let quick = std::env::var("CFMEM_BENCH_QUICK").is_ok();
     let corpus = Corpus::load(

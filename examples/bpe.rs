@@ -21,6 +21,9 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 const N_MODELS: usize = 24;
 
 fn main() -> Result<()> {
+    // One matrix-product thread per job (one job per core), set before
+    // any thread starts.
+    cfmem::engine::settle_process(Some(1), |k, v| std::env::set_var(k, v));
     let root = concat!(env!("CARGO_MANIFEST_DIR"), "/target/cfmem-examples");
     let corpus = cfmem::bundled::quickstart_corpus()?;
     let mut exps = Vec::new();

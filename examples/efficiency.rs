@@ -191,6 +191,9 @@ fn with_ci(p: &CurvePoint) -> String {
 }
 
 fn main() -> Result<()> {
+    // One matrix-product thread per job (one job per core), set before
+    // any thread starts.
+    cfmem::engine::settle_process(Some(1), |k, v| std::env::set_var(k, v));
     let budget: usize = match std::env::args().nth(1) {
         Some(s) => s
             .parse()

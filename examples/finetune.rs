@@ -27,6 +27,9 @@ use cfmem_studies::{finetune, Arm, BaseScale, KindSummary, Scale};
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> Result<()> {
+    // The base model trains on every core; the experiments' jobs then
+    // split theirs (candle's default matrix-product threads).
+    cfmem::engine::settle_process(None, |k, v| std::env::set_var(k, v));
     let start = Instant::now();
     let dir = common::out_dir("finetune")?;
     println!(

@@ -18,6 +18,7 @@ use cfmem::engine::{
 };
 
 fn main() -> Result<()> {
+    cfmem::engine::settle_process(None, |k, v| std::env::set_var(k, v));
     let dir = std::path::PathBuf::from(
         std::env::args()
             .nth(1)

@@ -59,6 +59,9 @@ fn train(corpus: &Corpus, preset: &str, epochs: usize, seed: u64, n: usize) -> R
 }
 
 fn main() -> Result<()> {
+    // One matrix-product thread per job (one job per core), set before
+    // any thread starts.
+    cfmem::engine::settle_process(Some(1), |k, v| std::env::set_var(k, v));
     let n: usize = match std::env::args().nth(1) {
         Some(s) => s.parse().context("the argument is the number of models")?,
         None => 16,

@@ -19,6 +19,9 @@ use cfmem::sched::{run, Experiment, OnChange, PrintProgress, RunConfig};
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> Result<()> {
+    // One matrix-product thread per job (one job per core), set before
+    // any thread starts.
+    cfmem::engine::settle_process(Some(1), |k, v| std::env::set_var(k, v));
     let n_models: usize = match std::env::args().nth(1) {
         Some(s) => s.parse().context("the argument is the number of models")?,
         None => 24,

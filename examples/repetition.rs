@@ -20,6 +20,9 @@ use cfmem_studies::{repetition, Scale};
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> Result<()> {
+    // One matrix-product thread per job (one job per core), set before
+    // any thread starts.
+    cfmem::engine::settle_process(Some(1), |k, v| std::env::set_var(k, v));
     let dir = common::out_dir("repetition")?;
     println!(
         "memorization by copies per epoch; experiment in {}",

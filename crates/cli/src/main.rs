@@ -32,6 +32,14 @@ fn main() -> ExitCode {
         .with_target(false)
         .with_ansi(std::io::stderr().is_terminal())
         .init();
+    // Before any thread starts: candle's matrix-product threads (`--threads`
+    // for the jobs of `cfmem run`; the cores for `cfmem pretrain`'s one
+    // model), its element-wise pool, and the allocator.
+    let matmul_threads = match &cli.command {
+        Command::Run(a) => Some(a.threads()),
+        _ => None,
+    };
+    cfmem_core::settle_process(matmul_threads, |k, v| std::env::set_var(k, v));
     let result = match &cli.command {
         Command::Run(a) => run::cmd_run(a),
         Command::Report(a) => report::cmd_report(a),

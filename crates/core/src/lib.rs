@@ -9,7 +9,8 @@
 //! `data.rs` (windows and batches), `model.rs` (the ensemble transformer),
 //! `fused/` (the fused CPU kernels, one file per op family), `optim.rs`
 //! (AdamW), `train.rs` (the training loop), `eval.rs`, `canary.rs` (planted
-//! documents), `device.rs`.
+//! documents), `device.rs`, `process.rs` (the process-wide settings a
+//! program makes once at start-up: [`settle_process`]).
 //!
 //! ```
 //! use cfmem_core::*;
@@ -43,6 +44,7 @@ mod extract;
 mod fused;
 mod model;
 mod optim;
+mod process;
 mod tokenizer;
 mod train;
 
@@ -56,6 +58,7 @@ pub use eval::{evaluate, evaluate_tokens, greedy, DocEval, TokenScores};
 pub use extract::{extraction, ExtractionConfig, TOO_SHORT};
 pub use fused::Kernels;
 pub use model::{token_nll, token_nll_with, Gpt, ModelConfig, Param};
+pub use process::{matmul_threads, settle_process};
 pub use tokenizer::{
     ByteTokenizer, HfTokenizer, ResolvedTokenizer, Tokenizer, TokenizerConfig, TokenizerSpec,
 };

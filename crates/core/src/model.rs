@@ -214,7 +214,6 @@ impl Gpt {
     /// # Errors
     /// [`Error::Config`] for a bad config or no seed; candle errors.
     pub fn new(cfg: &ModelConfig, seeds: &[u64], dtype: DType, device: &Device) -> Result<Self> {
-        crate::device::settle_process();
         cfg.check()?;
         if seeds.is_empty() {
             return Err(Error::Config("an ensemble needs at least one model".into()));
@@ -284,7 +283,6 @@ impl Gpt {
         dtype: DType,
         device: &Device,
     ) -> Result<Self> {
-        crate::device::settle_process();
         cfg.check()?;
         if k == 0 {
             return Err(Error::Config("an ensemble needs at least one model".into()));

@@ -31,7 +31,7 @@ pub const GPU_ENSEMBLE: usize = 64;
 /// |---|---|---|
 /// | `n_models` | 16 | models `0..n_models` must exist when done |
 /// | `jobs` | cores | workers: models (or ensembles) trained at once |
-/// | `threads` | 1 | matrix-product threads per worker (sets `RAYON_NUM_THREADS`, process-wide) |
+/// | `threads` | 1 | threads per worker: its rayon pool, which its fused kernels and matrix products split over (candle's products also read a process-wide count, set once by [`cfmem_core::settle_process`]) |
 /// | `ensemble` | 1 | models packed into one ensemble graph |
 /// | `device` | cpu | where to train |
 /// | `tf32` | false | CUDA: TF32 matrix products (f32 weights and optimizer; [`cfmem_core::set_tf32`]) |
@@ -201,9 +201,7 @@ impl RunConfig {
 pub fn run(exp: &Experiment, cfg: &RunConfig, obs: &dyn Observer) -> Result<RunSummary> {
     cfg.check()?;
     let start = Instant::now();
-    // candle reads the matrix-product thread count from this variable on
-    // every product; it is process-wide.
-    std::env::set_var("RAYON_NUM_THREADS", cfg.threads.to_string());
+    warn_matmul_threads(cfg);
     let m = exp.manifest();
     // The design draws units; a model's documents follow their unit. Rows
     // are made when a model is trained (memory O(units), not models × units).
@@ -371,6 +369,22 @@ pub fn run(exp: &Experiment, cfg: &RunConfig, obs: &dyn Observer) -> Result<RunS
         Ok(s)
     } else {
         Err(Error::ModelsFailed(Box::new(s)))
+    }
+}
+
+/// candle's matrix products split over a process-wide thread count
+/// ([`cfmem_core::matmul_threads`]), which only the program sets
+/// ([`cfmem_core::settle_process`]). Fewer than a job's pool leaves the
+/// pool's other threads idle in every product: say so.
+fn warn_matmul_threads(cfg: &RunConfig) {
+    let matmul = cfmem_core::matmul_threads();
+    if cfg.device == DeviceChoice::Cpu && matmul < cfg.threads {
+        tracing::warn!(
+            "matrix products split over {matmul} thread(s) (RAYON_NUM_THREADS), fewer than the {} per job asked for; \
+             call cfmem_core::settle_process(Some({})) at the start of main",
+            cfg.threads,
+            cfg.threads
+        );
     }
 }
 

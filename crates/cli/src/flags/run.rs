@@ -255,6 +255,11 @@ impl RunArgs {
         })
     }
 
+    /// Matrix-product threads per job.
+    pub fn threads(&self) -> usize {
+        self.threads
+    }
+
     /// How to run (`n_models` is set per round by the caller).
     pub fn run_config(&self, shard: Option<Shard>) -> RunConfig {
         let d = RunConfig::default();
