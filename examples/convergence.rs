@@ -15,7 +15,7 @@
 mod common;
 
 use anyhow::Result;
-use cfmem::analysis::plot::{plot, Chart, Labels, Series};
+use cfmem::report::plot::{plot, Chart, Labels, Series};
 use cfmem_studies::{convergence, Scale};
 
 #[global_allocator]

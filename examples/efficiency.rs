@@ -36,9 +36,9 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::{Context, Result};
-use cfmem::analysis::plot::{plot, Chart, Labels, Series};
 use cfmem::analysis::{compare, Adjustment, CompareConfig, DesignKind, FirstModels};
 use cfmem::engine::{Corpus, TrainConfig};
+use cfmem::report::plot::{plot, Chart, Labels, Series};
 use cfmem::sched::{run, Experiment, OnChange, RunConfig, Seeding, Silent};
 use cfmem_studies::{split_half, CurvePoint};
 

@@ -19,8 +19,8 @@ mod common;
 use std::time::Instant;
 
 use anyhow::Result;
-use cfmem::analysis::plot::{plot, Chart, Labels};
 use cfmem::analysis::MeanCi;
+use cfmem::report::plot::{plot, Chart, Labels};
 use cfmem_studies::{finetune, Arm, BaseScale, KindSummary, Scale};
 
 #[global_allocator]

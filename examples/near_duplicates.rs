@@ -16,7 +16,7 @@
 mod common;
 
 use anyhow::Result;
-use cfmem::analysis::plot::{plot, Chart, Labels, Series};
+use cfmem::report::plot::{plot, Chart, Labels, Series};
 use cfmem_studies::{near_duplicates, Scale};
 
 #[global_allocator]

@@ -13,6 +13,7 @@ use cfmem::analysis::{
     analyse, report, AnalysisConfig, Difference, MeanCi, MembershipConfig, Metric, ReportConfig,
 };
 use cfmem::engine::kind_of;
+use cfmem::report::HtmlPage;
 use cfmem::sched::{run, Experiment, OnChange, PrintProgress, RunConfig};
 
 #[global_allocator]
@@ -146,9 +147,14 @@ fn main() -> Result<()> {
         },
     )?;
     let html = format!("{dir}/report.html");
-    let mut page = exp.html_page();
+    let texts = exp.corpus().documents().iter().map(|d| d.text.clone());
+    let mut page = HtmlPage::new(
+        format!("cfmem: {}", exp.dir().display()),
+        exp.describe(),
+        Some(texts.collect()),
+    );
     page.token_segments = Some(exp.token_segments(Metric::Accuracy)?);
-    let w = all.write_html(&exp, &page, html.as_ref())?;
+    let w = cfmem::report::html::write(&all, &exp, &page, html.as_ref())?;
     println!(
         "\nThe HTML report (open it in a browser, {:.1} MB): {html}",
         w.bytes as f64 / 1e6

@@ -13,7 +13,7 @@
 mod common;
 
 use anyhow::Result;
-use cfmem::analysis::plot::{plot, Chart, Labels};
+use cfmem::report::plot::{plot, Chart, Labels};
 use cfmem_studies::{random_vs_predictable, Scale};
 
 #[global_allocator]

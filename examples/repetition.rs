@@ -12,8 +12,8 @@
 mod common;
 
 use anyhow::Result;
-use cfmem::analysis::plot::plot;
 use cfmem::analysis::Metric;
+use cfmem::report::plot::plot;
 use cfmem_studies::{repetition, Scale};
 
 #[global_allocator]
@@ -49,7 +49,7 @@ fn main() -> Result<()> {
         "prediction (2 copies > 1 copy): {}",
         common::verdict(r.two_vs_one.above_zero())
     );
-    let c = r.curve.chart(Metric::Accuracy);
+    let c = cfmem::report::charts::repetition(&r.curve, Metric::Accuracy);
     for p in plot(&dir.join("mem-vs-copies"), &c.chart, &c.labels)? {
         println!("wrote {}", p.display());
     }

@@ -12,7 +12,8 @@
 //! This crate only gathers the others:
 //! - [`engine`] (`cfmem-core`): corpora, tokenizers, the ensemble transformer, training, evaluation;
 //! - [`sched`] (`cfmem-sched`): experiment directories, the parallel, resumable executor;
-//! - [`analysis`] (`cfmem-analysis`): designs, estimators and their outputs on plain data (no candle);
+//! - [`analysis`] (`cfmem-analysis`): designs and estimators on plain data (no candle);
+//! - [`report`] (`cfmem-report`): their outputs: CSV, JSON, Parquet, charts, HTML, terminal tables;
 //! - [`bundled`]: the corpora in `datasets/`; [`synthetic`]: generated corpora of any size;
 //! - [`prelude`]: the types most programs need.
 //!
@@ -32,6 +33,7 @@
 
 pub use cfmem_analysis as analysis;
 pub use cfmem_core as engine;
+pub use cfmem_report as report;
 pub use cfmem_sched as sched;
 
 /// The corpora bundled in `datasets/` (read from this checkout).

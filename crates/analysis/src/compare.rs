@@ -5,15 +5,12 @@
 //! initialisations) is what that figure predicts.
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
 use crate::convergence::{convergence, ConvergenceConfig, ConvergencePoint};
 use crate::correlation::{pearson_ci, spearman_ci, Correlation};
 use crate::error::{Error, Result};
-use crate::export::NamedChart;
-use crate::plot::{plot, Chart, Labels};
 use crate::report::{report, ReportConfig};
 use crate::rows::Rows;
 
@@ -181,50 +178,6 @@ pub fn compare(a: &dyn Rows, b: &dyn Rows, cfg: &CompareConfig) -> Result<Compar
         split_half: [split(a)?, split(b)?],
         docs,
     })
-}
-
-impl Comparison {
-    /// The `replication` chart: one experiment's estimates against the other's.
-    pub fn chart(&self) -> NamedChart {
-        let rho = self
-            .spearman
-            .map_or(String::new(), |s| format!(" (Spearman {:.3})", s.r));
-        NamedChart {
-            name: "replication",
-            chart: Chart::Scatter {
-                groups: vec![(
-                    "documents".into(),
-                    self.docs.iter().map(|d| (d.a, d.b)).collect(),
-                )],
-            },
-            labels: Labels {
-                title: format!("Two experiments on the same corpus{rho}"),
-                x: "mem, first experiment".into(),
-                y: "mem, second experiment".into(),
-            },
-        }
-    }
-
-    /// Write everything as JSON.
-    ///
-    /// # Errors
-    /// [`Error::Output`] naming the file.
-    pub fn write_json(&self, path: &Path) -> Result<()> {
-        let err = |e: String| Error::Output(format!("{}: {e}", path.display()));
-        let bytes = serde_json::to_vec_pretty(self).map_err(|e| err(e.to_string()))?;
-        std::fs::write(path, bytes).map_err(|e| err(e.to_string()))
-    }
-
-    /// Draw [`Comparison::chart`] into `dir` (created), PNG and SVG.
-    ///
-    /// # Errors
-    /// [`Error::Output`] for the directory; [`Error::Plot`].
-    pub fn write_plots(&self, dir: &Path) -> Result<Vec<PathBuf>> {
-        std::fs::create_dir_all(dir)
-            .map_err(|e| Error::Output(format!("{}: {e}", dir.display())))?;
-        let c = self.chart();
-        plot(&dir.join(c.name), &c.chart, &c.labels)
-    }
 }
 
 #[cfg(test)]

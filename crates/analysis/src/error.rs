@@ -26,12 +26,6 @@ pub enum Error {
     /// Imported results that cannot be read.
     #[error("import: {0}")]
     Import(String),
-    /// A plot that could not be drawn or written.
-    #[error("plot {0}")]
-    Plot(String),
-    /// An output file (CSV, JSON) that could not be written.
-    #[error("{0}")]
-    Output(String),
     /// A confidence level outside (0, 1).
     #[error("invalid confidence level {0}: it must lie strictly between 0 and 1")]
     InvalidLevel(f64),

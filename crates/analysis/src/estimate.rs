@@ -41,6 +41,17 @@ impl Metric {
         }
     }
 
+    /// The gap this metric's `mem` is, so that higher always means more
+    /// memorized: `in_mean - out_mean`, or `out_mean - in_mean` when lower
+    /// is better.
+    pub fn gap(self) -> &'static str {
+        if self.orientation() > 0.0 {
+            "in_mean - out_mean"
+        } else {
+            "out_mean - in_mean"
+        }
+    }
+
     /// Short name used in files and flags.
     pub fn name(self) -> &'static str {
         match self {

@@ -17,7 +17,9 @@
 //! - [`convergence()`], [`membership()`], [`influence()`], [`groups()`] and
 //!   [`repetition()`] are the further analyses; [`compare()`] measures how
 //!   well two independent experiments agree (replication); [`analyse`] runs those asked
-//!   for and [`Analyses`] writes them as CSV, JSON and charts.
+//!   for into one [`Analyses`]. Their outputs (CSV, JSON, Parquet, charts,
+//!   HTML, terminal tables) are `cfmem-report`'s: this crate computes and
+//!   draws nothing.
 //!
 //! ```
 //! use cfmem_analysis::{analyse, AnalysisConfig, DesignConfig, Synthetic};
@@ -34,20 +36,17 @@
 
 mod accumulator;
 mod adjust;
-mod columnar;
+mod analyse;
 mod compare;
 mod convergence;
 mod correlation;
 mod design;
 mod error;
 mod estimate;
-mod export;
-mod html;
 mod import;
 mod influence;
 mod lira;
 mod membership;
-pub mod plot;
 mod repetition;
 mod report;
 mod rows;
@@ -58,6 +57,7 @@ mod units;
 
 pub use accumulator::MemAccumulator;
 pub use adjust::{Adjuster, Adjustment};
+pub use analyse::{analyse, Analyses, AnalysisConfig};
 pub use cfmem_hash::{hash_words, mix64, splitmix, unit_f64, SplitMix64};
 pub use compare::{compare, CompareConfig, ComparedDoc, Comparison, TopOverlap};
 pub use convergence::{convergence, ConvergenceConfig, ConvergencePoint};
@@ -67,8 +67,6 @@ pub use correlation::{
 pub use design::{CoverageProblem, DesignConfig, DesignKind, Membership, MAX_COPIES};
 pub use error::{Error, Result};
 pub use estimate::{welch, Estimate, Metric, NoEstimate, RunningStats, Welch};
-pub use export::{analyse, Analyses, AnalysisConfig, NamedChart};
-pub use html::{HtmlPage, HtmlWritten};
 pub use import::ScoreTable;
 pub use influence::{
     influence, influence_stream, Influence, InfluenceConfig, InfluenceEntry, InfluenceOn,
@@ -81,7 +79,7 @@ pub use membership::{
     membership, DocMembership, MembershipConfig, MembershipReport, PER_EXAMPLE_MIN_MODELS,
 };
 pub use repetition::{repetition, OverallPoint, RepetitionAccumulator, RepetitionCurve};
-pub use report::{report, Agreement, DocEstimate, Report, ReportConfig};
+pub use report::{report, Agreement, DocEstimate, Report, ReportConfig, StandardError};
 pub use rows::{count_rows, FirstModels, Imported, Row, RowVisitor, Rows, SkippedRow, Value};
 pub use summary::{Difference, MeanCi, Uncertain};
 pub use synthetic::Synthetic;

@@ -94,10 +94,46 @@ pub struct Report {
     pub block_size: usize,
 }
 
+/// Which standard error a [`Report`]'s intervals rest on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum StandardError {
+    /// Clustered by block of the design (CR1, `K − 1` degrees of freedom).
+    BlockClustered,
+    /// Welch's unequal-variance error (Welch–Satterthwaite degrees of freedom).
+    Welch,
+}
+
+impl StandardError {
+    /// How outputs name it: `block-clustered` or `Welch`.
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::BlockClustered => "block-clustered",
+            Self::Welch => "Welch",
+        }
+    }
+}
+
+impl std::fmt::Display for StandardError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.label())
+    }
+}
+
 impl Report {
     /// The metric.
     pub fn metric(&self) -> Metric {
         self.config.metric
+    }
+
+    /// The standard error behind the intervals: block-clustered when the
+    /// design has blocks of more than one model, Welch's otherwise.
+    pub fn standard_error(&self) -> StandardError {
+        if self.block_size > 1 {
+            StandardError::BlockClustered
+        } else {
+            StandardError::Welch
+        }
     }
 
     /// Documents with an estimate, most memorized first.

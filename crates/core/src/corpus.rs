@@ -154,12 +154,12 @@ impl Corpus {
             } else {
                 let mut docs = Vec::new();
                 for file in &parquet {
-                    docs.extend(crate::columnar::load(file, cfg)?);
+                    docs.extend(crate::read_parquet::load(file, cfg)?);
                 }
                 docs
             }
-        } else if crate::columnar::is_parquet(path) {
-            crate::columnar::load(path, cfg)?
+        } else if crate::read_parquet::is_parquet(path) {
+            crate::read_parquet::load(path, cfg)?
         } else {
             let (format, compression) = Format::of(path);
             let reader = open(path, compression)?;
@@ -445,7 +445,7 @@ fn parquet_files(dir: &Path) -> Result<Vec<PathBuf>> {
     let mut out = Vec::new();
     for entry in std::fs::read_dir(dir).map_err(io)? {
         let path = entry.map_err(io)?.path();
-        if path.is_file() && crate::columnar::is_parquet(&path) {
+        if path.is_file() && crate::read_parquet::is_parquet(&path) {
             out.push(path);
         }
     }

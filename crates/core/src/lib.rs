@@ -5,7 +5,8 @@
 //! [`Ensemble`] of [`Gpt`] models (each on its own [`Subset`]), and
 //! evaluates every model on every document with [`evaluate`].
 //!
-//! Where things live: `corpus.rs` (loading and validation), `tokenizer.rs`,
+//! Where things live: `corpus.rs` (loading and validation; Parquet corpora
+//! in `read_parquet.rs`), `tokenizer.rs`,
 //! `data.rs` (windows and batches), `model.rs` (the ensemble transformer),
 //! `fused/` (the fused CPU kernels, one file per op family), `optim.rs`
 //! (AdamW), `train.rs` (the training loop), `eval.rs`, `canary.rs` (planted
@@ -34,7 +35,7 @@
 
 mod canary;
 mod checkpoint;
-mod columnar;
+
 mod corpus;
 mod data;
 mod device;
@@ -45,6 +46,7 @@ mod fused;
 mod model;
 mod optim;
 mod process;
+mod read_parquet;
 mod tokenizer;
 mod train;
 

@@ -33,6 +33,7 @@
 
 mod builder;
 mod claim;
+mod describe;
 mod error;
 mod exec;
 mod experiment;
@@ -40,7 +41,6 @@ mod extraction;
 mod grow;
 mod layout;
 mod manifest;
-mod page;
 mod per_token;
 mod pretrain;
 mod progress;

@@ -36,7 +36,7 @@ fn the_parquet_table_reads_back_as_the_estimates() {
     );
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("mem.parquet");
-    out.write_parquet(&path).unwrap();
+    cfmem_report::parquet::write(&out, &path).unwrap();
     let (t, meta) = read(&path);
     assert_eq!(t.num_rows(), 10);
     let col = |name: &str| {
@@ -96,7 +96,7 @@ fn the_parquet_table_reads_back_as_the_estimates() {
     // null and the reason says why.
     let one = Synthetic::new(DesignConfig::blocks(2, 4), 1, vec![0.1; 3]);
     let out = analyse(&one, &AnalysisConfig::default()).unwrap();
-    out.write_parquet(&path).unwrap();
+    cfmem_report::parquet::write(&out, &path).unwrap();
     let (t, _) = read(&path);
     let mem = t.column_by_name("mem").unwrap();
     let reason = t.column_by_name("reason").unwrap().as_string::<i32>();

@@ -5,9 +5,8 @@
 //! `scripts/check-html.sh`.)
 
 use base64::Engine as _;
-use cfmem_analysis::{
-    analyse, AnalysisConfig, DesignConfig, HtmlPage, Metric, Rows, Synthetic, Value,
-};
+use cfmem_analysis::{analyse, AnalysisConfig, DesignConfig, Metric, Rows, Synthetic, Value};
+use cfmem_report::HtmlPage;
 
 #[test]
 fn the_html_report_embeds_the_estimates_and_each_documents_scores() {
@@ -31,7 +30,7 @@ fn the_html_report_embeds_the_estimates_and_each_documents_scores() {
     };
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("r.html");
-    let w = out.write_html(&rows, &page, &path).unwrap();
+    let w = cfmem_report::html::write(&out, &rows, &page, &path).unwrap();
     let html = std::fs::read_to_string(&path).unwrap();
     assert_eq!(w.bytes as usize, html.len());
     assert_eq!((w.documents, w.models_drawn), (12, 6));

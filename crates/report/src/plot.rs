@@ -9,6 +9,14 @@ use plotters::prelude::*;
 
 use crate::error::{Error, Result};
 
+/// What a drawing backend said, as an error source.
+fn plot_error(target: String) -> impl FnOnce(String) -> Error {
+    move |message| Error::Plot {
+        target,
+        source: message.into(),
+    }
+}
+
 static FONT: &[u8] = include_bytes!("../assets/DejaVuSans.ttf");
 static REGISTER: Once = Once::new();
 
@@ -271,13 +279,13 @@ pub fn plot(stem: &Path, chart: &Chart, labels: &Labels) -> Result<Vec<PathBuf>>
         chart,
         labels,
     )
-    .map_err(|m| Error::Plot(format!("{}: {m}", png.display())))?;
+    .map_err(plot_error(png.display().to_string()))?;
     draw(
         SVGBackend::new(&svg, (800, 560)).into_drawing_area(),
         chart,
         labels,
     )
-    .map_err(|m| Error::Plot(format!("{}: {m}", svg.display())))?;
+    .map_err(plot_error(svg.display().to_string()))?;
     Ok(vec![png, svg])
 }
 
@@ -293,7 +301,7 @@ pub fn svg(chart: &Chart, labels: &Labels) -> Result<String> {
         chart,
         labels,
     )
-    .map_err(|m| Error::Plot(format!("{}: {m}", labels.title)))?;
+    .map_err(plot_error(labels.title.clone()))?;
     Ok(out)
 }
 

@@ -1,14 +1,16 @@
-//! What an experiment shows on its HTML report besides the analyses.
+//! An experiment's settings in words: what its reports show beside the
+//! analyses (the HTML report's settings table).
 
-use cfmem_analysis::{DesignKind, HtmlPage};
+use cfmem_analysis::DesignKind;
 
 use crate::experiment::Experiment;
 use crate::units::UnitSpec;
 
 impl Experiment {
-    /// The experiment's settings and document texts for
-    /// [`cfmem_analysis::Analyses::write_html`], titled with its directory.
-    pub fn html_page(&self) -> HtmlPage {
+    /// The experiment's settings as `(name, value)` rows: directory,
+    /// corpus, tokenizer, model, training recipe, design, seed and what is
+    /// kept beside the records.
+    pub fn describe(&self) -> Vec<(String, String)> {
         let m = self.manifest();
         let mut s: Vec<(String, String)> = Vec::new();
         let mut put = |k: &str, v: String| s.push((k.to_string(), v));
@@ -76,17 +78,6 @@ impl Experiment {
                 ),
             );
         }
-        HtmlPage {
-            title: format!("cfmem: {}", self.dir().display()),
-            settings: s,
-            texts: Some(
-                self.corpus()
-                    .documents()
-                    .iter()
-                    .map(|d| d.text.clone())
-                    .collect(),
-            ),
-            ..HtmlPage::default()
-        }
+        s
     }
 }

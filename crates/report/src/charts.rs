@@ -1,0 +1,200 @@
+//! The charts each analysis is drawn as, and writing them as PNG and SVG.
+
+use std::path::{Path, PathBuf};
+
+use cfmem_analysis::{Analyses, Comparison, ConvergencePoint, Metric, RepetitionCurve};
+
+use crate::error::{io, Result};
+use crate::plot::{plot, Chart, Labels, Series};
+
+/// A chart with the file stem it is written under.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NamedChart {
+    /// File stem (`mem_histogram`, …).
+    pub name: &'static str,
+    /// What to draw.
+    pub chart: Chart,
+    /// Its title and axis labels.
+    pub labels: Labels,
+}
+
+/// The standard charts: `mem_histogram`, `mem_vs_in_mean` (grouped by
+/// kind of document), and `convergence`, `roc`, `mem_vs_copies` for the
+/// analyses computed.
+pub fn standard(a: &Analyses) -> Vec<NamedChart> {
+    let metric = a.report.metric().name();
+    let lab = |t: String, x: &str, y: &str| Labels {
+        title: t,
+        x: x.into(),
+        y: y.into(),
+    };
+    let ranked = a.report.ranked();
+    let mut charts = vec![NamedChart {
+        name: "mem_histogram",
+        chart: Chart::Histogram {
+            values: ranked.iter().filter_map(|d| d.estimate.mem).collect(),
+            bins: 30,
+        },
+        labels: lab(
+            format!(
+                "Counterfactual memorization ({metric}, {} models)",
+                a.report.n_models
+            ),
+            "mem",
+            "documents",
+        ),
+    }];
+    let mut kinds: Vec<(String, Vec<(f64, f64)>)> = Vec::new();
+    for d in &ranked {
+        let kind = a
+            .kinds
+            .as_ref()
+            .and_then(|k| k.get(d.index))
+            .map_or("documents", String::as_str);
+        let p = (
+            d.estimate.in_mean.unwrap_or(f64::NAN),
+            d.estimate.mem.unwrap_or(f64::NAN),
+        );
+        match kinds.iter_mut().find(|k| k.0 == kind) {
+            Some(k) => k.1.push(p),
+            None => kinds.push((kind.to_string(), vec![p])),
+        }
+    }
+    charts.push(NamedChart {
+        name: "mem_vs_in_mean",
+        chart: Chart::Scatter { groups: kinds },
+        labels: lab(
+            "Memorization vs performance when included".into(),
+            &format!("in_mean ({metric})"),
+            "mem",
+        ),
+    });
+    if let Some(points) = &a.convergence {
+        // The bootstrap interval as an error bar (half its width).
+        type Pick = fn(&ConvergencePoint) -> Option<(f64, Option<f64>, Option<f64>)>;
+        let pts = |f: Pick| -> Vec<(f64, f64, Option<f64>)> {
+            points
+                .iter()
+                .filter_map(|p| {
+                    let (y, lo, hi) = f(p)?;
+                    let half = lo.zip(hi).map(|(l, h)| (h - l) / 2.0);
+                    Some((p.n_models as f64, y, half))
+                })
+                .collect()
+        };
+        charts.push(NamedChart {
+            name: "convergence",
+            chart: Chart::Lines {
+                series: vec![
+                    Series {
+                        label: "split-half Spearman (95% CI)".into(),
+                        points: pts(|p| Some((p.spearman?, p.ci_low, p.ci_high))),
+                    },
+                    Series {
+                        label: "Spearman-Brown reliability (95% CI)".into(),
+                        points: pts(|p| {
+                            Some((p.reliability?, p.reliability_ci_low, p.reliability_ci_high))
+                        }),
+                    },
+                ],
+                log: false,
+                diagonal: false,
+            },
+            labels: lab(
+                "Convergence of the estimates".into(),
+                "models",
+                "rank correlation",
+            ),
+        });
+    }
+    if let Some(m) = &a.membership {
+        let series = [("online", &m.online), ("offline", &m.offline)]
+            .into_iter()
+            .filter_map(|(name, r)| {
+                let r = r.as_ref()?;
+                Some(Series {
+                    label: format!("{name} (AUC {:.3})", r.auc),
+                    points: r.curve.iter().map(|&(f, t)| (f, t, None)).collect(),
+                })
+            })
+            .collect();
+        charts.push(NamedChart {
+            name: "roc",
+            chart: Chart::Lines {
+                series,
+                log: true,
+                diagonal: true,
+            },
+            labels: lab(
+                "Membership inference ROC (LiRA, leave-one-model-out)".into(),
+                "false positive rate",
+                "true positive rate",
+            ),
+        });
+    }
+    if let Some(curve) = &a.repetition {
+        charts.push(repetition(curve, a.report.metric()));
+    }
+    charts
+}
+
+/// The `mem_vs_copies` chart: the mean over documents at each copy
+/// count, with its interval (0 at 0 copies).
+pub fn repetition(curve: &RepetitionCurve, metric: Metric) -> NamedChart {
+    let mut points = vec![(0.0, 0.0, None)];
+    points.extend(curve.overall.iter().map(|p| {
+        let half = (p.mem.ci_high - p.mem.ci_low) / 2.0;
+        (f64::from(p.copies), p.mem.mean, Some(half))
+    }));
+    NamedChart {
+        name: "mem_vs_copies",
+        chart: Chart::Lines {
+            series: vec![Series {
+                label: "mean over documents (95% CI)".into(),
+                points,
+            }],
+            log: false,
+            diagonal: false,
+        },
+        labels: Labels {
+            title: "Memorization by copies per epoch".into(),
+            x: "copies per epoch".into(),
+            y: format!("mem ({metric}, vs 0 copies)"),
+        },
+    }
+}
+
+/// The `replication` chart: one experiment's estimates against the other's.
+pub fn replication(c: &Comparison) -> NamedChart {
+    let rho = c
+        .spearman
+        .map_or(String::new(), |s| format!(" (Spearman {:.3})", s.r));
+    NamedChart {
+        name: "replication",
+        chart: Chart::Scatter {
+            groups: vec![(
+                "documents".into(),
+                c.docs.iter().map(|d| (d.a, d.b)).collect(),
+            )],
+        },
+        labels: Labels {
+            title: format!("Two experiments on the same corpus{rho}"),
+            x: "mem, first experiment".into(),
+            y: "mem, second experiment".into(),
+        },
+    }
+}
+
+/// Draw `charts` into `dir` (created) as PNG and SVG, each under its
+/// name; returns the files written.
+///
+/// # Errors
+/// [`crate::Error::Io`] for the directory; [`crate::Error::Plot`].
+pub fn write_all(charts: &[NamedChart], dir: &Path) -> Result<Vec<PathBuf>> {
+    std::fs::create_dir_all(dir).map_err(io(dir))?;
+    let mut written = Vec::new();
+    for c in charts {
+        written.extend(plot(&dir.join(c.name), &c.chart, &c.labels)?);
+    }
+    Ok(written)
+}

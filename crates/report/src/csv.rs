@@ -1,0 +1,45 @@
+//! The per-document table as CSV.
+
+use std::path::Path;
+
+use cfmem_analysis::Analyses;
+
+use crate::error::{io, Error, Result};
+
+/// Write every document's estimate as CSV:
+/// `id,index,n_in,n_out,in_mean,out_mean,mem,se,ci_low,ci_high,reason`
+/// (empty estimate columns and a `reason` where a side has no model).
+///
+/// # Errors
+/// [`Error::Csv`] naming the file.
+pub fn write(a: &Analyses, path: &Path) -> Result<()> {
+    let err = |source: ::csv::Error| Error::Csv {
+        path: path.to_path_buf(),
+        source,
+    };
+    let mut w = ::csv::Writer::from_path(path).map_err(err)?;
+    w.write_record([
+        "id", "index", "n_in", "n_out", "in_mean", "out_mean", "mem", "se", "ci_low", "ci_high",
+        "reason",
+    ])
+    .map_err(err)?;
+    let o = |x: Option<f64>| x.map(|v| v.to_string()).unwrap_or_default();
+    for d in &a.report.docs {
+        let e = &d.estimate;
+        w.write_record([
+            d.id.clone(),
+            d.index.to_string(),
+            e.n_in.to_string(),
+            e.n_out.to_string(),
+            o(e.in_mean),
+            o(e.out_mean),
+            o(e.mem),
+            o(e.se),
+            o(e.ci_low),
+            o(e.ci_high),
+            e.reason.map(|r| r.to_string()).unwrap_or_default(),
+        ])
+        .map_err(err)?;
+    }
+    w.flush().map_err(io(path))
+}

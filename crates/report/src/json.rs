@@ -1,0 +1,75 @@
+//! Everything as one JSON document.
+
+use std::path::Path;
+
+use cfmem_analysis::{
+    Analyses, ConvergencePoint, DocEstimate, GroupEstimate, InfluenceReport, MembershipReport,
+    RepetitionCurve,
+};
+use serde::Serialize;
+
+use crate::error::{io, Error, Result};
+
+#[derive(Serialize)]
+struct Json<'a> {
+    metric: &'static str,
+    adjustment: String,
+    level: f64,
+    n_models: usize,
+    /// "block-clustered" or "welch".
+    standard_error: String,
+    documents: &'a [DocEstimate],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    convergence: Option<&'a Vec<ConvergencePoint>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    membership: Option<&'a MembershipReport>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    influence: Option<&'a InfluenceReport>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    groups: Option<&'a Vec<GroupEstimate>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    repetition: Option<&'a RepetitionCurve>,
+}
+
+/// Everything as one JSON document (`cfmem report --json`): `metric`,
+/// `adjustment`, `level`, `n_models`, `standard_error`, `documents` (the
+/// CSV columns), and `convergence`, `membership`, `influence`, `groups`,
+/// `repetition` when computed.
+pub fn to_value(a: &Analyses) -> serde_json::Value {
+    let c = &a.report.config;
+    serde_json::to_value(Json {
+        metric: c.metric.name(),
+        adjustment: c.adjustment.to_string(),
+        level: c.level,
+        n_models: a.report.n_models,
+        standard_error: a.report.standard_error().label().to_lowercase(),
+        documents: &a.report.docs,
+        convergence: a.convergence.as_ref(),
+        membership: a.membership.as_ref(),
+        influence: a.influence.as_ref(),
+        groups: a.groups.as_ref(),
+        repetition: a.repetition.as_ref(),
+    })
+    .unwrap_or_default()
+}
+
+/// Write [`to_value`] of `a` to `path`.
+///
+/// # Errors
+/// [`Error::Json`] or [`Error::Io`] naming the file.
+pub fn write(a: &Analyses, path: &Path) -> Result<()> {
+    write_value(&to_value(a), path)
+}
+
+/// Write any serialisable result (e.g. a [`cfmem_analysis::Comparison`])
+/// as pretty-printed JSON.
+///
+/// # Errors
+/// [`Error::Json`] or [`Error::Io`] naming the file.
+pub fn write_value(value: &impl Serialize, path: &Path) -> Result<()> {
+    let bytes = serde_json::to_vec_pretty(value).map_err(|source| Error::Json {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    std::fs::write(path, bytes).map_err(io(path))
+}

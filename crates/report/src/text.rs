@@ -1,0 +1,347 @@
+//! Terminal tables: what `cfmem report` and `cfmem compare` print, as text.
+
+use std::fmt::Write as _;
+use std::path::Path;
+
+use cfmem_analysis::{Agreement, Analyses, CompareConfig, Comparison, Correlation};
+
+/// One line into a `String` (writing to a `String` cannot fail).
+macro_rules! out {
+    ($w:expr) => {{
+        let _ = writeln!($w);
+    }};
+    ($w:expr, $($t:tt)*) => {{
+        let _ = writeln!($w, $($t)*);
+    }};
+}
+
+fn fmt(x: Option<f64>) -> String {
+    x.map(|v| format!("{v:.4}")).unwrap_or_else(|| "-".into())
+}
+
+fn short(s: &str, n: usize) -> String {
+    s.chars().take(n).collect()
+}
+
+/// Per-token accuracy beside an extraction report: each document's
+/// accuracy estimate (a `mem(acc)` column) and how the two reports'
+/// discoveries agree.
+#[derive(Debug, Clone, Copy)]
+pub struct Beside<'a> {
+    /// `mem` under per-token accuracy, per document in corpus order.
+    pub accuracy: &'a [Option<f64>],
+    /// [`Agreement::of`] the extraction report and the accuracy report.
+    pub agreement: &'a Agreement,
+}
+
+/// Everything `cfmem report` prints for `a`: the `top` most memorized
+/// documents (with the per-token accuracy `beside` them, when given) and
+/// each further analysis computed.
+pub fn analyses(a: &Analyses, top: usize, beside: Option<Beside<'_>>) -> String {
+    let mut w = String::new();
+    estimates(&mut w, a, top, beside.map(|b| b.accuracy));
+    if let Some(b) = beside {
+        out!(w, "{}", agreement(b.agreement));
+    }
+    convergence(&mut w, a);
+    membership(&mut w, a, top);
+    influence(&mut w, a, top);
+    groups(&mut w, a, top);
+    repetition(&mut w, a);
+    w
+}
+
+/// How two reports' discoveries (95 % intervals above 0) agree, for the
+/// extraction metric (`first`) beside per-token accuracy (`second`).
+fn agreement(g: &Agreement) -> String {
+    format!(
+        "mem(acc): counterfactual memorization of per-token accuracy. Of the documents scored, with 95% intervals above 0: both {}; memorized but not more extractable {}; more extractable but not memorized {}",
+        g.both, g.second_only, g.first_only
+    )
+}
+
+fn estimates(w: &mut String, out: &Analyses, top: usize, accuracy: Option<&[Option<f64>]>) {
+    let rep = &out.report;
+    let c = &rep.config;
+    out!(
+        w,
+        "{} documents, {} models, metric {}, adjustment {}; mem = {} ({:.0}% CI, Student t; {} error)",
+        rep.docs.len(),
+        rep.n_models,
+        c.metric,
+        c.adjustment,
+        c.metric.gap(),
+        100.0 * c.level,
+        out.report.standard_error()
+    );
+    let missing = rep.n_missing();
+    if missing > 0 {
+        out!(
+            w,
+            "{missing} documents have no estimate (a side with no model); train more models"
+        );
+    }
+    let short_docs = rep.n_not_scored();
+    if short_docs > 0 {
+        out!(w, "{short_docs} documents are too short for the extraction test (they need the prompt's and the continuation's tokens) and have no estimate");
+    }
+    let beside = |i: usize| accuracy.map(|a| fmt(a[i])).unwrap_or_default();
+    let head = if accuracy.is_some() { "mem(acc)" } else { "" };
+    out!(
+        w,
+        "{:>4}  {:<32} {:>4} {:>5} {:>8} {:>8} {:>8}  {:<20} {head}",
+        "rank",
+        "id",
+        "n_in",
+        "n_out",
+        "in",
+        "out",
+        "mem",
+        "CI"
+    );
+    for (r, d) in rep.ranked().iter().take(top).enumerate() {
+        let e = &d.estimate;
+        out!(
+            w,
+            "{:>4}  {:<32} {:>4} {:>5} {:>8} {:>8} {:>8}  {:<20} {}",
+            r + 1,
+            short(&d.id, 32),
+            e.n_in,
+            e.n_out,
+            fmt(e.in_mean),
+            fmt(e.out_mean),
+            fmt(e.mem),
+            format!("[{}, {}]", fmt(e.ci_low), fmt(e.ci_high)),
+            beside(d.index)
+        );
+    }
+}
+
+fn convergence(w: &mut String, out: &Analyses) {
+    let Some(points) = &out.convergence else {
+        return;
+    };
+    out!(w, "\nSplit-half convergence (Spearman between the estimates of two disjoint halves of the models,");
+    out!(
+        w,
+        "mean over random partitions ± its spread, 95% bootstrap interval over documents):"
+    );
+    out!(
+        w,
+        "{:>8} {:>9} {:>8} {:>20} {:>12} {:>20} {:>6} {:>6}",
+        "models",
+        "spearman",
+        "± sd",
+        "interval",
+        "reliability",
+        "interval",
+        "parts",
+        "docs"
+    );
+    let iv = |lo: Option<f64>, hi: Option<f64>| format!("[{}, {}]", fmt(lo), fmt(hi));
+    for p in points {
+        out!(
+            w,
+            "{:>8} {:>9} {:>8} {:>20} {:>12} {:>20} {:>6} {:>6}",
+            p.n_models,
+            fmt(p.spearman),
+            fmt(p.spearman_sd),
+            iv(p.ci_low, p.ci_high),
+            fmt(p.reliability),
+            iv(p.reliability_ci_low, p.reliability_ci_high),
+            p.n_partitions,
+            p.n_docs
+        );
+    }
+    out!(w, "reliability = Spearman–Brown 2r/(1+r): the expected agreement of the full estimate with a replication (check it with `cfmem compare`)");
+}
+
+fn membership(w: &mut String, out: &Analyses, top: usize) {
+    let Some(m) = &out.membership else {
+        return;
+    };
+    out!(
+        w,
+        "\nMembership inference (LiRA, {:?} observation, {} variance{}, each model left out of its fits):",
+        m.observation,
+        m.variance,
+        if m.variance_auto {
+            " (chosen by the number of models; --variance to choose)"
+        } else {
+            ""
+        }
+    );
+    for (name, r) in [("online", &m.online), ("offline", &m.offline)] {
+        match r {
+            Some(r) => {
+                let tpr: Vec<String> = r
+                    .tpr_at_fpr
+                    .iter()
+                    .map(|t| format!("{}% {:.4}", 100.0 * t.fpr, t.tpr))
+                    .collect();
+                out!(
+                    w,
+                    "  {name:<8} AUC {:.4}  TPR at FPR {}  ({} members, {} non-members)",
+                    r.auc,
+                    tpr.join(", "),
+                    r.n_pos,
+                    r.n_neg
+                );
+            }
+            None => out!(
+                w,
+                "  {name:<8} not enough models (each side needs 2 besides the scored model)"
+            ),
+        }
+    }
+    out!(
+        w,
+        "  most exposed documents (per-document AUC over the models):"
+    );
+    for d in m.most_exposed().iter().take(top.min(10)) {
+        let f = &d.fit;
+        out!(
+            w,
+            "    {:<32} AUC {:.3}  in {:.2}±{:.2}  out {:.2}±{:.2}",
+            short(&d.id, 32),
+            d.auc.unwrap_or(f64::NAN),
+            f.mu_in,
+            f.sigma_in,
+            f.mu_out,
+            f.sigma_out
+        );
+    }
+}
+
+fn influence(w: &mut String, out: &Analyses, top: usize) {
+    let Some(inf) = &out.influence else {
+        return;
+    };
+    let k = inf.influence.top_units.first().map_or(0, Vec::len);
+    out!(
+        w,
+        "\nCounterfactual influence ({}, on the {:?} documents): top {k} training documents for the queries with the strongest single influence:",
+        inf.metric, inf.on
+    );
+    for q in inf.strongest_queries().into_iter().take(top.min(10)) {
+        let list: Vec<String> = inf.influence.top_units[q]
+            .iter()
+            .map(|e| format!("{} {:+.3}±{:.3}", inf.unit_ids[e.unit], e.infl, e.se))
+            .collect();
+        out!(
+            w,
+            "  {:<28} ← {}",
+            short(&inf.query_ids[q], 28),
+            list.join(", ")
+        );
+    }
+}
+
+fn groups(w: &mut String, out: &Analyses, top: usize) {
+    let Some(g) = &out.groups else {
+        return;
+    };
+    let mut multi: Vec<_> = g.iter().filter(|x| x.members.len() > 1).collect();
+    multi.sort_by(|x, y| {
+        y.estimate
+            .mem
+            .partial_cmp(&x.estimate.mem)
+            .unwrap_or(std::cmp::Ordering::Equal)
+    });
+    out!(
+        w,
+        "\nUnits of removal: {} units ({} with several documents); mem of a unit = its members' mean score, unit in vs out:",
+        g.len(),
+        multi.len()
+    );
+    for x in multi.iter().take(top) {
+        let e = &x.estimate;
+        out!(
+            w,
+            "  {:<32} {:>3} docs  mem {:>8}  [{}, {}]  n_in {} n_out {}",
+            short(&x.name, 32),
+            x.members.len(),
+            fmt(e.mem),
+            fmt(e.ci_low),
+            fmt(e.ci_high),
+            e.n_in,
+            e.n_out
+        );
+    }
+}
+
+fn repetition(w: &mut String, out: &Analyses) {
+    let Some(curve) = &out.repetition else {
+        return;
+    };
+    out!(w, "\nMemorization by copies per epoch (mean over documents of E[M|k] - E[M|0], Student t over documents):");
+    for p in &curve.overall {
+        out!(
+            w,
+            "  {:>3} copies: mem {:.4} [{:.4}, {:.4}] (95%, {} documents)",
+            p.copies,
+            p.mem.mean,
+            p.mem.ci_low,
+            p.mem.ci_high,
+            p.mem.n
+        );
+    }
+}
+
+/// What `cfmem compare` prints: the agreement of two experiments (`names`:
+/// their directories) and what each one's reliability predicts.
+pub fn comparison(c: &Comparison, cfg: &CompareConfig, names: [&Path; 2]) -> String {
+    let mut w = String::new();
+    let w = &mut w;
+    out!(
+        w,
+        "{} and {}: {} documents with an estimate in both ({} and {} models; {} and {} documents unmatched); {} {}",
+        names[0].display(),
+        names[1].display(),
+        c.n_docs,
+        c.n_models[0],
+        c.n_models[1],
+        c.n_unmatched[0],
+        c.n_unmatched[1],
+        cfg.report.metric,
+        cfg.report.adjustment
+    );
+    let mut show = |name: &str, r: Option<Correlation>| match r {
+        Some(r) => out!(
+            w,
+            "  {name:<10} {:.4} [{:.4}, {:.4}] (95%, Fisher z)",
+            r.r,
+            r.ci_low,
+            r.ci_high
+        ),
+        None => out!(
+            w,
+            "  {name:<10} n/a (fewer than 4 documents, or a constant side)"
+        ),
+    };
+    show("Spearman", c.spearman);
+    show("Pearson", c.pearson);
+    for t in &c.top_k {
+        out!(
+            w,
+            "  top {:<6} overlap {:.2} (chance {:.2})",
+            t.k,
+            t.overlap,
+            t.chance
+        );
+    }
+    out!(w, "What each experiment predicts for a replication (split-half Spearman–Brown reliability, all its models):");
+    for (dir, p) in [(names[0], &c.split_half[0]), (names[1], &c.split_half[1])] {
+        match p.as_ref().and_then(|p| Some((p.reliability?, p))) {
+            Some((r, p)) => out!(
+                w,
+                "  {:<40} {r:.4} [{:.4}, {:.4}]",
+                dir.display().to_string(),
+                p.reliability_ci_low.unwrap_or(f64::NAN),
+                p.reliability_ci_high.unwrap_or(f64::NAN)
+            ),
+            None => out!(w, "  {:<40} n/a", dir.display().to_string()),
+        }
+    }
+    std::mem::take(w)
+}
