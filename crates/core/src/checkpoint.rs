@@ -121,25 +121,41 @@ impl Checkpoint {
             }
         }
         let n_head = get("n_head").ok_or_else(|| Error::Config("config.json: no n_head".into()))?;
+        // GPT-2's names, generated from the layers for this many blocks.
+        let stripped: HashMap<String, Tensor> = std::mem::take(&mut self.tensors)
+            .into_iter()
+            .map(|(name, t)| {
+                let name = name.strip_prefix("transformer.").unwrap_or(&name);
+                (name.to_string(), t)
+            })
+            .collect();
+        let n_layer = (0..)
+            .take_while(|l| stripped.contains_key(&format!("h.{l}.attn.c_attn.weight")))
+            .count();
+        let shape = ModelConfig {
+            n_layer: n_layer.max(1),
+            tie_embeddings: true,
+            ..ModelConfig::tiny()
+        };
         let mut out = HashMap::new();
-        for (name, t) in std::mem::take(&mut self.tensors) {
-            let name = name
-                .strip_prefix("transformer.")
-                .unwrap_or(&name)
-                .to_string();
-            let renamed = translate(&name, true);
-            let Some(renamed) = renamed else { continue };
+        // GPT-2's attention-mask buffers and `lm_head.weight` (the tied
+        // token embedding) have no cfmem name and are left out.
+        for (ours, theirs) in Gpt::param_names(&shape) {
+            let Some(t) = theirs.and_then(|n| stripped.get(&n)) else {
+                continue;
+            };
             // 1-D gains and biases become [1, n] rows.
-            let t = if t.rank() == 1 { t.unsqueeze(0)? } else { t };
-            out.insert(renamed, t.to_dtype(DType::F32)?);
+            let t = if t.rank() == 1 {
+                t.unsqueeze(0)?
+            } else {
+                t.clone()
+            };
+            out.insert(ours, t.to_dtype(DType::F32)?);
         }
         let dims = |n: &str| out.get(n).map(|t: &Tensor| t.dims().to_vec());
         let (Some(wte), Some(wpe)) = (dims("wte"), dims("wpe")) else {
             return Err(Error::Config("GPT-2 layout without wte or wpe".into()));
         };
-        let n_layer = (0..)
-            .take_while(|l| out.contains_key(&format!("h.{l}.attn.w_qkv")))
-            .count();
         let d_ff = dims("h.0.mlp.w_fc").map_or(4 * wte[1], |d| d[1]);
         self.tensors = out;
         self.gpt2 = Some(Gpt2Shape {
@@ -297,7 +313,9 @@ impl Checkpoint {
         let mut out = HashMap::new();
         for p in model.params() {
             let t = member(p, k)?;
-            let name = translate(&p.name, false)
+            let name = p
+                .gpt2_name
+                .as_ref()
                 .ok_or_else(|| Error::Config(format!("{}: no GPT-2 name", p.name)))?;
             // Gains and biases are [1, n] rows in cfmem, 1-D in GPT-2.
             let t = if t.dims()[0] == 1 && p.name != "wpe" {
@@ -338,53 +356,4 @@ impl Checkpoint {
         std::fs::write(&c, serde_json::to_vec_pretty(&config).unwrap_or_default())
             .map_err(|source| Error::Io { path: c, source })
     }
-}
-
-/// GPT-2's top-level tensors and cfmem's names for them.
-const GPT2_TOP: [(&str, &str); 4] = [
-    ("wte.weight", "wte"),
-    ("wpe.weight", "wpe"),
-    ("ln_f.weight", "ln_f.g"),
-    ("ln_f.bias", "ln_f.b"),
-];
-
-/// GPT-2's block tensors and cfmem's names for them.
-const GPT2_PARTS: [(&str, &str); 12] = [
-    ("ln_1.weight", "ln1.g"),
-    ("ln_1.bias", "ln1.b"),
-    ("attn.c_attn.weight", "attn.w_qkv"),
-    ("attn.c_attn.bias", "attn.b_qkv"),
-    ("attn.c_proj.weight", "attn.w_o"),
-    ("attn.c_proj.bias", "attn.b_o"),
-    ("ln_2.weight", "ln2.g"),
-    ("ln_2.bias", "ln2.b"),
-    ("mlp.c_fc.weight", "mlp.w_fc"),
-    ("mlp.c_fc.bias", "mlp.b_fc"),
-    ("mlp.c_proj.weight", "mlp.w_proj"),
-    ("mlp.c_proj.bias", "mlp.b_proj"),
-];
-
-/// Translate a tensor name through the tables above: `to_cfmem` maps
-/// GPT-2's names (without the `transformer.` prefix) to cfmem's, otherwise
-/// cfmem's to GPT-2's. `None` for names outside the tables (GPT-2's
-/// attention-mask buffers, `lm_head.weight`, which is the tied token
-/// embedding).
-fn translate(name: &str, to_cfmem: bool) -> Option<String> {
-    let pick = |&(theirs, ours): &(&'static str, &'static str)| {
-        if to_cfmem {
-            (theirs, ours)
-        } else {
-            (ours, theirs)
-        }
-    };
-    if let Some((_, to)) = GPT2_TOP.iter().map(pick).find(|(from, _)| *from == name) {
-        return Some(to.to_string());
-    }
-    let (layer, part) = name.strip_prefix("h.")?.split_once('.')?;
-    let layer: usize = layer.parse().ok()?;
-    let (_, to) = GPT2_PARTS
-        .iter()
-        .map(pick)
-        .find(|(from, _)| *from == part)?;
-    Some(format!("h.{layer}.{to}"))
 }

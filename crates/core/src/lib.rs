@@ -7,7 +7,9 @@
 //!
 //! Where things live: `corpus.rs` (loading and validation; Parquet corpora
 //! in `read_parquet.rs`), `tokenizer.rs`,
-//! `data.rs` (windows and batches), `model.rs` (the ensemble transformer),
+//! `data.rs` (windows and batches), `model/` (the ensemble transformer:
+//! `layers.rs` holds one struct per layer, `params.rs` names and initialises
+//! the parameters),
 //! `fused/` (the fused CPU kernels, one file per op family), `optim.rs`
 //! (AdamW), `train.rs` (the training loop), `eval.rs`, `canary.rs` (planted
 //! documents), `device.rs`, `process.rs` (the process-wide settings a

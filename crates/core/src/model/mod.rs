@@ -1,0 +1,448 @@
+//! The decoder-only transformer, with a leading ensemble axis `K` on every
+//! parameter: `K` models with different data train in one graph, their
+//! matrix products batched; `K = 1` is an ordinary model.
+//!
+//! The layers are structs (`layers.rs`: [`Embedding`](layers::Embedding),
+//! `Block` = `LayerNorm` + `Attention` + `LayerNorm` + `Mlp`, `Head`), each
+//! built from a `ParamBuilder` (`params.rs`) that names every tensor for
+//! cfmem's and GPT-2's checkpoint layouts, and each with two forward
+//! passes: composed from candle ops (every one with a backward; layer norm,
+//! softmax and log-softmax are composed from primitive ops, never the fused
+//! `candle_nn` kernels, which have none) and through the fused CPU kernels.
+
+mod layers;
+mod params;
+
+use candle_core::{DType, Device, Tensor, D};
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::fused::{self, Kernels};
+use layers::{log_softmax_last, Block, Dims, Embedding, Head};
+pub use params::Param;
+use params::ParamBuilder;
+
+/// Shape of the transformer.
+///
+/// | field | `tiny` | `small` | meaning |
+/// |---|---|---|---|
+/// | `vocab_size` | 259 | 259 | token ids (the byte tokenizer's) |
+/// | `d_model` | 64 | 128 | width of the residual stream |
+/// | `n_layer` | 2 | 2 | transformer blocks |
+/// | `n_head` | 4 | 4 | attention heads (`d_model % n_head == 0`) |
+/// | `d_ff` | 256 | 512 | hidden width of the MLP |
+/// | `ctx` | 64 | 128 | context length (tokens per window) |
+/// | `tie_embeddings` | true | true | output projection = token embedding transposed |
+/// | `init_std` | 0.02 | 0.02 | standard deviation of weight initialisation |
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ModelConfig {
+    /// Vocabulary size.
+    pub vocab_size: usize,
+    /// Residual width.
+    pub d_model: usize,
+    /// Number of blocks.
+    pub n_layer: usize,
+    /// Number of heads.
+    pub n_head: usize,
+    /// MLP hidden width.
+    pub d_ff: usize,
+    /// Context length.
+    pub ctx: usize,
+    /// Tie the output projection to the token embedding.
+    pub tie_embeddings: bool,
+    /// Initialisation standard deviation.
+    pub init_std: f64,
+}
+
+impl Default for ModelConfig {
+    fn default() -> Self {
+        Self::tiny()
+    }
+}
+
+impl ModelConfig {
+    /// d 64, 2 layers, 4 heads, ctx 64: trains in seconds on a CPU core.
+    pub fn tiny() -> Self {
+        Self {
+            vocab_size: 259,
+            d_model: 64,
+            n_layer: 2,
+            n_head: 4,
+            d_ff: 256,
+            ctx: 64,
+            tie_embeddings: true,
+            init_std: 0.02,
+        }
+    }
+
+    /// d 128, 2 layers, 4 heads, ctx 128.
+    pub fn small() -> Self {
+        Self {
+            d_model: 128,
+            d_ff: 512,
+            ctx: 128,
+            ..Self::tiny()
+        }
+    }
+
+    /// A preset by name (`tiny`, `small`).
+    pub fn preset(name: &str) -> Option<Self> {
+        match name {
+            "tiny" => Some(Self::tiny()),
+            "small" => Some(Self::small()),
+            _ => None,
+        }
+    }
+
+    /// Validate the shape.
+    ///
+    /// # Errors
+    /// [`Error::Config`] naming the bad field.
+    pub fn check(&self) -> Result<()> {
+        let bad = |m: String| Err(Error::Config(m));
+        if self.d_model == 0 || self.n_layer == 0 || self.n_head == 0 || self.d_ff == 0 {
+            return bad("d_model, n_layer, n_head and d_ff must be positive".into());
+        }
+        if !self.d_model.is_multiple_of(self.n_head) {
+            return bad(format!(
+                "d_model {} is not a multiple of n_head {}",
+                self.d_model, self.n_head
+            ));
+        }
+        if self.ctx < 2 {
+            return bad(format!("ctx {} must be at least 2", self.ctx));
+        }
+        if self.vocab_size < 2 {
+            return bad(format!("vocab_size {} is too small", self.vocab_size));
+        }
+        if !(self.init_std > 0.0 && self.init_std.is_finite()) {
+            return bad(format!("init_std {} must be positive", self.init_std));
+        }
+        Ok(())
+    }
+
+    /// Parameters of one model.
+    pub fn n_params(&self) -> usize {
+        let (d, f, v) = (self.d_model, self.d_ff, self.vocab_size);
+        let block = 4 * d + d * 3 * d + 3 * d + d * d + d + d * f + f + f * d + d;
+        v * d
+            + self.ctx * d
+            + self.n_layer * block
+            + 2 * d
+            + if self.tie_embeddings { 0 } else { d * v }
+    }
+
+    /// Matrix-product FLOPs of one training step per token (forward +
+    /// backward ≈ 3 × forward), attention included.
+    pub fn train_flops_per_token(&self) -> f64 {
+        let (d, f, v, t) = (
+            self.d_model as f64,
+            self.d_ff as f64,
+            self.vocab_size as f64,
+            self.ctx as f64,
+        );
+        let per_layer = 2.0 * (3.0 * d * d + d * d + 2.0 * d * f) + 2.0 * 2.0 * t * d;
+        3.0 * (self.n_layer as f64 * per_layer + 2.0 * d * v)
+    }
+}
+
+/// An ensemble of `K` transformers sharing one graph.
+#[derive(Debug)]
+pub struct Gpt {
+    cfg: ModelConfig,
+    k: usize,
+    embed: Embedding,
+    blocks: Vec<Block>,
+    head: Head,
+    /// Every parameter, in the order the layers were built.
+    params: Vec<Param>,
+    mask: Tensor,
+    kernels: Kernels,
+}
+
+impl Gpt {
+    /// `K = seeds.len()` models, model `k` initialised from `seeds[k]` alone,
+    /// so a model's initial weights do not depend on its ensemble.
+    ///
+    /// # Errors
+    /// [`Error::Config`] for a bad config or no seed; candle errors.
+    pub fn new(cfg: &ModelConfig, seeds: &[u64], dtype: DType, device: &Device) -> Result<Self> {
+        cfg.check()?;
+        if seeds.is_empty() {
+            return Err(Error::Config("an ensemble needs at least one model".into()));
+        }
+        Self::build(
+            cfg,
+            ParamBuilder::random(seeds, dtype, device),
+            dtype,
+            device,
+        )
+    }
+
+    /// The layers, built in order from `p`, and the causal mask.
+    fn build(
+        cfg: &ModelConfig,
+        mut p: ParamBuilder,
+        dtype: DType,
+        device: &Device,
+    ) -> Result<Self> {
+        let k = p.k();
+        let (embed, blocks, head) = Self::layers(cfg, &mut p)?;
+        let (params, problems) = p.finish();
+        if !problems.is_empty() {
+            return Err(Error::Config(format!(
+                "the weights do not fit a model of d_model {}, {} layers, d_ff {}, context {}, vocabulary {}: {}",
+                cfg.d_model,
+                cfg.n_layer,
+                cfg.d_ff,
+                cfg.ctx,
+                cfg.vocab_size,
+                if problems.len() > 6 {
+                    format!(
+                        "{}; and {} more",
+                        problems[..6].join("; "),
+                        problems.len() - 6
+                    )
+                } else {
+                    problems.join("; ")
+                }
+            )));
+        }
+        let t = cfg.ctx;
+        let mask: Vec<f32> = (0..t * t)
+            .map(|i| if i % t > i / t { -1e9 } else { 0.0 })
+            .collect();
+        let mask = Tensor::from_vec(mask, (t, t), device)?.to_dtype(dtype)?;
+        Ok(Self {
+            cfg: cfg.clone(),
+            k,
+            embed,
+            blocks,
+            head,
+            params,
+            mask,
+            kernels: Kernels::auto(dtype, device),
+        })
+    }
+
+    /// The architecture: the order of these calls is the order of the
+    /// parameters (and of each model's random draws).
+    fn layers(cfg: &ModelConfig, p: &mut ParamBuilder) -> Result<(Embedding, Vec<Block>, Head)> {
+        let embed = Embedding::new(cfg, p)?;
+        let blocks = (0..cfg.n_layer)
+            .map(|l| Block::new(cfg, p, l))
+            .collect::<Result<_>>()?;
+        Ok((embed, blocks, Head::new(cfg, p)?))
+    }
+
+    /// Every parameter's cfmem name and GPT-2 name (`None` where GPT-2 has
+    /// none), in order, for a model of shape `cfg`: the checkpoint layouts,
+    /// generated from the layers.
+    pub fn param_names(cfg: &ModelConfig) -> Vec<(String, Option<String>)> {
+        let mut p = ParamBuilder::names();
+        // Names only: no weights are made, so this cannot fail.
+        let _ = Self::layers(cfg, &mut p);
+        p.finish()
+            .0
+            .into_iter()
+            .map(|q| (q.name, q.gpt2_name))
+            .collect()
+    }
+
+    /// `k` models that all start from the weights in `weights` (e.g. a
+    /// pretrained checkpoint's, [`crate::Checkpoint`]), each tensor named
+    /// as in [`Gpt::params`] and shaped without the ensemble axis.
+    ///
+    /// # Errors
+    /// [`Error::Config`] listing every tensor that is missing or has
+    /// another shape; candle errors.
+    pub fn from_weights(
+        cfg: &ModelConfig,
+        weights: &candle_nn::VarBuilder<'_>,
+        k: usize,
+        dtype: DType,
+        device: &Device,
+    ) -> Result<Self> {
+        cfg.check()?;
+        if k == 0 {
+            return Err(Error::Config("an ensemble needs at least one model".into()));
+        }
+        Self::build(
+            cfg,
+            ParamBuilder::weights(weights, k, dtype, device),
+            dtype,
+            device,
+        )
+    }
+
+    /// Use `kernels` for the element-wise blocks. [`Kernels::Fused`] is
+    /// the default on the CPU in f32; asking for it elsewhere keeps the
+    /// composition, since the fused kernels exist for that case only.
+    pub fn with_kernels(mut self, kernels: Kernels) -> Self {
+        let device = self.mask.device().clone();
+        self.kernels = match kernels {
+            Kernels::Fused => Kernels::auto(self.mask.dtype(), &device),
+            Kernels::Composed => Kernels::Composed,
+        };
+        self
+    }
+
+    /// The kernels in use.
+    pub fn kernels(&self) -> Kernels {
+        self.kernels
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &ModelConfig {
+        &self.cfg
+    }
+
+    /// Ensemble size `K`.
+    pub fn k(&self) -> usize {
+        self.k
+    }
+
+    /// All parameters, in a fixed order.
+    pub fn params(&self) -> &[Param] {
+        &self.params
+    }
+
+    /// Logits `[K, B·T, V]` for token ids `[K, B, T]` (`T ≤ ctx`).
+    ///
+    /// # Errors
+    /// Candle errors, e.g. for a bad shape.
+    pub fn forward(&self, ids: &Tensor) -> Result<Tensor> {
+        let (k, b, t) = ids.dims3()?;
+        let cfg = &self.cfg;
+        if k != self.k || t > cfg.ctx {
+            return Err(Error::Config(format!(
+                "input [{k}, {b}, {t}] does not fit an ensemble of {} with ctx {}",
+                self.k, cfg.ctx
+            )));
+        }
+        if self.kernels == Kernels::Fused {
+            return self.forward_fused(ids, t);
+        }
+        let s = Dims { k, b, t };
+        let mut x = self.embed.forward(ids, s)?;
+        for block in &self.blocks {
+            x = block.forward(&x, &self.mask, s)?;
+        }
+        self.head.forward(&x, &self.embed)
+    }
+
+    /// [`Gpt::forward`] through the fused CPU kernels: ten graph nodes per
+    /// block instead of about forty, since candle's backward pass costs a
+    /// zeroed buffer and an addition per node on top of the node's own work.
+    fn forward_fused(&self, ids: &Tensor, t: usize) -> Result<Tensor> {
+        let mut x = self.embed.forward_fused(ids)?; // [K, B·T, D]
+        for block in &self.blocks {
+            x = block.forward_fused(&x, t)?;
+        }
+        self.head.forward_fused(&x, &self.embed)
+    }
+
+    /// Copy model `k`'s weights out, as `f32` vectors in parameter order.
+    ///
+    /// # Errors
+    /// Candle errors.
+    pub fn model_weights(&self, k: usize) -> Result<Vec<Vec<f32>>> {
+        self.params
+            .iter()
+            .map(|p| {
+                Ok(p.var
+                    .as_tensor()
+                    .get(k)?
+                    .flatten_all()?
+                    .to_dtype(DType::F32)?
+                    .to_vec1::<f32>()?)
+            })
+            .collect()
+    }
+}
+
+/// Per-token negative log-likelihood `[K, N]` of `targets` `[K, N]` (u32)
+/// under `logits` `[K, N, V]`.
+///
+/// # Errors
+/// Candle errors.
+pub fn token_nll(logits: &Tensor, targets: &Tensor) -> Result<Tensor> {
+    token_nll_with(
+        logits,
+        targets,
+        Kernels::auto(logits.dtype(), logits.device()),
+    )
+}
+
+/// [`token_nll`] with the given kernels ([`Kernels::Fused`] needs f32 logits
+/// on the CPU and falls back to the composition otherwise).
+///
+/// # Errors
+/// Candle errors.
+pub fn token_nll_with(logits: &Tensor, targets: &Tensor, kernels: Kernels) -> Result<Tensor> {
+    if kernels == Kernels::Fused && Kernels::auto(logits.dtype(), logits.device()) == Kernels::Fused
+    {
+        return Ok(fused::cross_entropy(logits, targets)?);
+    }
+    let logp = log_softmax_last(logits)?;
+    let picked = logp.gather(&targets.unsqueeze(D::Minus1)?, D::Minus1)?;
+    Ok(picked.squeeze(D::Minus1)?.neg()?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_layers_name_every_parameter_in_both_layouts_in_order() {
+        let cfg = ModelConfig {
+            n_layer: 1,
+            ..ModelConfig::tiny()
+        };
+        let names = Gpt::param_names(&cfg);
+        // Hugging Face's GPT2LMHeadModel state dict for one block
+        // (modeling_gpt2.py: wte, wpe, h.N.{ln_1, attn.c_attn, attn.c_proj,
+        // ln_2, mlp.c_fc, mlp.c_proj}, ln_f), written out by hand.
+        let expected = [
+            ("wte", "wte.weight"),
+            ("wpe", "wpe.weight"),
+            ("h.0.ln1.g", "h.0.ln_1.weight"),
+            ("h.0.ln1.b", "h.0.ln_1.bias"),
+            ("h.0.attn.w_qkv", "h.0.attn.c_attn.weight"),
+            ("h.0.attn.b_qkv", "h.0.attn.c_attn.bias"),
+            ("h.0.attn.w_o", "h.0.attn.c_proj.weight"),
+            ("h.0.attn.b_o", "h.0.attn.c_proj.bias"),
+            ("h.0.ln2.g", "h.0.ln_2.weight"),
+            ("h.0.ln2.b", "h.0.ln_2.bias"),
+            ("h.0.mlp.w_fc", "h.0.mlp.c_fc.weight"),
+            ("h.0.mlp.b_fc", "h.0.mlp.c_fc.bias"),
+            ("h.0.mlp.w_proj", "h.0.mlp.c_proj.weight"),
+            ("h.0.mlp.b_proj", "h.0.mlp.c_proj.bias"),
+            ("ln_f.g", "ln_f.weight"),
+            ("ln_f.b", "ln_f.bias"),
+        ];
+        let got: Vec<(&str, Option<&str>)> = names
+            .iter()
+            .map(|(a, b)| (a.as_str(), b.as_deref()))
+            .collect();
+        let want: Vec<(&str, Option<&str>)> = expected.iter().map(|&(a, b)| (a, Some(b))).collect();
+        assert_eq!(got, want);
+        // A built model holds the same parameters in the same order, each
+        // of the size `n_params` counts.
+        let m = Gpt::new(&cfg, &[1], DType::F32, &Device::Cpu).unwrap();
+        let built: Vec<&str> = m.params().iter().map(|p| p.name.as_str()).collect();
+        assert_eq!(built, want.iter().map(|w| w.0).collect::<Vec<_>>());
+        let total: usize = m.params().iter().map(|p| p.var.elem_count()).sum();
+        assert_eq!(total, cfg.n_params());
+        // An untied head adds w_head, which GPT-2 has no name for.
+        let untied = ModelConfig {
+            tie_embeddings: false,
+            ..cfg
+        };
+        assert_eq!(
+            Gpt::param_names(&untied).last(),
+            Some(&("w_head".to_string(), None))
+        );
+    }
+}
