@@ -13,7 +13,7 @@
 # that a document's panel opens with its models' scores drawn (and its
 # text coloured per token when the report has per-token results), fails on
 # page errors and on any request leaving the file, and saves screenshots as
-# docs/html-report-*.png (or $SHOTS-*.png). PROBE=ID opens that document
+# docs/src/guide/html-report-*.png (or $SHOTS-*.png). PROBE=ID opens that document
 # (default: the most memorized).
 #
 # Needs Chromium and Node.js: installed from Debian with apt-get when
@@ -33,7 +33,7 @@ command -v node >/dev/null && command -v npm >/dev/null || apt_install nodejs np
 if [ ! -d scripts/html-check/node_modules/puppeteer-core ]; then
     (cd scripts/html-check && PUPPETEER_SKIP_DOWNLOAD=1 npm install --silent --no-audit --no-fund)
 fi
-shots=${SHOTS:-$root/docs/html-report}
+shots=${SHOTS:-$root/docs/src/guide/html-report}
 if [ $# -ge 1 ]; then
     report=$(realpath "$1")
 else

@@ -12,7 +12,7 @@
 #   peer.txt         the PyTorch peer (benches/peer/torch_gpu_ensemble.py), same shapes and K
 #   exp64/, cpu16/   a 64-model experiment on the GPU and the first 16 of its models on the CPU
 #   compare.txt      GPU estimates against the CPU's, per document
-#   summary.txt      the lines to put in the README
+#   summary.txt      the lines to put in the book's GPU page (docs/src/guide/gpu.md)
 #
 #   bash scripts/gpu-check.sh            # PEAK_TFLOPS=67 (H100 SXM fp32 dense) for the fractions
 #

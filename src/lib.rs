@@ -162,3 +162,48 @@ pub mod prelude {
 #[cfg(doctest)]
 #[doc = include_str!("../README.md")]
 struct ReadmeDoctests;
+
+/// The book's chapters (`docs/src/`), their code blocks compiled and run as
+/// doctests, so that the documentation cannot drift from the code (the
+/// command-line reference is checked by a test of `cfmem-cli`).
+#[cfg(doctest)]
+mod book {
+    #[doc = include_str!("../docs/src/introduction.md")]
+    struct Introduction;
+    #[doc = include_str!("../docs/src/guide/cli.md")]
+    struct GuideCli;
+    #[doc = include_str!("../docs/src/guide/library.md")]
+    struct GuideLibrary;
+    #[doc = include_str!("../docs/src/guide/html-report.md")]
+    struct GuideHtmlReport;
+    #[doc = include_str!("../docs/src/guide/finetuning.md")]
+    struct GuideFinetuning;
+    #[doc = include_str!("../docs/src/guide/gpu.md")]
+    struct GuideGpu;
+    #[doc = include_str!("../docs/src/guide/cluster.md")]
+    struct GuideCluster;
+    #[doc = include_str!("../docs/src/reference/cli.md")]
+    struct ReferenceCli;
+    #[doc = include_str!("../docs/src/reference/experiment-directory.md")]
+    struct ReferenceExperimentDirectory;
+    #[doc = include_str!("../docs/src/reference/estimators.md")]
+    struct ReferenceEstimators;
+    #[doc = include_str!("../docs/src/reference/crates.md")]
+    struct ReferenceCrates;
+    #[doc = include_str!("../docs/src/results/quickstart.md")]
+    struct ResultsQuickstart;
+    #[doc = include_str!("../docs/src/results/examples.md")]
+    struct ResultsExamples;
+    #[doc = include_str!("../docs/src/results/efficiency.md")]
+    struct ResultsEfficiency;
+    #[doc = include_str!("../docs/src/results/scale.md")]
+    struct ResultsScale;
+    #[doc = include_str!("../docs/src/results/large-corpora.md")]
+    struct ResultsLargeCorpora;
+    #[doc = include_str!("../docs/src/benchmarks.md")]
+    struct Benchmarks;
+    #[doc = include_str!("../docs/src/changelog.md")]
+    struct Changelog;
+    #[doc = include_str!("../docs/src/development.md")]
+    struct Development;
+}

@@ -16,7 +16,7 @@ pub fn cmd_pretrain(a: &PretrainArgs) -> Result<()> {
         a.corpus.display(),
         a.train().epochs
     );
-    let p = cfmem_sched::pretrain(&corpus, &model, &a.train(), a.seed, &a.out)?;
+    let p = cfmem_sched::pretrain(&corpus, &model, &a.train(), &a.tokenizer, a.seed, &a.out)?;
     println!(
         "wrote {} ({} steps, {} tokens, final loss {}, {:.0} s; blake3 {})",
         a.out.display(),
@@ -26,8 +26,12 @@ pub fn cmd_pretrain(a: &PretrainArgs) -> Result<()> {
         p.seconds,
         &p.fingerprint[..12]
     );
+    let tokenizer = p
+        .tokenizer
+        .as_ref()
+        .map_or(String::new(), |t| format!(" --tokenizer {}", t.display()));
     println!(
-        "next: cfmem run --corpus YOUR_CORPUS --out DIR --init {}",
+        "next: cfmem run --corpus YOUR_CORPUS --out DIR --init {}{tokenizer}",
         a.out.display()
     );
     Ok(())

@@ -565,3 +565,53 @@ fn pretrain_then_fine_tune_from_it() {
     );
     assert!(!err.contains("candle_core::error"), "{err}");
 }
+
+#[test]
+fn pretrain_with_a_bpe_tokenizer_then_fine_tune_with_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let corpus = tmp.path().join("c.jsonl");
+    write_corpus(&corpus);
+    let base = tmp.path().join("base.safetensors");
+    let (c, b) = (corpus.to_str().unwrap(), base.to_str().unwrap());
+    let r = cfmem(&[
+        "pretrain",
+        "--corpus",
+        c,
+        "--out",
+        b,
+        "--epochs",
+        "1",
+        "--tokenizer",
+        "bpe:300",
+    ]);
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    let tok = tmp.path().join("base.tokenizer.json");
+    let stdout = String::from_utf8_lossy(&r.stdout);
+    assert!(
+        tok.exists() && stdout.contains(&format!("--tokenizer {}", tok.display())),
+        "{stdout}"
+    );
+    // The base model's vocabulary is the tokenizer's 300 plus BOS, EOS, PAD.
+    let w = cfmem_core::Checkpoint::load(&base).unwrap();
+    let wte = w.weights().get_unchecked("wte").unwrap();
+    assert_eq!(wte.dims()[0], 303);
+    // An experiment with the same tokenizer fine-tunes from it.
+    let out = tmp.path().join("ft");
+    let r = cfmem(&[
+        "run",
+        "--corpus",
+        c,
+        "--out",
+        out.to_str().unwrap(),
+        "--init",
+        b,
+        "--tokenizer",
+        tok.to_str().unwrap(),
+        "--models",
+        "2",
+        "--epochs",
+        "1",
+    ]);
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    assert!(out.join("runs/model-000001.rec").exists());
+}

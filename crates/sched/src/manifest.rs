@@ -42,7 +42,7 @@ pub enum Seeding {
     /// models come in the same relative order), so two models differ only in
     /// their subsets. This estimates memorization *conditional on* the
     /// initialisation and order stream, with less training noise; see the
-    /// README's "Statistical efficiency".
+    /// book's "Statistical efficiency" (docs/src/results/efficiency.md).
     #[default]
     Shared,
 }

@@ -2,15 +2,15 @@
 //! saved as safetensors (`cfmem pretrain`), so that memorization of
 //! fine-tuning data can be measured with nothing downloaded.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use cfmem_core::{
-    ByteTokenizer, Checkpoint, Corpus, Ensemble, ModelConfig, ModelJob, Subset, TokenizedCorpus,
-    Tokenizer, TrainConfig,
+    Checkpoint, Corpus, Ensemble, ModelConfig, ModelJob, Subset, TokenizedCorpus, TokenizerSpec,
+    TrainConfig,
 };
 
-use crate::error::Result;
+use crate::error::{io, Result};
 use crate::manifest::{seeds, Seeding};
 
 /// What [`pretrain`] did.
@@ -26,29 +26,39 @@ pub struct Pretrained {
     pub seconds: f64,
     /// blake3 of the file written.
     pub fingerprint: String,
+    /// The tokenizer's `tokenizer.json`, written beside the model
+    /// (`OUT_STEM.tokenizer.json`) unless the tokenizer is bytes: give it to
+    /// the experiments that fine-tune from the model (`--tokenizer`).
+    pub tokenizer: Option<PathBuf>,
 }
 
-/// Train one model of shape `model` (its vocabulary set to the byte
-/// tokenizer's) on every document of `corpus` with `train`, its
-/// initialisation and batch order from `seed`, and save it to `out`
-/// (safetensors, [`Checkpoint::save`]). Experiments use it with
-/// [`crate::ExperimentBuilder::init`] and the same model shape.
+/// Train one model of shape `model` (its vocabulary set to the
+/// tokenizer's) on every document of `corpus`, tokenized by `tokenizer`
+/// (bytes, a BPE trained on this corpus, or a `tokenizer.json`), with
+/// `train`, its initialisation and batch order from `seed`, and save it to
+/// `out` (safetensors, [`Checkpoint::save`]), with the tokenizer beside it
+/// ([`Pretrained::tokenizer`]). Experiments use it with
+/// [`crate::ExperimentBuilder::init`], the same model shape and the same
+/// tokenizer.
 ///
 /// # Errors
-/// Bad configurations, training and I/O errors.
+/// Bad configurations, tokenizer, training and I/O errors.
 pub fn pretrain(
     corpus: &Corpus,
     model: &ModelConfig,
     train: &TrainConfig,
+    tokenizer: &TokenizerSpec,
     seed: u64,
     out: &Path,
 ) -> Result<Pretrained> {
     let start = Instant::now();
+    let resolved = tokenizer.resolve(corpus)?;
+    let tok = resolved.config.build(resolved.json.as_deref())?;
     let model = ModelConfig {
-        vocab_size: ByteTokenizer.vocab_size(),
+        vocab_size: resolved.config.vocab_size(),
         ..model.clone()
     };
-    let data = TokenizedCorpus::new(corpus, &ByteTokenizer, model.ctx)?;
+    let data = TokenizedCorpus::new(corpus, tok.as_ref(), model.ctx)?;
     // The seeds an experiment with this seed gives its model 0 (per-model).
     let m = seeds(seed, Seeding::PerModel, 0);
     let job = ModelJob {
@@ -59,6 +69,17 @@ pub fn pretrain(
     };
     let t = Ensemble::new(&model, train, &data, &[job]).train(None)?;
     Checkpoint::save(&t.model, 0, out)?;
+    let tokenizer = match &resolved.json {
+        Some(json) => {
+            let stem = out
+                .file_stem()
+                .map_or("model".into(), |s| s.to_string_lossy());
+            let path = out.with_file_name(format!("{stem}.tokenizer.json"));
+            std::fs::write(&path, json).map_err(io(&path))?;
+            Some(path)
+        }
+        None => None,
+    };
     let fingerprint = Checkpoint::load(out)?.fingerprint().to_string();
     let s = &t.stats[0];
     Ok(Pretrained {
@@ -67,5 +88,6 @@ pub fn pretrain(
         final_loss: s.final_loss,
         seconds: start.elapsed().as_secs_f64(),
         fingerprint,
+        tokenizer,
     })
 }

@@ -5,7 +5,9 @@
 use std::path::Path;
 
 use cfmem::analysis::{report, Agreement, Estimate, MeanCi, Metric, Report, ReportConfig};
-use cfmem::engine::{Corpus, Document, ExtractionConfig, LoadConfig, ModelConfig, TrainConfig};
+use cfmem::engine::{
+    Corpus, Document, ExtractionConfig, LoadConfig, ModelConfig, TokenizerSpec, TrainConfig,
+};
 use cfmem::sched::{pretrain, Experiment, Observer, Pretrained};
 
 use crate::text::Hex;
@@ -125,7 +127,7 @@ fn base_model(path: &Path, base: &BaseScale, model: &ModelConfig) -> Result<Pret
         epochs: base.epochs,
         ..TrainConfig::default()
     };
-    pretrain(&corpus, model, &train, 0, path).map_err(Into::into)
+    pretrain(&corpus, model, &train, &TokenizerSpec::Bytes, 0, path).map_err(Into::into)
 }
 
 fn means(est: &[(String, Estimate)], canary: bool, f: impl Fn(&Estimate) -> Option<f64>) -> MeanCi {

@@ -47,3 +47,47 @@ pub struct StatusArgs {
     #[arg(long)]
     pub shards: Option<usize>,
 }
+
+/// The command-line reference page (`docs/src/reference/cli.md`),
+/// generated from the flag definitions above so that it cannot drift.
+#[cfg(test)]
+mod reference {
+    use super::Cli;
+
+    const PAGE: &str = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../docs/src/reference/cli.md"
+    );
+
+    fn generate() -> String {
+        let body = clap_markdown::help_markdown_custom::<Cli>(
+            &clap_markdown::MarkdownOptions::new()
+                .title("Command-line reference".to_string())
+                .show_footer(false)
+                .show_table_of_contents(true),
+        );
+        format!(
+            "<!-- Generated from crates/cli/src/flags/ by `CFMEM_BLESS=1 cargo test -p cfmem-cli --release cli_reference`; do not edit. -->\n\n{body}"
+        )
+    }
+
+    #[test]
+    fn cli_reference_is_current() {
+        let page = generate();
+        if std::env::var_os("CFMEM_BLESS").is_some() {
+            std::fs::write(PAGE, &page).unwrap();
+            return;
+        }
+        let on_disk = std::fs::read_to_string(PAGE).unwrap_or_default();
+        assert!(
+            on_disk == page,
+            "docs/src/reference/cli.md is out of date with the flags: regenerate it with \
+             `CFMEM_BLESS=1 cargo test -p cfmem-cli --release cli_reference`"
+        );
+        // Every flag of `cfmem run` is on the page (the hand-written table
+        // this replaces had lost --device and --tf32).
+        for flag in ["--device", "--tf32", "--corpus", "--extraction", "--shard"] {
+            assert!(page.contains(flag), "{flag} missing from the reference");
+        }
+    }
+}

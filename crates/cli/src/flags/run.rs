@@ -18,6 +18,18 @@ pub struct RunArgs {
     #[arg(long)]
     out: Option<PathBuf>,
     /// Corpus: a .jsonl file, a plain-text file, or a directory of .txt files.
+    ///
+    /// JSONL holds one `{"id", "text", "group"}` object per line
+    /// (--id-field, --text-field and --group-field rename them); a plain-text
+    /// file has one document per blank-line-separated paragraph (per line
+    /// with --per-line); a directory's .txt files are one document each (id
+    /// = relative path). Files may be gzip- or zstd-compressed
+    /// (corpus.jsonl.gz, corpus.jsonl.zst), decompressed as they are read.
+    /// Parquet: a .parquet file or a directory of them read in name order
+    /// (as Hugging Face datasets store their shards), text from the
+    /// --text-field string column, id from --id-field (string or integer;
+    /// the row number when absent). The same documents in any of these forms
+    /// make the same experiment, with byte-identical records.
     #[arg(long)]
     corpus: Option<PathBuf>,
     /// Held-out query corpus that every model also evaluates (for `report --influence --queries`).
@@ -74,7 +86,7 @@ pub struct RunArgs {
     /// Models (or ensembles) trained at once [default: number of cores; 1 with --device cuda].
     #[arg(long)]
     jobs: Option<usize>,
-    /// Matrix-product threads per job [default: 1].
+    /// Threads per job: each job trains on a pool of its own of this many threads (matrix products and fused kernels) [default: 1].
     #[arg(long, default_value_t = 1)]
     threads: usize,
     /// Models packed into one ensemble graph [default: 1; 64 with --device cuda].
@@ -89,7 +101,7 @@ pub struct RunArgs {
     /// CUDA: TF32 matrix products (weights, gradients and the optimizer stay f32; each product rounds its inputs to a 10-bit mantissa on the tensor cores). Not part of the experiment's settings: records differ in the last digits.
     #[arg(long)]
     tf32: bool,
-    /// Discard an existing, different experiment in the directory instead of refusing.
+    /// Discard an existing, different experiment in the directory (its records included) instead of refusing; the settings not given then take their defaults, not the stored ones.
     #[arg(long)]
     pub fresh: bool,
     /// Train only shard I of N (the models with index % N == I). Without it,
