@@ -183,9 +183,11 @@ impl MemAccumulator {
             let b = model / self.block;
             match self.current {
                 Some(c) if b < c => {
-                    return Err(Error::Index(format!(
-                        "model {model} (block {b}) came after block {c}: rows of a block design must come in model order"
-                    )))
+                    return Err(Error::BlockOrder {
+                        model,
+                        block: b,
+                        after: c,
+                    })
                 }
                 Some(c) if b > c => self.blocks.iter_mut().for_each(BlockSums::flush),
                 _ => {}

@@ -42,14 +42,16 @@ pub enum Adjustment {
 }
 
 impl std::str::FromStr for Adjustment {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
+    type Err = crate::Error;
+    fn from_str(s: &str) -> crate::Result<Self> {
         match s {
             "none" => Ok(Self::None),
             "model-mean" => Ok(Self::ModelMean),
-            other => Err(format!(
-                "unknown adjustment `{other}` (expected `none` or `model-mean`)"
-            )),
+            other => Err(crate::Error::Parse {
+                what: "adjustment",
+                input: other.to_string(),
+                expected: "none or model-mean",
+            }),
         }
     }
 }
@@ -170,10 +172,14 @@ mod tests {
         few.observe(&[0, 0, 0], &[1.0, 2.0, 3.0]);
         assert_eq!(few.apply(&[1, 1, 0], &[1.0, 2.0, 3.0]), vec![1.0, 2.0, 3.0]);
         assert_eq!(
-            "model-mean".parse::<Adjustment>(),
-            Ok(Adjustment::ModelMean)
+            "model-mean".parse::<Adjustment>().ok(),
+            Some(Adjustment::ModelMean)
         );
-        assert!("mean".parse::<Adjustment>().is_err());
+        let err = "mean".parse::<Adjustment>().unwrap_err().to_string();
+        assert!(
+            err.contains("\"mean\"") && err.contains("model-mean"),
+            "{err}"
+        );
     }
 
     /// Synthetic records from the additive model with known `mem[d]`: over

@@ -103,7 +103,7 @@ pub struct Comparison {
 /// ```
 ///
 /// # Errors
-/// Errors of the sources; [`Error::Unsupported`] when they share no
+/// Errors of the sources; [`Error::NoCommonDocument`] when they share no
 /// document.
 pub fn compare(a: &dyn Rows, b: &dyn Rows, cfg: &CompareConfig) -> Result<Comparison> {
     let (ra, rb) = (report(a, &cfg.report)?, report(b, &cfg.report)?);
@@ -129,9 +129,7 @@ pub fn compare(a: &dyn Rows, b: &dyn Rows, cfg: &CompareConfig) -> Result<Compar
         }
     }
     if matched == 0 {
-        return Err(Error::Unsupported(
-            "the two experiments have no document id in common".into(),
-        ));
+        return Err(Error::NoCommonDocument);
     }
     let (xa, xb): (Vec<f64>, Vec<f64>) = docs.iter().map(|d| (d.a, d.b)).unzip();
     let n = docs.len();

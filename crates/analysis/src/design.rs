@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::error::{Error, Result};
+use crate::error::{DesignProblem, Error, Result};
 use cfmem_hash::{hash_words, unit_f64, SplitMix64};
 
 /// The most copies per epoch a design may give a unit.
@@ -99,34 +99,34 @@ impl DesignConfig {
                 ref copies,
                 ref probs,
             } => {
-                let bad = |m: String| Err(Error::InvalidDesign(m));
+                let bad = |p: DesignProblem| Err(Error::InvalidDesign(p));
                 if copies.len() != probs.len() || copies.len() < 2 {
-                    return bad(format!(
-                        "repetition needs at least two levels with one probability each (got {} levels, {} probabilities)",
-                        copies.len(),
-                        probs.len()
-                    ));
+                    return bad(DesignProblem::RepetitionLevels {
+                        levels: copies.len(),
+                        probabilities: probs.len(),
+                    });
                 }
                 if !copies.contains(&0) {
-                    return bad("repetition needs a 0-copies level (the baseline)".into());
+                    return bad(DesignProblem::NoBaseline);
                 }
                 if let Some(p) = probs.iter().find(|p| !(**p >= 0.0 && p.is_finite())) {
                     return Err(Error::InvalidProbability(*p));
                 }
                 let total: f64 = probs.iter().sum();
                 if (total - 1.0).abs() > 1e-9 {
-                    return bad(format!("repetition probabilities sum to {total}, not 1"));
+                    return bad(DesignProblem::ProbabilitySum(total));
                 }
                 let mut sorted = copies.clone();
                 sorted.sort_unstable();
                 sorted.dedup();
                 if sorted.len() != copies.len() {
-                    return bad("repetition copy counts must be distinct".into());
+                    return bad(DesignProblem::RepeatedLevel);
                 }
-                if let Some(c) = copies.iter().find(|&&c| c > MAX_COPIES) {
-                    return bad(format!(
-                        "{c} copies per epoch: at most {MAX_COPIES} (records store copies in 16 bits)"
-                    ));
+                if let Some(&c) = copies.iter().find(|&&c| c > MAX_COPIES) {
+                    return bad(DesignProblem::TooManyCopies {
+                        copies: c,
+                        max: MAX_COPIES,
+                    });
                 }
             }
             DesignKind::Bernoulli { p } => {
@@ -136,9 +136,7 @@ impl DesignConfig {
             }
             DesignKind::Blocks { b } => {
                 if b < 2 {
-                    return Err(Error::InvalidDesign(format!(
-                        "blocks need at least 2 models per block, got b = {b}"
-                    )));
+                    return Err(Error::InvalidDesign(DesignProblem::BlockSize(b)));
                 }
             }
         }

@@ -77,17 +77,19 @@ impl std::fmt::Display for Metric {
 }
 
 impl std::str::FromStr for Metric {
-    type Err = String;
-    fn from_str(s: &str) -> std::result::Result<Self, String> {
+    type Err = crate::Error;
+    fn from_str(s: &str) -> crate::Result<Self> {
         match s {
             "accuracy" | "acc" => Ok(Metric::Accuracy),
             "loss" | "nll" => Ok(Metric::Loss),
             "logprob" | "seq-logprob" => Ok(Metric::LogProb),
             "extraction" | "exact" => Ok(Metric::Extraction),
             "extraction-length" => Ok(Metric::ExtractionLength),
-            other => Err(format!(
-                "unknown metric {other:?} (expected accuracy, loss, logprob, extraction or extraction-length)"
-            )),
+            other => Err(crate::Error::Parse {
+                what: "metric",
+                input: other.to_string(),
+                expected: "accuracy, loss, logprob, extraction or extraction-length",
+            }),
         }
     }
 }

@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use crate::design::Membership;
-use crate::error::{Error, Result};
+use crate::error::{Error, ImportProblem, NpyProblem, Result};
 
 /// Scores of `n_models` models on `n_docs` documents, with their membership.
 #[derive(Debug, Clone, PartialEq)]
@@ -30,39 +30,45 @@ impl ScoreTable {
         let (m_header, m_rows, m_cols, m_data) = read_matrix(membership)?;
         let (s_header, s_rows, s_cols, s_data) = read_matrix(scores)?;
         if (m_rows, m_cols) != (s_rows, s_cols) {
-            return Err(Error::Import(format!(
-                "{} is {m_rows} × {m_cols} but {} is {s_rows} × {s_cols} (models × documents)",
-                membership.display(),
-                scores.display()
-            )));
+            return Err(Error::ImportShapes {
+                membership: membership.to_path_buf(),
+                m_shape: (m_rows, m_cols),
+                scores: scores.to_path_buf(),
+                s_shape: (s_rows, s_cols),
+            });
         }
         let mut copies = Vec::with_capacity(m_data.len());
         for (k, &x) in m_data.iter().enumerate() {
             if !(x >= 0.0 && x.fract() == 0.0 && x <= f64::from(u32::MAX)) {
-                return Err(Error::Import(format!(
-                    "{}: model {}, document {}: copies must be whole numbers ≥ 0, got {x}",
-                    membership.display(),
-                    k / m_cols,
-                    k % m_cols
-                )));
+                return Err(import(
+                    membership,
+                    None,
+                    ImportProblem::Copies {
+                        model: k / m_cols,
+                        document: k % m_cols,
+                        value: x,
+                    },
+                ));
             }
             copies.push(x as u32);
         }
         let ids = match ids {
             Some(p) => {
-                let text = std::fs::read_to_string(p)
-                    .map_err(|e| Error::Import(format!("{}: {e}", p.display())))?;
+                let text = std::fs::read_to_string(p).map_err(|e| import(p, None, e.into()))?;
                 let v: Vec<String> = text
                     .lines()
                     .filter(|l| !l.trim().is_empty())
                     .map(|l| l.trim().to_string())
                     .collect();
                 if v.len() != m_cols {
-                    return Err(Error::Import(format!(
-                        "{}: {} ids for {m_cols} documents",
-                        p.display(),
-                        v.len()
-                    )));
+                    return Err(import(
+                        p,
+                        None,
+                        ImportProblem::Ids {
+                            found: v.len(),
+                            expected: m_cols,
+                        },
+                    ));
                 }
                 v
             }
@@ -81,15 +87,16 @@ impl ScoreTable {
     /// shape of `membership`, and one id per document.
     ///
     /// # Errors
-    /// [`Error::Import`] when the shapes disagree.
+    /// [`Error::TableShape`] when the shapes disagree.
     pub fn new(ids: Vec<String>, membership: Membership, scores: Vec<f64>) -> Result<Self> {
         let (m, n) = (membership.n_models(), membership.n_units());
         if scores.len() != m * n || ids.len() != n {
-            return Err(Error::Import(format!(
-                "{} scores and {} ids for {m} models × {n} documents",
-                scores.len(),
-                ids.len()
-            )));
+            return Err(Error::TableShape {
+                n_scores: scores.len(),
+                n_ids: ids.len(),
+                n_models: m,
+                n_docs: n,
+            });
         }
         Ok(Self {
             ids,
@@ -112,9 +119,17 @@ impl ScoreTable {
 
 type Matrix = (Option<Vec<String>>, usize, usize, Vec<f64>);
 
+/// An import error for `path` (at `line`, when known).
+fn import(path: &Path, line: Option<usize>, problem: ImportProblem) -> Error {
+    Error::Import {
+        path: path.to_path_buf(),
+        line,
+        problem,
+    }
+}
+
 fn read_matrix(path: &Path) -> Result<Matrix> {
-    let bytes =
-        std::fs::read(path).map_err(|e| Error::Import(format!("{}: {e}", path.display())))?;
+    let bytes = std::fs::read(path).map_err(|e| import(path, None, e.into()))?;
     if path.extension().and_then(|e| e.to_str()) == Some("npy") {
         let (r, c, d) = parse_npy(path, &bytes)?;
         Ok((None, r, c, d))
@@ -124,9 +139,9 @@ fn read_matrix(path: &Path) -> Result<Matrix> {
 }
 
 fn parse_csv(path: &Path, bytes: &[u8]) -> Result<Matrix> {
-    let bad = |line: usize, m: String| Error::Import(format!("{}:{line}: {m}", path.display()));
-    let text = std::str::from_utf8(bytes)
-        .map_err(|_| Error::Import(format!("{}: invalid UTF-8", path.display())))?;
+    let bad = |line: usize, problem| import(path, Some(line), problem);
+    let text =
+        std::str::from_utf8(bytes).map_err(|_| import(path, None, ImportProblem::InvalidUtf8))?;
     let mut header = None;
     let mut data = Vec::new();
     let (mut rows, mut cols) = (0, 0);
@@ -142,7 +157,13 @@ fn parse_csv(path: &Path, bytes: &[u8]) -> Result<Matrix> {
                 if rows == 0 && header.is_none() {
                     cols = v.len();
                 } else if v.len() != cols {
-                    return Err(bad(i + 1, format!("{} values, expected {cols}", v.len())));
+                    return Err(bad(
+                        i + 1,
+                        ImportProblem::RowLength {
+                            found: v.len(),
+                            expected: cols,
+                        },
+                    ));
                 }
                 if rows == 0 && cols == 0 {
                     cols = v.len();
@@ -154,31 +175,31 @@ fn parse_csv(path: &Path, bytes: &[u8]) -> Result<Matrix> {
                 header = Some(fields.iter().map(|s| s.to_string()).collect::<Vec<_>>());
                 cols = fields.len();
             }
-            Err(e) => return Err(bad(i + 1, format!("not a number: {e}"))),
+            Err(e) => return Err(bad(i + 1, ImportProblem::NotANumber(e))),
         }
     }
     if rows == 0 {
-        return Err(Error::Import(format!("{}: no rows", path.display())));
+        return Err(import(path, None, ImportProblem::NoRows));
     }
     Ok((header, rows, cols, data))
 }
 
 /// A 2-D NumPy array (C order) of f8, f4, i8, i4, u4, u1 or b1.
 fn parse_npy(path: &Path, b: &[u8]) -> Result<(usize, usize, Vec<f64>)> {
-    let bad = |m: &str| Error::Import(format!("{}: {m}", path.display()));
+    let bad = |p: NpyProblem| import(path, None, ImportProblem::Npy(p));
     if b.len() < 10 || &b[..6] != b"\x93NUMPY" {
-        return Err(bad("not a .npy file"));
+        return Err(bad(NpyProblem::NotNpy));
     }
     let (hlen, start) = match b[6] {
         1 => (usize::from(u16::from_le_bytes([b[8], b[9]])), 10),
         2 | 3 if b.len() >= 12 => (u32::from_le_bytes([b[8], b[9], b[10], b[11]]) as usize, 12),
-        _ => return Err(bad("unsupported .npy version")),
+        _ => return Err(bad(NpyProblem::Version)),
     };
     let header = std::str::from_utf8(
         b.get(start..start + hlen)
-            .ok_or_else(|| bad("truncated header"))?,
+            .ok_or_else(|| bad(NpyProblem::TruncatedHeader))?,
     )
-    .map_err(|_| bad("header is not text"))?;
+    .map_err(|_| bad(NpyProblem::HeaderNotText))?;
     let field = |key: &str| -> Option<&str> {
         let i = header.find(&format!("'{key}'"))?;
         let rest = header[i + key.len() + 2..]
@@ -190,25 +211,21 @@ fn parse_npy(path: &Path, b: &[u8]) -> Result<(usize, usize, Vec<f64>)> {
     let descr = field("descr")
         .and_then(|r| r.strip_prefix('\''))
         .and_then(|r| r.split('\'').next())
-        .ok_or_else(|| bad("no descr"))?;
+        .ok_or_else(|| bad(NpyProblem::NoDescr))?;
     if field("fortran_order").is_some_and(|r| r.starts_with("True")) {
-        return Err(bad(
-            "Fortran-ordered arrays are not supported (save with np.ascontiguousarray)",
-        ));
+        return Err(bad(NpyProblem::FortranOrder));
     }
     let shape = field("shape")
         .and_then(|r| r.strip_prefix('('))
         .and_then(|r| r.split(')').next())
-        .ok_or_else(|| bad("no shape"))?;
+        .ok_or_else(|| bad(NpyProblem::NoShape))?;
     let dims: Vec<usize> = shape
         .split(',')
         .filter(|s| !s.trim().is_empty())
-        .map(|s| s.trim().parse().map_err(|_| bad("bad shape")))
+        .map(|s| s.trim().parse().map_err(|_| bad(NpyProblem::NoShape)))
         .collect::<Result<_>>()?;
     if dims.len() != 2 {
-        return Err(bad(&format!(
-            "expected a 2-D array (models × documents), got shape ({shape})"
-        )));
+        return Err(bad(NpyProblem::NotTwoDimensional(shape.to_string())));
     }
     let n = dims[0] * dims[1];
     let body = &b[start + hlen..];
@@ -227,10 +244,10 @@ fn parse_npy(path: &Path, b: &[u8]) -> Result<(usize, usize, Vec<f64>)> {
             f64::from(u32::from_le_bytes(x.try_into().unwrap_or([0; 4])))
         }),
         "|u1" | "|b1" => (1, |x| f64::from(x[0])),
-        other => return Err(bad(&format!("unsupported dtype {other}"))),
+        other => return Err(bad(NpyProblem::Dtype(other.to_string()))),
     };
     if body.len() < n * size {
-        return Err(bad("truncated data"));
+        return Err(bad(NpyProblem::TruncatedData));
     }
     Ok((
         dims[0],

@@ -111,16 +111,14 @@ impl InfluenceReport {
 /// over the rows per block.
 ///
 /// # Errors
-/// [`Error::Unsupported`] when influence on queries is asked of a source
+/// [`Error::NoQueries`] when influence on queries is asked of a source
 /// without a query corpus; errors of the source.
 pub fn influence(src: &dyn Rows, cfg: &InfluenceConfig) -> Result<InfluenceReport> {
     let unit_ids = src.ids();
     let (query_ids, value) = match cfg.on {
         InfluenceOn::Training => (unit_ids.clone(), Value::Scores(cfg.metric)),
         InfluenceOn::Queries => (
-            src.query_ids().ok_or_else(|| {
-                Error::Unsupported("these rows have no held-out query corpus".into())
-            })?,
+            src.query_ids().ok_or_else(|| Error::NoQueries)?,
             Value::QueryScores(cfg.metric),
         ),
     };
@@ -194,9 +192,7 @@ pub fn influence_stream(
 ) -> Result<Influence> {
     let on_training = cfg.on == InfluenceOn::Training;
     if on_training && n_units != n_queries {
-        return Err(Error::Index(format!(
-            "influence on training documents: {n_queries} queries for {n_units} units (they must be the same documents)"
-        )));
+        return Err(Error::QueriesAreNotUnits { n_queries, n_units });
     }
     let k = cfg.k.max(1);
     let block = if cfg.block > 0 {

@@ -65,7 +65,7 @@ pub use correlation::{
     fisher_interval, pearson, pearson_ci, ranks, spearman, spearman_brown, spearman_ci, Correlation,
 };
 pub use design::{CoverageProblem, DesignConfig, DesignKind, Membership, MAX_COPIES};
-pub use error::{Error, Result};
+pub use error::{DesignProblem, Error, ImportProblem, NpyProblem, Result};
 pub use estimate::{welch, Estimate, Metric, NoEstimate, RunningStats, Welch};
 pub use import::ScoreTable;
 pub use influence::{

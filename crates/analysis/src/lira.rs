@@ -49,14 +49,16 @@ pub enum Variance {
 }
 
 impl std::str::FromStr for Variance {
-    type Err = String;
-    fn from_str(s: &str) -> std::result::Result<Self, String> {
+    type Err = crate::Error;
+    fn from_str(s: &str) -> crate::Result<Self> {
         match s {
             "per-example" | "per_example" => Ok(Self::PerExample),
             "global" => Ok(Self::Global),
-            other => Err(format!(
-                "unknown variance `{other}` (expected `per-example` or `global`)"
-            )),
+            other => Err(crate::Error::Parse {
+                what: "variance",
+                input: other.to_string(),
+                expected: "per-example or global",
+            }),
         }
     }
 }

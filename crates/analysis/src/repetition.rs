@@ -72,12 +72,13 @@ impl RepetitionAccumulator {
             });
         }
         for d in 0..n {
-            let l = self.levels.binary_search(&copies[d]).map_err(|_| {
-                Error::Index(format!(
-                    "document {d}: {} copies is not a level of the design",
-                    copies[d]
-                ))
-            })?;
+            let l = self
+                .levels
+                .binary_search(&copies[d])
+                .map_err(|_| Error::NotALevel {
+                    document: d,
+                    copies: copies[d],
+                })?;
             if scores[d].is_finite() {
                 self.stats[d][l].push(scores[d]);
             }

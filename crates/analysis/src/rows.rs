@@ -65,7 +65,7 @@ pub trait Rows {
     ///
     /// # Errors
     /// Errors of `f`; [`Error::Source`] when the source cannot be read;
-    /// [`Error::Unsupported`] for a [`Value`] the source does not have.
+    /// [`Error::NoQueries`] for query scores from a source without queries.
     fn visit(&self, value: Value, f: &mut RowVisitor<'_>) -> Result<Vec<SkippedRow>>;
 
     /// The membership design the rows were drawn from, when known (its
@@ -141,11 +141,7 @@ impl Rows for Imported {
         let sign = match value {
             Value::Scores(_) => 1.0,
             Value::Loss => -self.metric.orientation(),
-            Value::QueryScores(_) => {
-                return Err(Error::Unsupported(
-                    "imported tables have no query scores".into(),
-                ))
-            }
+            Value::QueryScores(_) => return Err(Error::NoQueries),
         };
         for i in 0..self.table.n_models() {
             let row = self.table.row(i);

@@ -158,11 +158,7 @@ impl Rows for Synthetic {
             match value {
                 Value::Scores(_) => {}
                 Value::Loss => scores.iter_mut().for_each(|s| *s = -*s),
-                Value::QueryScores(_) => {
-                    return Err(Error::Unsupported(
-                        "synthetic rows have no query corpus".into(),
-                    ))
-                }
+                Value::QueryScores(_) => return Err(Error::NoQueries),
             }
             f(Row {
                 model: i,

@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, HashSet};
 use serde::{Deserialize, Serialize};
 
 use crate::accumulator::MemAccumulator;
-use crate::error::{Error, Result};
+use crate::error::{DesignProblem, Error, Result};
 use crate::estimate::{Estimate, Metric};
 use crate::rows::{Rows, Value};
 use cfmem_hash::{hash_words, mix64};
@@ -79,9 +79,10 @@ impl Units {
         threshold: f64,
     ) -> Result<Self> {
         if ngram == 0 || !(threshold > 0.0 && threshold <= 1.0) {
-            return Err(Error::InvalidDesign(format!(
-                "near-duplicates need ngram ≥ 1 and 0 < threshold ≤ 1 (got {ngram}, {threshold})"
-            )));
+            return Err(Error::InvalidDesign(DesignProblem::NearDuplicates {
+                ngram,
+                threshold,
+            }));
         }
         let n = texts.len();
         let mut parent: Vec<usize> = (0..n).collect();

@@ -56,15 +56,34 @@ fn main() -> ExitCode {
     }
 }
 
-/// What the user can do about a library error, in terms of flags.
+/// What the user can do about a library error, in terms of flags (library
+/// messages name no flag).
 fn hint(e: &anyhow::Error) -> &'static str {
-    use cfmem_sched::Error;
-    match e.downcast_ref::<Error>() {
+    use cfmem_sched::{Error, Kept};
+    // A scheduler error, directly or as the source of rows of an analysis.
+    let sched =
+        e.downcast_ref::<Error>()
+            .or_else(|| match e.downcast_ref::<cfmem_analysis::Error>() {
+                Some(cfmem_analysis::Error::Source(inner)) => inner.downcast_ref::<Error>(),
+                _ => None,
+            });
+    match sched {
         Some(Error::ManifestMismatch { .. }) => {
             "\n(use a new directory, or pass --fresh to discard the existing experiment)"
         }
         Some(Error::BadManifest { .. }) => "\n(pass --fresh to replace it with a new experiment)",
         Some(Error::NoCorpus(_)) => " (give --corpus PATH)",
+        Some(Error::ShardVariable { .. }) => {
+            "\n(give the shard with --shard I/N, or the count with --shards N)"
+        }
+        Some(Error::NotKept {
+            what: Kept::PerToken,
+            ..
+        }) => "\n(per-token results are kept by `cfmem run --per-token`, in a new experiment)",
+        Some(Error::NotKept {
+            what: Kept::Extraction,
+            ..
+        }) => "\n(the extraction test is taken by `cfmem run --extraction`, in a new experiment)",
         _ => "",
     }
 }

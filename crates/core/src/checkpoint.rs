@@ -24,7 +24,7 @@ use std::path::Path;
 use candle_core::{DType, Device, Tensor, Var};
 use candle_nn::{VarBuilder, VarMap};
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Gpt2Problem, Result};
 use crate::model::{Gpt, ModelConfig};
 
 /// The shape of a GPT-2-layout checkpoint, from its weights and
@@ -58,7 +58,7 @@ impl Checkpoint {
     /// fingerprint).
     ///
     /// # Errors
-    /// [`Error::Io`] naming the file; [`Error::Config`] when it is not
+    /// [`Error::Io`] naming the file; [`Error::Checkpoint`] naming it when it is not
     /// safetensors.
     pub fn load(path: impl AsRef<Path>) -> Result<Self> {
         let path = path.as_ref();
@@ -67,8 +67,10 @@ impl Checkpoint {
             source,
         })?;
         let config = Self::config_beside(path);
-        Self::from_bytes_with_config(&bytes, config.as_deref())
-            .map_err(|e| Error::Config(format!("{}: {e}", path.display())))
+        Self::from_bytes_with_config(&bytes, config.as_deref()).map_err(|e| Error::Checkpoint {
+            path: path.to_path_buf(),
+            source: Box::new(e),
+        })
     }
 
     /// The Hugging Face `config.json` that goes with the checkpoint at
@@ -85,7 +87,7 @@ impl Checkpoint {
     /// `config.json` for a GPT-2-layout file (its `n_head`).
     ///
     /// # Errors
-    /// [`Error::Config`] when the bytes are not safetensors, or a GPT-2
+    /// [`Error::NotSafetensors`] when the bytes are not safetensors, [`Error::Gpt2`] when a GPT-2
     /// layout lacks `n_head` or has an architecture cfmem does not share.
     pub fn from_bytes_with_config(bytes: &[u8], config: Option<&[u8]>) -> Result<Self> {
         let mut c = Self::from_bytes(bytes)?;
@@ -100,13 +102,9 @@ impl Checkpoint {
     fn convert_gpt2(&mut self, config: Option<&[u8]>) -> Result<()> {
         let cfg: serde_json::Value = match config {
             Some(b) => {
-                serde_json::from_slice(b).map_err(|e| Error::Config(format!("config.json: {e}")))?
+                serde_json::from_slice(b).map_err(|e| Error::Gpt2(Gpt2Problem::Config(e)))?
             }
-            None => {
-                return Err(Error::Config(
-                    "a GPT-2-layout checkpoint needs its config.json beside it (for n_head)".into(),
-                ))
-            }
+            None => return Err(Error::Gpt2(Gpt2Problem::NoConfig)),
         };
         let get = |k: &str| {
             cfg.get(k)
@@ -115,12 +113,10 @@ impl Checkpoint {
         };
         if let Some(a) = cfg.get("activation_function").and_then(|v| v.as_str()) {
             if !matches!(a, "gelu_new" | "gelu_pytorch_tanh") {
-                return Err(Error::Config(format!(
-                    "config.json: activation {a}; cfmem's blocks use tanh-GELU (gelu_new)"
-                )));
+                return Err(Error::Gpt2(Gpt2Problem::Activation(a.to_string())));
             }
         }
-        let n_head = get("n_head").ok_or_else(|| Error::Config("config.json: no n_head".into()))?;
+        let n_head = get("n_head").ok_or(Error::Gpt2(Gpt2Problem::NoHeads))?;
         // GPT-2's names, generated from the layers for this many blocks.
         let stripped: HashMap<String, Tensor> = std::mem::take(&mut self.tensors)
             .into_iter()
@@ -154,7 +150,7 @@ impl Checkpoint {
         }
         let dims = |n: &str| out.get(n).map(|t: &Tensor| t.dims().to_vec());
         let (Some(wte), Some(wpe)) = (dims("wte"), dims("wpe")) else {
-            return Err(Error::Config("GPT-2 layout without wte or wpe".into()));
+            return Err(Error::Gpt2(Gpt2Problem::NoEmbeddings));
         };
         let d_ff = dims("h.0.mlp.w_fc").map_or(4 * wte[1], |d| d[1]);
         self.tensors = out;
@@ -196,10 +192,10 @@ impl Checkpoint {
     /// Weights from the bytes of a safetensors file.
     ///
     /// # Errors
-    /// [`Error::Config`] when they are not safetensors.
+    /// [`Error::NotSafetensors`] when they are not safetensors.
     pub fn from_bytes(bytes: &[u8]) -> Result<Self> {
         let tensors = candle_core::safetensors::load_buffer(bytes, &Device::Cpu)
-            .map_err(|e| Error::Config(format!("not a safetensors file: {e}")))?;
+            .map_err(Error::NotSafetensors)?;
         Ok(Self {
             tensors,
             fingerprint: blake3::hash(bytes).to_hex().to_string(),
@@ -254,21 +250,18 @@ impl Checkpoint {
     /// file and renamed, so that a reader never sees half a file).
     ///
     /// # Errors
-    /// [`Error::Config`] for `k` out of range; I/O and candle errors.
+    /// [`Error::NoSuchMember`] for `k` out of range; I/O and candle errors.
     pub fn save(model: &Gpt, k: usize, path: impl AsRef<Path>) -> Result<()> {
         let path = path.as_ref();
         if k >= model.k() {
-            return Err(Error::Config(format!(
-                "model {k} of an ensemble of {}",
-                model.k()
-            )));
+            return Err(Error::NoSuchMember { k, n: model.k() });
         }
         let map = VarMap::new();
         {
             let mut data = map
                 .data()
                 .lock()
-                .map_err(|_| Error::Config("weights map poisoned".into()))?;
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
             for p in model.params() {
                 data.insert(p.name.clone(), Var::from_tensor(&member(p, k)?)?);
             }
@@ -300,15 +293,16 @@ impl Checkpoint {
     /// rows (the tokenizer's and the three framing ids).
     ///
     /// # Errors
-    /// [`Error::Config`] for untied embeddings (GPT-2 ties them) or `k` out
+    /// [`Error::Gpt2`] for untied embeddings (GPT-2 ties them), [`Error::NoSuchMember`] for `k` out
     /// of range; I/O and candle errors.
     pub fn save_gpt2(model: &Gpt, k: usize, path: impl AsRef<Path>) -> Result<()> {
         let path = path.as_ref();
         let cfg = model.config();
-        if !cfg.tie_embeddings || k >= model.k() {
-            return Err(Error::Config(
-                "GPT-2 layout: needs tied embeddings and an existing model index".into(),
-            ));
+        if !cfg.tie_embeddings {
+            return Err(Error::Gpt2(Gpt2Problem::Untied));
+        }
+        if k >= model.k() {
+            return Err(Error::NoSuchMember { k, n: model.k() });
         }
         let mut out = HashMap::new();
         for p in model.params() {
@@ -316,7 +310,7 @@ impl Checkpoint {
             let name = p
                 .gpt2_name
                 .as_ref()
-                .ok_or_else(|| Error::Config(format!("{}: no GPT-2 name", p.name)))?;
+                .ok_or_else(|| Error::Gpt2(Gpt2Problem::NoName(p.name.clone())))?;
             // Gains and biases are [1, n] rows in cfmem, 1-D in GPT-2.
             let t = if t.dims()[0] == 1 && p.name != "wpe" {
                 t.squeeze(0)?

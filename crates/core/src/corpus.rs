@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::error::{Error, Result};
+use crate::error::{Error, FieldProblem, Location, Result};
 
 /// One document.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -77,7 +77,7 @@ pub struct Corpus {
 /// A document with the place it came from, before validation.
 pub(crate) struct Located {
     pub(crate) doc: Document,
-    pub(crate) location: String,
+    pub(crate) location: Location,
 }
 
 impl Corpus {
@@ -90,15 +90,15 @@ impl Corpus {
             .into_iter()
             .enumerate()
             .map(|(i, doc)| Located {
-                location: format!("document #{i}"),
+                location: Location::InMemory(i),
                 doc,
             })
             .collect();
-        Self::validate(located, false, "in-memory corpus")
+        Self::validate(located, false, None)
     }
 
-    fn validate(docs: Vec<Located>, skip_empty: bool, source: &str) -> Result<Self> {
-        let mut seen: HashMap<String, String> = HashMap::new();
+    fn validate(docs: Vec<Located>, skip_empty: bool, source: Option<&Path>) -> Result<Self> {
+        let mut seen: HashMap<String, Location> = HashMap::new();
         let mut out = Vec::with_capacity(docs.len());
         let mut n_skipped_empty = 0;
         for Located { doc, location } in docs {
@@ -123,7 +123,7 @@ impl Corpus {
             out.push(doc);
         }
         if out.is_empty() {
-            return Err(Error::EmptyCorpus(source.to_string()));
+            return Err(Error::EmptyCorpus(source.map(Path::to_path_buf)));
         }
         Ok(Self {
             documents: out,
@@ -176,7 +176,7 @@ impl Corpus {
                 }
             }
         };
-        Self::validate(docs, cfg.skip_empty, &path.display().to_string())
+        Self::validate(docs, cfg.skip_empty, Some(path))
     }
 
     /// The documents.
@@ -334,42 +334,47 @@ fn parse_jsonl(
         if line.trim().is_empty() {
             continue;
         }
-        let field_err = |field: &str, problem: &str| Error::Field {
+        let field_err = |field: &str, problem| Error::Field {
             path: path.to_path_buf(),
             line: line_no,
             field: field.to_string(),
-            problem: problem.to_string(),
+            problem,
         };
-        let value: serde_json::Value = serde_json::from_str(line).map_err(|e| Error::Json {
+        let value: serde_json::Value =
+            serde_json::from_str(line).map_err(|source| Error::Json {
+                path: path.to_path_buf(),
+                line: line_no,
+                source,
+            })?;
+        let obj = value.as_object().ok_or_else(|| Error::NotAnObject {
             path: path.to_path_buf(),
             line: line_no,
-            message: e.to_string(),
-        })?;
-        let obj = value.as_object().ok_or_else(|| Error::Json {
-            path: path.to_path_buf(),
-            line: line_no,
-            message: "expected a JSON object".into(),
         })?;
         let text = match obj.get(&cfg.text_field) {
             Some(serde_json::Value::String(s)) => s.clone(),
-            Some(_) => return Err(field_err(&cfg.text_field, "is not a string")),
-            None => return Err(field_err(&cfg.text_field, "is missing")),
+            Some(_) => return Err(field_err(&cfg.text_field, FieldProblem::NotAString)),
+            None => return Err(field_err(&cfg.text_field, FieldProblem::Missing)),
         };
         let id = match obj.get(&cfg.id_field) {
             Some(serde_json::Value::String(s)) => s.clone(),
             Some(serde_json::Value::Number(n)) => n.to_string(),
-            Some(_) => return Err(field_err(&cfg.id_field, "is not a string or number")),
+            Some(_) => return Err(field_err(&cfg.id_field, FieldProblem::NotAStringOrNumber)),
             None => line_no.to_string(),
         };
         let group = match obj.get(&cfg.group_field) {
             Some(serde_json::Value::String(s)) => Some(s.clone()),
             Some(serde_json::Value::Number(n)) => Some(n.to_string()),
             Some(serde_json::Value::Null) | None => None,
-            Some(_) => return Err(field_err(&cfg.group_field, "is not a string or number")),
+            Some(_) => {
+                return Err(field_err(
+                    &cfg.group_field,
+                    FieldProblem::NotAStringOrNumber,
+                ))
+            }
         };
         docs.push(Located {
             doc: Document { id, text, group },
-            location: format!("{}:{line_no}", path.display()),
+            location: Location::Line(path.to_path_buf(), line_no),
         });
     }
     Ok(docs)
@@ -381,7 +386,7 @@ fn parse_text(path: &Path, bytes: &[u8], per_line: bool) -> Result<Vec<Located>>
     let push = |docs: &mut Vec<Located>, start: usize, body: String| {
         docs.push(Located {
             doc: Document::new(format!("line-{start}"), body),
-            location: format!("{}:{start}", path.display()),
+            location: Location::Line(path.to_path_buf(), start),
         });
     };
     if per_line {
@@ -430,7 +435,7 @@ fn load_dir(root: &Path) -> Result<Vec<Located>> {
             .join("/");
         docs.push(Located {
             doc: Document::new(id, text.to_string()),
-            location: file.display().to_string(),
+            location: Location::File(file.clone()),
         });
     }
     Ok(docs)

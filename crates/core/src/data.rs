@@ -100,9 +100,9 @@ impl TokenTable {
     /// ids; every id is below the vocabulary size.
     ///
     /// # Errors
-    /// [`Error::Config`] saying what is wrong.
+    /// [`Error::TokenTable`] saying what is wrong.
     pub fn check(&self) -> Result<()> {
-        let bad = |m: &str| Err(Error::Config(format!("token table: {m}")));
+        let bad = |m: &'static str| Err(Error::TokenTable(m));
         if self.offsets.first() != Some(&0)
             || self.offsets.last().copied() != Some(self.ids.len() as u64)
             || self.offsets.windows(2).any(|w| w[1] < w[0] + 2)
@@ -136,7 +136,7 @@ impl TokenizedCorpus {
     /// Tokenize `corpus` for a model with context `ctx`.
     ///
     /// # Errors
-    /// [`Error::Config`] for `ctx == 0`.
+    /// [`Error::InvalidSetting`] for `ctx == 0`.
     pub fn new(corpus: &Corpus, tokenizer: &dyn Tokenizer, ctx: usize) -> Result<Self> {
         Self::from_table(TokenTable::tokenize(corpus, tokenizer), ctx)
     }
@@ -144,10 +144,14 @@ impl TokenizedCorpus {
     /// Windows of context `ctx` over an already tokenized corpus.
     ///
     /// # Errors
-    /// [`Error::Config`] for `ctx == 0` or an invalid table.
+    /// [`Error::InvalidSetting`] for `ctx == 0`; [`Error::TokenTable`] for an invalid table.
     pub fn from_table(table: TokenTable, ctx: usize) -> Result<Self> {
         if ctx == 0 {
-            return Err(Error::Config("ctx must be positive".into()));
+            return Err(Error::InvalidSetting {
+                setting: "ctx",
+                value: ctx.to_string(),
+                expected: "must be positive",
+            });
         }
         table.check()?;
         let mut windows = Vec::new();

@@ -20,13 +20,17 @@ pub enum DeviceChoice {
 }
 
 impl std::str::FromStr for DeviceChoice {
-    type Err = String;
-    fn from_str(s: &str) -> std::result::Result<Self, String> {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
         match s {
             "cpu" => Ok(Self::Cpu),
             "cuda" | "gpu" => Ok(Self::Cuda),
             "auto" => Ok(Self::Auto),
-            o => Err(format!("unknown device {o:?} (expected cpu, cuda or auto)")),
+            o => Err(Error::Parse {
+                what: "device",
+                input: o.to_string(),
+                expected: "cpu, cuda or auto",
+            }),
         }
     }
 }
@@ -34,15 +38,11 @@ impl std::str::FromStr for DeviceChoice {
 /// The candle device for a choice.
 ///
 /// # Errors
-/// [`Error::Config`] when CUDA is asked for and unavailable.
+/// [`Error::Cuda`] when CUDA is asked for and unavailable.
 pub fn select_device(choice: DeviceChoice) -> Result<Device> {
     match choice {
         DeviceChoice::Cpu => Ok(Device::Cpu),
-        DeviceChoice::Cuda => Device::new_cuda(0).map_err(|e| {
-            Error::Config(format!(
-                "CUDA device 0 is not available ({e}); build with --features cuda"
-            ))
-        }),
+        DeviceChoice::Cuda => Device::new_cuda(0).map_err(Error::Cuda),
         DeviceChoice::Auto => Ok(Device::cuda_if_available(0).unwrap_or(Device::Cpu)),
     }
 }

@@ -137,7 +137,8 @@ fn evaluate_inner(
 /// tokens must fit the context. Returns `[K][prompt][steps]` token ids.
 ///
 /// # Errors
-/// [`crate::Error::Config`] for prompts of different lengths or too long;
+/// [`crate::Error::Prompts`] for prompts of different lengths,
+/// [`crate::Error::PromptTooLong`] for too long ones;
 /// candle errors.
 pub fn greedy(
     model: &Gpt,
@@ -151,15 +152,14 @@ pub fn greedy(
         return Ok(out);
     };
     if len == 0 || prompts.iter().any(|p| p.len() != len) {
-        return Err(crate::Error::Config(
-            "greedy: prompts must be non-empty and of one length".into(),
-        ));
+        return Err(crate::Error::Prompts);
     }
     if steps > 0 && len + steps - 1 > model.config().ctx {
-        return Err(crate::Error::Config(format!(
-            "greedy: a prompt of {len} tokens and {steps} steps do not fit the context of {}",
-            model.config().ctx
-        )));
+        return Err(crate::Error::PromptTooLong {
+            len,
+            steps,
+            ctx: model.config().ctx,
+        });
     }
     // Each model's own sequences: [K][B][T], extended as they are written.
     let mut seqs: Vec<Vec<Vec<u32>>> = vec![prompts.to_vec(); k];

@@ -57,10 +57,14 @@ impl std::fmt::Display for ExtractionConfig {
 }
 
 impl std::str::FromStr for ExtractionConfig {
-    type Err = String;
+    type Err = Error;
     /// `PREFIX:SUFFIX`, e.g. `32:32`.
-    fn from_str(s: &str) -> std::result::Result<Self, String> {
-        let bad = || format!("extraction {s:?}: expected PREFIX:SUFFIX in tokens, e.g. 32:32");
+    fn from_str(s: &str) -> Result<Self> {
+        let bad = || Error::Parse {
+            what: "extraction",
+            input: s.to_string(),
+            expected: "PREFIX:SUFFIX in tokens, e.g. 32:32",
+        };
         let (p, q) = s.split_once(':').ok_or_else(bad)?;
         Ok(Self {
             prefix: p.trim().parse().map_err(|_| bad())?,
@@ -73,20 +77,15 @@ impl ExtractionConfig {
     /// Check the lengths against a model context of `ctx` tokens.
     ///
     /// # Errors
-    /// [`Error::Config`] for an empty prompt or continuation, a
+    /// [`Error::ExtractionLengths`] for an empty prompt or continuation, a
     /// continuation over 254 tokens, or `prefix + suffix > ctx`.
     pub fn check(&self, ctx: usize) -> Result<()> {
         if self.prefix == 0 || self.suffix == 0 || self.suffix >= u32::from(TOO_SHORT) {
-            return Err(Error::Config(format!(
-                "extraction {self}: the prompt and the continuation need at least one token, and the continuation at most {}",
-                TOO_SHORT - 1
-            )));
+            return Err(Error::ExtractionLengths(*self));
         }
         let need = self.prefix as usize + self.suffix as usize;
         if need > ctx {
-            return Err(Error::Config(format!(
-                "extraction {self}: prompt and continuation ({need} tokens) do not fit the model's context of {ctx}; shorten them or widen the context"
-            )));
+            return Err(Error::ExtractionContext { config: *self, ctx });
         }
         Ok(())
     }
@@ -117,18 +116,17 @@ impl ExtractionConfig {
 /// ([`crate::evaluate_tokens`]).
 ///
 /// # Errors
-/// [`Error::Config`] when `scores` do not cover the corpus's targets.
+/// [`Error::ExtractionScores`] when `scores` do not cover the corpus's targets.
 pub fn extraction(
     corpus: &TokenizedCorpus,
     scores: &TokenScores,
     cfg: &ExtractionConfig,
 ) -> Result<Vec<u8>> {
     if scores.correct.len() != corpus.total_targets() {
-        return Err(Error::Config(format!(
-            "extraction: {} per-token results for a corpus of {} targets",
-            scores.correct.len(),
-            corpus.total_targets()
-        )));
+        return Err(Error::ExtractionScores {
+            found: scores.correct.len(),
+            expected: corpus.total_targets(),
+        });
     }
     let (p, s) = (cfg.prefix as usize, cfg.suffix as usize);
     Ok((0..corpus.n_docs())

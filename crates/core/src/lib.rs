@@ -57,7 +57,7 @@ pub use checkpoint::{Checkpoint, Gpt2Shape};
 pub use corpus::{Corpus, Document, LoadConfig};
 pub use data::{Batch, TokenIds, TokenTable, TokenizedCorpus, Window};
 pub use device::{select_device, set_tf32, DeviceChoice};
-pub use error::{Error, Result};
+pub use error::{Error, FieldProblem, Gpt2Problem, Location, Result, WeightProblem};
 pub use eval::{evaluate, evaluate_tokens, greedy, DocEval, TokenScores};
 pub use extract::{extraction, ExtractionConfig, TOO_SHORT};
 pub use fused::Kernels;

@@ -8,7 +8,7 @@ use arrow_schema::DataType;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
 use crate::corpus::{Document, LoadConfig, Located};
-use crate::error::{Error, Result};
+use crate::error::{Error, FieldProblem, Location, Result};
 
 /// Whether `path` names a Parquet file.
 pub(crate) fn is_parquet(path: &Path) -> bool {
@@ -19,7 +19,7 @@ pub(crate) fn is_parquet(path: &Path) -> bool {
 
 /// The value of row `i` of a string or integer column as text (`None` for
 /// null), or why it cannot be one.
-fn cell(col: &ArrayRef, i: usize) -> std::result::Result<Option<String>, &'static str> {
+fn cell(col: &ArrayRef, i: usize) -> std::result::Result<Option<String>, FieldProblem> {
     use arrow_array::cast::AsArray;
     use arrow_array::types::{Int32Type, Int64Type, UInt32Type, UInt64Type};
     if col.is_null(i) {
@@ -33,7 +33,7 @@ fn cell(col: &ArrayRef, i: usize) -> std::result::Result<Option<String>, &'stati
         DataType::Int32 => col.as_primitive::<Int32Type>().value(i).to_string(),
         DataType::UInt64 => col.as_primitive::<UInt64Type>().value(i).to_string(),
         DataType::UInt32 => col.as_primitive::<UInt32Type>().value(i).to_string(),
-        _ => return Err("is not a string or integer column"),
+        _ => return Err(FieldProblem::NotAStringOrIntegerColumn),
     }))
 }
 
@@ -49,9 +49,9 @@ pub(crate) fn load(path: &Path, cfg: &LoadConfig) -> Result<Vec<Located>> {
         path: path.to_path_buf(),
         source: e,
     };
-    let pq = |e: parquet::errors::ParquetError| Error::Io {
+    let pq = |e: parquet::errors::ParquetError| Error::Parquet {
         path: path.to_path_buf(),
-        source: std::io::Error::new(std::io::ErrorKind::InvalidData, e.to_string()),
+        source: Box::new(e),
     };
     let file = std::fs::File::open(path).map_err(io)?;
     let reader = ParquetRecordBatchReaderBuilder::try_new(file)
@@ -62,19 +62,19 @@ pub(crate) fn load(path: &Path, cfg: &LoadConfig) -> Result<Vec<Located>> {
     let mut docs = Vec::new();
     let mut row = 0usize;
     for batch in reader {
-        let batch: RecordBatch = batch.map_err(|e| Error::Io {
+        let batch: RecordBatch = batch.map_err(|e| Error::Parquet {
             path: path.to_path_buf(),
-            source: std::io::Error::new(std::io::ErrorKind::InvalidData, e.to_string()),
+            source: Box::new(e),
         })?;
-        let field_err = |field: &str, line: usize, problem: &str| Error::Field {
+        let field_err = |field: &str, line: usize, problem| Error::Field {
             path: path.to_path_buf(),
             line,
             field: field.to_string(),
-            problem: problem.to_string(),
+            problem,
         };
         let text = batch
             .column_by_name(&cfg.text_field)
-            .ok_or_else(|| field_err(&cfg.text_field, row + 1, "is missing (no such column)"))?;
+            .ok_or_else(|| field_err(&cfg.text_field, row + 1, FieldProblem::NoColumn))?;
         if !matches!(
             text.data_type(),
             DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View
@@ -82,7 +82,7 @@ pub(crate) fn load(path: &Path, cfg: &LoadConfig) -> Result<Vec<Located>> {
             return Err(field_err(
                 &cfg.text_field,
                 row + 1,
-                "is not a string column",
+                FieldProblem::NotAStringColumn,
             ));
         }
         let ids = batch.column_by_name(&cfg.id_field);
@@ -91,7 +91,7 @@ pub(crate) fn load(path: &Path, cfg: &LoadConfig) -> Result<Vec<Located>> {
             row += 1;
             let text = match cell(text, i) {
                 Ok(Some(t)) => t,
-                Ok(None) => return Err(field_err(&cfg.text_field, row, "is null")),
+                Ok(None) => return Err(field_err(&cfg.text_field, row, FieldProblem::Null)),
                 Err(p) => return Err(field_err(&cfg.text_field, row, p)),
             };
             let id = match ids.map(|c| cell(c, i)) {
@@ -106,7 +106,7 @@ pub(crate) fn load(path: &Path, cfg: &LoadConfig) -> Result<Vec<Located>> {
             };
             docs.push(Located {
                 doc: Document { id, text, group },
-                location: format!("{}:row {row}", path.display()),
+                location: Location::Row(path.to_path_buf(), row),
             });
         }
     }

@@ -96,20 +96,19 @@ impl TokenizerConfig {
     /// bytes, which must match the fingerprint.
     ///
     /// # Errors
-    /// [`Error::Tokenizer`] when the JSON is missing, does not match, or
+    /// [`Error::TokenizerMissing`], [`Error::TokenizerChanged`], or [`Error::Tokenizer`] when the JSON
     /// cannot be read.
     pub fn build(&self, json: Option<&[u8]>) -> Result<Box<dyn Tokenizer>> {
         match self {
             Self::Byte => Ok(Box::new(ByteTokenizer)),
             Self::HuggingFace { fingerprint, .. } => {
-                let json = json.ok_or_else(|| {
-                    Error::Tokenizer("the tokenizer's tokenizer.json is missing".into())
-                })?;
+                let json = json.ok_or(Error::TokenizerMissing)?;
                 let got = blake3::hash(json).to_hex().to_string();
                 if &got != fingerprint {
-                    return Err(Error::Tokenizer(format!(
-                        "tokenizer.json has fingerprint {got}, the manifest {fingerprint}"
-                    )));
+                    return Err(Error::TokenizerChanged {
+                        found: got,
+                        expected: fingerprint.clone(),
+                    });
                 }
                 Ok(Box::new(HfTokenizer::from_json(json)?))
             }
@@ -131,16 +130,17 @@ pub enum TokenizerSpec {
 }
 
 impl std::str::FromStr for TokenizerSpec {
-    type Err = String;
-    fn from_str(s: &str) -> std::result::Result<Self, String> {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
         if s == "bytes" || s == "byte" {
             return Ok(Self::Bytes);
         }
         if let Some(v) = s.strip_prefix("bpe:") {
-            return v
-                .parse()
-                .map(Self::Bpe)
-                .map_err(|_| format!("tokenizer {s:?}: expected bpe:VOCAB, e.g. bpe:512"));
+            return v.parse().map(Self::Bpe).map_err(|_| Error::Parse {
+                what: "tokenizer",
+                input: s.to_string(),
+                expected: "bpe:VOCAB, e.g. bpe:512",
+            });
         }
         Ok(Self::File(s.into()))
     }
@@ -177,8 +177,13 @@ impl TokenizerSpec {
                     path: p.clone(),
                     source,
                 })?;
-                let tok = HfTokenizer::from_json(&bytes)
-                    .map_err(|e| Error::Tokenizer(format!("{}: {e}", p.display())))?;
+                let tok = HfTokenizer::from_json(&bytes).map_err(|e| match e {
+                    Error::Tokenizer { source, .. } => Error::Tokenizer {
+                        file: Some(p.clone()),
+                        source,
+                    },
+                    other => other,
+                })?;
                 (p.display().to_string(), tok)
             }
         };
@@ -211,7 +216,7 @@ impl HfTokenizer {
     /// [`Error::Tokenizer`] when the JSON is not a tokenizer.
     pub fn from_json(json: &[u8]) -> Result<Self> {
         let inner = tokenizers::Tokenizer::from_bytes(json)
-            .map_err(|e| Error::Tokenizer(format!("not a tokenizer.json: {e}")))?;
+            .map_err(|source| Error::Tokenizer { file: None, source })?;
         let base = inner.get_vocab_size(true);
         Ok(Self { inner, base })
     }
@@ -220,7 +225,7 @@ impl HfTokenizer {
     /// merges up to `vocab_size`) trained on the documents of `corpus`.
     ///
     /// # Errors
-    /// [`Error::Tokenizer`] for `vocab_size < 257` or a failed training.
+    /// [`Error::BpeVocabulary`] for `vocab_size < 257`; [`Error::Tokenizer`] for a failed training.
     pub fn train_bpe(corpus: &Corpus, vocab_size: usize) -> Result<Self> {
         use tokenizers::models::bpe::{BpeTrainerBuilder, BPE};
         use tokenizers::pre_tokenizers::byte_level::ByteLevel;
@@ -229,11 +234,9 @@ impl HfTokenizer {
             TokenizerBuilder,
         };
         if vocab_size < 257 {
-            return Err(Error::Tokenizer(format!(
-                "bpe:{vocab_size}: the vocabulary must hold the 256 bytes and at least one merge"
-            )));
+            return Err(Error::BpeVocabulary(vocab_size));
         }
-        let err = |e: tokenizers::Error| Error::Tokenizer(format!("BPE training: {e}"));
+        let err = |source: tokenizers::Error| Error::Tokenizer { file: None, source };
         let mut tk = TokenizerBuilder::<
             BPE,
             NormalizerWrapper,
@@ -266,7 +269,7 @@ impl HfTokenizer {
         self.inner
             .to_string(false)
             .map(String::into_bytes)
-            .map_err(|e| Error::Tokenizer(format!("tokenizer.json: {e}")))
+            .map_err(|source| Error::Tokenizer { file: None, source })
     }
 }
 
@@ -336,10 +339,13 @@ mod tests {
         assert!(a.config.build(Some(b"{}")).is_err());
         assert!(a.config.build(None).is_err());
         assert_eq!(
-            "bpe:512".parse::<TokenizerSpec>(),
-            Ok(TokenizerSpec::Bpe(512))
+            "bpe:512".parse::<TokenizerSpec>().ok(),
+            Some(TokenizerSpec::Bpe(512))
         );
-        assert_eq!("bytes".parse::<TokenizerSpec>(), Ok(TokenizerSpec::Bytes));
+        assert_eq!(
+            "bytes".parse::<TokenizerSpec>().ok(),
+            Some(TokenizerSpec::Bytes)
+        );
         assert!("bpe:x".parse::<TokenizerSpec>().is_err());
         assert!(TokenizerSpec::Bpe(100).resolve(&corpus).is_err());
     }

@@ -76,26 +76,46 @@ impl TrainConfig {
     /// Validate.
     ///
     /// # Errors
-    /// [`Error::Config`] naming the bad field.
+    /// [`Error::InvalidSetting`] naming the bad field.
     pub fn check(&self) -> Result<()> {
-        let bad = |m: &str| Err(Error::Config(m.to_string()));
+        let bad = |setting, value: &dyn std::fmt::Display, expected| {
+            Err(Error::InvalidSetting {
+                setting,
+                value: value.to_string(),
+                expected,
+            })
+        };
+        let unit = |x: f64| (0.0..1.0).contains(&x);
         if self.epochs == 0 {
-            return bad("epochs must be at least 1");
+            return bad("epochs", &self.epochs, "must be at least 1");
         }
         if self.batch_size == 0 {
-            return bad("batch_size must be at least 1");
+            return bad("batch_size", &self.batch_size, "must be at least 1");
         }
         if !(self.lr > 0.0 && self.lr.is_finite()) {
-            return bad("lr must be positive");
+            return bad("lr", &self.lr, "must be positive");
         }
-        if !(0.0..1.0).contains(&self.warmup_frac) || !(0.0..=1.0).contains(&self.min_lr_frac) {
-            return bad("warmup_frac must be in [0, 1) and min_lr_frac in [0, 1]");
+        if !unit(self.warmup_frac) {
+            return bad("warmup_frac", &self.warmup_frac, "must be in [0, 1)");
         }
-        if !(0.0..1.0).contains(&self.beta1) || !(0.0..1.0).contains(&self.beta2) {
-            return bad("beta1 and beta2 must be in [0, 1)");
+        if !(0.0..=1.0).contains(&self.min_lr_frac) {
+            return bad("min_lr_frac", &self.min_lr_frac, "must be in [0, 1]");
         }
-        if self.weight_decay < 0.0 || self.grad_clip < 0.0 || self.eps <= 0.0 {
-            return bad("weight_decay and grad_clip must be ≥ 0 and eps > 0");
+        for (setting, b) in [("beta1", self.beta1), ("beta2", self.beta2)] {
+            if !unit(b) {
+                return bad(setting, &b, "must be in [0, 1)");
+            }
+        }
+        for (setting, v) in [
+            ("weight_decay", self.weight_decay),
+            ("grad_clip", self.grad_clip),
+        ] {
+            if v < 0.0 {
+                return bad(setting, &v, "must be ≥ 0");
+            }
+        }
+        if self.eps <= 0.0 {
+            return bad("eps", &self.eps, "must be positive");
         }
         Ok(())
     }
@@ -313,13 +333,12 @@ impl<'a> Ensemble<'a> {
         let kernels = self.kernels.unwrap_or_else(|| Kernels::auto(dtype, device));
         cfg.check()?;
         if corpus.ctx() > model_cfg.ctx || corpus.vocab_size() > model_cfg.vocab_size {
-            return Err(Error::Config(format!(
-                "corpus windows (ctx {}, vocab {}) do not fit the model (ctx {}, vocab {})",
-                corpus.ctx(),
-                corpus.vocab_size(),
-                model_cfg.ctx,
-                model_cfg.vocab_size
-            )));
+            return Err(Error::CorpusModel {
+                corpus_ctx: corpus.ctx(),
+                corpus_vocab: corpus.vocab_size(),
+                model_ctx: model_cfg.ctx,
+                model_vocab: model_cfg.vocab_size,
+            });
         }
         let model = match self.init {
             Some(c) => Gpt::from_weights(

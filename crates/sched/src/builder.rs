@@ -344,9 +344,9 @@ impl ExperimentBuilder {
         if let Some((bytes, config)) = &init_bytes {
             // A GPT-2-layout checkpoint gives the model its shape; the
             // weights must fit the model: refuse now, not in every job.
-            let named = |e: cfmem_core::Error| {
-                let p = init_path.as_deref().unwrap_or(std::path::Path::new("init"));
-                Error::Config(format!("{}: {e}", p.display()))
+            let named = |source: cfmem_core::Error| Error::Checkpoint {
+                path: init_path.clone().unwrap_or_else(|| "init".into()),
+                source,
             };
             let ck = cfmem_core::Checkpoint::from_bytes_with_config(bytes, config.as_deref())
                 .map_err(named)?;
@@ -452,8 +452,10 @@ impl ExperimentBuilder {
             }
         }
         // The manifest last: once it exists, the corpus files are complete.
-        let bytes =
-            serde_json::to_vec_pretty(&manifest).map_err(|e| Error::Config(e.to_string()))?;
+        let bytes = serde_json::to_vec_pretty(&manifest).map_err(|source| Error::Json {
+            path: layout.manifest(),
+            source,
+        })?;
         write_atomic(&layout.manifest(), &bytes)?;
         Experiment::assemble(layout, manifest, corpus.corpus, queries.map(|q| q.corpus))
     }

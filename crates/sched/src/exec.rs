@@ -161,20 +161,27 @@ impl RunConfig {
     /// Validate.
     ///
     /// # Errors
-    /// [`Error::Config`] naming the bad setting.
+    /// [`Error::InvalidSetting`] naming the bad setting.
     pub fn check(&self) -> Result<()> {
-        if self.n_models == 0 {
-            return Err(Error::Config(
-                "the number of models must be at least 1 (an experiment without models has no estimate)"
-                    .into(),
-            ));
-        }
-        if self.jobs == 0 || self.threads == 0 || self.ensemble == 0 {
-            return Err(Error::Config(
-                "jobs, threads and ensemble must be at least 1".into(),
-            ));
-        }
-        Ok(())
+        let at_least_one = |setting: &'static str, v: usize, expected: &'static str| {
+            if v == 0 {
+                Err(Error::InvalidSetting {
+                    setting,
+                    value: v.to_string(),
+                    expected,
+                })
+            } else {
+                Ok(())
+            }
+        };
+        at_least_one(
+            "number of models",
+            self.n_models,
+            "at least 1 (an experiment without models has no estimate)",
+        )?;
+        at_least_one("jobs", self.jobs, "at least 1")?;
+        at_least_one("threads", self.threads, "at least 1")?;
+        at_least_one("ensemble", self.ensemble, "at least 1")
     }
 }
 
@@ -262,7 +269,7 @@ pub fn run(exp: &Experiment, cfg: &RunConfig, obs: &dyn Observer) -> Result<RunS
             rayon::ThreadPoolBuilder::new()
                 .num_threads(cfg.threads)
                 .build()
-                .map_err(|e| Error::Config(format!("thread pool: {e}")))
+                .map_err(Error::from)
         })
         .collect::<Result<Vec<_>>>()?;
     std::thread::scope(|scope| {

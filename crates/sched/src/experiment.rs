@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use cfmem_core::{Corpus, Document, LoadConfig};
 
 use crate::builder::ExperimentBuilder;
-use crate::error::{io, Error, Result};
+use crate::error::{io, Difference, Error, Kept, RecordProblem, Result};
 use crate::layout::{write_atomic, Layout};
 use crate::manifest::Manifest;
 use crate::record::{encode, read_record, Evals, Record, RecordMeta};
@@ -45,7 +45,10 @@ pub struct CorruptRecord {
 pub(crate) fn write_jsonl(path: &Path, corpus: &Corpus) -> Result<()> {
     let mut jsonl = Vec::new();
     for d in corpus.documents() {
-        serde_json::to_writer(&mut jsonl, d).map_err(|e| Error::Config(e.to_string()))?;
+        serde_json::to_writer(&mut jsonl, d).map_err(|source| Error::Json {
+            path: path.to_path_buf(),
+            source,
+        })?;
         jsonl.push(b'\n');
     }
     write_atomic(path, &jsonl)
@@ -76,9 +79,11 @@ impl Experiment {
         let cfg = LoadConfig::default();
         let mismatch = |what: &str| Error::ManifestMismatch {
             dir: layout.dir().to_path_buf(),
-            diffs: vec![format!(
-                "{what}.fingerprint: the manifest's differs from that of {what}.jsonl"
-            )],
+            diffs: vec![Difference {
+                field: format!("{what}.fingerprint"),
+                existing: "the manifest's".into(),
+                requested: format!("that of {what}.jsonl"),
+            }],
         };
         let corpus = Corpus::load(layout.corpus(), &cfg)?;
         if corpus.fingerprint() != manifest.corpus.fingerprint {
@@ -227,27 +232,16 @@ impl Experiment {
     pub fn read(&self, i: usize) -> Result<Record> {
         let path = self.layout.record(i);
         let r = read_record(&path)?;
-        let bad = |m: String| Error::CorruptRecord {
-            path: path.clone(),
-            message: m,
-        };
         if r.model != i {
-            return Err(bad(format!("holds model {} instead of {i}", r.model)));
+            return Err(Error::CorruptRecord {
+                path,
+                problem: RecordProblem::OtherModel {
+                    found: r.model,
+                    expected: i,
+                },
+            });
         }
-        if !self.manifest.ties(&r.manifest) {
-            return Err(bad("was written under another manifest".into()));
-        }
-        let n = self.corpus.len();
-        if r.copies.len() != n || r.docs.len() != Some(n) {
-            return Err(bad(format!("does not have {n} documents")));
-        }
-        let nq = self.queries.as_ref().map(Corpus::len);
-        if r.queries.as_ref().map(|q| q.len()) != nq.map(Some) {
-            return Err(bad(format!(
-                "does not have the experiment's {} queries",
-                nq.unwrap_or(0)
-            )));
-        }
+        self.fits(&path, &r)?;
         Ok(r)
     }
 
@@ -259,22 +253,66 @@ impl Experiment {
     /// # Errors
     /// [`Error::CorruptRecord`] naming what does not fit; I/O errors.
     pub fn store(&self, record: &Record) -> Result<()> {
-        let path = self.layout.record(record.model);
-        let bad = |m: String| Error::CorruptRecord {
-            path: path.clone(),
-            message: m,
+        self.fits(&self.layout.record(record.model), record)?;
+        self.write(record, &RecordMeta::default())
+    }
+
+    /// [`Error::NotKept`] for `what`, naming the directory.
+    pub(crate) fn not_kept(&self, what: Kept) -> Error {
+        Error::NotKept {
+            dir: self.dir().to_path_buf(),
+            what,
+        }
+    }
+
+    /// Whether a file beside a record (at `path`, holding `model`'s results
+    /// under manifest `hash`) is model `i`'s, of this experiment.
+    pub(crate) fn check_beside(
+        &self,
+        path: &Path,
+        i: usize,
+        model: usize,
+        hash: &str,
+    ) -> Result<()> {
+        let bad = |problem| {
+            Err(Error::CorruptRecord {
+                path: path.to_path_buf(),
+                problem,
+            })
         };
-        if !self.manifest.ties(&record.manifest) {
-            return Err(bad("was made under another manifest".into()));
+        if model != i {
+            return bad(RecordProblem::OtherModel {
+                found: model,
+                expected: i,
+            });
+        }
+        if !self.manifest.ties(hash) {
+            return bad(RecordProblem::OtherManifest);
+        }
+        Ok(())
+    }
+
+    /// Whether `r` (at `path`) belongs to this experiment: its manifest
+    /// hash, and its numbers of documents and queries.
+    fn fits(&self, path: &Path, r: &Record) -> Result<()> {
+        let bad = |problem| {
+            Err(Error::CorruptRecord {
+                path: path.to_path_buf(),
+                problem,
+            })
+        };
+        if !self.manifest.ties(&r.manifest) {
+            return bad(RecordProblem::OtherManifest);
         }
         let n = self.corpus.len();
-        if record.copies.len() != n || record.docs.len() != Some(n) {
-            return Err(bad(format!("does not have {n} documents")));
+        if r.copies.len() != n || r.docs.len() != Some(n) {
+            return bad(RecordProblem::Documents(n));
         }
-        if record.queries.as_ref().map(Evals::len) != self.queries.as_ref().map(|q| Some(q.len())) {
-            return Err(bad("does not have the experiment's queries".into()));
+        let nq = self.queries.as_ref().map(Corpus::len);
+        if r.queries.as_ref().map(Evals::len) != nq.map(Some) {
+            return bad(RecordProblem::Queries(nq.unwrap_or(0)));
         }
-        self.write(record, &RecordMeta::default())
+        Ok(())
     }
 
     /// Write model `i`'s record and sidecar (sidecar first, both atomic).
@@ -284,7 +322,7 @@ impl Experiment {
             &self.layout.meta(i),
             &serde_json::to_vec_pretty(meta).unwrap_or_default(),
         )?;
-        write_atomic(&self.layout.record(i), &encode(record))
+        write_atomic(&self.layout.record(i), &encode(record)?)
     }
 
     /// Which of models `0..n_models` are done, missing or corrupt.

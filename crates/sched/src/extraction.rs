@@ -9,7 +9,7 @@
 use cfmem_analysis::Metric;
 use cfmem_core::TOO_SHORT;
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Kept, RecordProblem, Result};
 use crate::experiment::Experiment;
 use crate::layout::write_atomic;
 use crate::token_record::{frame, unframe};
@@ -24,7 +24,7 @@ impl Experiment {
     pub(crate) fn write_extraction(&self, i: usize, matched: &[u8]) -> Result<()> {
         write_atomic(
             &self.layout().extraction(i),
-            &frame(MAGIC, i, &self.manifest().hash(), matched.len(), matched),
+            &frame(MAGIC, i, &self.manifest().hash(), matched.len(), matched)?,
         )
     }
 
@@ -33,34 +33,25 @@ impl Experiment {
     /// mistake, [`TOO_SHORT`] for a document too short.
     ///
     /// # Errors
-    /// [`Error::Config`] when the experiment takes no extraction test;
+    /// [`Error::NotKept`] when the experiment takes no extraction test;
     /// [`Error::CorruptRecord`] for a missing, damaged or foreign file.
     pub fn read_extraction(&self, i: usize) -> Result<Vec<u8>> {
         if self.manifest().extraction.is_none() {
-            return Err(Error::Config(format!(
-                "{}: the experiment takes no extraction test; run a new experiment with --extraction",
-                self.dir().display()
-            )));
+            return Err(self.not_kept(Kept::Extraction));
         }
         let path = self.layout().extraction(i);
-        let bad = |m: String| Error::CorruptRecord {
+        let bytes = std::fs::read(&path).map_err(|source| Error::MissingBeside {
             path: path.clone(),
-            message: m,
-        };
-        let bytes =
-            std::fs::read(&path).map_err(|e| bad(format!("no extraction results ({e})")))?;
-        let (model, hash, n, body) = unframe(&path, &bytes, MAGIC, "extraction", Some)?;
-        if model != i {
-            return Err(bad(format!("holds model {model} instead of {i}")));
-        }
-        if !self.manifest().ties(&hash) {
-            return Err(bad("was written under another manifest".into()));
-        }
+            what: Kept::Extraction,
+            source,
+        })?;
+        let (model, hash, n, body) = unframe(&path, &bytes, MAGIC, "extraction file", Some)?;
+        self.check_beside(&path, i, model, &hash)?;
         if n != self.documents().len() {
-            return Err(bad(format!(
-                "{n} documents, the corpus {}",
-                self.documents().len()
-            )));
+            return Err(Error::CorruptRecord {
+                path,
+                problem: RecordProblem::Documents(self.documents().len()),
+            });
         }
         Ok(body.to_vec())
     }
@@ -71,16 +62,14 @@ impl Experiment {
     /// document too short.
     ///
     /// # Errors
-    /// Those of [`Experiment::read_extraction`]; [`Error::Config`] for a
-    /// metric that is not an extraction metric.
+    /// Those of [`Experiment::read_extraction`];
+    /// [`Error::NotExtractionMetric`] for a metric that is not one.
     pub fn extraction_scores(&self, i: usize, metric: Metric) -> Result<Vec<f64>> {
         let exact = match metric {
             Metric::Extraction => true,
             Metric::ExtractionLength => false,
             Metric::Accuracy | Metric::Loss | Metric::LogProb => {
-                return Err(Error::Config(format!(
-                    "{metric} is not an extraction metric"
-                )))
+                return Err(Error::NotExtractionMetric(metric))
             }
         };
         let suffix = self.manifest().extraction.map_or(0, |e| e.suffix as u8);

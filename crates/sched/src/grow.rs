@@ -78,13 +78,18 @@ pub fn grow(
     on_round: &mut dyn FnMut(&Round),
 ) -> Result<Vec<Round>> {
     if !(growth.target > 0.0 && growth.target < 1.0) {
-        return Err(Error::Config(format!(
-            "reliability target {}: expected a correlation between 0 and 1, e.g. 0.9",
-            growth.target
-        )));
+        return Err(Error::InvalidSetting {
+            setting: "reliability target",
+            value: growth.target.to_string(),
+            expected: "a correlation between 0 and 1, e.g. 0.9",
+        });
     }
     if growth.budget == 0 {
-        return Err(Error::Config("the model budget must be at least 1".into()));
+        return Err(Error::InvalidSetting {
+            setting: "model budget",
+            value: growth.budget.to_string(),
+            expected: "at least 1",
+        });
     }
     let existing = exp.n_recorded()?;
     let (mut n, step) = growth.plan(exp.manifest().design().block_size(), existing);

@@ -53,7 +53,7 @@ mod tokens;
 mod units;
 
 pub use builder::{ExperimentBuilder, OnChange};
-pub use error::{Error, Result};
+pub use error::{Difference, Error, Kept, ManifestProblem, RecordProblem, Result};
 pub use exec::{run, FailedModel, Observer, RunConfig, RunSummary, Silent, GPU_ENSEMBLE};
 pub use experiment::{CorruptRecord, Experiment, Scan};
 pub use grow::{grow, Growth, Round};

@@ -6,7 +6,7 @@ use cfmem_analysis::{hash_words, DesignConfig, DesignKind};
 use cfmem_core::{ExtractionConfig, LoadConfig, ModelConfig, TokenizerConfig, TrainConfig};
 use serde::{Deserialize, Serialize};
 
-use crate::error::{io, Error, Result};
+use crate::error::{io, Difference, Error, ManifestProblem, Result};
 use crate::layout::Layout;
 use crate::units::UnitSpec;
 
@@ -48,14 +48,16 @@ pub enum Seeding {
 }
 
 impl std::str::FromStr for Seeding {
-    type Err = String;
-    fn from_str(s: &str) -> std::result::Result<Self, String> {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
         match s {
             "per-model" | "per_model" => Ok(Self::PerModel),
             "shared" => Ok(Self::Shared),
-            other => Err(format!(
-                "unknown seeding `{other}` (expected `per-model` or `shared`)"
-            )),
+            other => Err(Error::Parse {
+                what: "seeding",
+                input: other.to_string(),
+                expected: "per-model or shared",
+            }),
         }
     }
 }
@@ -232,28 +234,28 @@ impl Manifest {
             return Err(Error::NotAnExperiment(layout.dir().to_path_buf()));
         }
         let bytes = std::fs::read(&path).map_err(io(&path))?;
-        let bad = |message: String| Error::BadManifest {
+        let bad = |problem: ManifestProblem| Error::BadManifest {
             path: path.clone(),
-            message,
+            problem,
         };
-        let v: serde_json::Value =
-            serde_json::from_slice(&bytes).map_err(|e| bad(e.to_string()))?;
+        let v: serde_json::Value = serde_json::from_slice(&bytes).map_err(|e| bad(e.into()))?;
         match v.get("format_version").and_then(serde_json::Value::as_u64) {
             Some(n) if n == u64::from(FORMAT_VERSION) => {}
-            Some(n) => {
-                return Err(bad(format!(
-                    "format version {n}, but this cfmem reads version {FORMAT_VERSION} only: the experiment was made by another version of cfmem; recreate it to train or report with this one"
-                )))
+            Some(found) => {
+                return Err(bad(ManifestProblem::Version {
+                    found,
+                    supported: u64::from(FORMAT_VERSION),
+                }))
             }
-            None => return Err(bad("no format_version".into())),
+            None => return Err(bad(ManifestProblem::NoVersion)),
         }
-        serde_json::from_value(v).map_err(|e| bad(e.to_string()))
+        serde_json::from_value(v).map_err(|e| bad(e.into()))
     }
 
     /// Differences that matter for the records, one line per field
     /// (`corpus.path`, `queries.path` and `init.path` are informational and
     /// ignored).
-    pub fn diff(&self, other: &Manifest) -> Vec<String> {
+    pub fn diff(&self, other: &Manifest) -> Vec<Difference> {
         let mut a = flatten(&serde_json::to_value(self).unwrap_or_default());
         let mut b = flatten(&serde_json::to_value(other).unwrap_or_default());
         let informational =
@@ -271,7 +273,11 @@ impl Manifest {
         keys.into_iter()
             .filter_map(|k| {
                 let (x, y) = (get(&a, k), get(&b, k));
-                (x != y).then(|| format!("{k}: existing {x}, requested {y}"))
+                (x != y).then(|| Difference {
+                    field: k.clone(),
+                    existing: x,
+                    requested: y,
+                })
             })
             .collect()
     }

@@ -5,7 +5,7 @@
 use cfmem_analysis::{text_segments, Metric, SkippedRow, TokenMem, TokenMemAccumulator};
 use cfmem_core::TokenScores;
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Kept, Result};
 use crate::experiment::Experiment;
 use crate::layout::write_atomic;
 use crate::token_record::{decode, encode};
@@ -16,7 +16,7 @@ impl Experiment {
     /// fingerprint; `None` when models start from random weights.
     ///
     /// # Errors
-    /// I/O errors; [`Error::Config`] when the file does not match.
+    /// I/O errors; [`Error::CheckpointChanged`] when the file does not match.
     pub fn checkpoint(&self) -> Result<Option<cfmem_core::Checkpoint>> {
         let Some(info) = &self.manifest().init else {
             return Ok(None);
@@ -24,12 +24,11 @@ impl Experiment {
         let path = self.layout().init();
         let c = cfmem_core::Checkpoint::load(&path)?;
         if c.fingerprint() != info.fingerprint {
-            return Err(Error::Config(format!(
-                "{}: fingerprint {}, the manifest {}",
-                path.display(),
-                c.fingerprint(),
-                info.fingerprint
-            )));
+            return Err(Error::CheckpointChanged {
+                found: c.fingerprint().to_string(),
+                expected: info.fingerprint.clone(),
+                path,
+            });
         }
         Ok(Some(c))
     }
@@ -48,7 +47,7 @@ impl Experiment {
     pub(crate) fn write_token_scores(&self, i: usize, t: &TokenScores) -> Result<()> {
         write_atomic(
             &self.layout().token_scores(i),
-            &encode(i, &self.manifest().hash(), t),
+            &encode(i, &self.manifest().hash(), t)?,
         )
     }
 
@@ -61,28 +60,16 @@ impl Experiment {
     /// [`Error::CorruptRecord`] for a missing, damaged or foreign file.
     pub fn read_token_scores(&self, i: usize) -> Result<TokenScores> {
         let path = self.layout().token_scores(i);
-        let bytes = std::fs::read(&path).map_err(|e| Error::CorruptRecord {
+        if !self.manifest().per_token {
+            return Err(self.not_kept(Kept::PerToken));
+        }
+        let bytes = std::fs::read(&path).map_err(|source| Error::MissingBeside {
             path: path.clone(),
-            message: format!(
-                "no per-token results ({e}){}",
-                if self.manifest().per_token {
-                    ""
-                } else {
-                    ": the experiment was run without --per-token"
-                }
-            ),
+            what: Kept::PerToken,
+            source,
         })?;
         let (model, hash, t) = decode(&path, &bytes)?;
-        let bad = |m: String| Error::CorruptRecord {
-            path: path.clone(),
-            message: m,
-        };
-        if model != i {
-            return Err(bad(format!("holds model {model} instead of {i}")));
-        }
-        if !self.manifest().ties(&hash) {
-            return Err(bad("was written under another manifest".into()));
-        }
+        self.check_beside(&path, i, model, &hash)?;
         Ok(t)
     }
 
@@ -90,14 +77,11 @@ impl Experiment {
     /// per-token results; the models left out, with the reason.
     ///
     /// # Errors
-    /// [`Error::Config`] when the experiment does not keep per-token
+    /// [`Error::NotKept`] when the experiment does not keep per-token
     /// results; I/O errors reading the token table.
     pub fn token_mem(&self) -> Result<(TokenMem, Vec<SkippedRow>)> {
         if !self.manifest().per_token {
-            return Err(Error::Config(format!(
-                "{}: the experiment keeps no per-token results; run it with --per-token (a new experiment)",
-                self.dir().display()
-            )));
+            return Err(self.not_kept(Kept::PerToken));
         }
         let table = self.token_table()?;
         let n_targets: Vec<usize> = (0..table.n_docs())
@@ -112,7 +96,7 @@ impl Experiment {
             match got {
                 Ok((r, t)) => acc
                     .add(i, &r.copies, &t.correct, &t.nll)
-                    .map_err(|e| Error::Config(e.to_string()))?,
+                    .map_err(Error::from)?,
                 Err(e) => skipped.push(SkippedRow {
                     model: i,
                     reason: e.to_string(),

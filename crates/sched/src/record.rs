@@ -30,7 +30,7 @@ use cfmem_analysis::Metric;
 use cfmem_core::{DocEval, TrainStats};
 use serde::{Deserialize, Serialize};
 
-use crate::error::{io, Error, Result};
+use crate::error::{io, Error, RecordProblem, Result};
 
 /// The results of one model.
 #[derive(Debug, Clone, PartialEq)]
@@ -161,15 +161,20 @@ const CHECKSUM: usize = 32;
 pub const BYTES_PER_DOC: usize = 18;
 const BYTES_PER_QUERY: usize = 16;
 
-/// The raw 32 bytes of a blake3 hex digest (zeros for anything else).
-pub(crate) fn hash_bytes(hex: &str) -> [u8; 32] {
-    let mut out = [0u8; 32];
-    if hex.len() == 64 {
-        for (i, o) in out.iter_mut().enumerate() {
-            *o = u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).unwrap_or(0);
-        }
+/// The raw 32 bytes of a blake3 hex digest.
+///
+/// # Errors
+/// [`Error::InvalidManifestHash`] for anything but 64 hexadecimal digits.
+pub(crate) fn hash_bytes(hex: &str) -> Result<[u8; 32]> {
+    let bad = || Error::InvalidManifestHash(hex.to_string());
+    if hex.len() != 64 || !hex.is_ascii() {
+        return Err(bad());
     }
-    out
+    let mut out = [0u8; 32];
+    for (i, o) in out.iter_mut().enumerate() {
+        *o = u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).map_err(|_| bad())?;
+    }
+    Ok(out)
 }
 
 pub(crate) fn hex(bytes: &[u8]) -> String {
@@ -178,13 +183,17 @@ pub(crate) fn hex(bytes: &[u8]) -> String {
 
 /// Serialise with its checksum (copies above 65,535 are refused by the
 /// design check before any record is made; here they saturate).
-pub(crate) fn encode(record: &Record) -> Vec<u8> {
+///
+/// # Errors
+/// [`Error::InvalidManifestHash`] for a record whose manifest hash is not
+/// a blake3 digest.
+pub(crate) fn encode(record: &Record) -> Result<Vec<u8>> {
     let n = record.copies.len();
     let q = record.queries.as_ref().map_or(0, |e| e.n_tokens.len());
     let mut out = Vec::with_capacity(HEADER + BYTES_PER_DOC * n + BYTES_PER_QUERY * q + CHECKSUM);
     out.extend_from_slice(MAGIC);
     out.extend_from_slice(&(record.model as u64).to_le_bytes());
-    out.extend_from_slice(&hash_bytes(&record.manifest));
+    out.extend_from_slice(&hash_bytes(&record.manifest)?);
     out.extend_from_slice(&(n as u64).to_le_bytes());
     out.extend_from_slice(&(q as u64).to_le_bytes());
     out.extend_from_slice(&u64::from(record.queries.is_some()).to_le_bytes());
@@ -211,7 +220,7 @@ pub(crate) fn encode(record: &Record) -> Vec<u8> {
     }
     let sum = blake3::hash(&out);
     out.extend_from_slice(sum.as_bytes());
-    out
+    Ok(out)
 }
 
 /// A cursor over a record's bytes.
@@ -252,38 +261,34 @@ impl Reader<'_> {
 /// # Errors
 /// [`Error::CorruptRecord`] when the magic, the size or the checksum is wrong.
 pub(crate) fn decode(path: &Path, bytes: &[u8]) -> Result<Record> {
-    let bad = |m: &str| Error::CorruptRecord {
+    let bad = |problem| Error::CorruptRecord {
         path: path.to_path_buf(),
-        message: m.to_string(),
+        problem,
     };
     if bytes.len() < HEADER + CHECKSUM {
-        return Err(bad("shorter than a record header (truncated?)"));
+        return Err(bad(RecordProblem::Truncated));
     }
     if &bytes[..8] != MAGIC {
-        return Err(bad(
-            "not a cfmem record of this format (record format 2; the experiment may come from another version of cfmem)",
-        ));
+        return Err(bad(RecordProblem::NotThisFormat("record (format 2)")));
     }
     let (body, sum) = bytes.split_at(bytes.len() - CHECKSUM);
     if blake3::hash(body).as_bytes() != sum {
-        return Err(bad("checksum mismatch"));
+        return Err(bad(RecordProblem::Checksum));
     }
     let mut r = Reader { bytes: body, at: 8 };
     let model = r.u64() as usize;
     let manifest = hex(r.take(32));
     let (n, q, flags) = (r.u64() as usize, r.u64() as usize, r.u64());
-    let want = HEADER
-        .checked_add(
-            n.checked_mul(BYTES_PER_DOC)
-                .ok_or_else(|| bad("size overflow"))?,
-        )
-        .and_then(|x| x.checked_add(q.checked_mul(BYTES_PER_QUERY)?))
-        .ok_or_else(|| bad("size overflow"))?;
-    if body.len() != want {
-        return Err(bad(&format!(
-            "{} bytes for {n} documents and {q} queries, expected {want}",
-            body.len()
-        )));
+    let want = n
+        .checked_mul(BYTES_PER_DOC)
+        .and_then(|x| x.checked_add(HEADER))
+        .and_then(|x| x.checked_add(q.checked_mul(BYTES_PER_QUERY)?));
+    if want != Some(body.len()) {
+        return Err(bad(RecordProblem::Size {
+            bytes: body.len(),
+            items: n + q,
+            expected: want,
+        }));
     }
     let train = TrainStats {
         steps: r.u64() as usize,
@@ -340,7 +345,7 @@ mod tests {
         let p = Path::new("model-000003.rec");
         let mut r = sample();
         r.manifest = blake3::hash(b"manifest").to_hex().to_string();
-        let bytes = encode(&r);
+        let bytes = encode(&r).unwrap();
         assert_eq!(bytes.len(), 96 + 2 * BYTES_PER_DOC + 32);
         assert_eq!(decode(p, &bytes).unwrap(), r);
         // With queries, and an empty subset (no final loss).
@@ -350,7 +355,7 @@ mod tests {
             sum_nll: vec![2.5],
         });
         r.train.final_loss = None;
-        assert_eq!(decode(p, &encode(&r)).unwrap(), r);
+        assert_eq!(decode(p, &encode(&r).unwrap()).unwrap(), r);
         // Truncation anywhere is detected.
         for cut in [0, 10, bytes.len() / 2, bytes.len() - 1] {
             assert!(decode(p, &bytes[..cut]).is_err(), "cut at {cut}");

@@ -21,15 +21,10 @@ impl Rows for Experiment {
         let mut skipped = Vec::new();
         if let Value::Scores(m) | Value::QueryScores(m) = value {
             if m.is_extraction() && self.manifest().extraction.is_none() {
-                return Err(cfmem_analysis::Error::Unsupported(format!(
-                    "{}: this experiment takes no extraction test (create it with --extraction)",
-                    self.dir().display()
-                )));
+                return Err(source(self.not_kept(crate::error::Kept::Extraction)));
             }
             if m.is_extraction() && matches!(value, Value::QueryScores(_)) {
-                return Err(cfmem_analysis::Error::Unsupported(
-                    "extraction is scored on the training documents only, not on queries".into(),
-                ));
+                return Err(cfmem_analysis::Error::ExtractionOnQueries);
             }
         }
         for i in self.record_indices().map_err(source)? {
@@ -49,10 +44,7 @@ impl Rows for Experiment {
                         (Value::Loss, None) => r.scores(cfmem_analysis::Metric::Loss),
                         (Value::QueryScores(m), None) => {
                             if r.queries.is_none() {
-                                return Err(cfmem_analysis::Error::Unsupported(format!(
-                                    "{}: this experiment has no query corpus (give one when creating it)",
-                                    self.dir().display()
-                                )));
+                                return Err(cfmem_analysis::Error::NoQueries);
                             }
                             r.query_scores(m)
                         }

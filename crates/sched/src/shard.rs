@@ -15,12 +15,14 @@ impl Shard {
     /// Check `index < count` and `count ≥ 1`.
     ///
     /// # Errors
-    /// [`Error::Config`] naming the bad values.
+    /// [`Error::InvalidSetting`] naming the bad values.
     pub fn new(index: usize, count: usize) -> Result<Self> {
         if count == 0 || index >= count {
-            return Err(Error::Config(format!(
-                "shard {index}/{count}: the index must be below the count"
-            )));
+            return Err(Error::InvalidSetting {
+                setting: "shard",
+                value: format!("{index}/{count}"),
+                expected: "an index below the count",
+            });
         }
         Ok(Self { index, count })
     }
@@ -37,7 +39,7 @@ impl Shard {
     /// e.g. `--shards $(COMPLETIONS)`).
     ///
     /// # Errors
-    /// [`Error::Config`] for unparsable or inconsistent variables.
+    /// [`Error::ShardVariable`] for unparsable or inconsistent variables.
     pub fn from_env(shards: Option<usize>) -> Result<Option<Self>> {
         Self::from_vars(|k| std::env::var(k).ok(), shards)
     }
@@ -50,37 +52,44 @@ impl Shard {
         get: impl Fn(&str) -> Option<String>,
         shards: Option<usize>,
     ) -> Result<Option<Self>> {
-        let num = |k: &str| -> Result<Option<usize>> {
+        let num = |k: &'static str| -> Result<Option<usize>> {
             match get(k) {
                 None => Ok(None),
                 Some(v) => v
                     .trim()
                     .parse()
                     .map(Some)
-                    .map_err(|_| Error::Config(format!("{k}={v:?} is not a number"))),
+                    .map_err(|_| Error::ShardVariable {
+                        variable: k,
+                        value: v,
+                        problem: "not a number",
+                    }),
             }
         };
         if let Some(id) = num("SLURM_ARRAY_TASK_ID")? {
             let min = num("SLURM_ARRAY_TASK_MIN")?.unwrap_or(0);
-            let count = match (shards, num("SLURM_ARRAY_TASK_COUNT")?) {
-                (Some(n), _) | (None, Some(n)) => n,
-                (None, None) => return Err(Error::Config(
-                    "SLURM_ARRAY_TASK_ID is set but SLURM_ARRAY_TASK_COUNT is not; pass --shards N"
-                        .into(),
-                )),
-            };
-            let index = id.checked_sub(min).ok_or_else(|| {
-                Error::Config(format!(
-                    "SLURM_ARRAY_TASK_ID {id} is below SLURM_ARRAY_TASK_MIN {min}"
-                ))
+            let count =
+                match (shards, num("SLURM_ARRAY_TASK_COUNT")?) {
+                    (Some(n), _) | (None, Some(n)) => n,
+                    (None, None) => return Err(Error::ShardVariable {
+                        variable: "SLURM_ARRAY_TASK_ID",
+                        value: id.to_string(),
+                        problem:
+                            "set, but SLURM_ARRAY_TASK_COUNT is not: the shard count must be given",
+                    }),
+                };
+            let index = id.checked_sub(min).ok_or_else(|| Error::ShardVariable {
+                variable: "SLURM_ARRAY_TASK_ID",
+                value: id.to_string(),
+                problem: "below SLURM_ARRAY_TASK_MIN",
             })?;
             return Self::new(index, count).map(Some);
         }
         if let Some(index) = num("JOB_COMPLETION_INDEX")? {
-            let count = shards.ok_or_else(|| {
-                Error::Config(
-                    "JOB_COMPLETION_INDEX is set: pass --shards N (the Job's completions)".into(),
-                )
+            let count = shards.ok_or_else(|| Error::ShardVariable {
+                variable: "JOB_COMPLETION_INDEX",
+                value: index.to_string(),
+                problem: "set, but no shard count was given (the Job's completions)",
             })?;
             return Self::new(index, count).map(Some);
         }
@@ -95,17 +104,16 @@ impl std::fmt::Display for Shard {
 }
 
 impl std::str::FromStr for Shard {
-    type Err = String;
-    fn from_str(s: &str) -> std::result::Result<Self, String> {
-        let (i, n) = s
-            .split_once('/')
-            .ok_or_else(|| format!("shard {s:?}: expected I/N, e.g. 0/4"))?;
-        let parse = |x: &str| {
-            x.trim()
-                .parse::<usize>()
-                .map_err(|_| format!("shard {s:?}: expected I/N, e.g. 0/4"))
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        let bad = || Error::Parse {
+            what: "shard",
+            input: s.to_string(),
+            expected: "I/N, e.g. 0/4",
         };
-        Shard::new(parse(i)?, parse(n)?).map_err(|e| e.to_string())
+        let (i, n) = s.split_once('/').ok_or_else(bad)?;
+        let parse = |x: &str| x.trim().parse::<usize>().map_err(|_| bad());
+        Shard::new(parse(i)?, parse(n)?)
     }
 }
 

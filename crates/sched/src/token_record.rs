@@ -21,7 +21,7 @@ use std::path::Path;
 use cfmem_core::TokenScores;
 use half::f16;
 
-use crate::error::{Error, Result};
+use crate::error::{Error, RecordProblem, Result};
 use crate::record::{hash_bytes, hex};
 
 const MAGIC: &[u8; 8] = b"CFMEMTK1";
@@ -32,7 +32,7 @@ const CHECKSUM: usize = 32;
 pub const TOKEN_BYTES: f64 = 2.125;
 
 /// The file's bytes.
-pub(crate) fn encode(model: usize, manifest: &str, t: &TokenScores) -> Vec<u8> {
+pub(crate) fn encode(model: usize, manifest: &str, t: &TokenScores) -> Result<Vec<u8>> {
     let n = t.correct.len();
     let mut body = Vec::with_capacity(n.div_ceil(8) + 2 * n);
     for chunk in t.correct.chunks(8) {
@@ -55,7 +55,7 @@ pub(crate) fn encode(model: usize, manifest: &str, t: &TokenScores) -> Vec<u8> {
 /// # Errors
 /// [`Error::CorruptRecord`] for a wrong magic, size or checksum.
 pub(crate) fn decode(path: &Path, bytes: &[u8]) -> Result<(usize, String, TokenScores)> {
-    let (model, manifest, n, body) = unframe(path, bytes, MAGIC, "per-token", |n| {
+    let (model, manifest, n, body) = unframe(path, bytes, MAGIC, "per-token file", |n| {
         n.checked_mul(2).and_then(|x| x.checked_add(n.div_ceil(8)))
     })?;
     let bits = &body[..n.div_ceil(8)];
@@ -75,16 +75,16 @@ pub(crate) fn frame(
     manifest: &str,
     n: usize,
     body: &[u8],
-) -> Vec<u8> {
+) -> Result<Vec<u8>> {
     let mut out = Vec::with_capacity(HEADER + body.len() + CHECKSUM);
     out.extend_from_slice(magic);
     out.extend_from_slice(&(model as u64).to_le_bytes());
-    out.extend_from_slice(&hash_bytes(manifest));
+    out.extend_from_slice(&hash_bytes(manifest)?);
     out.extend_from_slice(&(n as u64).to_le_bytes());
     out.extend_from_slice(body);
     let sum = blake3::hash(&out);
     out.extend_from_slice(sum.as_bytes());
-    out
+    Ok(out)
 }
 
 /// Verify a [`frame`]d file of `what` and split it into model index,
@@ -97,19 +97,19 @@ pub(crate) fn unframe<'a>(
     path: &Path,
     bytes: &'a [u8],
     magic: &[u8; 8],
-    what: &str,
+    what: &'static str,
     body_len: impl Fn(usize) -> Option<usize>,
 ) -> Result<(usize, String, usize, &'a [u8])> {
-    let bad = |m: String| Error::CorruptRecord {
+    let bad = |problem| Error::CorruptRecord {
         path: path.to_path_buf(),
-        message: m,
+        problem,
     };
     if bytes.len() < HEADER + CHECKSUM || &bytes[..8] != magic {
-        return Err(bad(format!("not a cfmem {what} file (truncated?)")));
+        return Err(bad(RecordProblem::NotThisFormat(what)));
     }
     let (body, sum) = bytes.split_at(bytes.len() - CHECKSUM);
     if blake3::hash(body).as_bytes() != sum {
-        return Err(bad("checksum mismatch".into()));
+        return Err(bad(RecordProblem::Checksum));
     }
     let u64_at = |at: usize| {
         let mut b = [0u8; 8];
@@ -119,8 +119,13 @@ pub(crate) fn unframe<'a>(
     let model = u64_at(8) as usize;
     let manifest = hex(&body[16..48]);
     let n = u64_at(48) as usize;
-    if body_len(n).and_then(|x| x.checked_add(HEADER)) != Some(body.len()) {
-        return Err(bad(format!("{} bytes for {n} items", body.len())));
+    let expected = body_len(n).and_then(|x| x.checked_add(HEADER));
+    if expected != Some(body.len()) {
+        return Err(bad(RecordProblem::Size {
+            bytes: body.len(),
+            items: n,
+            expected,
+        }));
     }
     Ok((model, manifest, n, &body[HEADER..]))
 }
@@ -136,7 +141,8 @@ mod tests {
             nll: (0..13).map(|i| i as f32 * 0.37).collect(),
         };
         let hash = "ab".repeat(32);
-        let bytes = encode(7, &hash, &t);
+        let bytes = encode(7, &hash, &t).unwrap();
+        assert!(encode(7, "not a hash", &t).is_err());
         assert_eq!(bytes.len(), HEADER + 2 + 26 + CHECKSUM);
         let (m, h, back) = decode(Path::new("x.tok"), &bytes).unwrap();
         assert_eq!((m, h.as_str()), (7, hash.as_str()));

@@ -27,7 +27,9 @@ use cfmem_core::{Corpus, TokenIds, TokenTable, Tokenizer, TokenizerConfig};
 use crate::error::Result;
 use crate::layout::write_atomic;
 
-const MAGIC: &[u8; 8] = b"CFMEMTK1";
+/// `tokens.bin`'s magic (distinct from the per-token files' `CFMEMTK1`; a file
+/// with another magic is rebuilt from the corpus, as any unreadable one).
+const MAGIC: &[u8; 8] = b"CFMEMTB1";
 
 /// What a token file must have been built from.
 pub(crate) fn fingerprint(corpus: &Corpus, tokenizer: &TokenizerConfig) -> [u8; 32] {

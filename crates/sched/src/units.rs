@@ -52,7 +52,7 @@ impl UnitSpec {
     /// The units of `corpus`.
     ///
     /// # Errors
-    /// [`Error::Config`] for a bad regex or near-duplicate setting.
+    /// [`Error::UnitRegex`] for a bad regex; [`Error::Analysis`] for a bad near-duplicate setting.
     pub fn build(&self, corpus: &Corpus) -> Result<Units> {
         let docs = corpus.documents();
         let ids: Vec<&str> = docs.iter().map(|d| d.id.as_str()).collect();
@@ -69,28 +69,29 @@ impl UnitSpec {
                 })
             }
             UnitSpec::Regex { pattern } => {
-                let re = regex::Regex::new(pattern).map_err(|e| {
-                    Error::Config(format!(
-                        "units regex:{pattern}: not a regular expression: {e}"
-                    ))
+                let re = regex::Regex::new(pattern).map_err(|source| Error::UnitRegex {
+                    pattern: pattern.clone(),
+                    source,
                 })?;
                 Units::selected(&ids, &texts, &format!("regex:{pattern}"), |t| {
                     re.is_match(t)
                 })
             }
             UnitSpec::NearDuplicates { ngram, threshold } => {
-                Units::near_duplicates(&ids, &texts, *ngram, *threshold)
-                    .map_err(|e| Error::Config(e.to_string()))?
+                Units::near_duplicates(&ids, &texts, *ngram, *threshold)?
             }
         })
     }
 }
 
 impl std::str::FromStr for UnitSpec {
-    type Err = String;
-    fn from_str(s: &str) -> std::result::Result<Self, String> {
-        let bad = || {
-            format!("units {s:?}: expected documents, group, contains:TEXT, regex:PATTERN or near-dup[:NGRAM:THRESHOLD]")
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        let bad = || Error::Parse {
+            what: "units",
+            input: s.to_string(),
+            expected:
+                "documents, group, contains:TEXT, regex:PATTERN or near-dup[:NGRAM:THRESHOLD]",
         };
         if s == "documents" {
             return Ok(UnitSpec::Documents);

@@ -204,8 +204,8 @@ fn shared_seeding_gives_every_model_the_same_seeds() {
     assert_eq!(m.init_seed(0), m.init_seed(5));
     assert_eq!(m.data_seed(0), m.data_seed(5));
     assert_ne!(m.init_seed(0), m.data_seed(0));
-    assert_eq!("shared".parse::<Seeding>(), Ok(Seeding::Shared));
-    assert_eq!("per-model".parse::<Seeding>(), Ok(Seeding::PerModel));
+    assert_eq!("shared".parse::<Seeding>().ok(), Some(Seeding::Shared));
+    assert_eq!("per-model".parse::<Seeding>().ok(), Some(Seeding::PerModel));
     assert!("own".parse::<Seeding>().is_err());
     // Under shared seeds two models with the same subset train to the same
     // record. Over 3 documents there are 8 subsets, so 16 models must

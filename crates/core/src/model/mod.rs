@@ -98,26 +98,36 @@ impl ModelConfig {
     /// Validate the shape.
     ///
     /// # Errors
-    /// [`Error::Config`] naming the bad field.
+    /// [`Error::InvalidSetting`] naming the bad field.
     pub fn check(&self) -> Result<()> {
-        let bad = |m: String| Err(Error::Config(m));
-        if self.d_model == 0 || self.n_layer == 0 || self.n_head == 0 || self.d_ff == 0 {
-            return bad("d_model, n_layer, n_head and d_ff must be positive".into());
+        let bad = |setting, value: &dyn std::fmt::Display, expected| {
+            Err(Error::InvalidSetting {
+                setting,
+                value: value.to_string(),
+                expected,
+            })
+        };
+        for (setting, v) in [
+            ("d_model", self.d_model),
+            ("n_layer", self.n_layer),
+            ("n_head", self.n_head),
+            ("d_ff", self.d_ff),
+        ] {
+            if v == 0 {
+                return bad(setting, &v, "must be positive");
+            }
         }
         if !self.d_model.is_multiple_of(self.n_head) {
-            return bad(format!(
-                "d_model {} is not a multiple of n_head {}",
-                self.d_model, self.n_head
-            ));
+            return bad("d_model", &self.d_model, "must be a multiple of n_head");
         }
         if self.ctx < 2 {
-            return bad(format!("ctx {} must be at least 2", self.ctx));
+            return bad("ctx", &self.ctx, "must be at least 2");
         }
         if self.vocab_size < 2 {
-            return bad(format!("vocab_size {} is too small", self.vocab_size));
+            return bad("vocab_size", &self.vocab_size, "must be at least 2");
         }
         if !(self.init_std > 0.0 && self.init_std.is_finite()) {
-            return bad(format!("init_std {} must be positive", self.init_std));
+            return bad("init_std", &self.init_std, "must be positive");
         }
         Ok(())
     }
@@ -166,11 +176,12 @@ impl Gpt {
     /// so a model's initial weights do not depend on its ensemble.
     ///
     /// # Errors
-    /// [`Error::Config`] for a bad config or no seed; candle errors.
+    /// [`Error::InvalidSetting`] for a bad config, [`Error::EmptyEnsemble`]
+    /// for no seed; candle errors.
     pub fn new(cfg: &ModelConfig, seeds: &[u64], dtype: DType, device: &Device) -> Result<Self> {
         cfg.check()?;
         if seeds.is_empty() {
-            return Err(Error::Config("an ensemble needs at least one model".into()));
+            return Err(Error::EmptyEnsemble);
         }
         Self::build(
             cfg,
@@ -191,23 +202,10 @@ impl Gpt {
         let (embed, blocks, head) = Self::layers(cfg, &mut p)?;
         let (params, problems) = p.finish();
         if !problems.is_empty() {
-            return Err(Error::Config(format!(
-                "the weights do not fit a model of d_model {}, {} layers, d_ff {}, context {}, vocabulary {}: {}",
-                cfg.d_model,
-                cfg.n_layer,
-                cfg.d_ff,
-                cfg.ctx,
-                cfg.vocab_size,
-                if problems.len() > 6 {
-                    format!(
-                        "{}; and {} more",
-                        problems[..6].join("; "),
-                        problems.len() - 6
-                    )
-                } else {
-                    problems.join("; ")
-                }
-            )));
+            return Err(Error::WeightsMismatch {
+                model: Box::new(cfg.clone()),
+                problems,
+            });
         }
         let t = cfg.ctx;
         let mask: Vec<f32> = (0..t * t)
@@ -255,8 +253,8 @@ impl Gpt {
     /// as in [`Gpt::params`] and shaped without the ensemble axis.
     ///
     /// # Errors
-    /// [`Error::Config`] listing every tensor that is missing or has
-    /// another shape; candle errors.
+    /// [`Error::WeightsMismatch`] listing every tensor that is missing or
+    /// has another shape; candle errors.
     pub fn from_weights(
         cfg: &ModelConfig,
         weights: &candle_nn::VarBuilder<'_>,
@@ -266,7 +264,7 @@ impl Gpt {
     ) -> Result<Self> {
         cfg.check()?;
         if k == 0 {
-            return Err(Error::Config("an ensemble needs at least one model".into()));
+            return Err(Error::EmptyEnsemble);
         }
         Self::build(
             cfg,
@@ -316,10 +314,11 @@ impl Gpt {
         let (k, b, t) = ids.dims3()?;
         let cfg = &self.cfg;
         if k != self.k || t > cfg.ctx {
-            return Err(Error::Config(format!(
-                "input [{k}, {b}, {t}] does not fit an ensemble of {} with ctx {}",
-                self.k, cfg.ctx
-            )));
+            return Err(Error::InputShape {
+                shape: [k, b, t],
+                k: self.k,
+                ctx: cfg.ctx,
+            });
         }
         if self.kernels == Kernels::Fused {
             return self.forward_fused(ids, t);

@@ -8,7 +8,7 @@ use candle_nn::VarBuilder;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-use crate::error::Result;
+use crate::error::{Result, WeightProblem};
 
 /// How a parameter is initialised.
 #[derive(Debug, Clone, Copy)]
@@ -43,7 +43,7 @@ enum Source<'a> {
     /// axis); what is missing or misshapen is listed, not raised at once.
     Weights {
         vb: &'a VarBuilder<'a>,
-        problems: Vec<String>,
+        problems: Vec<WeightProblem>,
     },
     /// Names and shapes only (placeholder tensors).
     Names,
@@ -122,15 +122,19 @@ impl<'a> ParamBuilder<'a> {
             }
             Source::Weights { vb, problems } => {
                 if !vb.contains_tensor(&name) {
-                    problems.push(format!("{name} (shape {shape:?}) is missing"));
+                    problems.push(WeightProblem::Missing {
+                        name: name.clone(),
+                        shape: shape.to_vec(),
+                    });
                     Tensor::zeros(1, dtype, &device)?
                 } else {
                     let got = vb.get_unchecked(&name)?;
                     if got.dims() != shape {
-                        problems.push(format!(
-                            "{name} has shape {:?}, the model needs {shape:?}",
-                            got.dims()
-                        ));
+                        problems.push(WeightProblem::Shape {
+                            name: name.clone(),
+                            found: got.dims().to_vec(),
+                            expected: shape.to_vec(),
+                        });
                         Tensor::zeros(1, dtype, &device)?
                     } else {
                         let w = got.to_device(&device)?.to_dtype(dtype)?;
@@ -162,7 +166,7 @@ impl<'a> ParamBuilder<'a> {
 
     /// The parameters handed out, in order, and (for weights) the problems
     /// found.
-    pub fn finish(self) -> (Vec<Param>, Vec<String>) {
+    pub fn finish(self) -> (Vec<Param>, Vec<WeightProblem>) {
         let problems = match self.source {
             Source::Weights { problems, .. } => problems,
             _ => Vec::new(),
