@@ -14,9 +14,9 @@ use std::time::Instant;
 
 use anyhow::Result;
 use cfmem::analysis::{
-    hash_words, influence_stream, unit_f64, DesignConfig, InfluenceConfig, InfluenceOn,
-    MemAccumulator, Metric,
+    influence_stream, DesignConfig, InfluenceConfig, InfluenceOn, MemAccumulator, Metric,
 };
+use cfmem::hash::{hash_words, unit_f64};
 use common::peak_mib;
 
 #[global_allocator]
@@ -34,13 +34,13 @@ fn main() -> Result<()> {
     } else {
         (1_000, 10_000, 10_000)
     };
-    let design = DesignConfig::blocks(2, 0);
+    let design = DesignConfig::blocks(2, 0).checked()?;
 
     let t = Instant::now();
     let mut acc = MemAccumulator::new(n_docs, Metric::Accuracy);
     let mut scores = vec![0f64; n_docs];
     for i in 0..n_models {
-        let copies = design.row(i, n_docs)?;
+        let copies = design.row(i, n_docs);
         for d in 0..n_docs {
             scores[d] = score(i, d, copies[d] > 0);
         }
@@ -55,9 +55,7 @@ fn main() -> Result<()> {
     );
 
     let t = Instant::now();
-    let rows: Vec<Vec<u32>> = (0..n_models)
-        .map(|i| design.row(i, n_docs))
-        .collect::<std::result::Result<_, _>>()?;
+    let rows: Vec<Vec<u32>> = (0..n_models).map(|i| design.row(i, n_docs)).collect();
     let cfg = InfluenceConfig {
         k: 10,
         on: InfluenceOn::Queries,

@@ -32,11 +32,12 @@ use std::io::Write;
 use std::time::Instant;
 
 use anyhow::{Context, Result};
-use cfmem::analysis::{report, ReportConfig, SplitMix64};
+use cfmem::analysis::{report, ReportConfig};
 use cfmem::engine::{
     evaluate, Corpus, DocEval, Ensemble, LoadConfig, ModelConfig, ModelJob, Subset,
     TokenizedCorpus, TrainConfig,
 };
+use cfmem::hash::SplitMix64;
 use cfmem::sched::{Experiment, OnChange, Record};
 use common::{peak_gflops, peak_mib};
 
@@ -70,9 +71,9 @@ fn write_jsonl(dir: &std::path::Path, corpus: &Corpus) -> Result<std::path::Path
 /// size in bytes.
 fn store_records(exp: &Experiment, evals: &[DocEval], n: usize) -> Result<u64> {
     let m = exp.manifest();
-    let design = m.design();
+    let design = m.design().checked()?;
     for i in 0..n {
-        let copies = design.row(i, exp.corpus().len())?;
+        let copies = design.row(i, exp.corpus().len());
         let mut rng = SplitMix64::new(i as u64);
         let docs: Vec<DocEval> = evals
             .iter()
@@ -110,7 +111,7 @@ fn child(n_docs: usize, peak1: f64) -> Result<()> {
     let data = TokenizedCorpus::from_table(exp.token_table()?, model.ctx)?;
     let load_s = t.elapsed().as_secs_f64();
     std::env::set_var("RAYON_NUM_THREADS", "1");
-    let copies = exp.manifest().design().row(0, n_docs)?;
+    let copies = exp.manifest().design().checked()?.row(0, n_docs);
     let job = ModelJob {
         model: 0,
         subset: Subset::from_copies(&copies),

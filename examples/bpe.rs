@@ -48,7 +48,7 @@ fn main() -> Result<()> {
         println!(
             "{}: {} tokens for {} documents ({} trained now, {:.0} s)",
             exp.manifest().tokenizer.name(),
-            table.ids.len(),
+            table.ids().len(),
             corpus.len(),
             s.trained.len(),
             s.seconds

@@ -14,6 +14,7 @@
 //! - [`sched`] (`cfmem-sched`): experiment directories, the parallel, resumable executor;
 //! - [`analysis`] (`cfmem-analysis`): designs and estimators on plain data (no candle);
 //! - [`report`] (`cfmem-report`): their outputs: CSV, JSON, Parquet, charts, HTML, terminal tables;
+//! - [`hash`] (`cfmem-hash`): the seeded hashes and generator every random draw comes from;
 //! - [`bundled`]: the corpora in `datasets/`; [`synthetic`]: generated corpora of any size;
 //! - [`prelude`]: the types most programs need.
 //!
@@ -33,6 +34,7 @@
 
 pub use cfmem_analysis as analysis;
 pub use cfmem_core as engine;
+pub use cfmem_hash as hash;
 pub use cfmem_report as report;
 pub use cfmem_sched as sched;
 
@@ -97,8 +99,8 @@ pub mod bundled {
 
 /// Synthetic corpora of any size, for scale tests and benchmarks.
 pub mod synthetic {
-    use cfmem_analysis::SplitMix64;
     use cfmem_core::{Corpus, Document, Result};
+    use cfmem_hash::SplitMix64;
 
     /// `n_docs` documents of pseudo-words (a vocabulary of 2,000 words of 2
     /// to 9 letters, drawn with Zipf-like frequencies, so that a model has

@@ -168,20 +168,49 @@ impl DesignConfig {
         }
     }
 
-    /// The copies (0 or 1) of every unit for model `model`: a pure function of
-    /// `(seed, model, n_units)`.
+    /// The design, checked: what draws rows.
     ///
     /// # Errors
     /// As [`DesignConfig::check`].
-    pub fn row(&self, model: usize, n_units: usize) -> Result<Vec<u32>> {
+    pub fn checked(&self) -> Result<Design> {
         self.check()?;
-        Ok(match self.kind {
+        Ok(Design(self.clone()))
+    }
+}
+
+/// A checked [`DesignConfig`] ([`DesignConfig::checked`]): its rows cannot
+/// fail.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Design(DesignConfig);
+
+impl Design {
+    /// The settings it was checked from.
+    pub fn config(&self) -> &DesignConfig {
+        &self.0
+    }
+
+    /// Expected fraction of units that a model includes.
+    pub fn inclusion_rate(&self) -> f64 {
+        self.0.inclusion_rate()
+    }
+
+    /// The block size for split-half analyses (1 for designs without blocks).
+    pub fn block_size(&self) -> usize {
+        self.0.block_size()
+    }
+
+    /// The copies (0 or 1) of every unit for model `model`: a pure function of
+    /// `(seed, model, n_units)`.
+    ///
+    pub fn row(&self, model: usize, n_units: usize) -> Vec<u32> {
+        let cfg = &self.0;
+        match cfg.kind {
             DesignKind::Repetition {
                 ref copies,
                 ref probs,
             } => (0..n_units)
                 .map(|j| {
-                    let u = unit_f64(hash_words(&[self.seed, 3, model as u64, j as u64]));
+                    let u = unit_f64(hash_words(&[cfg.seed, 3, model as u64, j as u64]));
                     let mut acc = 0.0;
                     for (c, p) in copies.iter().zip(probs) {
                         acc += p;
@@ -194,14 +223,14 @@ impl DesignConfig {
                 .collect(),
             DesignKind::Bernoulli { p } => (0..n_units)
                 .map(|j| {
-                    let h = hash_words(&[self.seed, 1, model as u64, j as u64]);
+                    let h = hash_words(&[cfg.seed, 1, model as u64, j as u64]);
                     u32::from(unit_f64(h) < p)
                 })
                 .collect(),
             DesignKind::Blocks { b } => {
                 let block = model / b;
                 let part = model % b;
-                let perm = block_permutation(self.seed, block, n_units);
+                let perm = block_permutation(cfg.seed, block, n_units);
                 let mut row = vec![0u32; n_units];
                 for (pos, &unit) in perm.iter().enumerate() {
                     if pos % b == part {
@@ -210,42 +239,32 @@ impl DesignConfig {
                 }
                 row
             }
-        })
+        }
     }
 
     /// The units that models `0..n_models` leave without a model on one
     /// side, computed a row at a time (memory O(units), not models × units).
-    ///
-    /// # Errors
-    /// As [`DesignConfig::check`].
-    pub fn coverage_problems(
-        &self,
-        n_models: usize,
-        n_units: usize,
-    ) -> Result<Vec<CoverageProblem>> {
+    pub fn coverage_problems(&self, n_models: usize, n_units: usize) -> Vec<CoverageProblem> {
         let mut n_in = vec![0usize; n_units];
         for i in 0..n_models {
-            for (k, &c) in n_in.iter_mut().zip(&self.row(i, n_units)?) {
+            for (k, &c) in n_in.iter_mut().zip(&self.row(i, n_units)) {
                 *k += usize::from(c > 0);
             }
         }
-        Ok(problems(&n_in, n_models))
+        problems(&n_in, n_models)
     }
 
     /// The membership matrix of models `0..n_models`.
-    ///
-    /// # Errors
-    /// As [`DesignConfig::check`].
-    pub fn membership(&self, n_models: usize, n_units: usize) -> Result<Membership> {
+    pub fn membership(&self, n_models: usize, n_units: usize) -> Membership {
         let mut data = Vec::with_capacity(n_models * n_units);
         for i in 0..n_models {
-            data.extend(self.row(i, n_units)?);
+            data.extend(self.row(i, n_units));
         }
-        Ok(Membership {
+        Membership {
             n_models,
             n_units,
             data,
-        })
+        }
     }
 }
 
@@ -371,18 +390,19 @@ mod tests {
             DesignConfig::bernoulli(0.3, 11),
             DesignConfig::blocks(4, 11),
         ] {
-            let small = design.membership(8, 50).unwrap();
-            let big = design.membership(32, 50).unwrap();
+            let checked = design.checked().unwrap();
+            let small = checked.membership(8, 50);
+            let big = checked.membership(32, 50);
             for i in 0..8 {
                 assert_eq!(small.row(i), big.row(i), "{design:?} model {i}");
-                assert_eq!(design.row(i, 50).unwrap(), small.row(i));
+                assert_eq!(checked.row(i, 50), small.row(i));
             }
             // A different seed gives a different design.
             let other = DesignConfig {
                 seed: 12,
                 ..design.clone()
             };
-            assert_ne!(other.membership(8, 50).unwrap(), small);
+            assert_ne!(other.checked().unwrap().membership(8, 50), small);
         }
     }
 
@@ -391,8 +411,9 @@ mod tests {
         for b in [2usize, 3, 4] {
             let n_units = 37;
             let m = DesignConfig::blocks(b, 5)
-                .membership(5 * b, n_units)
-                .unwrap();
+                .checked()
+                .unwrap()
+                .membership(5 * b, n_units);
             for block in 0..5 {
                 let mut count = vec![0u32; n_units];
                 let mut sizes = vec![];
@@ -417,8 +438,9 @@ mod tests {
     #[test]
     fn bernoulli_rate_matches_p() {
         let m = DesignConfig::bernoulli(0.25, 1)
-            .membership(200, 200)
-            .unwrap();
+            .checked()
+            .unwrap()
+            .membership(200, 200);
         let total: u32 = (0..200).map(|i| m.row(i).iter().sum::<u32>()).sum();
         let rate = total as f64 / 40_000.0;
         // Binomial SE = sqrt(.25*.75/40000) ≈ 0.0022; allow 5 SE.
@@ -428,7 +450,7 @@ mod tests {
     #[test]
     fn repetition_levels_have_their_probabilities() {
         let d = DesignConfig::repetition(vec![0, 1, 2, 4], vec![0.4, 0.2, 0.2, 0.2], 3);
-        let m = d.membership(100, 200).unwrap();
+        let m = d.checked().unwrap().membership(100, 200);
         let mut count = [0usize; 5];
         for i in 0..100 {
             for &c in m.row(i) {
@@ -467,10 +489,16 @@ mod tests {
     #[test]
     fn coverage_problems_found() {
         // 2 models of a 2-block: every unit is in exactly one → no problem.
-        let m = DesignConfig::blocks(2, 0).membership(2, 10).unwrap();
+        let m = DesignConfig::blocks(2, 0)
+            .checked()
+            .unwrap()
+            .membership(2, 10);
         assert!(m.coverage_problems().is_empty());
         // A single model: every unit is on one side only.
-        let m = DesignConfig::blocks(2, 0).membership(1, 10).unwrap();
+        let m = DesignConfig::blocks(2, 0)
+            .checked()
+            .unwrap()
+            .membership(1, 10);
         assert_eq!(m.coverage_problems().len(), 10);
         let m = Membership::from_rows(2, 3, vec![1, 0, 1, 1, 0, 0]).unwrap();
         let p = m.coverage_problems();

@@ -130,6 +130,20 @@ impl RunningStats {
     }
 }
 
+/// Unbiased sample variance from a count (or total weight) `n`, a sum `s`
+/// and a sum of squares `ss`: `(ss − s²/n) / (n − 1)`, at least 0 (`NaN`
+/// below two). For accumulators that keep raw sums because they add and
+/// subtract them (`ss − s²/n` loses precision when the mean is far from 0
+/// relative to the spread; their scores are per-token losses or accuracies,
+/// where it is not).
+pub(crate) fn variance_from_sums(n: f64, s: f64, ss: f64) -> f64 {
+    if n >= 2.0 {
+        ((ss - s * s / n) / (n - 1.0)).max(0.0)
+    } else {
+        f64::NAN
+    }
+}
+
 /// Welch's two-sample comparison of means.
 ///
 /// # Formula

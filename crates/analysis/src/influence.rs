@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-use crate::estimate::Metric;
+use crate::estimate::{variance_from_sums, Metric};
 use crate::rows::{Rows, Value};
 
 /// One influence estimate.
@@ -194,112 +194,161 @@ pub fn influence_stream(
     if on_training && n_units != n_queries {
         return Err(Error::QueriesAreNotUnits { n_queries, n_units });
     }
-    let k = cfg.k.max(1);
     let block = if cfg.block > 0 {
         cfg.block
     } else {
         (cfg.max_bytes / (20 * n_units.max(1))).clamp(1, n_queries.max(1))
     };
-    let sign = cfg.metric.orientation();
-    let mut top_units = vec![Vec::new(); n_queries];
-    let mut top_queries = vec![Vec::new(); n_units];
+    let mut top = TopLists {
+        k: cfg.k.max(1),
+        units: vec![Vec::new(); n_queries],
+        queries: vec![Vec::new(); n_units],
+    };
     let mut n_models = 0;
     let mut q0 = 0;
     while q0 < n_queries {
         let nq = block.min(n_queries - q0);
-        // Per (unit, query): in-models' score sums and count; per query:
-        // the same over every model that counts for it.
-        let mut sum = vec![0f64; n_units * nq];
-        let mut sumsq = vec![0f64; n_units * nq];
-        let mut n_in = vec![0u32; n_units * nq];
-        let mut total = vec![0f64; nq];
-        let mut total_sq = vec![0f64; nq];
-        let mut n_total = vec![0u32; nq];
-        let mut active: Vec<usize> = Vec::with_capacity(nq);
-        let mut m = 0usize;
+        let mut sums = QueryBlock::new(n_units, q0, nq, on_training);
         stream(q0, nq, &mut |copies: &[u32], scores: &[f64]| {
-            if copies.len() != n_units || scores.len() != nq {
-                return Err(Error::RowLength {
-                    model: m,
-                    got: if copies.len() != n_units {
-                        copies.len()
-                    } else {
-                        scores.len()
-                    },
-                    expected: if copies.len() != n_units { n_units } else { nq },
-                });
-            }
-            active.clear();
-            active.extend((0..nq).filter(|&q| !on_training || copies[q0 + q] == 0));
-            for &q in &active {
-                total[q] += scores[q];
-                total_sq[q] += scores[q] * scores[q];
-                n_total[q] += 1;
-            }
-            for (u, &c) in copies.iter().enumerate() {
-                if c == 0 {
-                    continue;
-                }
-                let at = u * nq;
-                for &q in &active {
-                    sum[at + q] += scores[q];
-                    sumsq[at + q] += scores[q] * scores[q];
-                    n_in[at + q] += 1;
-                }
-            }
-            m += 1;
-            Ok(())
+            sums.add(copies, scores)
         })?;
-        n_models = m;
-        let var = |n: usize, s: f64, ss: f64| {
-            if n >= 2 {
-                ((ss - s * s / n as f64) / (n - 1) as f64).max(0.0)
-            } else {
-                f64::NAN
+        n_models = sums.models;
+        sums.fold(cfg.metric.orientation(), &mut top);
+        q0 += nq;
+    }
+    for l in top.units.iter_mut().chain(top.queries.iter_mut()) {
+        l.sort_by(|a, b| b.infl.total_cmp(&a.infl));
+    }
+    Ok(Influence {
+        top_units: top.units,
+        top_queries: top.queries,
+        n_models,
+    })
+}
+
+/// The top-k lists being filled: per query its most influential units, per
+/// unit the queries it influences most.
+struct TopLists {
+    k: usize,
+    units: Vec<Vec<InfluenceEntry>>,
+    queries: Vec<Vec<InfluenceEntry>>,
+}
+
+/// One pass's sums over a block of queries `q0..q0 + nq`: per (unit,
+/// query) the in-models' score sums and count; per query the same over
+/// every model that counts for it (with training queries, those that did
+/// not train on it).
+struct QueryBlock {
+    n_units: usize,
+    q0: usize,
+    nq: usize,
+    on_training: bool,
+    sum: Vec<f64>,
+    sumsq: Vec<f64>,
+    n_in: Vec<u32>,
+    total: Vec<f64>,
+    total_sq: Vec<f64>,
+    n_total: Vec<u32>,
+    /// The block's queries that count for the current model.
+    active: Vec<usize>,
+    /// Models added.
+    models: usize,
+}
+
+impl QueryBlock {
+    fn new(n_units: usize, q0: usize, nq: usize, on_training: bool) -> Self {
+        Self {
+            n_units,
+            q0,
+            nq,
+            on_training,
+            sum: vec![0f64; n_units * nq],
+            sumsq: vec![0f64; n_units * nq],
+            n_in: vec![0u32; n_units * nq],
+            total: vec![0f64; nq],
+            total_sq: vec![0f64; nq],
+            n_total: vec![0u32; nq],
+            active: Vec::with_capacity(nq),
+            models: 0,
+        }
+    }
+
+    /// Add one model's unit copies and its scores on the block's queries.
+    fn add(&mut self, copies: &[u32], scores: &[f64]) -> Result<()> {
+        let (n_units, nq) = (self.n_units, self.nq);
+        if copies.len() != n_units || scores.len() != nq {
+            return Err(Error::RowLength {
+                model: self.models,
+                got: if copies.len() != n_units {
+                    copies.len()
+                } else {
+                    scores.len()
+                },
+                expected: if copies.len() != n_units { n_units } else { nq },
+            });
+        }
+        self.active.clear();
+        let (q0, on_training) = (self.q0, self.on_training);
+        self.active
+            .extend((0..nq).filter(|&q| !on_training || copies[q0 + q] == 0));
+        for &q in &self.active {
+            self.total[q] += scores[q];
+            self.total_sq[q] += scores[q] * scores[q];
+            self.n_total[q] += 1;
+        }
+        for (u, &c) in copies.iter().enumerate() {
+            if c == 0 {
+                continue;
             }
-        };
-        for u in 0..n_units {
-            for q in 0..nq {
-                let query = q0 + q;
-                if on_training && query == u {
+            let at = u * nq;
+            for &q in &self.active {
+                self.sum[at + q] += scores[q];
+                self.sumsq[at + q] += scores[q] * scores[q];
+                self.n_in[at + q] += 1;
+            }
+        }
+        self.models += 1;
+        Ok(())
+    }
+
+    /// Every pair's influence (`sign` flips losses) into the top-k lists.
+    fn fold(&self, sign: f64, top: &mut TopLists) {
+        for u in 0..self.n_units {
+            for q in 0..self.nq {
+                let query = self.q0 + q;
+                if self.on_training && query == u {
                     continue;
                 }
-                let at = u * nq + q;
-                let ni = n_in[at] as usize;
-                let no = n_total[q] as usize - ni;
+                let at = u * self.nq + q;
+                let ni = self.n_in[at] as usize;
+                let no = self.n_total[q] as usize - ni;
                 if ni == 0 || no == 0 {
                     continue;
                 }
-                let (s, ss) = (sum[at], sumsq[at]);
-                let (so, sso) = (total[q] - s, total_sq[q] - ss);
+                let (s, ss) = (self.sum[at], self.sumsq[at]);
+                let (so, sso) = (self.total[q] - s, self.total_sq[q] - ss);
                 let infl = sign * (s / ni as f64 - so / no as f64);
                 // Most pairs enter no list: skip the SE for them.
-                if !would_enter(&top_units[query], infl, k)
-                    && !would_enter(&top_queries[u], infl, k)
+                if !would_enter(&top.units[query], infl, top.k)
+                    && !would_enter(&top.queries[u], infl, top.k)
                 {
                     continue;
                 }
-                let se = (var(ni, s, ss) / ni as f64 + var(no, so, sso) / no as f64).sqrt();
+                let (ni, no) = (ni as f64, no as f64);
+                let se = (variance_from_sums(ni, s, ss) / ni
+                    + variance_from_sums(no, so, sso) / no)
+                    .sqrt();
                 let e = InfluenceEntry {
                     unit: u,
                     query,
                     infl,
                     se,
                 };
-                push_top(&mut top_units[query], e, k);
-                push_top(&mut top_queries[u], e, k);
+                push_top(&mut top.units[query], e, top.k);
+                push_top(&mut top.queries[u], e, top.k);
             }
         }
-        q0 += nq;
     }
-    for l in top_units.iter_mut().chain(top_queries.iter_mut()) {
-        l.sort_by(|a, b| b.infl.total_cmp(&a.infl));
-    }
-    Ok(Influence {
-        top_units,
-        top_queries,
-        n_models,
-    })
 }
 
 #[cfg(test)]

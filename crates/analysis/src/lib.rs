@@ -58,13 +58,12 @@ mod units;
 pub use accumulator::MemAccumulator;
 pub use adjust::{Adjuster, Adjustment};
 pub use analyse::{analyse, Analyses, AnalysisConfig};
-pub use cfmem_hash::{hash_words, mix64, splitmix, unit_f64, SplitMix64};
 pub use compare::{compare, CompareConfig, ComparedDoc, Comparison, TopOverlap};
 pub use convergence::{convergence, ConvergenceConfig, ConvergencePoint};
 pub use correlation::{
     fisher_interval, pearson, pearson_ci, ranks, spearman, spearman_brown, spearman_ci, Correlation,
 };
-pub use design::{CoverageProblem, DesignConfig, DesignKind, Membership, MAX_COPIES};
+pub use design::{CoverageProblem, Design, DesignConfig, DesignKind, Membership, MAX_COPIES};
 pub use error::{DesignProblem, Error, ImportProblem, NpyProblem, Result};
 pub use estimate::{welch, Estimate, Metric, NoEstimate, RunningStats, Welch};
 pub use import::ScoreTable;

@@ -7,6 +7,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
+use crate::estimate::variance_from_sums;
 
 /// What a model's observation on a document is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -89,7 +90,7 @@ impl Sums {
         self.s1 / self.n
     }
     fn var(&self) -> f64 {
-        ((self.s2 - self.s1 * self.s1 / self.n) / (self.n - 1.0)).max(0.0)
+        variance_from_sums(self.n, self.s1, self.s2)
     }
 }
 

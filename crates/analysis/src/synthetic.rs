@@ -114,7 +114,7 @@ impl Synthetic {
                 expected: n,
             });
         }
-        let copies = self.design.row(i, n)?;
+        let copies = self.design.checked()?.row(i, n);
         let b = self.design.block_size().max(1);
         let rho = self.partner_corr;
         let block_z = SplitMix64::new(hash_words(&[self.seed, 0xb10c, (i / b) as u64])).normal();

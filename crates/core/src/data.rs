@@ -54,16 +54,19 @@ impl TokenIds {
 /// Every document's token ids (BOS + text + EOS) back to back, with the
 /// offsets where each document starts: a corpus tokenized once, in two
 /// flat arrays (what an experiment directory keeps in `tokens.bin`).
+///
+/// [`TokenTable::new`] checks its parts: the offsets cover the ids, every
+/// document has at least two tokens, every id is in the vocabulary. A
+/// table from [`TokenTable::tokenize`] is checked when it is windowed
+/// ([`TokenizedCorpus::from_table`]), since a [`Tokenizer`] may return ids
+/// outside the vocabulary it declares.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TokenTable {
-    /// The ids.
-    pub ids: TokenIds,
+    ids: TokenIds,
     /// `offsets[d]..offsets[d + 1]` are document `d`'s ids (`n_docs + 1` entries).
-    pub offsets: Vec<u64>,
-    /// The tokenizer's vocabulary size.
-    pub vocab_size: usize,
-    /// The padding id (never a target).
-    pub pad: u32,
+    offsets: Vec<u64>,
+    vocab_size: usize,
+    pad: u32,
 }
 
 impl TokenTable {
@@ -91,17 +94,54 @@ impl TokenTable {
         }
     }
 
+    /// A table from its parts (e.g. read back from a file), checked.
+    ///
+    /// # Errors
+    /// [`Error::TokenTable`] when the offsets do not start at 0, end at the
+    /// number of ids and give every document at least two tokens, or an id
+    /// (or `pad`) is outside the vocabulary.
+    pub fn new(ids: TokenIds, offsets: Vec<u64>, vocab_size: usize, pad: u32) -> Result<Self> {
+        let table = Self {
+            ids,
+            offsets,
+            vocab_size,
+            pad,
+        };
+        table.check()?;
+        Ok(table)
+    }
+
+    /// The ids, documents back to back.
+    pub fn ids(&self) -> &TokenIds {
+        &self.ids
+    }
+
+    /// `offsets()[d]..offsets()[d + 1]` are document `d`'s ids (`n_docs + 1` entries).
+    pub fn offsets(&self) -> &[u64] {
+        &self.offsets
+    }
+
+    /// The tokenizer's vocabulary size.
+    pub fn vocab_size(&self) -> usize {
+        self.vocab_size
+    }
+
+    /// The padding id (never a target).
+    pub fn pad(&self) -> u32 {
+        self.pad
+    }
+
     /// Number of documents.
     pub fn n_docs(&self) -> usize {
         self.offsets.len().saturating_sub(1)
     }
 
-    /// Validate: offsets start at 0, never decrease, end at the number of
-    /// ids; every id is below the vocabulary size.
-    ///
-    /// # Errors
-    /// [`Error::TokenTable`] saying what is wrong.
-    pub fn check(&self) -> Result<()> {
+    /// Targets of document `d` (its tokens but the first).
+    pub fn n_targets(&self, d: usize) -> usize {
+        (self.offsets[d + 1] - self.offsets[d]) as usize - 1
+    }
+
+    fn check(&self) -> Result<()> {
         let bad = |m: &'static str| Err(Error::TokenTable(m));
         if self.offsets.first() != Some(&0)
             || self.offsets.last().copied() != Some(self.ids.len() as u64)
@@ -153,12 +193,13 @@ impl TokenizedCorpus {
                 expected: "must be positive",
             });
         }
+        // Tables from `TokenTable::tokenize` are not checked before.
         table.check()?;
         let mut windows = Vec::new();
         let mut win_offsets = Vec::with_capacity(table.n_docs() + 1);
         win_offsets.push(0);
         for d in 0..table.n_docs() {
-            let n_targets = (table.offsets[d + 1] - table.offsets[d]) as usize - 1;
+            let n_targets = table.n_targets(d);
             windows.extend((0..n_targets).step_by(ctx).map(|start| Window {
                 doc: d as u32,
                 start: start as u32,
@@ -313,16 +354,33 @@ mod tests {
         assert_eq!(sizes, vec![4, 4, 3]);
         assert_eq!(tc.total_targets(), 4 + 11 + 7);
         // 16-bit ids for the byte vocabulary; the token of a window start.
-        assert!(matches!(tc.table().ids, TokenIds::U16(_)));
+        assert!(matches!(tc.table().ids(), TokenIds::U16(_)));
         assert_eq!(tc.token(1, 0), 256);
         assert_eq!(tc.token(1, 1), u32::from(b'y'));
         // A table rebuilt from its parts gives the same windows.
         let again = TokenizedCorpus::from_table(tc.table().clone(), 4).unwrap();
         assert_eq!(again.windows(1), tc.windows(1));
         // Broken tables are refused.
-        let mut bad = tc.table().clone();
-        bad.offsets[1] = 99;
-        assert!(TokenizedCorpus::from_table(bad, 4).is_err());
+        let t = tc.table();
+        let parts = |offsets: Vec<u64>, vocab: usize, pad: u32| {
+            TokenTable::new(t.ids().clone(), offsets, vocab, pad)
+        };
+        assert_eq!(
+            &parts(t.offsets().to_vec(), t.vocab_size(), t.pad()).unwrap(),
+            t
+        );
+        let mut offsets = t.offsets().to_vec();
+        offsets[1] = 99;
+        assert!(matches!(
+            parts(offsets, t.vocab_size(), t.pad()),
+            Err(Error::TokenTable(_))
+        ));
+        // A document of one token has no target.
+        let mut offsets = t.offsets().to_vec();
+        offsets[1] = 1;
+        assert!(parts(offsets, t.vocab_size(), t.pad()).is_err());
+        assert!(parts(t.offsets().to_vec(), 200, t.pad()).is_err());
+        assert!(parts(t.offsets().to_vec(), t.vocab_size(), 999).is_err());
     }
 
     #[test]

@@ -82,117 +82,190 @@ impl AdamW {
         lrs: &[f64],
     ) -> Result<()> {
         self.t += 1;
+        let step = Step {
+            cfg: &self.cfg,
+            bc1: 1.0 - self.cfg.beta1.powi(self.t),
+            bc2: 1.0 - self.cfg.beta2.powi(self.t),
+            lrs,
+        };
+        match &mut self.state {
+            OptState::Host { m, v } => step.host(model, grads, m, v),
+            OptState::Device { m, v } => step.device(model, grads, m, v),
+        }
+    }
+}
+
+/// One update: the settings, the bias corrections of step `t`
+/// (`1 − β^t`) and each model's learning rate.
+struct Step<'a> {
+    cfg: &'a TrainConfig,
+    bc1: f64,
+    bc2: f64,
+    lrs: &'a [f64],
+}
+
+impl Step<'_> {
+    /// The update as one fused loop over host slices, moments on the host.
+    fn host(
+        &self,
+        model: &Gpt,
+        grads: &candle_core::backprop::GradStore,
+        m: &mut [Vec<f32>],
+        v: &mut [Vec<f32>],
+    ) -> Result<()> {
         let k = model.k();
         let params = model.params();
-        let (b1, b2) = (self.cfg.beta1, self.cfg.beta2);
-        let bc1 = 1.0 - b1.powi(self.t);
-        let bc2 = 1.0 - b2.powi(self.t);
-        match &mut self.state {
-            OptState::Host { m, v } => {
-                let mut gs: Vec<Vec<f32>> = Vec::with_capacity(params.len());
-                let mut sq = vec![0f64; k];
-                for p in params {
-                    let t = p.var.as_tensor();
-                    let g: Vec<f32> = match grads.get(t) {
-                        Some(g) => g.flatten_all()?.to_vec1()?,
-                        None => vec![0f32; t.elem_count()],
-                    };
-                    let per = g.len() / k;
-                    for (kk, s) in sq.iter_mut().enumerate() {
-                        *s += g[kk * per..(kk + 1) * per]
-                            .iter()
-                            .map(|&x| f64::from(x) * f64::from(x))
-                            .sum::<f64>();
-                    }
-                    gs.push(g);
+        let (gs, sq) = host_gradients(model, grads)?;
+        let factor = clip_factors(self.cfg.grad_clip, &sq);
+        for (i, p) in params.iter().enumerate() {
+            let t = p.var.as_tensor();
+            let mut theta: Vec<f32> = t.flatten_all()?.to_vec1()?;
+            let per = theta.len() / k;
+            let wd = if p.decay {
+                self.cfg.weight_decay as f32
+            } else {
+                0.0
+            };
+            for kk in 0..k {
+                let lr = self.lrs[kk] as f32;
+                if lr == 0.0 {
+                    continue;
                 }
-                let factor = clip_factors(self.cfg.grad_clip, &sq);
-                let (b1f, b2f) = (b1 as f32, b2 as f32);
-                let (ibc1, ibc2) = ((1.0 / bc1) as f32, (1.0 / bc2) as f32);
-                let eps = self.cfg.eps as f32;
-                for (i, p) in params.iter().enumerate() {
-                    let t = p.var.as_tensor();
-                    let mut theta: Vec<f32> = t.flatten_all()?.to_vec1()?;
-                    let per = theta.len() / k;
-                    let wd = if p.decay {
-                        self.cfg.weight_decay as f32
-                    } else {
-                        0.0
-                    };
-                    for kk in 0..k {
-                        let lr = lrs[kk] as f32;
-                        if lr == 0.0 {
-                            continue;
-                        }
-                        let f = factor[kk] as f32;
-                        let r = kk * per..(kk + 1) * per;
-                        let (th, g, mm, vv) = (
-                            &mut theta[r.clone()],
-                            &gs[i][r.clone()],
-                            &mut m[i][r.clone()],
-                            &mut v[i][r],
-                        );
-                        for j in 0..per {
-                            let gj = g[j] * f;
-                            mm[j] = b1f * mm[j] + (1.0 - b1f) * gj;
-                            vv[j] = b2f * vv[j] + (1.0 - b2f) * gj * gj;
-                            let upd = (mm[j] * ibc1) / ((vv[j] * ibc2).sqrt() + eps) + wd * th[j];
-                            th[j] -= lr * upd;
-                        }
-                    }
-                    p.var
-                        .set(&Tensor::from_vec(theta, t.shape(), t.device())?)?;
-                }
+                let r = kk * per..(kk + 1) * per;
+                self.host_slice(
+                    lr,
+                    wd,
+                    factor[kk] as f32,
+                    &mut theta[r.clone()],
+                    &gs[i][r.clone()],
+                    &mut m[i][r.clone()],
+                    &mut v[i][r],
+                );
             }
-            OptState::Device { m: ms, v: vs } => {
-                let mut gs = Vec::with_capacity(params.len());
-                for p in params {
-                    gs.push(match grads.get(p.var.as_tensor()) {
-                        Some(g) => g.clone(),
-                        None => p.var.as_tensor().zeros_like()?,
-                    });
-                }
-                let dev = params[0].var.device();
-                let dtype = params[0].var.dtype();
-                // Per-model clipping factors computed where the gradients
-                // are (no copy to the host: on a GPU a copy waits for every
-                // queued kernel), as `clip_factors` does on the host.
-                let mut sq = Tensor::zeros(k, DType::F32, dev)?;
-                for g in &gs {
-                    sq = (sq + g.to_dtype(DType::F32)?.sqr()?.flatten_from(1)?.sum(1)?)?;
-                }
-                let factor = if self.cfg.grad_clip > 0.0 {
-                    let norm = sq.sqrt()?;
-                    let scaled = (norm.affine(1.0, 1e-6)?.recip()? * self.cfg.grad_clip)?;
-                    norm.gt(self.cfg.grad_clip)?
-                        .where_cond(&scaled, &Tensor::ones(k, DType::F32, dev)?)?
-                } else {
-                    Tensor::ones(k, DType::F32, dev)?
-                }
-                .to_dtype(dtype)?;
-                for (i, p) in params.iter().enumerate() {
-                    let theta = p.var.as_tensor();
-                    let mut shape = vec![k];
-                    shape.extend(std::iter::repeat_n(1, theta.rank() - 1));
-                    let col = |v: Vec<f64>| -> Result<Tensor> {
-                        Ok(Tensor::from_vec(v, shape.as_slice(), dev)?.to_dtype(dtype)?)
-                    };
-                    let g = gs[i].broadcast_mul(&factor.reshape(shape.as_slice())?)?;
-                    let m = ((&ms[i] * b1)? + (&g * (1.0 - b1))?)?;
-                    let v = ((&vs[i] * b2)? + (g.sqr()? * (1.0 - b2))?)?;
-                    let mut upd = ((&m / bc1)? / ((&v / bc2)?.sqrt()? + self.cfg.eps)?)?;
-                    if p.decay && self.cfg.weight_decay > 0.0 {
-                        upd = (upd + (theta * self.cfg.weight_decay)?)?;
-                    }
-                    let new = (theta - upd.broadcast_mul(&col(lrs.to_vec())?)?)?;
-                    p.var.set(&new)?;
-                    ms[i] = m;
-                    vs[i] = v;
-                }
-            }
+            p.var
+                .set(&Tensor::from_vec(theta, t.shape(), t.device())?)?;
         }
         Ok(())
     }
+
+    /// One model's slice of one parameter: the AdamW formula per element,
+    /// its gradient scaled by the model's clipping factor `f`.
+    #[allow(clippy::too_many_arguments)]
+    fn host_slice(
+        &self,
+        lr: f32,
+        wd: f32,
+        f: f32,
+        th: &mut [f32],
+        g: &[f32],
+        mm: &mut [f32],
+        vv: &mut [f32],
+    ) {
+        let (b1f, b2f) = (self.cfg.beta1 as f32, self.cfg.beta2 as f32);
+        let (ibc1, ibc2) = ((1.0 / self.bc1) as f32, (1.0 / self.bc2) as f32);
+        let eps = self.cfg.eps as f32;
+        for j in 0..th.len() {
+            let gj = g[j] * f;
+            mm[j] = b1f * mm[j] + (1.0 - b1f) * gj;
+            vv[j] = b2f * vv[j] + (1.0 - b2f) * gj * gj;
+            let upd = (mm[j] * ibc1) / ((vv[j] * ibc2).sqrt() + eps) + wd * th[j];
+            th[j] -= lr * upd;
+        }
+    }
+
+    /// The update as tensor ops where the parameters are.
+    fn device(
+        &self,
+        model: &Gpt,
+        grads: &candle_core::backprop::GradStore,
+        ms: &mut [Tensor],
+        vs: &mut [Tensor],
+    ) -> Result<()> {
+        let (b1, b2) = (self.cfg.beta1, self.cfg.beta2);
+        let k = model.k();
+        let params = model.params();
+        let mut gs = Vec::with_capacity(params.len());
+        for p in params {
+            gs.push(match grads.get(p.var.as_tensor()) {
+                Some(g) => g.clone(),
+                None => p.var.as_tensor().zeros_like()?,
+            });
+        }
+        let dev = params[0].var.device();
+        let dtype = params[0].var.dtype();
+        let factor = self.device_clip_factors(&gs, k, dev)?.to_dtype(dtype)?;
+        for (i, p) in params.iter().enumerate() {
+            let theta = p.var.as_tensor();
+            let mut shape = vec![k];
+            shape.extend(std::iter::repeat_n(1, theta.rank() - 1));
+            let col = |v: Vec<f64>| -> Result<Tensor> {
+                Ok(Tensor::from_vec(v, shape.as_slice(), dev)?.to_dtype(dtype)?)
+            };
+            let g = gs[i].broadcast_mul(&factor.reshape(shape.as_slice())?)?;
+            let m = ((&ms[i] * b1)? + (&g * (1.0 - b1))?)?;
+            let v = ((&vs[i] * b2)? + (g.sqr()? * (1.0 - b2))?)?;
+            let mut upd = ((&m / self.bc1)? / ((&v / self.bc2)?.sqrt()? + self.cfg.eps)?)?;
+            if p.decay && self.cfg.weight_decay > 0.0 {
+                upd = (upd + (theta * self.cfg.weight_decay)?)?;
+            }
+            let new = (theta - upd.broadcast_mul(&col(self.lrs.to_vec())?)?)?;
+            p.var.set(&new)?;
+            ms[i] = m;
+            vs[i] = v;
+        }
+        Ok(())
+    }
+
+    /// Per-model clipping factors computed where the gradients are (no
+    /// copy to the host: on a GPU a copy waits for every queued kernel), as
+    /// [`clip_factors`] does on the host.
+    fn device_clip_factors(
+        &self,
+        gs: &[Tensor],
+        k: usize,
+        dev: &candle_core::Device,
+    ) -> Result<Tensor> {
+        let mut sq = Tensor::zeros(k, DType::F32, dev)?;
+        for g in gs {
+            sq = (sq + g.to_dtype(DType::F32)?.sqr()?.flatten_from(1)?.sum(1)?)?;
+        }
+        Ok(if self.cfg.grad_clip > 0.0 {
+            let norm = sq.sqrt()?;
+            let scaled = (norm.affine(1.0, 1e-6)?.recip()? * self.cfg.grad_clip)?;
+            norm.gt(self.cfg.grad_clip)?
+                .where_cond(&scaled, &Tensor::ones(k, DType::F32, dev)?)?
+        } else {
+            Tensor::ones(k, DType::F32, dev)?
+        })
+    }
+}
+
+/// Every parameter's gradient on the host (zeros where it has none), and
+/// each model's squared gradient norm.
+fn host_gradients(
+    model: &Gpt,
+    grads: &candle_core::backprop::GradStore,
+) -> Result<(Vec<Vec<f32>>, Vec<f64>)> {
+    let k = model.k();
+    let params = model.params();
+    let mut gs: Vec<Vec<f32>> = Vec::with_capacity(params.len());
+    let mut sq = vec![0f64; k];
+    for p in params {
+        let t = p.var.as_tensor();
+        let g: Vec<f32> = match grads.get(t) {
+            Some(g) => g.flatten_all()?.to_vec1()?,
+            None => vec![0f32; t.elem_count()],
+        };
+        let per = g.len() / k;
+        for (kk, s) in sq.iter_mut().enumerate() {
+            *s += g[kk * per..(kk + 1) * per]
+                .iter()
+                .map(|&x| f64::from(x) * f64::from(x))
+                .sum::<f64>();
+        }
+        gs.push(g);
+    }
+    Ok((gs, sq))
 }
 
 #[cfg(test)]

@@ -11,7 +11,7 @@ use candle_core::{DType, Device};
 use serde::{Deserialize, Serialize};
 
 use crate::checkpoint::Checkpoint;
-use crate::data::{TokenizedCorpus, Window};
+use crate::data::{Batch, TokenizedCorpus, Window};
 use crate::error::{Error, Result};
 use crate::fused::Kernels;
 use crate::model::{token_nll_with, Gpt, ModelConfig};
@@ -328,10 +328,42 @@ impl<'a> Ensemble<'a> {
     /// Bad configs, subsets naming unknown documents, divergence (naming
     /// the model), candle errors.
     pub fn train(&self, mut hook: Option<StepHook<'_>>) -> Result<Trained> {
-        let (model_cfg, cfg, corpus, jobs) = (self.model, self.train, self.corpus, self.jobs);
+        let (cfg, corpus, jobs) = (self.train, self.corpus, self.jobs);
+        let model = self.build()?;
+        let plans = jobs
+            .iter()
+            .map(|j| plan(corpus, j, cfg))
+            .collect::<Result<Vec<_>>>()?;
+        let mut tally = Tally::new(&plans);
+        let max_steps = tally.steps.iter().copied().max().unwrap_or(0);
+        let mut opt = AdamW::new(&model, cfg)?;
+        let empty: Vec<Window> = Vec::new();
+        for step in 0..max_steps {
+            let groups: Vec<&[Window]> = plans
+                .iter()
+                .map(|p| p.batches.get(step).unwrap_or(&empty).as_slice())
+                .collect();
+            let batch = corpus.batch(&groups, cfg.batch_size, &self.device)?;
+            let (grads, losses) = self.loss_and_grads(&model, &batch)?;
+            tally.add(step, &losses, &batch.n_tokens, jobs, &plans)?;
+            opt.step(&model, &grads, &tally.lrs(step, cfg))?;
+            if let Some(h) = hook.as_mut() {
+                h(step + 1, max_steps);
+            }
+        }
+        Ok(Trained {
+            model,
+            stats: tally.finish(),
+        })
+    }
+
+    /// The ensemble before training: checked settings, one model per job,
+    /// from the checkpoint or from each job's seed.
+    fn build(&self) -> Result<Gpt> {
+        let (model_cfg, corpus, jobs) = (self.model, self.corpus, self.jobs);
         let (dtype, device) = (self.dtype, &self.device);
         let kernels = self.kernels.unwrap_or_else(|| Kernels::auto(dtype, device));
-        cfg.check()?;
+        self.train.check()?;
         if corpus.ctx() > model_cfg.ctx || corpus.vocab_size() > model_cfg.vocab_size {
             return Err(Error::CorpusModel {
                 corpus_ctx: corpus.ctx(),
@@ -352,80 +384,106 @@ impl<'a> Ensemble<'a> {
                 let seeds: Vec<u64> = jobs.iter().map(|j| j.init_seed).collect();
                 Gpt::new(model_cfg, &seeds, dtype, device)?
             }
+        };
+        Ok(model.with_kernels(kernels))
+    }
+
+    /// One step's gradients (of the sum over models of each model's mean
+    /// token loss) and each model's mean token loss.
+    fn loss_and_grads(
+        &self,
+        model: &Gpt,
+        batch: &Batch,
+    ) -> Result<(candle_core::backprop::GradStore, Vec<f32>)> {
+        let logits = model.forward(&batch.ids)?;
+        let nll = token_nll_with(&logits, &batch.targets, model.kernels())?;
+        let nll = nll.to_dtype(DType::F32)?;
+        let per_model = (nll * &batch.mask)?
+            .sum(1)?
+            .div(&batch.counts.clamp(1f32, f32::MAX)?)?;
+        let loss = per_model.to_dtype(self.dtype)?.sum_all()?;
+        let grads = loss.backward()?;
+        Ok((grads, per_model.to_vec1()?))
+    }
+}
+
+/// What training did for each model so far: its steps, the tokens seen and
+/// the token-weighted loss of its last epoch.
+struct Tally {
+    /// Steps of each model's plan.
+    steps: Vec<usize>,
+    tokens: Vec<u64>,
+    last_loss: Vec<f64>,
+    last_tokens: Vec<f64>,
+}
+
+impl Tally {
+    fn new(plans: &[Plan]) -> Self {
+        let k = plans.len();
+        Self {
+            steps: plans.iter().map(|p| p.batches.len()).collect(),
+            tokens: vec![0; k],
+            last_loss: vec![0f64; k],
+            last_tokens: vec![0f64; k],
         }
-        .with_kernels(kernels);
-        let plans = jobs
+    }
+
+    /// Each model's learning rate at `step` (0 once its plan is done).
+    fn lrs(&self, step: usize, cfg: &TrainConfig) -> Vec<f64> {
+        self.steps
             .iter()
-            .map(|j| plan(corpus, j, cfg))
-            .collect::<Result<Vec<_>>>()?;
-        let k = jobs.len();
-        let total: Vec<usize> = plans.iter().map(|p| p.batches.len()).collect();
-        let max_steps = total.iter().copied().max().unwrap_or(0);
-        let mut opt = AdamW::new(&model, cfg)?;
-        let mut stats: Vec<TrainStats> = total
-            .iter()
-            .map(|&steps| TrainStats {
-                steps,
-                tokens: 0,
-                final_loss: None,
+            .map(|&total| {
+                if step < total {
+                    cfg.lr_at(step, total)
+                } else {
+                    0.0
+                }
             })
-            .collect();
-        let mut last_loss = vec![0f64; k];
-        let mut last_tokens = vec![0f64; k];
-        let empty: Vec<Window> = Vec::new();
-        for step in 0..max_steps {
-            let groups: Vec<&[Window]> = plans
-                .iter()
-                .map(|p| p.batches.get(step).unwrap_or(&empty).as_slice())
-                .collect();
-            let batch = corpus.batch(&groups, cfg.batch_size, device)?;
-            let logits = model.forward(&batch.ids)?;
-            let nll = token_nll_with(&logits, &batch.targets, model.kernels())?;
-            let nll = nll.to_dtype(DType::F32)?;
-            let per_model = (nll * &batch.mask)?
-                .sum(1)?
-                .div(&batch.counts.clamp(1f32, f32::MAX)?)?;
-            let loss = per_model.to_dtype(dtype)?.sum_all()?;
-            let grads = loss.backward()?;
-            let losses: Vec<f32> = per_model.to_vec1()?;
-            let lrs: Vec<f64> = (0..k)
-                .map(|m| {
-                    if step < total[m] {
-                        cfg.lr_at(step, total[m])
-                    } else {
-                        0.0
-                    }
-                })
-                .collect();
-            for m in 0..k {
-                if step >= total[m] {
-                    continue;
-                }
-                if !losses[m].is_finite() {
-                    return Err(Error::Diverged {
-                        model: jobs[m].model,
-                        step,
-                        loss: losses[m],
-                    });
-                }
-                let n = f64::from(batch.n_tokens[m]);
-                stats[m].tokens += n as u64;
-                if step >= plans[m].last_epoch_start {
-                    last_loss[m] += f64::from(losses[m]) * n;
-                    last_tokens[m] += n;
-                }
+            .collect()
+    }
+
+    /// Count one step's losses and tokens for the models still training.
+    ///
+    /// # Errors
+    /// [`Error::Diverged`] for a loss that is not finite.
+    fn add(
+        &mut self,
+        step: usize,
+        losses: &[f32],
+        n_tokens: &[f32],
+        jobs: &[ModelJob],
+        plans: &[Plan],
+    ) -> Result<()> {
+        for m in 0..self.steps.len() {
+            if step >= self.steps[m] {
+                continue;
             }
-            opt.step(&model, &grads, &lrs)?;
-            if let Some(h) = hook.as_mut() {
-                h(step + 1, max_steps);
+            if !losses[m].is_finite() {
+                return Err(Error::Diverged {
+                    model: jobs[m].model,
+                    step,
+                    loss: losses[m],
+                });
+            }
+            let n = f64::from(n_tokens[m]);
+            self.tokens[m] += n as u64;
+            if step >= plans[m].last_epoch_start {
+                self.last_loss[m] += f64::from(losses[m]) * n;
+                self.last_tokens[m] += n;
             }
         }
-        for m in 0..k {
-            if last_tokens[m] > 0.0 {
-                stats[m].final_loss = Some(last_loss[m] / last_tokens[m]);
-            }
-        }
-        Ok(Trained { model, stats })
+        Ok(())
+    }
+
+    fn finish(self) -> Vec<TrainStats> {
+        (0..self.steps.len())
+            .map(|m| TrainStats {
+                steps: self.steps[m],
+                tokens: self.tokens[m],
+                final_loss: (self.last_tokens[m] > 0.0)
+                    .then(|| self.last_loss[m] / self.last_tokens[m]),
+            })
+            .collect()
     }
 }
 

@@ -2,7 +2,9 @@
 
 use std::path::{Path, PathBuf};
 
-use cfmem_analysis::{Analyses, Comparison, ConvergencePoint, Metric, RepetitionCurve};
+use cfmem_analysis::{
+    Analyses, Comparison, ConvergencePoint, MembershipReport, Metric, RepetitionCurve,
+};
 
 use crate::error::{io, Result};
 use crate::plot::{plot, Chart, Labels, Series};
@@ -22,30 +24,57 @@ pub struct NamedChart {
 /// kind of document), and `convergence`, `roc`, `mem_vs_copies` for the
 /// analyses computed.
 pub fn standard(a: &Analyses) -> Vec<NamedChart> {
-    let metric = a.report.metric().name();
-    let lab = |t: String, x: &str, y: &str| Labels {
-        title: t,
+    let mut charts = vec![histogram(a), mem_vs_in_mean(a)];
+    if let Some(points) = &a.convergence {
+        charts.push(convergence(points));
+    }
+    if let Some(m) = &a.membership {
+        charts.push(roc(m));
+    }
+    if let Some(curve) = &a.repetition {
+        charts.push(repetition(curve, a.report.metric()));
+    }
+    charts
+}
+
+fn labels(title: String, x: &str, y: &str) -> Labels {
+    Labels {
+        title,
         x: x.into(),
         y: y.into(),
-    };
-    let ranked = a.report.ranked();
-    let mut charts = vec![NamedChart {
+    }
+}
+
+/// `mem_histogram`: the documents' estimates.
+fn histogram(a: &Analyses) -> NamedChart {
+    NamedChart {
         name: "mem_histogram",
         chart: Chart::Histogram {
-            values: ranked.iter().filter_map(|d| d.estimate.mem).collect(),
+            values: a
+                .report
+                .ranked()
+                .iter()
+                .filter_map(|d| d.estimate.mem)
+                .collect(),
             bins: 30,
         },
-        labels: lab(
+        labels: labels(
             format!(
-                "Counterfactual memorization ({metric}, {} models)",
+                "Counterfactual memorization ({}, {} models)",
+                a.report.metric().name(),
                 a.report.n_models
             ),
             "mem",
             "documents",
         ),
-    }];
+    }
+}
+
+/// `mem_vs_in_mean`: each document's estimate against its in-models'
+/// mean, one group per kind of document.
+fn mem_vs_in_mean(a: &Analyses) -> NamedChart {
     let mut kinds: Vec<(String, Vec<(f64, f64)>)> = Vec::new();
-    for d in &ranked {
+    for d in &a.report.ranked() {
         let kind = a
             .kinds
             .as_ref()
@@ -60,82 +89,83 @@ pub fn standard(a: &Analyses) -> Vec<NamedChart> {
             None => kinds.push((kind.to_string(), vec![p])),
         }
     }
-    charts.push(NamedChart {
+    NamedChart {
         name: "mem_vs_in_mean",
         chart: Chart::Scatter { groups: kinds },
-        labels: lab(
+        labels: labels(
             "Memorization vs performance when included".into(),
-            &format!("in_mean ({metric})"),
+            &format!("in_mean ({})", a.report.metric().name()),
             "mem",
         ),
-    });
-    if let Some(points) = &a.convergence {
-        // The bootstrap interval as an error bar (half its width).
-        type Pick = fn(&ConvergencePoint) -> Option<(f64, Option<f64>, Option<f64>)>;
-        let pts = |f: Pick| -> Vec<(f64, f64, Option<f64>)> {
-            points
-                .iter()
-                .filter_map(|p| {
-                    let (y, lo, hi) = f(p)?;
-                    let half = lo.zip(hi).map(|(l, h)| (h - l) / 2.0);
-                    Some((p.n_models as f64, y, half))
-                })
-                .collect()
-        };
-        charts.push(NamedChart {
-            name: "convergence",
-            chart: Chart::Lines {
-                series: vec![
-                    Series {
-                        label: "split-half Spearman (95% CI)".into(),
-                        points: pts(|p| Some((p.spearman?, p.ci_low, p.ci_high))),
-                    },
-                    Series {
-                        label: "Spearman-Brown reliability (95% CI)".into(),
-                        points: pts(|p| {
-                            Some((p.reliability?, p.reliability_ci_low, p.reliability_ci_high))
-                        }),
-                    },
-                ],
-                log: false,
-                diagonal: false,
-            },
-            labels: lab(
-                "Convergence of the estimates".into(),
-                "models",
-                "rank correlation",
-            ),
-        });
     }
-    if let Some(m) = &a.membership {
-        let series = [("online", &m.online), ("offline", &m.offline)]
-            .into_iter()
-            .filter_map(|(name, r)| {
-                let r = r.as_ref()?;
-                Some(Series {
-                    label: format!("{name} (AUC {:.3})", r.auc),
-                    points: r.curve.iter().map(|&(f, t)| (f, t, None)).collect(),
-                })
+}
+
+/// `convergence`: split-half Spearman and its Spearman–Brown reliability
+/// against the number of models, the bootstrap interval as an error bar
+/// (half its width).
+fn convergence(points: &[ConvergencePoint]) -> NamedChart {
+    type Pick = fn(&ConvergencePoint) -> Option<(f64, Option<f64>, Option<f64>)>;
+    let pts = |f: Pick| -> Vec<(f64, f64, Option<f64>)> {
+        points
+            .iter()
+            .filter_map(|p| {
+                let (y, lo, hi) = f(p)?;
+                let half = lo.zip(hi).map(|(l, h)| (h - l) / 2.0);
+                Some((p.n_models as f64, y, half))
             })
-            .collect();
-        charts.push(NamedChart {
-            name: "roc",
-            chart: Chart::Lines {
-                series,
-                log: true,
-                diagonal: true,
-            },
-            labels: lab(
-                "Membership inference ROC (LiRA, leave-one-model-out)".into(),
-                "false positive rate",
-                "true positive rate",
-            ),
-        });
+            .collect()
+    };
+    NamedChart {
+        name: "convergence",
+        chart: Chart::Lines {
+            series: vec![
+                Series {
+                    label: "split-half Spearman (95% CI)".into(),
+                    points: pts(|p| Some((p.spearman?, p.ci_low, p.ci_high))),
+                },
+                Series {
+                    label: "Spearman-Brown reliability (95% CI)".into(),
+                    points: pts(|p| {
+                        Some((p.reliability?, p.reliability_ci_low, p.reliability_ci_high))
+                    }),
+                },
+            ],
+            log: false,
+            diagonal: false,
+        },
+        labels: labels(
+            "Convergence of the estimates".into(),
+            "models",
+            "rank correlation",
+        ),
     }
-    if let Some(curve) = &a.repetition {
-        charts.push(repetition(curve, a.report.metric()));
+}
+
+/// `roc`: the membership attack's ROC curves, online and offline.
+fn roc(m: &MembershipReport) -> NamedChart {
+    let series = [("online", &m.online), ("offline", &m.offline)]
+        .into_iter()
+        .filter_map(|(name, r)| {
+            let r = r.as_ref()?;
+            Some(Series {
+                label: format!("{name} (AUC {:.3})", r.auc),
+                points: r.curve.iter().map(|&(f, t)| (f, t, None)).collect(),
+            })
+        })
+        .collect();
+    NamedChart {
+        name: "roc",
+        chart: Chart::Lines {
+            series,
+            log: true,
+            diagonal: true,
+        },
+        labels: labels(
+            "Membership inference ROC (LiRA, leave-one-model-out)".into(),
+            "false positive rate",
+            "true positive rate",
+        ),
     }
-    charts
 }
 
 /// The `mem_vs_copies` chart: the mean over documents at each copy

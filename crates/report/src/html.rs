@@ -241,84 +241,9 @@ fn chart_svg(c: &NamedChart) -> Result<String> {
 /// # Errors
 /// [`Error::Io`] naming the file; [`Error::Analysis`] from the source.
 pub fn write(a: &Analyses, src: &dyn Rows, page: &HtmlPage, path: &Path) -> Result<HtmlWritten> {
-    let docs = &a.report.docs;
-    let metric = a.report.metric();
     let (scores, lo, hi, drawn) = scores(src, a, page.max_models.max(1))?;
-    let cut = |t: &String| -> String {
-        match t.char_indices().nth(page.max_text_chars) {
-            Some((i, _)) => format!("{}…", &t[..i]),
-            None => t.clone(),
-        }
-    };
-    let token_scale = if metric == Metric::Accuracy { 1.0 } else { 2.0 };
-    let tokens = page.token_segments.as_ref().map(|segs| {
-        let mut order: Vec<&cfmem_analysis::DocEstimate> =
-            docs.iter().filter(|d| d.estimate.mem.is_some()).collect();
-        order.sort_by(|a, b| {
-            b.estimate
-                .mem
-                .unwrap_or(0.0)
-                .total_cmp(&a.estimate.mem.unwrap_or(0.0))
-        });
-        order
-            .into_iter()
-            .take(page.max_token_docs)
-            .filter_map(|d| {
-                let seg = segs.get(d.index)?;
-                let shown: usize = page
-                    .texts
-                    .as_ref()
-                    .and_then(|t| t.get(d.index))
-                    .map_or(usize::MAX, |t| cut(t).encode_utf16().count());
-                let mut flat = Vec::with_capacity(2 * seg.len());
-                let mut at = 0usize;
-                for &(len, v) in seg {
-                    if at >= shown {
-                        break;
-                    }
-                    at += len as usize;
-                    let q = if v.is_nan() {
-                        999
-                    } else {
-                        ((f64::from(v) / token_scale * 100.0).round() as i32).clamp(-100, 100)
-                    };
-                    flat.extend([len as i32, q]);
-                }
-                Some((d.index, flat))
-            })
-            .collect()
-    });
-    let data = Data {
-        metric: metric.name(),
-        higher_is_better: metric.orientation() > 0.0,
-        n_models: a.report.n_models,
-        models_drawn: drawn,
-        lo,
-        hi,
-        id: docs.iter().map(|d| d.id.as_str()).collect(),
-        mem: docs.iter().map(|d| short(d.estimate.mem)).collect(),
-        se: docs.iter().map(|d| short(d.estimate.se)).collect(),
-        ci_low: docs.iter().map(|d| short(d.estimate.ci_low)).collect(),
-        ci_high: docs.iter().map(|d| short(d.estimate.ci_high)).collect(),
-        in_mean: docs.iter().map(|d| short(d.estimate.in_mean)).collect(),
-        out_mean: docs.iter().map(|d| short(d.estimate.out_mean)).collect(),
-        n_in: docs.iter().map(|d| d.estimate.n_in).collect(),
-        n_out: docs.iter().map(|d| d.estimate.n_out).collect(),
-        reason: docs
-            .iter()
-            .map(|d| d.estimate.reason.map(|r| r.to_string()))
-            .collect(),
-        kind: a.kinds.as_deref(),
-        group: a.doc_groups.as_deref(),
-        auc: a
-            .membership
-            .as_ref()
-            .map(|m| m.docs.iter().map(|d| short(d.auc)).collect()),
-        text: page.texts.as_ref().map(|t| t.iter().map(cut).collect()),
-        scores,
-        token_scale,
-        tokens,
-    };
+    let mut data = data(a, page);
+    (data.scores, data.lo, data.hi, data.models_drawn) = (scores, lo, hi, drawn);
     let json = serde_json::to_string(&data)
         .map_err(|source| Error::Json {
             path: path.to_path_buf(),
@@ -329,47 +254,8 @@ pub fn write(a: &Analyses, src: &dyn Rows, page: &HtmlPage, path: &Path) -> Resu
         .replace('<', "\\u003c");
 
     let mut h = String::with_capacity(json.len() + 200_000);
-    let title = esc(&page.title);
-    let _ = write!(
-        h,
-        "<!DOCTYPE html>\n<html lang=en><head><meta charset=utf-8>\
-         <meta name=viewport content=\"width=device-width, initial-scale=1\">\
-         <title>{title}</title><style>{STYLE}</style></head><body>\n\
-         <header><h1>{title}</h1><p>{} documents, {} models; metric <b>{}</b> per token, \
-         adjustment <b>{}</b>; mem = in-models' mean − out-models' mean \
-         ({:.0}% intervals, {} errors).</p></header>\n<nav>",
-        docs.len(),
-        a.report.n_models,
-        metric.name(),
-        a.report.config.adjustment,
-        a.report.config.level * 100.0,
-        if a.report.block_size > 1 {
-            "block-clustered"
-        } else {
-            "Welch"
-        },
-    );
-    let mut sections = vec![
-        ("settings", "Settings"),
-        ("charts", "Charts"),
-        ("documents", "Documents"),
-    ];
-    if a.convergence.is_some() {
-        sections.insert(1, ("reliability", "Reliability"));
-    }
-    for (on, name) in [
-        (a.membership.is_some(), ("membership", "Membership")),
-        (a.influence.is_some(), ("influence", "Influence")),
-        (a.groups.is_some(), ("groups", "Groups")),
-    ] {
-        if on {
-            sections.push(name);
-        }
-    }
-    for (id, name) in &sections {
-        let _ = write!(h, "<a href=\"#{id}\">{name}</a> ");
-    }
-    h.push_str("</nav>\n<section id=settings><h2>Settings</h2><table class=kv>");
+    header(a, page, &mut h);
+    h.push_str("<section id=settings><h2>Settings</h2><table class=kv>");
     for (k, v) in &page.settings {
         let _ = write!(h, "<tr><th>{}</th><td>{}</td></tr>", esc(k), esc(v));
     }
@@ -399,9 +285,150 @@ pub fn write(a: &Analyses, src: &dyn Rows, page: &HtmlPage, path: &Path) -> Resu
     std::fs::write(path, &h).map_err(io(path))?;
     Ok(HtmlWritten {
         bytes: h.len() as u64,
-        documents: docs.len(),
+        documents: a.report.docs.len(),
         models_drawn: drawn,
     })
+}
+
+/// A text cut to the page's length, with a mark where it was cut.
+fn cut(page: &HtmlPage, t: &str) -> String {
+    match t.char_indices().nth(page.max_text_chars) {
+        Some((i, _)) => format!("{}…", &t[..i]),
+        None => t.to_string(),
+    }
+}
+
+/// The page's data, every column of the documents' table; the scores
+/// drawn are filled in by the caller.
+fn data<'a>(a: &'a Analyses, page: &HtmlPage) -> Data<'a> {
+    let docs = &a.report.docs;
+    let metric = a.report.metric();
+    let token_scale = if metric == Metric::Accuracy { 1.0 } else { 2.0 };
+    Data {
+        metric: metric.name(),
+        higher_is_better: metric.orientation() > 0.0,
+        n_models: a.report.n_models,
+        models_drawn: 0,
+        lo: 0.0,
+        hi: 0.0,
+        id: docs.iter().map(|d| d.id.as_str()).collect(),
+        mem: docs.iter().map(|d| short(d.estimate.mem)).collect(),
+        se: docs.iter().map(|d| short(d.estimate.se)).collect(),
+        ci_low: docs.iter().map(|d| short(d.estimate.ci_low)).collect(),
+        ci_high: docs.iter().map(|d| short(d.estimate.ci_high)).collect(),
+        in_mean: docs.iter().map(|d| short(d.estimate.in_mean)).collect(),
+        out_mean: docs.iter().map(|d| short(d.estimate.out_mean)).collect(),
+        n_in: docs.iter().map(|d| d.estimate.n_in).collect(),
+        n_out: docs.iter().map(|d| d.estimate.n_out).collect(),
+        reason: docs
+            .iter()
+            .map(|d| d.estimate.reason.map(|r| r.to_string()))
+            .collect(),
+        kind: a.kinds.as_deref(),
+        group: a.doc_groups.as_deref(),
+        auc: a
+            .membership
+            .as_ref()
+            .map(|m| m.docs.iter().map(|d| short(d.auc)).collect()),
+        text: page
+            .texts
+            .as_ref()
+            .map(|t| t.iter().map(|t| cut(page, t)).collect()),
+        scores: Vec::new(),
+        token_scale,
+        tokens: token_colours(a, page, token_scale),
+    }
+}
+
+/// Per-token colours of the most memorized documents' shown text, as flat
+/// `(length, value)` pairs, values in hundredths of `scale` (999: none).
+fn token_colours(
+    a: &Analyses,
+    page: &HtmlPage,
+    scale: f64,
+) -> Option<std::collections::BTreeMap<usize, Vec<i32>>> {
+    let segs = page.token_segments.as_ref()?;
+    let mut order: Vec<&cfmem_analysis::DocEstimate> = a
+        .report
+        .docs
+        .iter()
+        .filter(|d| d.estimate.mem.is_some())
+        .collect();
+    order.sort_by(|a, b| {
+        b.estimate
+            .mem
+            .unwrap_or(0.0)
+            .total_cmp(&a.estimate.mem.unwrap_or(0.0))
+    });
+    let coloured = order
+        .into_iter()
+        .take(page.max_token_docs)
+        .filter_map(|d| {
+            let seg = segs.get(d.index)?;
+            let shown: usize = page
+                .texts
+                .as_ref()
+                .and_then(|t| t.get(d.index))
+                .map_or(usize::MAX, |t| cut(page, t).encode_utf16().count());
+            let mut flat = Vec::with_capacity(2 * seg.len());
+            let mut at = 0usize;
+            for &(len, v) in seg {
+                if at >= shown {
+                    break;
+                }
+                at += len as usize;
+                let q = if v.is_nan() {
+                    999
+                } else {
+                    ((f64::from(v) / scale * 100.0).round() as i32).clamp(-100, 100)
+                };
+                flat.extend([len as i32, q]);
+            }
+            Some((d.index, flat))
+        })
+        .collect();
+    Some(coloured)
+}
+
+/// The document head, the page's header line and the navigation bar.
+fn header(a: &Analyses, page: &HtmlPage, h: &mut String) {
+    let title = esc(&page.title);
+    let _ = write!(
+        h,
+        "<!DOCTYPE html>\n<html lang=en><head><meta charset=utf-8>\
+         <meta name=viewport content=\"width=device-width, initial-scale=1\">\
+         <title>{title}</title><style>{STYLE}</style></head><body>\n\
+         <header><h1>{title}</h1><p>{} documents, {} models; metric <b>{}</b> per token, \
+         adjustment <b>{}</b>; mem = in-models' mean − out-models' mean \
+         ({:.0}% intervals, {} errors).</p></header>\n<nav>",
+        a.report.docs.len(),
+        a.report.n_models,
+        a.report.metric().name(),
+        a.report.config.adjustment,
+        a.report.config.level * 100.0,
+        a.report.standard_error(),
+    );
+    let mut sections = vec![
+        ("settings", "Settings"),
+        ("charts", "Charts"),
+        ("documents", "Documents"),
+    ];
+    if a.convergence.is_some() {
+        sections.insert(1, ("reliability", "Reliability"));
+    }
+    for (on, name) in [
+        (a.membership.is_some(), ("membership", "Membership")),
+        (a.influence.is_some(), ("influence", "Influence")),
+        (a.groups.is_some(), ("groups", "Groups")),
+    ] {
+        if on {
+            sections.push(name);
+        }
+    }
+    for (id, name) in &sections {
+        let _ = write!(h, "<a href=\"#{id}\">{name}</a> ");
+    }
+    h.push_str("</nav>\n");
 }
 
 fn reliability_section(a: &Analyses, h: &mut String) {

@@ -137,132 +137,159 @@ macro_rules! legend {
     };
 }
 
-fn draw<DB: DrawingBackend>(
-    root: DrawingArea<DB, Shift>,
-    chart: &Chart,
-    labels: &Labels,
-) -> std::result::Result<(), String> {
+type Drawn = std::result::Result<(), String>;
+
+fn draw<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, chart: &Chart, labels: &Labels) -> Drawn {
     let e = |x: DrawingAreaErrorKind<DB::ErrorType>| x.to_string();
     root.fill(&WHITE).map_err(e)?;
     match chart {
-        Chart::Histogram { values, bins } => {
-            let bins = (*bins).max(1);
-            let (lo, hi) = range(values.iter().copied(), 0.0);
-            let width = (hi - lo) / bins as f64;
-            let mut counts = vec![0u32; bins];
-            for v in values.iter().filter(|v| v.is_finite()) {
-                let b = (((v - lo) / width) as usize).min(bins - 1);
-                counts[b] += 1;
-            }
-            let top = f64::from(counts.iter().copied().max().unwrap_or(1)) * 1.1;
-            let mut c = frame!(&root, labels, lo..hi, 0.0..top, e);
-            c.draw_series(counts.iter().enumerate().map(|(i, &n)| {
-                let x0 = lo + i as f64 * width;
-                Rectangle::new(
-                    [(x0, 0.0), (x0 + width, f64::from(n))],
-                    COLORS[0].mix(0.7).filled(),
-                )
-            }))
-            .map_err(e)?;
-        }
-        Chart::Scatter { groups } => {
-            let (x0, x1) = range(groups.iter().flat_map(|g| g.1.iter().map(|p| p.0)), 0.05);
-            let (y0, y1) = range(groups.iter().flat_map(|g| g.1.iter().map(|p| p.1)), 0.05);
-            let mut c = frame!(&root, labels, x0..x1, y0..y1, e);
-            for (k, (label, pts)) in groups.iter().enumerate() {
-                let color = COLORS[k % COLORS.len()];
-                c.draw_series(
-                    pts.iter()
-                        .map(|&(x, y)| Circle::new((x, y), 3, color.mix(0.8).filled())),
-                )
-                .map_err(e)?
-                .label(label.as_str())
-                .legend(move |(x, y)| Circle::new((x, y), 4, color.filled()));
-            }
-            legend!(c, SeriesLabelPosition::UpperRight, e);
-        }
+        Chart::Histogram { values, bins } => histogram(&root, labels, values, *bins)?,
+        Chart::Scatter { groups } => scatter(&root, labels, groups)?,
         Chart::Lines {
             series,
-            log,
+            log: true,
             diagonal,
-        } => {
-            let xs = series.iter().flat_map(|s| s.points.iter().map(|p| p.0));
-            let ys = series.iter().flat_map(|s| {
-                s.points
-                    .iter()
-                    .flat_map(|p| [p.1 - p.2.unwrap_or(0.0), p.1 + p.2.unwrap_or(0.0)])
-            });
-            if *log {
-                let pos = |v: f64| v.max(1e-4);
-                let mut c = frame!(
-                    &root,
-                    labels,
-                    (1e-4..1.0).log_scale(),
-                    (1e-4..1.0).log_scale(),
-                    e
-                );
-                if *diagonal {
-                    c.draw_series(LineSeries::new([(1e-4, 1e-4), (1.0, 1.0)], BLACK.mix(0.4)))
-                        .map_err(e)?;
-                }
-                for (k, s) in series.iter().enumerate() {
-                    let color = COLORS[k % COLORS.len()];
-                    c.draw_series(LineSeries::new(
-                        s.points.iter().map(|p| (pos(p.0), pos(p.1))),
-                        color.stroke_width(2),
-                    ))
-                    .map_err(e)?
-                    .label(s.label.as_str())
-                    .legend(move |(x, y)| {
-                        PathElement::new([(x, y), (x + 20, y)], color.stroke_width(2))
-                    });
-                }
-                legend!(c, SeriesLabelPosition::LowerRight, e);
-            } else {
-                let (x0, x1) = range(xs, 0.05);
-                let (y0, y1) = range(ys, 0.1);
-                let mut c = frame!(&root, labels, x0..x1, y0..y1, e);
-                if *diagonal {
-                    let (a, b) = (x0.max(y0), x1.min(y1));
-                    c.draw_series(LineSeries::new([(a, a), (b, b)], BLACK.mix(0.4)))
-                        .map_err(e)?;
-                }
-                for (k, s) in series.iter().enumerate() {
-                    let color = COLORS[k % COLORS.len()];
-                    c.draw_series(LineSeries::new(
-                        s.points.iter().map(|p| (p.0, p.1)),
-                        color.stroke_width(2),
-                    ))
-                    .map_err(e)?
-                    .label(s.label.as_str())
-                    .legend(move |(x, y)| {
-                        PathElement::new([(x, y), (x + 20, y)], color.stroke_width(2))
-                    });
-                    c.draw_series(
-                        s.points
-                            .iter()
-                            .map(|p| Circle::new((p.0, p.1), 4, color.filled())),
-                    )
-                    .map_err(e)?;
-                    c.draw_series(s.points.iter().filter_map(|p| {
-                        p.2.map(|err| {
-                            ErrorBar::new_vertical(
-                                p.0,
-                                p.1 - err,
-                                p.1,
-                                p.1 + err,
-                                color.stroke_width(2),
-                                8,
-                            )
-                        })
-                    }))
-                    .map_err(e)?;
-                }
-                legend!(c, SeriesLabelPosition::UpperRight, e);
-            }
-        }
+        } => log_lines(&root, labels, series, *diagonal)?,
+        Chart::Lines {
+            series,
+            log: false,
+            diagonal,
+        } => lines(&root, labels, series, *diagonal)?,
     }
     root.present().map_err(e)?;
+    Ok(())
+}
+
+fn histogram<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    labels: &Labels,
+    values: &[f64],
+    bins: usize,
+) -> Drawn {
+    let e = |x: DrawingAreaErrorKind<DB::ErrorType>| x.to_string();
+    let bins = bins.max(1);
+    let (lo, hi) = range(values.iter().copied(), 0.0);
+    let width = (hi - lo) / bins as f64;
+    let mut counts = vec![0u32; bins];
+    for v in values.iter().filter(|v| v.is_finite()) {
+        let b = (((v - lo) / width) as usize).min(bins - 1);
+        counts[b] += 1;
+    }
+    let top = f64::from(counts.iter().copied().max().unwrap_or(1)) * 1.1;
+    let mut c = frame!(root, labels, lo..hi, 0.0..top, e);
+    c.draw_series(counts.iter().enumerate().map(|(i, &n)| {
+        let x0 = lo + i as f64 * width;
+        Rectangle::new(
+            [(x0, 0.0), (x0 + width, f64::from(n))],
+            COLORS[0].mix(0.7).filled(),
+        )
+    }))
+    .map_err(e)?;
+    Ok(())
+}
+
+fn scatter<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    labels: &Labels,
+    groups: &[(String, Vec<(f64, f64)>)],
+) -> Drawn {
+    let e = |x: DrawingAreaErrorKind<DB::ErrorType>| x.to_string();
+    let (x0, x1) = range(groups.iter().flat_map(|g| g.1.iter().map(|p| p.0)), 0.05);
+    let (y0, y1) = range(groups.iter().flat_map(|g| g.1.iter().map(|p| p.1)), 0.05);
+    let mut c = frame!(root, labels, x0..x1, y0..y1, e);
+    for (k, (label, pts)) in groups.iter().enumerate() {
+        let color = COLORS[k % COLORS.len()];
+        c.draw_series(
+            pts.iter()
+                .map(|&(x, y)| Circle::new((x, y), 3, color.mix(0.8).filled())),
+        )
+        .map_err(e)?
+        .label(label.as_str())
+        .legend(move |(x, y)| Circle::new((x, y), 4, color.filled()));
+    }
+    legend!(c, SeriesLabelPosition::UpperRight, e);
+    Ok(())
+}
+
+/// Lines on log–log axes over (0, 1] (ROC curves).
+fn log_lines<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    labels: &Labels,
+    series: &[Series],
+    diagonal: bool,
+) -> Drawn {
+    let e = |x: DrawingAreaErrorKind<DB::ErrorType>| x.to_string();
+    let pos = |v: f64| v.max(1e-4);
+    let mut c = frame!(
+        root,
+        labels,
+        (1e-4..1.0).log_scale(),
+        (1e-4..1.0).log_scale(),
+        e
+    );
+    if diagonal {
+        c.draw_series(LineSeries::new([(1e-4, 1e-4), (1.0, 1.0)], BLACK.mix(0.4)))
+            .map_err(e)?;
+    }
+    for (k, s) in series.iter().enumerate() {
+        let color = COLORS[k % COLORS.len()];
+        c.draw_series(LineSeries::new(
+            s.points.iter().map(|p| (pos(p.0), pos(p.1))),
+            color.stroke_width(2),
+        ))
+        .map_err(e)?
+        .label(s.label.as_str())
+        .legend(move |(x, y)| PathElement::new([(x, y), (x + 20, y)], color.stroke_width(2)));
+    }
+    legend!(c, SeriesLabelPosition::LowerRight, e);
+    Ok(())
+}
+
+/// Lines with points and error bars on linear axes.
+fn lines<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    labels: &Labels,
+    series: &[Series],
+    diagonal: bool,
+) -> Drawn {
+    let e = |x: DrawingAreaErrorKind<DB::ErrorType>| x.to_string();
+    let xs = series.iter().flat_map(|s| s.points.iter().map(|p| p.0));
+    let ys = series.iter().flat_map(|s| {
+        s.points
+            .iter()
+            .flat_map(|p| [p.1 - p.2.unwrap_or(0.0), p.1 + p.2.unwrap_or(0.0)])
+    });
+    let (x0, x1) = range(xs, 0.05);
+    let (y0, y1) = range(ys, 0.1);
+    let mut c = frame!(root, labels, x0..x1, y0..y1, e);
+    if diagonal {
+        let (a, b) = (x0.max(y0), x1.min(y1));
+        c.draw_series(LineSeries::new([(a, a), (b, b)], BLACK.mix(0.4)))
+            .map_err(e)?;
+    }
+    for (k, s) in series.iter().enumerate() {
+        let color = COLORS[k % COLORS.len()];
+        c.draw_series(LineSeries::new(
+            s.points.iter().map(|p| (p.0, p.1)),
+            color.stroke_width(2),
+        ))
+        .map_err(e)?
+        .label(s.label.as_str())
+        .legend(move |(x, y)| PathElement::new([(x, y), (x + 20, y)], color.stroke_width(2)));
+        c.draw_series(
+            s.points
+                .iter()
+                .map(|p| Circle::new((p.0, p.1), 4, color.filled())),
+        )
+        .map_err(e)?;
+        c.draw_series(s.points.iter().filter_map(|p| {
+            p.2.map(|err| {
+                ErrorBar::new_vertical(p.0, p.1 - err, p.1, p.1 + err, color.stroke_width(2), 8)
+            })
+        }))
+        .map_err(e)?;
+    }
+    legend!(c, SeriesLabelPosition::UpperRight, e);
     Ok(())
 }
 

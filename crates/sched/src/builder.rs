@@ -1,6 +1,6 @@
 //! Creating, resuming and replacing experiments: one builder for all three.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use cfmem_analysis::{DesignConfig, DesignKind};
 use cfmem_core::{
@@ -255,56 +255,15 @@ impl ExperimentBuilder {
         }
     }
 
-    /// The manifest, corpus, queries and tokenizer the builder stands for.
-    #[allow(clippy::type_complexity)]
-    fn resolve(
-        &self,
-    ) -> Result<(
-        Manifest,
-        Source,
-        Option<Source>,
-        ResolvedTokenizer,
-        Option<(Vec<u8>, Option<Vec<u8>>)>,
-    )> {
+    /// The manifest, corpus, queries, tokenizer and initial weights the
+    /// builder stands for, checked.
+    fn resolve(&self) -> Result<Resolved> {
         let existing = self.existing()?;
-        let base = existing.as_ref().map(Experiment::manifest);
-        let corpus = match (&self.corpus, &existing) {
-            (Some(s), _) => s.clone(),
-            (None, Some(e)) => Source {
-                corpus: e.corpus().clone(),
-                path: e.manifest().corpus.path.clone(),
-                load: e.manifest().corpus.load.clone(),
-            },
-            (None, None) => return Err(Error::NoCorpus(self.dir.clone())),
-        };
-        let queries = match (&self.queries, &existing) {
-            (Some(s), _) => Some(s.clone()),
-            (None, Some(e)) => e.queries().map(|q| Source {
-                corpus: q.clone(),
-                path: e.manifest().queries.as_ref().and_then(|i| i.path.clone()),
-                load: e
-                    .manifest()
-                    .queries
-                    .as_ref()
-                    .map(|i| i.load.clone())
-                    .unwrap_or_default(),
-            }),
-            (None, None) => None,
-        };
-        let tokenizer = match (&self.tokenizer, &existing) {
-            (Some(spec), _) => spec.resolve(&corpus.corpus)?,
-            (None, Some(e)) => ResolvedTokenizer {
-                config: e.manifest().tokenizer.clone(),
-                json: match &e.manifest().tokenizer {
-                    cfmem_core::TokenizerConfig::Byte => None,
-                    _ => {
-                        let p = e.layout().tokenizer();
-                        Some(std::fs::read(&p).map_err(io(&p))?)
-                    }
-                },
-            },
-            (None, None) => TokenizerSpec::Bytes.resolve(&corpus.corpus)?,
-        };
+        let existing = existing.as_ref();
+        let base = existing.map(Experiment::manifest);
+        let corpus = self.corpus_source(existing)?;
+        let queries = self.query_source(existing);
+        let tokenizer = self.resolve_tokenizer(existing, &corpus)?;
         let mut model = pick(
             &self.model,
             base.map(|m| m.model.clone()),
@@ -312,53 +271,9 @@ impl ExperimentBuilder {
         );
         // The model's vocabulary follows the tokenizer.
         model.vocab_size = tokenizer.config.vocab_size();
-        let init_path = self
-            .init
-            .clone()
-            .or_else(|| existing.as_ref().map(|e| e.layout().init()));
-        let (init, init_bytes) = match (&self.init, &existing) {
-            (Some(p), _) => {
-                let bytes = std::fs::read(p).map_err(io(p))?;
-                let info = InitInfo {
-                    path: Some(p.clone()),
-                    fingerprint: blake3::hash(&bytes).to_hex().to_string(),
-                };
-                (
-                    Some(info),
-                    Some((bytes, cfmem_core::Checkpoint::config_beside(p))),
-                )
-            }
-            (None, Some(e)) => match &e.manifest().init {
-                Some(i) => {
-                    let p = e.layout().init();
-                    let bytes = std::fs::read(&p).map_err(io(&p))?;
-                    (
-                        Some(i.clone()),
-                        Some((bytes, cfmem_core::Checkpoint::config_beside(&p))),
-                    )
-                }
-                None => (None, None),
-            },
-            (None, None) => (None, None),
-        };
-        if let Some((bytes, config)) = &init_bytes {
-            // A GPT-2-layout checkpoint gives the model its shape; the
-            // weights must fit the model: refuse now, not in every job.
-            let named = |source: cfmem_core::Error| Error::Checkpoint {
-                path: init_path.clone().unwrap_or_else(|| "init".into()),
-                source,
-            };
-            let ck = cfmem_core::Checkpoint::from_bytes_with_config(bytes, config.as_deref())
-                .map_err(named)?;
-            model = ck.shape_model(&model);
-            cfmem_core::Gpt::from_weights(
-                &model,
-                &ck.weights_for(&model).map_err(named)?,
-                1,
-                cfmem_core::DType::F32,
-                &cfmem_core::Device::Cpu,
-            )
-            .map_err(named)?;
+        let (init, init_files) = self.resolve_init(existing)?;
+        if let Some(files) = &init_files {
+            model = files.fit(&model)?;
         }
         let parts = Parts {
             corpus: corpus.info(),
@@ -394,7 +309,97 @@ impl ExperimentBuilder {
             e.check(manifest.model.ctx)?;
         }
         manifest.train.check()?;
-        Ok((manifest, corpus, queries, tokenizer, init_bytes))
+        Ok(Resolved {
+            manifest,
+            corpus,
+            queries,
+            tokenizer,
+            init: init_files,
+        })
+    }
+
+    /// The corpus given, or the existing experiment's.
+    fn corpus_source(&self, existing: Option<&Experiment>) -> Result<Source> {
+        match (&self.corpus, existing) {
+            (Some(s), _) => Ok(s.clone()),
+            (None, Some(e)) => Ok(Source {
+                corpus: e.corpus().clone(),
+                path: e.manifest().corpus.path.clone(),
+                load: e.manifest().corpus.load.clone(),
+            }),
+            (None, None) => Err(Error::NoCorpus(self.dir.clone())),
+        }
+    }
+
+    /// The queries given, or the existing experiment's.
+    fn query_source(&self, existing: Option<&Experiment>) -> Option<Source> {
+        match (&self.queries, existing) {
+            (Some(s), _) => Some(s.clone()),
+            (None, Some(e)) => e.queries().map(|q| Source {
+                corpus: q.clone(),
+                path: e.manifest().queries.as_ref().and_then(|i| i.path.clone()),
+                load: e
+                    .manifest()
+                    .queries
+                    .as_ref()
+                    .map(|i| i.load.clone())
+                    .unwrap_or_default(),
+            }),
+            (None, None) => None,
+        }
+    }
+
+    /// The tokenizer given (trained on the corpus when asked), the existing
+    /// experiment's, or bytes.
+    fn resolve_tokenizer(
+        &self,
+        existing: Option<&Experiment>,
+        corpus: &Source,
+    ) -> Result<ResolvedTokenizer> {
+        match (&self.tokenizer, existing) {
+            (Some(spec), _) => Ok(spec.resolve(&corpus.corpus)?),
+            (None, Some(e)) => Ok(ResolvedTokenizer {
+                config: e.manifest().tokenizer.clone(),
+                json: match &e.manifest().tokenizer {
+                    cfmem_core::TokenizerConfig::Byte => None,
+                    _ => {
+                        let p = e.layout().tokenizer();
+                        Some(std::fs::read(&p).map_err(io(&p))?)
+                    }
+                },
+            }),
+            (None, None) => Ok(TokenizerSpec::Bytes.resolve(&corpus.corpus)?),
+        }
+    }
+
+    /// The initial weights given, or the existing experiment's: what the
+    /// manifest records of them, and the files.
+    fn resolve_init(
+        &self,
+        existing: Option<&Experiment>,
+    ) -> Result<(Option<InitInfo>, Option<InitFiles>)> {
+        let read = |p: &Path| -> Result<InitFiles> {
+            Ok(InitFiles {
+                path: p.to_path_buf(),
+                weights: std::fs::read(p).map_err(io(p))?,
+                config: cfmem_core::Checkpoint::config_beside(p),
+            })
+        };
+        match (&self.init, existing) {
+            (Some(p), _) => {
+                let files = read(p)?;
+                let info = InitInfo {
+                    path: Some(p.clone()),
+                    fingerprint: blake3::hash(&files.weights).to_hex().to_string(),
+                };
+                Ok((Some(info), Some(files)))
+            }
+            (None, Some(e)) => match &e.manifest().init {
+                Some(i) => Ok((Some(i.clone()), Some(read(&e.layout().init())?))),
+                None => Ok((None, None)),
+            },
+            (None, None) => Ok((None, None)),
+        }
     }
 
     /// The manifest [`ExperimentBuilder::open`] would write (or resume).
@@ -402,7 +407,7 @@ impl ExperimentBuilder {
     /// # Errors
     /// As [`ExperimentBuilder::open`], short of touching the directory.
     pub fn manifest(&self) -> Result<Manifest> {
-        Ok(self.resolve()?.0)
+        Ok(self.resolve()?.manifest)
     }
 
     /// Create the experiment, or resume it when the directory holds the
@@ -415,7 +420,13 @@ impl ExperimentBuilder {
     /// differing field; [`Error::BadManifest`] for an unreadable or
     /// other-version manifest (with [`OnChange::Refuse`]); I/O errors.
     pub fn open(self, on_change: OnChange) -> Result<Experiment> {
-        let (manifest, corpus, queries, tokenizer, init) = self.resolve()?;
+        let Resolved {
+            manifest,
+            corpus,
+            queries,
+            tokenizer,
+            init,
+        } = self.resolve()?;
         let layout = self.layout();
         if layout.manifest().exists() {
             match Manifest::read(&layout) {
@@ -445,9 +456,9 @@ impl ExperimentBuilder {
         if let Some(json) = &tokenizer.json {
             write_atomic(&layout.tokenizer(), json)?;
         }
-        if let Some((bytes, config)) = &init {
-            write_atomic(&layout.init(), bytes)?;
-            if let Some(c) = config {
+        if let Some(files) = &init {
+            write_atomic(&layout.init(), &files.weights)?;
+            if let Some(c) = &files.config {
                 write_atomic(&layout.init_config(), c)?;
             }
         }
@@ -458,5 +469,49 @@ impl ExperimentBuilder {
         })?;
         write_atomic(&layout.manifest(), &bytes)?;
         Experiment::assemble(layout, manifest, corpus.corpus, queries.map(|q| q.corpus))
+    }
+}
+
+/// What an [`ExperimentBuilder`] stands for, checked: the manifest and the
+/// files a new experiment's directory gets.
+struct Resolved {
+    manifest: Manifest,
+    corpus: Source,
+    queries: Option<Source>,
+    tokenizer: ResolvedTokenizer,
+    init: Option<InitFiles>,
+}
+
+/// The initial weights' files: the safetensors file and the GPT-2
+/// `config.json` beside it, when there is one.
+struct InitFiles {
+    /// Where the weights were read from (for messages).
+    path: PathBuf,
+    weights: Vec<u8>,
+    config: Option<Vec<u8>>,
+}
+
+impl InitFiles {
+    /// The model these weights fit: a GPT-2-layout checkpoint gives the
+    /// model its shape. Weights that do not fit are refused now, not in
+    /// every job.
+    fn fit(&self, model: &ModelConfig) -> Result<ModelConfig> {
+        let named = |source: cfmem_core::Error| Error::Checkpoint {
+            path: self.path.clone(),
+            source: Box::new(source),
+        };
+        let ck =
+            cfmem_core::Checkpoint::from_bytes_with_config(&self.weights, self.config.as_deref())
+                .map_err(named)?;
+        let model = ck.shape_model(model);
+        cfmem_core::Gpt::from_weights(
+            &model,
+            &ck.weights_for(&model).map_err(named)?,
+            1,
+            cfmem_core::DType::F32,
+            &cfmem_core::Device::Cpu,
+        )
+        .map_err(named)?;
+        Ok(model)
     }
 }

@@ -73,16 +73,16 @@ pub enum Error {
     Model {
         /// The model index.
         model: usize,
-        /// The underlying error.
-        source: cfmem_core::Error,
+        /// The underlying error (boxed: it is the largest).
+        source: Box<cfmem_core::Error>,
     },
     /// A checkpoint to start from that cannot be used.
     #[error("{}: {source}", path.display())]
     Checkpoint {
         /// The checkpoint file.
         path: PathBuf,
-        /// The underlying error.
-        source: cfmem_core::Error,
+        /// The underlying error (boxed: it is the largest).
+        source: Box<cfmem_core::Error>,
     },
     /// The kept checkpoint is not the one the manifest names.
     #[error("{}: fingerprint {found}, the manifest {expected}", path.display())]
@@ -96,7 +96,7 @@ pub enum Error {
     },
     /// A core error outside any model (corpus, config).
     #[error(transparent)]
-    Core(#[from] cfmem_core::Error),
+    Core(Box<cfmem_core::Error>),
     /// An analysis error.
     #[error(transparent)]
     Analysis(#[from] cfmem_analysis::Error),
@@ -186,7 +186,7 @@ pub enum RecordProblem {
     #[error("shorter than a record header (truncated?)")]
     Truncated,
     /// Not a file of this kind and format.
-    #[error("not a cfmem {0} of this format (the experiment may come from another version of cfmem; truncated?)")]
+    #[error("not a cfmem {0} (the experiment may come from another version of cfmem; truncated?)")]
     NotThisFormat(&'static str),
     /// The checksum does not match the contents.
     #[error("checksum mismatch")]
@@ -280,4 +280,10 @@ fn models_failed(s: &crate::RunSummary) -> String {
 pub(crate) fn io(path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> Error {
     let path = path.into();
     move |source| Error::Io { path, source }
+}
+
+impl From<cfmem_core::Error> for Error {
+    fn from(e: cfmem_core::Error) -> Self {
+        Self::Core(Box::new(e))
+    }
 }

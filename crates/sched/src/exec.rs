@@ -13,6 +13,7 @@ use cfmem_core::{
     Ensemble, ModelJob, Subset, TokenScores, TokenizedCorpus,
 };
 
+use crate::claim::Claim;
 use crate::error::{Error, Result};
 use crate::experiment::Experiment;
 use crate::record::{Evals, Record, RecordMeta};
@@ -209,15 +210,67 @@ pub fn run(exp: &Experiment, cfg: &RunConfig, obs: &dyn Observer) -> Result<RunS
     cfg.check()?;
     let start = Instant::now();
     warn_matmul_threads(cfg);
-    let m = exp.manifest();
     // The design draws units; a model's documents follow their unit. Rows
     // are made when a model is trained (memory O(units), not models × units).
-    let problems = m
+    let problems = exp
+        .manifest()
         .design()
-        .coverage_problems(cfg.n_models, exp.units().n_units())?;
+        .checked()?
+        .coverage_problems(cfg.n_models, exp.units().n_units());
     if !problems.is_empty() {
         obs.design_problems(&problems);
     }
+    let todo = pending_models(exp, cfg, obs)?;
+    obs.start(todo.pending.len(), todo.n_done);
+    let inputs = Inputs::load(exp, cfg)?;
+    let work = Work {
+        exp,
+        cfg,
+        obs,
+        inputs: &inputs,
+        summary: Mutex::new(RunSummary {
+            n_already_done: todo.n_done,
+            corrupt: todo.corrupt,
+            design_problems: problems,
+            ..Default::default()
+        }),
+        queue: Mutex::new(VecDeque::from(todo.pending)),
+    };
+    // One thread per job, each training on a rayon pool of `threads`
+    // threads of its own (the pool its matrix products and fused kernels
+    // split their work over). The job threads are plain threads, not rayon
+    // tasks: a rayon worker waiting on another pool runs its own pool's
+    // queued tasks meanwhile, and would run a second job's whole loop on
+    // top of the first job's unfinished model.
+    let job_pools = (0..cfg.jobs)
+        .map(|_| {
+            rayon::ThreadPoolBuilder::new()
+                .num_threads(cfg.threads)
+                .build()
+                .map_err(Error::from)
+        })
+        .collect::<Result<Vec<_>>>()?;
+    std::thread::scope(|scope| {
+        for job_pool in &job_pools {
+            scope.spawn(|| work.job(job_pool));
+        }
+    });
+    work.finish(start)
+}
+
+/// The models a run must train, found before it starts.
+struct Todo {
+    /// Missing or corrupt models of the shard, in order.
+    pending: Vec<usize>,
+    /// Corrupt records moved aside (they are in `pending` too).
+    corrupt: Vec<usize>,
+    /// Models of the shard already done.
+    n_done: usize,
+}
+
+/// Scan the experiment for the models of `cfg.shard` still to train, moving
+/// corrupt records aside under the model's claim.
+fn pending_models(exp: &Experiment, cfg: &RunConfig, obs: &dyn Observer) -> Result<Todo> {
     let in_shard = |i: &usize| cfg.shard.is_none_or(|s| s.contains(*i));
     let scan = exp.scan(cfg.n_models)?;
     exp.remove_stale_locks(&scan.done);
@@ -241,141 +294,172 @@ pub fn run(exp: &Experiment, cfg: &RunConfig, obs: &dyn Observer) -> Result<RunS
     }
     pending.sort_unstable();
     let n_done = scan.done.iter().filter(|i| in_shard(i)).count();
-    obs.start(pending.len(), n_done);
-    let device = select_device(cfg.device)?;
-    cfmem_core::set_tf32(cfg.tf32 && device.is_cuda());
-    // Tokenized once per experiment (DIR/tokens.bin), read by every run.
-    let data = TokenizedCorpus::from_table(exp.token_table()?, m.model.ctx)?;
-    let init = exp.checkpoint()?;
-    let query_data = match exp.query_token_table()? {
-        Some(t) => Some(TokenizedCorpus::from_table(t, m.model.ctx)?),
-        None => None,
-    };
-    let summary = Mutex::new(RunSummary {
-        n_already_done: n_done,
+    Ok(Todo {
+        pending,
         corrupt,
-        design_problems: problems,
-        ..Default::default()
-    });
-    let queue = Mutex::new(VecDeque::from(pending));
-    // One thread per job, each training on a rayon pool of `threads`
-    // threads of its own (the pool its matrix products and fused kernels
-    // split their work over). The job threads are plain threads, not rayon
-    // tasks: a rayon worker waiting on another pool runs its own pool's
-    // queued tasks meanwhile, and would run a second job's whole loop on
-    // top of the first job's unfinished model.
-    let job_pools = (0..cfg.jobs)
-        .map(|_| {
-            rayon::ThreadPoolBuilder::new()
-                .num_threads(cfg.threads)
-                .build()
-                .map_err(Error::from)
+        n_done,
+    })
+}
+
+/// What every model of a run reads: the device, the tokenized corpus (built
+/// once per experiment, `DIR/tokens.bin`), the queries and the initial
+/// checkpoint.
+struct Inputs {
+    device: Device,
+    data: TokenizedCorpus,
+    queries: Option<TokenizedCorpus>,
+    init: Option<Checkpoint>,
+}
+
+impl Inputs {
+    fn load(exp: &Experiment, cfg: &RunConfig) -> Result<Self> {
+        let ctx = exp.manifest().model.ctx;
+        let device = select_device(cfg.device)?;
+        cfmem_core::set_tf32(cfg.tf32 && device.is_cuda());
+        let data = TokenizedCorpus::from_table(exp.token_table()?, ctx)?;
+        let init = exp.checkpoint()?;
+        let queries = match exp.query_token_table()? {
+            Some(t) => Some(TokenizedCorpus::from_table(t, ctx)?),
+            None => None,
+        };
+        Ok(Self {
+            device,
+            data,
+            queries,
+            init,
         })
-        .collect::<Result<Vec<_>>>()?;
-    std::thread::scope(|scope| {
-        for job_pool in &job_pools {
-            scope.spawn(|| loop {
-                if cfg.stop.load(Ordering::SeqCst) {
-                    break;
-                }
-                // Claim up to `ensemble` models.
-                let mut claims = Vec::new();
-                {
-                    let mut q = lock(&queue);
-                    while claims.len() < cfg.ensemble {
-                        let Some(i) = q.pop_front() else { break };
-                        match exp.claim(i, cfg.shard) {
-                            Ok(Some(c)) => claims.push((i, c)),
-                            Ok(None) => {
-                                obs.model_elsewhere(i);
-                                lock(&summary).elsewhere.push(i);
-                            }
-                            Err(e) => {
-                                obs.model_failed(i, &e);
-                                lock(&summary).failed.push(FailedModel::new(i, &e));
-                            }
-                        }
-                    }
-                }
-                if claims.is_empty() {
-                    break;
-                }
-                let chunk: Vec<usize> = claims.iter().map(|(i, _)| *i).collect();
-                obs.models_started(&chunk);
-                let t0 = Instant::now();
-                let result = job_pool.install(|| {
-                    train_chunk(
-                        exp,
-                        &data,
-                        query_data.as_ref(),
-                        init.as_ref(),
-                        &chunk,
-                        &device,
-                        cfg.save_models,
-                    )
-                });
-                let secs = t0.elapsed().as_secs_f64() / chunk.len() as f64;
-                match result {
-                    Ok(records) => {
-                        for (r, side) in records {
-                            let i = r.model;
-                            let meta = RecordMeta {
-                                seconds: secs,
-                                ensemble: chunk.len(),
-                                threads: cfg.threads,
-                                shard: cfg.shard.map(|s| s.to_string()),
-                            };
-                            // The files beside the record first: they exist when the record does.
-                            let written = match &side.tokens {
-                                Some(t) => exp.write_token_scores(i, t),
-                                None => Ok(()),
-                            }
-                            .and_then(|()| match &side.extraction {
-                                Some(e) => exp.write_extraction(i, e),
-                                None => Ok(()),
-                            })
-                            .and_then(|()| exp.write(&r, &meta));
-                            let mut s = lock(&summary);
-                            match written {
-                                Ok(()) => {
-                                    obs.model_done(i, secs, r.train.tokens);
-                                    s.trained.push(i);
-                                    s.tokens += r.train.tokens;
-                                }
-                                Err(e) => {
-                                    obs.model_failed(i, &e);
-                                    s.failed.push(FailedModel::new(i, &e));
-                                }
-                            }
-                        }
-                    }
-                    Err(e) => {
-                        let mut s = lock(&summary);
-                        for &i in &chunk {
-                            obs.model_failed(i, &e);
-                            exp.log(&format!("model {i}: failed: {e}"));
-                            s.failed.push(FailedModel::new(i, &e));
-                        }
-                    }
-                }
-                drop(claims);
+    }
+}
+
+/// A run in progress, shared by its job threads.
+struct Work<'a> {
+    exp: &'a Experiment,
+    cfg: &'a RunConfig,
+    obs: &'a dyn Observer,
+    inputs: &'a Inputs,
+    summary: Mutex<RunSummary>,
+    queue: Mutex<VecDeque<usize>>,
+}
+
+impl Work<'_> {
+    /// One job's loop: claim an ensemble's worth of models, train them on
+    /// `pool`, write their records; until the queue is empty or the run is
+    /// stopped.
+    fn job(&self, pool: &rayon::ThreadPool) {
+        while !self.cfg.stop.load(Ordering::SeqCst) {
+            let claims = self.claim_chunk();
+            if claims.is_empty() {
+                break;
+            }
+            let chunk: Vec<usize> = claims.iter().map(|(i, _)| *i).collect();
+            self.obs.models_started(&chunk);
+            let t0 = Instant::now();
+            let inputs = self.inputs;
+            let result = pool.install(|| {
+                train_chunk(
+                    self.exp,
+                    &inputs.data,
+                    inputs.queries.as_ref(),
+                    inputs.init.as_ref(),
+                    &chunk,
+                    &inputs.device,
+                    self.cfg.save_models,
+                )
             });
+            let secs = t0.elapsed().as_secs_f64() / chunk.len() as f64;
+            match result {
+                Ok(records) => {
+                    for (r, side) in records {
+                        self.write_model(&r, &side, secs, chunk.len());
+                    }
+                }
+                Err(e) => {
+                    let mut s = lock(&self.summary);
+                    for &i in &chunk {
+                        self.obs.model_failed(i, &e);
+                        self.exp.log(&format!("model {i}: failed: {e}"));
+                        s.failed.push(FailedModel::new(i, &e));
+                    }
+                }
+            }
+            // The claims are held until the records are written.
+            drop(claims);
         }
-    });
-    let mut s = summary.into_inner().unwrap_or_else(|p| p.into_inner());
-    s.not_started = queue
-        .into_inner()
-        .unwrap_or_else(|p| p.into_inner())
-        .into_iter()
-        .collect();
-    s.trained.sort_unstable();
-    s.elsewhere.sort_unstable();
-    s.failed.sort_by_key(|f| f.model);
-    s.seconds = start.elapsed().as_secs_f64();
-    if s.failed.is_empty() {
-        Ok(s)
-    } else {
-        Err(Error::ModelsFailed(Box::new(s)))
+    }
+
+    /// Claim up to `ensemble` models from the queue; models claimed by
+    /// another process are left to it.
+    fn claim_chunk(&self) -> Vec<(usize, Claim)> {
+        let mut claims = Vec::new();
+        let mut q = lock(&self.queue);
+        while claims.len() < self.cfg.ensemble {
+            let Some(i) = q.pop_front() else { break };
+            match self.exp.claim(i, self.cfg.shard) {
+                Ok(Some(c)) => claims.push((i, c)),
+                Ok(None) => {
+                    self.obs.model_elsewhere(i);
+                    lock(&self.summary).elsewhere.push(i);
+                }
+                Err(e) => {
+                    self.obs.model_failed(i, &e);
+                    lock(&self.summary).failed.push(FailedModel::new(i, &e));
+                }
+            }
+        }
+        claims
+    }
+
+    /// Write a trained model's files: those beside the record first, so
+    /// that they exist whenever the record does.
+    fn write_model(&self, r: &Record, side: &Beside, secs: f64, ensemble: usize) {
+        let i = r.model;
+        let meta = RecordMeta {
+            seconds: secs,
+            ensemble,
+            threads: self.cfg.threads,
+            shard: self.cfg.shard.map(|s| s.to_string()),
+        };
+        let written = match &side.tokens {
+            Some(t) => self.exp.write_token_scores(i, t),
+            None => Ok(()),
+        }
+        .and_then(|()| match &side.extraction {
+            Some(e) => self.exp.write_extraction(i, e),
+            None => Ok(()),
+        })
+        .and_then(|()| self.exp.write(r, &meta));
+        let mut s = lock(&self.summary);
+        match written {
+            Ok(()) => {
+                self.obs.model_done(i, secs, r.train.tokens);
+                s.trained.push(i);
+                s.tokens += r.train.tokens;
+            }
+            Err(e) => {
+                self.obs.model_failed(i, &e);
+                s.failed.push(FailedModel::new(i, &e));
+            }
+        }
+    }
+
+    /// The summary, in model order; [`Error::ModelsFailed`] if any failed.
+    fn finish(self, start: Instant) -> Result<RunSummary> {
+        let mut s = self.summary.into_inner().unwrap_or_else(|p| p.into_inner());
+        s.not_started = self
+            .queue
+            .into_inner()
+            .unwrap_or_else(|p| p.into_inner())
+            .into_iter()
+            .collect();
+        s.trained.sort_unstable();
+        s.elsewhere.sort_unstable();
+        s.failed.sort_by_key(|f| f.model);
+        s.seconds = start.elapsed().as_secs_f64();
+        if s.failed.is_empty() {
+            Ok(s)
+        } else {
+            Err(Error::ModelsFailed(Box::new(s)))
+        }
     }
 }
 
@@ -417,14 +501,14 @@ fn train_chunk(
     let first = chunk[0];
     let wrap = |e: cfmem_core::Error| Error::Model {
         model: first,
-        source: e,
+        source: Box::new(e),
     };
     // Each model's documents: its design row over the units, expanded.
-    let (design, units) = (m.design(), exp.units());
+    let (design, units) = (m.design().checked()?, exp.units());
     let rows: Vec<Vec<u32>> = chunk
         .iter()
-        .map(|&i| Ok(units.expand(&design.row(i, units.n_units())?)))
-        .collect::<Result<_>>()?;
+        .map(|&i| units.expand(&design.row(i, units.n_units())))
+        .collect();
     let jobs: Vec<ModelJob> = chunk
         .iter()
         .zip(&rows)

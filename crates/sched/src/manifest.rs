@@ -2,8 +2,9 @@
 
 use std::path::PathBuf;
 
-use cfmem_analysis::{hash_words, DesignConfig, DesignKind};
+use cfmem_analysis::{DesignConfig, DesignKind};
 use cfmem_core::{ExtractionConfig, LoadConfig, ModelConfig, TokenizerConfig, TrainConfig};
+use cfmem_hash::hash_words;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{io, Difference, Error, ManifestProblem, Result};

@@ -84,9 +84,7 @@ impl Experiment {
             return Err(self.not_kept(Kept::PerToken));
         }
         let table = self.token_table()?;
-        let n_targets: Vec<usize> = (0..table.n_docs())
-            .map(|d| (table.offsets[d + 1] - table.offsets[d]) as usize - 1)
-            .collect();
+        let n_targets: Vec<usize> = (0..table.n_docs()).map(|d| table.n_targets(d)).collect();
         let mut acc = TokenMemAccumulator::new(&n_targets);
         let mut skipped = Vec::new();
         for i in self.record_indices()? {

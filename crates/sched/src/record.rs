@@ -372,7 +372,7 @@ mod tests {
         }
         // Another format is named as such.
         let err = decode(p, b"cfmem-record 1 abc\n{}\n..........................................................................................................").unwrap_err();
-        assert!(err.to_string().contains("record format 2"), "{err}");
+        assert!(err.to_string().contains("record (format 2)"), "{err}");
     }
 
     #[test]

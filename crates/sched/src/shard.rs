@@ -167,7 +167,7 @@ mod tests {
         assert!(Shard::from_vars(&k8s, None)
             .unwrap_err()
             .to_string()
-            .contains("--shards"));
+            .contains("no shard count"));
         assert_eq!(Shard::from_vars(vars(&[]), None).unwrap(), None);
         assert!(Shard::from_vars(vars(&[("JOB_COMPLETION_INDEX", "x")]), Some(2)).is_err());
     }

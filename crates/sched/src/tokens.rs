@@ -41,27 +41,27 @@ pub(crate) fn fingerprint(corpus: &Corpus, tokenizer: &TokenizerConfig) -> [u8; 
 
 /// Serialise `table` built from `fp`.
 fn encode(table: &TokenTable, fp: &[u8; 32]) -> Vec<u8> {
-    let width: u64 = match table.ids {
+    let width: u64 = match table.ids() {
         TokenIds::U16(_) => 2,
         TokenIds::U32(_) => 4,
     };
-    let m = table.ids.len();
-    let mut out = Vec::with_capacity(80 + 8 * table.offsets.len() + width as usize * m + 32);
+    let m = table.ids().len();
+    let mut out = Vec::with_capacity(80 + 8 * table.offsets().len() + width as usize * m + 32);
     out.extend_from_slice(MAGIC);
     out.extend_from_slice(fp);
     for x in [
         table.n_docs() as u64,
         m as u64,
-        table.vocab_size as u64,
-        u64::from(table.pad),
+        table.vocab_size() as u64,
+        u64::from(table.pad()),
         width,
     ] {
         out.extend_from_slice(&x.to_le_bytes());
     }
-    for &o in &table.offsets {
+    for &o in table.offsets() {
         out.extend_from_slice(&o.to_le_bytes());
     }
-    match &table.ids {
+    match table.ids() {
         TokenIds::U16(v) => v
             .iter()
             .for_each(|x| out.extend_from_slice(&x.to_le_bytes())),
@@ -140,14 +140,7 @@ fn read(path: &Path, fp: &[u8; 32]) -> Option<TokenTable> {
     if sum.as_bytes() != &stored {
         return None;
     }
-    let table = TokenTable {
-        ids,
-        offsets,
-        vocab_size: vocab as usize,
-        pad: u32::try_from(pad).ok()?,
-    };
-    table.check().ok()?;
-    Some(table)
+    TokenTable::new(ids, offsets, vocab as usize, u32::try_from(pad).ok()?).ok()
 }
 
 /// The token table of `corpus` under `tokenizer`: read from `path` when it

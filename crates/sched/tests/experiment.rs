@@ -82,7 +82,10 @@ fn resume_grow_and_determinism() {
 
     // Records carry the design's membership.
     let r = exp.read(5).unwrap();
-    assert_eq!(r.copies, DesignConfig::blocks(2, 3).row(5, 10).unwrap());
+    assert_eq!(
+        r.copies,
+        DesignConfig::blocks(2, 3).checked().unwrap().row(5, 10)
+    );
 }
 
 #[test]
@@ -413,13 +416,13 @@ fn a_bpe_tokenizer_is_trained_kept_and_followed_by_the_model() {
     assert!(dir.path().join("tokenizer.json").exists());
     run(&exp, &cfg(2), &Silent).unwrap();
     let table = exp.token_table().unwrap();
-    assert_eq!(table.vocab_size, m.model.vocab_size);
+    assert_eq!(table.vocab_size(), m.model.vocab_size);
     // Fewer tokens than bytes: the merges apply.
     let bytes: usize = c.documents().iter().map(|d| d.text.len() + 2).sum();
     assert!(
-        table.ids.len() < bytes,
+        table.ids().len() < bytes,
         "{} ids for {bytes} bytes",
-        table.ids.len()
+        table.ids().len()
     );
     // The same tokenizer again resumes; another vocabulary is another experiment.
     let again = Experiment::builder(dir.path())
@@ -500,7 +503,7 @@ fn per_token_results_average_to_the_document_estimates() {
     run(&plain, &cfg(4), &Silent).unwrap();
     run(&exp, &cfg(4), &Silent).unwrap();
     let table = exp.token_table().unwrap();
-    let n_targets = table.ids.len() - table.n_docs();
+    let n_targets = table.ids().len() - table.n_docs();
     for i in 0..4 {
         // Keeping per-token results changes no number of the record.
         assert_eq!(exp.read(i).unwrap().docs, plain.read(i).unwrap().docs);

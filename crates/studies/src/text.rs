@@ -1,6 +1,6 @@
 //! Planted texts: pseudo-random hex codes, UUIDs and one-digit edits.
 
-use cfmem::analysis::SplitMix64;
+use cfmem::hash::SplitMix64;
 
 /// A deterministic stream of pseudo-random hex digits.
 pub(crate) struct Hex(SplitMix64);
