@@ -2,6 +2,7 @@
 //! rows, with Welch's standard error for independent models and a
 //! block-clustered one for block designs.
 
+use crate::binary::mover;
 use crate::error::{Error, Result};
 use crate::estimate::{t_interval, welch, Estimate, Metric, NoEstimate, RunningStats};
 
@@ -74,6 +75,28 @@ impl BlockSums {
             - 2.0 * p * q * cico;
         Some(((k / (k - 1.0) * sum.max(0.0)).sqrt(), k - 1.0))
     }
+
+    /// The correlation of the in- and out-models' means across blocks, from
+    /// the same sums as [`BlockSums::se`]: with `X_k`, `Y_k` the in and out
+    /// parts of `T_k`, `Σ X_k Y_k / √(Σ X_k² Σ Y_k²)`; 0 where a side does
+    /// not vary (Newcombe's rule for a zero margin).
+    fn corr(&self, inn: &RunningStats, out: &RunningStats) -> f64 {
+        let Some(shift) = self.shift else { return 0.0 };
+        if self.k < 2 || inn.n == 0 || out.n == 0 {
+            return 0.0;
+        }
+        let (a, b) = (1.0 / inn.n as f64, 1.0 / out.n as f64);
+        let (p, q) = ((inn.mean - shift) * a, (out.mean - shift) * b);
+        let [ssi, sso, sio, cisi, ciso, cosi, coso, cici, coco, cico] = self.acc;
+        let xx = a * a * ssi - 2.0 * a * p * cisi + p * p * cici;
+        let yy = b * b * sso - 2.0 * b * q * coso + q * q * coco;
+        let xy = a * b * sio - a * q * cosi - b * p * ciso + p * q * cico;
+        // Rounding leaves a constant side at ≈ 1e-17, not 0.
+        if xx <= 1e-12 * a * a || yy <= 1e-12 * b * b {
+            return 0.0;
+        }
+        (xy / (xx * yy).sqrt()).clamp(-1.0, 1.0)
+    }
 }
 
 /// Streams per-model score rows into per-document in/out statistics:
@@ -105,6 +128,14 @@ impl BlockSums {
 /// (Liang & Zeger 1986; the CR1 small-sample factor of Cameron & Miller 2015.)
 /// Coverage of both errors is checked by simulation in
 /// `crates/analysis/tests/coverage.rs`.
+///
+/// For a 0/1 metric ([`Metric::is_binary`]: extraction) the interval is
+/// not Student t, which collapses to a point when each side's models all
+/// score the same: it is the MOVER interval of a difference of
+/// proportions on Clopper–Pearson bounds (with blocks, widened by a
+/// negative correlation of the sides' means estimated from the block
+/// sums), and `se` is its half-width over `z`
+/// (`crates/analysis/src/binary.rs`, `tests/coverage_binary.rs`).
 #[derive(Debug, Clone)]
 pub struct MemAccumulator {
     metric: Metric,
@@ -223,7 +254,13 @@ impl MemAccumulator {
             .map(|d| {
                 let (i, o) = (&self.inn[d], &self.out[d]);
                 let error = match self.blocks.get(d) {
+                    None if self.metric.is_binary() => mover(i, o, 0.0, self.level),
                     None => welch(i, o, self.level),
+                    Some(bs) if self.metric.is_binary() => {
+                        let mut bs = *bs;
+                        bs.flush();
+                        mover(i, o, bs.corr(i, o), self.level)
+                    }
                     Some(bs) => {
                         let mut bs = *bs;
                         bs.flush();

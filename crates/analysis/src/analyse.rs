@@ -91,7 +91,7 @@ pub fn analyse(src: &dyn Rows, cfg: &AnalysisConfig) -> Result<Analyses> {
     let groups = cfg.groups.then(|| groups(src, metric)).transpose()?;
     let repetition = cfg
         .repetition
-        .then(|| repetition(src, metric))
+        .then(|| repetition(src, metric, cfg.report.level))
         .transpose()?;
     Ok(Analyses {
         report,

@@ -63,6 +63,12 @@ impl Metric {
         }
     }
 
+    /// Whether every score is 0 or 1 (extraction), so that intervals are
+    /// those of a difference of proportions, not Student t.
+    pub fn is_binary(self) -> bool {
+        self == Metric::Extraction
+    }
+
     /// Whether the metric is an extraction score (kept beside the record,
     /// not in it).
     pub fn is_extraction(self) -> bool {

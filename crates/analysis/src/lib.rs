@@ -37,12 +37,15 @@
 mod accumulator;
 mod adjust;
 mod analyse;
+mod binary;
 mod compare;
+mod contrast;
 mod convergence;
 mod correlation;
 mod design;
 mod error;
 mod estimate;
+mod fdr;
 mod import;
 mod influence;
 mod lira;
@@ -59,6 +62,7 @@ pub use accumulator::MemAccumulator;
 pub use adjust::{Adjuster, Adjustment};
 pub use analyse::{analyse, Analyses, AnalysisConfig};
 pub use compare::{compare, CompareConfig, ComparedDoc, Comparison, TopOverlap};
+pub use contrast::{contrast, difference_weights, mean_weights};
 pub use convergence::{convergence, ConvergenceConfig, ConvergencePoint};
 pub use correlation::{
     fisher_interval, pearson, pearson_ci, ranks, spearman, spearman_brown, spearman_ci, Correlation,
@@ -66,6 +70,7 @@ pub use correlation::{
 pub use design::{CoverageProblem, Design, DesignConfig, DesignKind, Membership, MAX_COPIES};
 pub use error::{DesignProblem, Error, ImportProblem, NpyProblem, Result};
 pub use estimate::{welch, Estimate, Metric, NoEstimate, RunningStats, Welch};
+pub use fdr::{p_value, q_values, DEFAULT_FDR};
 pub use import::ScoreTable;
 pub use influence::{
     influence, influence_stream, Influence, InfluenceConfig, InfluenceEntry, InfluenceOn,

@@ -310,6 +310,14 @@ pub struct TprAtFpr {
     pub fpr: f64,
     /// The best true-positive rate within it.
     pub tpr: f64,
+    /// Whether there were enough non-members to measure it: at least
+    /// `1/fpr` of them (with fewer, one false positive already exceeds it).
+    #[serde(default = "supported_default")]
+    pub supported: bool,
+}
+
+fn supported_default() -> bool {
+    true
 }
 
 impl RocSummary {
@@ -381,6 +389,7 @@ pub fn roc(pairs: &[(f64, bool)]) -> Option<RocSummary> {
         .map(|&fpr| TprAtFpr {
             fpr,
             tpr: r.tpr_at(fpr),
+            supported: n_neg as f64 * fpr >= 1.0 - 1e-9,
         })
         .collect();
     Some(r)

@@ -40,7 +40,7 @@ pub struct MembershipReport {
     /// Whether it was chosen automatically (by the number of models).
     pub variance_auto: bool,
     /// Per document: its id, its in/out Gaussian fits over all models, and
-    /// the ROC AUC of the online score over the models (leave-one-out).
+    /// the ROC AUC of its observation between its in- and out-models.
     pub docs: Vec<DocMembership>,
     /// Over all (model, document) pairs, each model left out of the fits it is scored by.
     pub online: Option<RocSummary>,
@@ -55,7 +55,14 @@ pub struct DocMembership {
     pub id: String,
     /// Gaussian fits of the in- and out-observations.
     pub fit: GaussianFit,
-    /// ROC AUC of the online score across models for this document.
+    /// ROC AUC of the observation across models for this document: the
+    /// probability that an in-model's observation exceeds an out-model's
+    /// (0.5 in expectation for a document no model memorizes). Not the
+    /// leave-one-out online score's: leaving the scored model out of its
+    /// own side's fit moves that side's mean away from its score, so a
+    /// member looks less like a member and a non-member less like a
+    /// non-member, and the AUC of an unmemorized document came out
+    /// 0.40–0.45 at 8–64 models (`null_documents_have_auc_one_half`).
     pub auc: Option<f64>,
 }
 
@@ -101,7 +108,7 @@ pub fn membership(src: &dyn Rows, cfg: &MembershipConfig) -> Result<MembershipRe
                 let member = r.copies[d] > 0;
                 online.push((s.online, member));
                 offline.push((s.offline, member));
-                per_doc[d].push((s.online, member));
+                per_doc[d].push((observation.of_loss(r.values[d]), member));
             }
         }
         Ok(())
@@ -204,6 +211,34 @@ mod tests {
             "per-example {pe_tpr} vs global {}",
             on.tpr_at(0.01)
         );
+    }
+
+    #[test]
+    fn null_documents_have_auc_one_half() {
+        // 2,000 documents no model memorizes: the mean per-document AUC is
+        // 0.5 (its SE over documents ≈ 0.29/√(n_in·n_out·2000·3) < 0.003);
+        // the leave-one-out online score's was 0.40–0.45.
+        for n_models in [8, 16, 64] {
+            let m = gaussian(n_models, vec![0.0; 2000], None);
+            let aucs: Vec<f64> = m.docs.iter().filter_map(|d| d.auc).collect();
+            let mean = aucs.iter().sum::<f64>() / aucs.len() as f64;
+            assert!((mean - 0.5).abs() < 0.01, "{n_models} models: {mean}");
+        }
+        // A memorized document's AUC is above one half.
+        let m = gaussian(16, vec![0.2; 50], None);
+        let mean = m.docs.iter().filter_map(|d| d.auc).sum::<f64>() / 50.0;
+        assert!(mean > 0.8, "{mean}");
+    }
+
+    #[test]
+    fn tpr_needs_enough_non_members() {
+        // 16 models × 50 documents: 400 non-member pairs support 1 % and
+        // 10 %, not 0.1 %.
+        let m = gaussian(16, vec![0.2; 50], None);
+        let on = m.online.unwrap();
+        let supported: Vec<bool> = on.tpr_at_fpr.iter().map(|t| t.supported).collect();
+        assert_eq!(on.n_neg, 400);
+        assert_eq!(supported, vec![false, true, true]);
     }
 
     #[test]

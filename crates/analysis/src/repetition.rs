@@ -2,6 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::contrast::Contrast;
 use crate::design::DesignKind;
 use crate::error::{Error, Result};
 use crate::estimate::{Estimate, Metric, RunningStats};
@@ -17,6 +18,13 @@ pub struct RepetitionCurve {
     pub per_doc: Vec<Vec<Estimate>>,
     /// `overall[l]`: mean over documents with an estimate of `mem(copies[l])`.
     pub overall: Vec<OverallPoint>,
+    /// Confidence level of every interval of the curve.
+    #[serde(default = "default_level")]
+    pub level: f64,
+}
+
+fn default_level() -> f64 {
+    0.95
 }
 
 /// The corpus average at one copy count.
@@ -24,8 +32,9 @@ pub struct RepetitionCurve {
 pub struct OverallPoint {
     /// Copies.
     pub copies: u32,
-    /// Mean over documents of `mem(k)`, with its Student-t interval over
-    /// documents ([`MeanCi`]).
+    /// Mean over documents of `mem(k)`, with its interval: the design's
+    /// (clustered by model) from [`repetition`], a t-interval over the
+    /// documents from [`RepetitionAccumulator::finish`] alone.
     #[serde(flatten)]
     pub mem: MeanCi,
 }
@@ -40,6 +49,7 @@ pub struct OverallPoint {
 #[derive(Debug, Clone)]
 pub struct RepetitionAccumulator {
     metric: Metric,
+    level: f64,
     levels: Vec<u32>,
     stats: Vec<Vec<RunningStats>>,
 }
@@ -53,9 +63,16 @@ impl RepetitionAccumulator {
         levels.dedup();
         Self {
             metric,
+            level: 0.95,
             stats: vec![vec![RunningStats::default(); levels.len()]; n_docs],
             levels,
         }
+    }
+
+    /// Set the confidence level of the intervals (default 0.95).
+    pub fn level(mut self, level: f64) -> Self {
+        self.level = level;
+        self
     }
 
     /// Add one model.
@@ -94,7 +111,7 @@ impl RepetitionAccumulator {
             .iter()
             .map(|s| {
                 (1..self.levels.len())
-                    .map(|l| Estimate::from_stats(&s[l], &s[0], self.metric, 0.95))
+                    .map(|l| Estimate::from_stats(&s[l], &s[0], self.metric, self.level))
                     .collect()
             })
             .collect();
@@ -105,7 +122,7 @@ impl RepetitionAccumulator {
                 let mems: Vec<f64> = per_doc.iter().filter_map(|e| e[l].mem).collect();
                 OverallPoint {
                     copies: c,
-                    mem: MeanCi::of(&mems, 0.95),
+                    mem: MeanCi::of(&mems, self.level),
                 }
             })
             .collect();
@@ -113,6 +130,7 @@ impl RepetitionAccumulator {
             copies,
             per_doc,
             overall,
+            level: self.level,
         }
     }
 }
@@ -128,29 +146,95 @@ impl RepetitionCurve {
             .iter()
             .filter_map(|d| Some(d[h].mem? - d[l].mem?))
             .collect();
-        Some(MeanCi::of(&v, 0.95))
+        Some(MeanCi::of(&v, self.level))
     }
 }
 
 /// Memorization as a function of copies per epoch, from the rows of a
 /// repetition design ([`Rows::design`]); other designs give the single
-/// level 1.
+/// level 1. Intervals at confidence `level` (the report's); the means over
+/// documents (`overall`) get the design's error, clustered by model
+/// ([`crate::contrast`]), where [`RepetitionAccumulator::finish`] alone
+/// (which has no rows to cluster) gives a t-interval over documents.
 ///
 /// # Errors
 /// Errors of the source; [`Error::Index`] for copies not in the design.
-pub fn repetition(src: &dyn Rows, metric: Metric) -> Result<RepetitionCurve> {
+pub fn repetition(src: &dyn Rows, metric: Metric, level: f64) -> Result<RepetitionCurve> {
     let levels = match src.design().map(|d| d.kind) {
         Some(DesignKind::Repetition { copies, .. }) => copies,
         _ => vec![0, 1],
     };
-    let mut acc = RepetitionAccumulator::new(src.ids().len(), metric, &levels);
+    let mut acc = RepetitionAccumulator::new(src.ids().len(), metric, &levels).level(level);
     src.visit(Value::Scores(metric), &mut |r| acc.add(r.copies, r.values))?;
-    Ok(acc.finish())
+    let mut curve = acc.finish();
+    // The means over documents with the design's error: every document is
+    // scored by the same models (`crate::contrast`).
+    for (l, point) in curve.overall.iter_mut().enumerate() {
+        let copies = point.copies;
+        let estimates: Vec<&Estimate> = curve.per_doc.iter().map(|e| &e[l]).collect();
+        let with = estimates.iter().filter(|e| e.mem.is_some()).count();
+        let weights: Vec<f64> = estimates
+            .iter()
+            .map(|e| {
+                if e.mem.is_some() {
+                    1.0 / with as f64
+                } else {
+                    0.0
+                }
+            })
+            .collect();
+        let side = |c: u32| {
+            if c == copies {
+                Some(true)
+            } else if c == 0 {
+                Some(false)
+            } else {
+                None
+            }
+        };
+        let setting = Contrast {
+            metric,
+            level,
+            block: src.block_size(),
+            side: &side,
+        };
+        let c = setting.of(&estimates, src, &weights, &|_, v| v.to_vec())?;
+        point.mem = MeanCi {
+            n: with,
+            mean: c.map_or(f64::NAN, |c| c.diff),
+            se: c.map_or(f64::NAN, |c| c.se),
+            ci_low: c.map_or(f64::NAN, |c| c.ci_low),
+            ci_high: c.map_or(f64::NAN, |c| c.ci_high),
+        };
+    }
+    Ok(curve)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_curve_means_get_the_design_error() {
+        // A repetition design with levels 0 and 1 is a plain design: the
+        // curve's mean at 1 copy is the plain report's mean over all
+        // documents, with the same clustered error.
+        use crate::{report, DesignConfig, MeanCi, ReportConfig, Synthetic};
+        let design = DesignConfig::repetition(vec![0, 1], vec![0.5, 0.5], 4);
+        let src = Synthetic::new(design, 12, (0..30).map(|d| 0.01 * d as f64).collect())
+            .model_sd(0.05)
+            .seed(3);
+        let curve = repetition(&src, Metric::Accuracy, 0.95).unwrap();
+        let rep = report(&src, &ReportConfig::plain(Metric::Accuracy)).unwrap();
+        let all: Vec<usize> = (0..30).collect();
+        let m = MeanCi::over(&rep, &src, &all).unwrap();
+        let p = curve.overall[0].mem;
+        assert_eq!(p.n, m.n);
+        assert!((p.mean - m.mean).abs() < 1e-12 && (p.se - m.se).abs() < 1e-12);
+        assert!((p.ci_low - m.ci_low).abs() < 1e-12);
+        // Not the t-interval over documents.
+        assert_ne!(p.se, MeanCi::of(&rep.mems(), 0.95).se);
+    }
 
     #[test]
     fn levels_against_zero_by_hand() {
@@ -176,5 +260,14 @@ mod tests {
         assert_eq!(curve.overall[1].mem.n, 1);
         assert!((curve.overall[1].mem.mean - 0.55).abs() < 1e-12);
         assert!(acc.add(&[3], &[0.1]).is_err());
+        // The level is the one asked: a 50 % interval is inside the 95 % one.
+        let mut half = RepetitionAccumulator::new(1, Metric::Accuracy, &[0, 1, 2]).level(0.5);
+        for (c, s) in rows {
+            half.add(&[c], &[s]).unwrap();
+        }
+        let (wide, narrow) = (&curve.per_doc[0][0], &half.finish().per_doc[0][0]);
+        assert_eq!(curve.level, 0.95);
+        assert!(narrow.ci_low.unwrap() > wide.ci_low.unwrap());
+        assert!(narrow.ci_high.unwrap() < wide.ci_high.unwrap());
     }
 }

@@ -6,6 +6,7 @@ use crate::accumulator::MemAccumulator;
 use crate::adjust::{Adjuster, Adjustment};
 use crate::error::{Error, Result};
 use crate::estimate::{Estimate, Metric};
+use crate::fdr::{p_value, q_values};
 use crate::rows::{Rows, SkippedRow, Value};
 
 /// How estimates are computed. The one default for the library and the
@@ -14,7 +15,7 @@ use crate::rows::{Rows, SkippedRow, Value};
 /// | field | default | meaning |
 /// |---|---|---|
 /// | `metric` | accuracy | per-token accuracy (Zhang et al.), loss or sequence log-probability |
-/// | `adjustment` | model-mean | subtract each model's effect before estimating ([`Adjustment`]); `none` is the plain estimator |
+/// | `adjustment` | model-mean | subtract each model's effect before estimating ([`Adjustment`]); `none` is the plain estimator; a 0/1 metric (extraction) is never adjusted, and its report says `none` |
 /// | `level` | 0.95 | confidence level of the intervals, in (0, 1) |
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct ReportConfig {
@@ -102,6 +103,12 @@ pub enum StandardError {
     BlockClustered,
     /// Welch's unequal-variance error (Welch–Satterthwaite degrees of freedom).
     Welch,
+    /// For a 0/1 metric with independent models: the MOVER interval of a
+    /// difference of proportions on Clopper–Pearson bounds.
+    ExactMover,
+    /// For a 0/1 metric in a block design: the same, widened by a negative
+    /// correlation of the sides estimated across blocks.
+    ExactMoverBlocks,
 }
 
 impl StandardError {
@@ -110,6 +117,21 @@ impl StandardError {
         match self {
             Self::BlockClustered => "block-clustered",
             Self::Welch => "Welch",
+            Self::ExactMover => "Clopper-Pearson MOVER",
+            Self::ExactMoverBlocks => "Clopper-Pearson MOVER, block-correlated",
+        }
+    }
+}
+
+impl StandardError {
+    /// The interval it gives, in words: `Student t, Welch error`,
+    /// `Student t, block-clustered error`, or the 0/1 metrics' interval.
+    pub fn interval(self) -> String {
+        match self {
+            Self::BlockClustered | Self::Welch => format!("Student t, {} error", self.label()),
+            Self::ExactMover | Self::ExactMoverBlocks => {
+                format!("{} interval of a difference of proportions", self.label())
+            }
         }
     }
 }
@@ -129,11 +151,27 @@ impl Report {
     /// The standard error behind the intervals: block-clustered when the
     /// design has blocks of more than one model, Welch's otherwise.
     pub fn standard_error(&self) -> StandardError {
-        if self.block_size > 1 {
-            StandardError::BlockClustered
-        } else {
-            StandardError::Welch
+        match (self.metric().is_binary(), self.block_size > 1) {
+            (true, true) => StandardError::ExactMoverBlocks,
+            (true, false) => StandardError::ExactMover,
+            (false, true) => StandardError::BlockClustered,
+            (false, false) => StandardError::Welch,
         }
+    }
+
+    /// Each document's Benjamini–Hochberg q-value for `mem > 0`, in corpus
+    /// order, over the documents with an error ([`crate::q_values`]).
+    pub fn q_values(&self) -> Vec<Option<f64>> {
+        let p: Vec<Option<f64>> = self.docs.iter().map(|d| p_value(&d.estimate)).collect();
+        q_values(&p)
+    }
+
+    /// Documents memorized at false discovery rate `fdr`: q-value ≤ `fdr`.
+    pub fn discoveries(&self, fdr: f64) -> usize {
+        self.q_values()
+            .iter()
+            .filter(|q| q.is_some_and(|q| q <= fdr))
+            .count()
     }
 
     /// Documents with an estimate, most memorized first.
@@ -222,6 +260,12 @@ pub(crate) fn adjuster(
 /// Errors of the source; an invalid [`ReportConfig`].
 pub fn report(src: &dyn Rows, cfg: &ReportConfig) -> Result<Report> {
     cfg.check()?;
+    let mut cfg = *cfg;
+    if cfg.metric.is_binary() {
+        // The interval of a difference of proportions needs the 0/1 scores
+        // themselves: no model-effect adjustment.
+        cfg.adjustment = Adjustment::None;
+    }
     let ids = src.ids();
     let adj = adjuster(src, cfg.metric, cfg.adjustment, &|_| true)?;
     let block_size = src.block_size();
@@ -243,7 +287,7 @@ pub fn report(src: &dyn Rows, cfg: &ReportConfig) -> Result<Report> {
         })
         .collect();
     Ok(Report {
-        config: *cfg,
+        config: cfg,
         docs,
         n_models: acc.n_models(),
         skipped,
@@ -252,9 +296,11 @@ pub fn report(src: &dyn Rows, cfg: &ReportConfig) -> Result<Report> {
 }
 
 /// How two reports on the same documents agree (e.g. per-token
-/// memorization against extraction): each estimate called present when its
-/// confidence interval lies above 0. Documents without an estimate in
-/// either report (too short, a side with no model) are left out.
+/// memorization against extraction): each estimate called present when it
+/// is a discovery at the false discovery rate asked (its q-value over its
+/// report's documents at most that rate; [`Report::q_values`]), "not
+/// detected" otherwise. Documents without an estimate in either report
+/// (too short, a side with no model) are left out.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Agreement {
     /// Present in both.
@@ -268,16 +314,17 @@ pub struct Agreement {
 }
 
 impl Agreement {
-    /// Count `first` against `second`, document by document.
-    pub fn of(first: &Report, second: &Report) -> Self {
-        let above = |e: &Estimate| e.ci_low.is_some_and(|l| l > 0.0);
+    /// Count `first` against `second`, document by document, discoveries
+    /// at false discovery rate `fdr` (e.g. [`crate::DEFAULT_FDR`]).
+    pub fn of(first: &Report, second: &Report, fdr: f64) -> Self {
+        let (qx, qy) = (first.q_values(), second.q_values());
+        let found = |q: Option<f64>| q.is_some_and(|q| q <= fdr);
         let mut a = Self::default();
-        for (x, y) in first.docs.iter().zip(&second.docs) {
-            let (x, y) = (&x.estimate, &y.estimate);
-            if x.mem.is_none() || y.mem.is_none() {
+        for (k, (x, y)) in first.docs.iter().zip(&second.docs).enumerate() {
+            if x.estimate.mem.is_none() || y.estimate.mem.is_none() {
                 continue;
             }
-            *match (above(x), above(y)) {
+            *match (found(qx[k]), found(qy[k])) {
                 (true, true) => &mut a.both,
                 (true, false) => &mut a.first_only,
                 (false, true) => &mut a.second_only,
@@ -293,6 +340,7 @@ mod tests {
     use super::*;
     use crate::estimate::{NoEstimate, RunningStats};
 
+    /// Estimates with `(mem, se)` (infinite degrees of freedom).
     fn rep(cis: &[Option<(f64, f64)>]) -> Report {
         let docs = cis
             .iter()
@@ -305,9 +353,10 @@ mod tests {
                 };
                 let mut estimate = Estimate::from_stats(&s, &s, Metric::Accuracy, 0.95);
                 match ci {
-                    Some((lo, hi)) => {
-                        estimate.ci_low = Some(*lo);
-                        estimate.ci_high = Some(*hi);
+                    Some((mem, se)) => {
+                        estimate.mem = Some(*mem);
+                        estimate.se = Some(*se);
+                        estimate.df = Some(f64::INFINITY);
                     }
                     None => {
                         estimate.mem = None;
@@ -332,12 +381,14 @@ mod tests {
 
     #[test]
     fn agreement_counts_by_hand() {
-        let (up, flat) = (Some((0.1, 0.3)), Some((-0.1, 0.2)));
+        // z = 5 (p ≈ 3e-7) and z = 0.5 (p ≈ 0.31): q-values over 5
+        // documents keep the first a discovery and the second not.
+        let (up, flat) = (Some((0.5, 0.1)), Some((0.05, 0.1)));
         let a = rep(&[up, up, flat, flat, up, None]);
         let b = rep(&[up, flat, up, flat, None, up]);
         // d0 both, d1 first only, d2 second only, d3 neither; d4, d5 left out.
         assert_eq!(
-            Agreement::of(&a, &b),
+            Agreement::of(&a, &b, 0.05),
             Agreement {
                 both: 1,
                 first_only: 1,

@@ -119,7 +119,7 @@ pub trait Rows {
 ///     membership,
 ///     vec![0.9, 0.2, 0.3, 0.8, 0.8, 0.1, 0.4, 0.9],
 /// )?;
-/// let rows = Imported { table, metric: Metric::Accuracy };
+/// let rows = Imported { table, metric: Metric::Accuracy, blocks: 1 };
 /// let rep = report(&rows, &ReportConfig::plain(Metric::Accuracy))?;
 /// assert!((rep.docs[0].estimate.mem.unwrap() - 0.5).abs() < 1e-12);
 /// # Ok::<(), cfmem_analysis::Error>(())
@@ -130,11 +130,20 @@ pub struct Imported {
     pub table: ScoreTable,
     /// What the scores are.
     pub metric: Metric,
+    /// Models per block of the design that made the membership (models
+    /// `i` in block `i / blocks`, e.g. 2 for complementary halves, as in
+    /// LiRA's balanced masks): errors are clustered by block. 1: models
+    /// drawn independently (Welch's error).
+    pub blocks: usize,
 }
 
 impl Rows for Imported {
     fn ids(&self) -> Vec<String> {
         self.table.ids.clone()
+    }
+
+    fn block_size(&self) -> usize {
+        self.blocks.max(1)
     }
 
     fn visit(&self, value: Value, f: &mut RowVisitor<'_>) -> Result<Vec<SkippedRow>> {

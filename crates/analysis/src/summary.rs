@@ -1,17 +1,25 @@
 //! Summaries over documents: the mean memorization of a kind of document
 //! with its interval, and the difference between two kinds.
 //!
-//! These treat the documents as a sample of their kind (random canaries,
-//! natural text, …): the interval is Student t over the documents'
-//! estimates, so it covers both how the documents differ from each other
-//! and the estimation noise in each. One definition serves the studies, the
-//! examples and the repetition curve.
+//! Two kinds of interval. [`MeanCi::over`] and [`Difference::over`] are
+//! those of the mean over *these* documents, with the design's error
+//! ([`crate::contrast`]): every document is scored by the same models, so
+//! what the models share (a model that memorizes more) moves every
+//! document's estimate at once, and only an error clustered like a single
+//! document's covers it (`tests/coverage_means.rs`). [`MeanCi::of`] and
+//! [`Difference::of`] treat values as independent (Student t over them):
+//! right for values that are, not for documents' estimates from the same
+//! models (the repetition curve still uses them).
 
 use serde::{Deserialize, Serialize};
 
 use statrs::distribution::{ContinuousCDF, StudentsT};
 
+use crate::contrast::{contrast, difference_weights, mean_weights};
+use crate::error::Result;
 use crate::estimate::{welch, Estimate, RunningStats, Welch};
+use crate::report::Report;
+use crate::rows::Rows;
 
 /// The mean of some values with its Student-t interval.
 ///
@@ -53,6 +61,27 @@ impl MeanCi {
             ci_low,
             ci_high,
         }
+    }
+
+    /// The mean of `report`'s estimates over the documents `docs` (those
+    /// with an estimate), with the design's error ([`crate::contrast`]:
+    /// clustered by block, so that what the models share across documents
+    /// enters it) instead of a t-interval over the documents. `src` is the
+    /// source `report` came from.
+    ///
+    /// # Errors
+    /// Errors of the source.
+    pub fn over(report: &Report, src: &dyn Rows, docs: &[usize]) -> Result<Self> {
+        let w = mean_weights(report, docs);
+        let n = w.iter().filter(|&&x| x != 0.0).count();
+        let c = contrast(report, src, &w)?;
+        Ok(Self {
+            n,
+            mean: c.map_or(f64::NAN, |c| c.diff),
+            se: c.map_or(f64::NAN, |c| c.se),
+            ci_low: c.map_or(f64::NAN, |c| c.ci_low),
+            ci_high: c.map_or(f64::NAN, |c| c.ci_high),
+        })
     }
 
     /// Whether the interval lies above 0.
@@ -138,6 +167,19 @@ impl Difference {
             holds: welch.is_some_and(|w| w.ci_low > 0.0),
             welch,
         }
+    }
+
+    /// The difference of the means of `report`'s estimates over the
+    /// documents `a` and `b`, with the design's error ([`MeanCi::over`]).
+    ///
+    /// # Errors
+    /// Errors of the source.
+    pub fn over(report: &Report, src: &dyn Rows, a: &[usize], b: &[usize]) -> Result<Self> {
+        let welch = contrast(report, src, &difference_weights(report, a, b))?;
+        Ok(Self {
+            holds: welch.is_some_and(|w| w.ci_low > 0.0),
+            welch,
+        })
     }
 
     /// The difference of the means of the finite `a` and `b` at `level`.

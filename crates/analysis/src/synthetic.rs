@@ -27,6 +27,7 @@ use cfmem_hash::{hash_words, SplitMix64};
 /// | `doc_means` | 0.5 each | `μ[d]` |
 /// | `noise` | 0.05 | `σ` |
 /// | `model_sd` | 0 | `σ_model` |
+/// | `mem_sd` | 0 | spread of the models' memorization strength ([`Synthetic::mem_sd`]) |
 /// | `partner_corr` | 0 | `ρ` |
 /// | `influence` | none | planted `(unit, document, size)` effects |
 /// | `seed` | 0 | seed of every draw |
@@ -38,6 +39,7 @@ pub struct Synthetic {
     doc_means: Vec<f64>,
     noise: f64,
     model_sd: f64,
+    mem_sd: f64,
     partner_corr: f64,
     influence: Vec<(usize, usize, f64)>,
     seed: u64,
@@ -54,6 +56,7 @@ impl Synthetic {
             doc_means: vec![0.5; n],
             noise: 0.05,
             model_sd: 0.0,
+            mem_sd: 0.0,
             partner_corr: 0.0,
             influence: Vec::new(),
             seed: 0,
@@ -87,6 +90,14 @@ impl Synthetic {
     /// Planted influences: including `unit` adds `size` to `document`'s score.
     pub fn influence(mut self, pairs: Vec<(usize, usize, f64)>) -> Self {
         self.influence = pairs;
+        self
+    }
+
+    /// Spread of the models' memorization strength: model `i` memorizes
+    /// `mem[d] · (1 + g_i)`, `g_i ~ N(0, sd²)` (default 0), as a model with a
+    /// lucky initialisation or batch order memorizes every document more.
+    pub fn mem_sd(mut self, sd: f64) -> Self {
+        self.mem_sd = sd;
         self
     }
 
@@ -126,11 +137,17 @@ impl Synthetic {
         };
         let a = self.model_sd
             * ((1.0 - rho.abs()).sqrt() * rng.normal() + rho.abs().sqrt() * sign * block_z);
+        // Its own stream, so that rows without it stay as they were.
+        let strength = if self.mem_sd > 0.0 {
+            1.0 + self.mem_sd * SplitMix64::new(hash_words(&[self.seed, 0x3e3, i as u64])).normal()
+        } else {
+            1.0
+        };
         let mut scores: Vec<f64> = (0..n)
             .map(|d| {
                 self.doc_means[d]
                     + a
-                    + self.mem[d] * f64::from(u32::from(copies[d] > 0))
+                    + strength * self.mem[d] * f64::from(u32::from(copies[d] > 0))
                     + self.noise * rng.normal()
             })
             .collect();

@@ -32,8 +32,25 @@ fn csv_matrices_give_the_estimates_of_the_rows_they_hold() {
     let imported = Imported {
         table: ScoreTable::load(&mp, &sp, None).unwrap(),
         metric: Metric::Accuracy,
+        blocks: 1,
     };
     assert_eq!(imported.ids(), ids);
+    // Told the blocks, the imported table gets the clustered error of the
+    // rows it holds; without them, Welch's.
+    let blocked = Imported {
+        blocks: 2,
+        ..imported.clone()
+    };
+    let cfg = ReportConfig::plain(Metric::Accuracy);
+    let (a, b, c) = (
+        report(&rows, &cfg).unwrap(),
+        report(&blocked, &cfg).unwrap(),
+        report(&imported, &cfg).unwrap(),
+    );
+    for ((x, y), z) in a.docs.iter().zip(&b.docs).zip(&c.docs) {
+        assert_eq!(x.estimate.se, y.estimate.se);
+        assert_ne!(x.estimate.se, z.estimate.se);
+    }
     for cfg in [
         ReportConfig::default(),
         ReportConfig::plain(Metric::Accuracy),

@@ -4,6 +4,7 @@
 use anyhow::{bail, Result};
 use cfmem_analysis::{
     analyse, report, Agreement, Analyses, Imported, Metric, ReportConfig, Rows, ScoreTable,
+    DEFAULT_FDR,
 };
 use cfmem_report::{charts, html, json, parquet, text, HtmlPage};
 use cfmem_sched::Experiment;
@@ -34,6 +35,7 @@ pub fn cmd_report(a: &ReportArgs) -> Result<()> {
                 Box::new(Imported {
                     table: ScoreTable::load(m, s, a.import_ids.as_deref())?,
                     metric: a.metric,
+                    blocks: a.import_blocks,
                 }),
                 HtmlPage::new(
                     format!("cfmem: {}", s.display()),
@@ -108,11 +110,14 @@ pub fn cmd_report(a: &ReportArgs) -> Result<()> {
 /// Counterfactual memorization under per-token accuracy, per document, to
 /// print beside the extraction estimates, and how the two agree.
 fn accuracy_beside(src: &dyn Rows, out: &Analyses) -> Result<(Vec<Option<f64>>, Agreement)> {
+    // The extraction report is never adjusted (0/1 scores); accuracy gets
+    // the default adjustment.
     let cfg = ReportConfig {
         metric: Metric::Accuracy,
+        adjustment: ReportConfig::default().adjustment,
         ..out.report.config
     };
     let acc = report(src, &cfg)?;
-    let agreement = Agreement::of(&out.report, &acc);
+    let agreement = Agreement::of(&out.report, &acc, DEFAULT_FDR);
     Ok((acc.docs.iter().map(|d| d.estimate.mem).collect(), agreement))
 }

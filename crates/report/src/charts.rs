@@ -180,7 +180,7 @@ pub fn repetition(curve: &RepetitionCurve, metric: Metric) -> NamedChart {
         name: "mem_vs_copies",
         chart: Chart::Lines {
             series: vec![Series {
-                label: "mean over documents (95% CI)".into(),
+                label: format!("mean over documents ({:.0}% CI)", 100.0 * curve.level),
                 points,
             }],
             log: false,

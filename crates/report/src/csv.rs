@@ -7,8 +7,10 @@ use cfmem_analysis::Analyses;
 use crate::error::{io, Error, Result};
 
 /// Write every document's estimate as CSV:
-/// `id,index,n_in,n_out,in_mean,out_mean,mem,se,ci_low,ci_high,reason`
-/// (empty estimate columns and a `reason` where a side has no model).
+/// `id,index,n_in,n_out,in_mean,out_mean,mem,se,ci_low,ci_high,q_value,reason`
+/// (empty estimate columns and a `reason` where a side has no model;
+/// `q_value` is the Benjamini–Hochberg q-value of `mem > 0` over the
+/// documents with an error, [`cfmem_analysis::Report::q_values`]).
 ///
 /// # Errors
 /// [`Error::Csv`] naming the file.
@@ -20,10 +22,11 @@ pub fn write(a: &Analyses, path: &Path) -> Result<()> {
     let mut w = ::csv::Writer::from_path(path).map_err(err)?;
     w.write_record([
         "id", "index", "n_in", "n_out", "in_mean", "out_mean", "mem", "se", "ci_low", "ci_high",
-        "reason",
+        "q_value", "reason",
     ])
     .map_err(err)?;
     let o = |x: Option<f64>| x.map(|v| v.to_string()).unwrap_or_default();
+    let q = a.report.q_values();
     for d in &a.report.docs {
         let e = &d.estimate;
         w.write_record([
@@ -37,6 +40,7 @@ pub fn write(a: &Analyses, path: &Path) -> Result<()> {
             o(e.se),
             o(e.ci_low),
             o(e.ci_high),
+            o(q[d.index]),
             e.reason.map(|r| r.to_string()).unwrap_or_default(),
         ])
         .map_err(err)?;

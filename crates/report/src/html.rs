@@ -484,7 +484,13 @@ fn membership_section(a: &Analyses, h: &mut String) {
         if let Some(r) = roc {
             let _ = write!(h, "<tr><td>{name}</td><td>{:.3}</td>", r.auc);
             for t in &r.tpr_at_fpr {
-                let _ = write!(h, "<td>{:.3}</td>", t.tpr);
+                if t.supported {
+                    let _ = write!(h, "<td>{:.3}</td>", t.tpr);
+                } else {
+                    h.push_str(
+                        "<td title=\"fewer than 1/FPR non-members\">not enough non-members</td>",
+                    );
+                }
             }
             h.push_str("</tr>");
         }

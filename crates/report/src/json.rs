@@ -4,7 +4,7 @@ use std::path::Path;
 
 use cfmem_analysis::{
     Analyses, ConvergencePoint, DocEstimate, GroupEstimate, InfluenceReport, MembershipReport,
-    RepetitionCurve,
+    RepetitionCurve, DEFAULT_FDR,
 };
 use serde::Serialize;
 
@@ -16,9 +16,15 @@ struct Json<'a> {
     adjustment: String,
     level: f64,
     n_models: usize,
-    /// "block-clustered" or "welch".
+    /// "block-clustered", "welch", or the 0/1 metrics' interval.
     standard_error: String,
     documents: &'a [DocEstimate],
+    /// Per document, its Benjamini–Hochberg q-value of `mem > 0`.
+    q_values: Vec<Option<f64>>,
+    /// The false discovery rate `discoveries` counts at.
+    fdr: f64,
+    /// Documents with a q-value at most `fdr`.
+    discoveries: usize,
     #[serde(skip_serializing_if = "Option::is_none")]
     convergence: Option<&'a Vec<ConvergencePoint>>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -33,7 +39,7 @@ struct Json<'a> {
 
 /// Everything as one JSON document (`cfmem report --json`): `metric`,
 /// `adjustment`, `level`, `n_models`, `standard_error`, `documents` (the
-/// CSV columns), and `convergence`, `membership`, `influence`, `groups`,
+/// CSV columns but the q-value), `q_values`, `fdr`, `discoveries`, and `convergence`, `membership`, `influence`, `groups`,
 /// `repetition` when computed.
 pub fn to_value(a: &Analyses) -> serde_json::Value {
     let c = &a.report.config;
@@ -44,6 +50,9 @@ pub fn to_value(a: &Analyses) -> serde_json::Value {
         n_models: a.report.n_models,
         standard_error: a.report.standard_error().label().to_lowercase(),
         documents: &a.report.docs,
+        q_values: a.report.q_values(),
+        fdr: DEFAULT_FDR,
+        discoveries: a.report.discoveries(DEFAULT_FDR),
         convergence: a.convergence.as_ref(),
         membership: a.membership.as_ref(),
         influence: a.influence.as_ref(),

@@ -21,6 +21,7 @@ use crate::error::{io, Error, Result};
 /// | `index` | uint64 | position in the corpus |
 /// | `n_in`, `n_out` | uint64 | models with the document in / out |
 /// | `in_mean`, `out_mean`, `mem`, `se`, `ci_low`, `ci_high` | float64, null without an estimate | as in the CSV |
+/// | `q_value` | float64, null without an error | the Benjamini–Hochberg q-value of `mem > 0` |
 /// | `reason` | string, null with an estimate | why there is no estimate |
 /// | `group` | string, null when the document is its own unit | its unit of removal |
 /// | `kind` | string, null when the source has no kinds | `random canaries`, `controls` or `documents` for an experiment |
@@ -59,6 +60,7 @@ pub fn write(a: &Analyses, path: &Path) -> Result<()> {
             })
             .collect::<Vec<_>>(),
     ));
+    let q: ArrayRef = Arc::new(Float64Array::from(a.report.q_values()));
     let reasons: Vec<Option<String>> = docs
         .iter()
         .map(|d| d.estimate.reason.map(|r| r.to_string()))
@@ -79,6 +81,7 @@ pub fn write(a: &Analyses, path: &Path) -> Result<()> {
         ("se", f(|e| e.se)),
         ("ci_low", f(|e| e.ci_low)),
         ("ci_high", f(|e| e.ci_high)),
+        ("q_value", q),
         ("reason", Arc::new(StringArray::from(reasons)) as ArrayRef),
         ("group", groups),
         ("kind", kinds),

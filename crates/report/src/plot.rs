@@ -137,6 +137,17 @@ macro_rules! legend {
     };
 }
 
+/// One series as a labelled line of width 2, with its legend entry.
+macro_rules! line {
+    ($chart:expr, $series:expr, $color:expr, $points:expr, $e:expr) => {
+        $chart
+            .draw_series(LineSeries::new($points, $color.stroke_width(2)))
+            .map_err($e)?
+            .label($series.label.as_str())
+            .legend(move |(x, y)| PathElement::new([(x, y), (x + 20, y)], $color.stroke_width(2)))
+    };
+}
+
 type Drawn = std::result::Result<(), String>;
 
 fn draw<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, chart: &Chart, labels: &Labels) -> Drawn {
@@ -233,13 +244,13 @@ fn log_lines<DB: DrawingBackend>(
     }
     for (k, s) in series.iter().enumerate() {
         let color = COLORS[k % COLORS.len()];
-        c.draw_series(LineSeries::new(
+        line!(
+            c,
+            s,
+            color,
             s.points.iter().map(|p| (pos(p.0), pos(p.1))),
-            color.stroke_width(2),
-        ))
-        .map_err(e)?
-        .label(s.label.as_str())
-        .legend(move |(x, y)| PathElement::new([(x, y), (x + 20, y)], color.stroke_width(2)));
+            e
+        );
     }
     legend!(c, SeriesLabelPosition::LowerRight, e);
     Ok(())
@@ -269,13 +280,7 @@ fn lines<DB: DrawingBackend>(
     }
     for (k, s) in series.iter().enumerate() {
         let color = COLORS[k % COLORS.len()];
-        c.draw_series(LineSeries::new(
-            s.points.iter().map(|p| (p.0, p.1)),
-            color.stroke_width(2),
-        ))
-        .map_err(e)?
-        .label(s.label.as_str())
-        .legend(move |(x, y)| PathElement::new([(x, y), (x + 20, y)], color.stroke_width(2)));
+        line!(c, s, color, s.points.iter().map(|p| (p.0, p.1)), e);
         c.draw_series(
             s.points
                 .iter()

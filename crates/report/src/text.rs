@@ -3,7 +3,7 @@
 use std::fmt::Write as _;
 use std::path::Path;
 
-use cfmem_analysis::{Agreement, Analyses, CompareConfig, Comparison, Correlation};
+use cfmem_analysis::{Agreement, Analyses, CompareConfig, Comparison, Correlation, DEFAULT_FDR};
 
 /// One line into a `String` (writing to a `String` cannot fail).
 macro_rules! out {
@@ -51,12 +51,14 @@ pub fn analyses(a: &Analyses, top: usize, beside: Option<Beside<'_>>) -> String 
     w
 }
 
-/// How two reports' discoveries (95 % intervals above 0) agree, for the
-/// extraction metric (`first`) beside per-token accuracy (`second`).
+/// How two reports' discoveries (q ≤ 5 %, Benjamini–Hochberg within each
+/// report) agree, for the extraction metric (`first`) beside per-token
+/// accuracy (`second`).
 fn agreement(g: &Agreement) -> String {
     format!(
-        "mem(acc): counterfactual memorization of per-token accuracy. Of the documents scored, with 95% intervals above 0: both {}; memorized but not more extractable {}; more extractable but not memorized {}",
-        g.both, g.second_only, g.first_only
+        "mem(acc): counterfactual memorization of per-token accuracy. Of the documents scored, discoveries at a {:.0}% false discovery rate (Benjamini-Hochberg q-values): both {}; memorized, extraction not detected {}; extraction, memorization not detected {}; neither detected {}",
+        100.0 * DEFAULT_FDR,
+        g.both, g.second_only, g.first_only, g.neither
     )
 }
 
@@ -65,14 +67,21 @@ fn estimates(w: &mut String, out: &Analyses, top: usize, accuracy: Option<&[Opti
     let c = &rep.config;
     out!(
         w,
-        "{} documents, {} models, metric {}, adjustment {}; mem = {} ({:.0}% CI, Student t; {} error)",
+        "{} documents, {} models, metric {}, adjustment {}; mem = {} ({:.0}% CI, {})",
         rep.docs.len(),
         rep.n_models,
         c.metric,
         c.adjustment,
         c.metric.gap(),
         100.0 * c.level,
-        out.report.standard_error()
+        out.report.standard_error().interval()
+    );
+    let tested = rep.q_values().iter().filter(|q| q.is_some()).count();
+    out!(
+        w,
+        "memorized at a {:.0}% false discovery rate (Benjamini-Hochberg q-values over the {tested} documents with an error): {}; the others: not detected",
+        100.0 * DEFAULT_FDR,
+        rep.discoveries(DEFAULT_FDR)
     );
     let missing = rep.n_missing();
     if missing > 0 {
@@ -177,7 +186,13 @@ fn membership(w: &mut String, out: &Analyses, top: usize) {
                 let tpr: Vec<String> = r
                     .tpr_at_fpr
                     .iter()
-                    .map(|t| format!("{}% {:.4}", 100.0 * t.fpr, t.tpr))
+                    .map(|t| {
+                        if t.supported {
+                            format!("{}% {:.4}", 100.0 * t.fpr, t.tpr)
+                        } else {
+                            format!("{}% not enough non-members", 100.0 * t.fpr)
+                        }
+                    })
                     .collect();
                 out!(
                     w,
@@ -218,10 +233,15 @@ fn influence(w: &mut String, out: &Analyses, top: usize) {
         return;
     };
     let k = inf.influence.top_units.first().map_or(0, Vec::len);
+    let pairs = inf.unit_ids.len() as f64 * inf.query_ids.len() as f64;
     out!(
         w,
         "\nCounterfactual influence ({}, on the {:?} documents): top {k} training documents for the queries with the strongest single influence:",
         inf.metric, inf.on
+    );
+    out!(
+        w,
+        "  (selected from {pairs:.0} unit-query pairs: the winners' values and errors are not adjusted for the selection and run high; confirm a finding on models the selection did not use)"
     );
     for q in inf.strongest_queries().into_iter().take(top.min(10)) {
         let list: Vec<String> = inf.influence.top_units[q]
@@ -274,15 +294,16 @@ fn repetition(w: &mut String, out: &Analyses) {
     let Some(curve) = &out.repetition else {
         return;
     };
-    out!(w, "\nMemorization by copies per epoch (mean over documents of E[M|k] - E[M|0], Student t over documents):");
+    out!(w, "\nMemorization by copies per epoch (mean over documents of E[M|k] - E[M|0], interval clustered by model, as a single document's):");
     for p in &curve.overall {
         out!(
             w,
-            "  {:>3} copies: mem {:.4} [{:.4}, {:.4}] (95%, {} documents)",
+            "  {:>3} copies: mem {:.4} [{:.4}, {:.4}] ({:.0}%, {} documents)",
             p.copies,
             p.mem.mean,
             p.mem.ci_low,
             p.mem.ci_high,
+            100.0 * curve.level,
             p.mem.n
         );
     }
@@ -306,10 +327,11 @@ pub fn comparison(c: &Comparison, cfg: &CompareConfig, names: [&Path; 2]) -> Str
         cfg.report.metric,
         cfg.report.adjustment
     );
-    let mut show = |name: &str, r: Option<Correlation>| match r {
+    let mut show = |name: &str, r: Option<Correlation>| {
+        match r {
         Some(r) => out!(
             w,
-            "  {name:<10} {:.4} [{:.4}, {:.4}] (95%, Fisher z)",
+            "  {name:<10} {:.4} [{:.4}, {:.4}] (95%, Fisher z; Spearman's with Bonett-Wright's variance)",
             r.r,
             r.ci_low,
             r.ci_high
@@ -318,6 +340,7 @@ pub fn comparison(c: &Comparison, cfg: &CompareConfig, names: [&Path; 2]) -> Str
             w,
             "  {name:<10} n/a (fewer than 4 documents, or a constant side)"
         ),
+    }
     };
     show("Spearman", c.spearman);
     show("Pearson", c.pearson);

@@ -308,7 +308,7 @@ fn repetition_design_trains_copies_and_estimates_by_level() {
         assert_eq!(r.train.tokens, want, "model {}", r.model);
         assert!(r.copies.iter().all(|c| [0, 1, 3].contains(c)));
     }
-    let curve = repetition(&exp, Metric::Loss).unwrap();
+    let curve = repetition(&exp, Metric::Loss, 0.95).unwrap();
     assert_eq!(curve.copies, vec![1, 3]);
     for d in 0..6 {
         for (l, k) in [(0usize, 1u32), (1, 3)] {

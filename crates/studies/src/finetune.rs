@@ -183,7 +183,7 @@ fn arm(name: &'static str, exp: &Experiment) -> Result<Arm> {
         name,
         natural: kind(false),
         canaries: kind(true),
-        agreement: Agreement::of(&acc_rep, &ext_rep),
+        agreement: Agreement::of(&acc_rep, &ext_rep, cfmem::analysis::DEFAULT_FDR),
         points,
         n_too_short: ext_rep.n_not_scored(),
     })

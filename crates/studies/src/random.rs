@@ -2,12 +2,12 @@
 
 use std::path::Path;
 
-use cfmem::analysis::{DesignKind, Difference, MeanCi};
+use cfmem::analysis::{report, DesignKind, Difference, MeanCi, ReportConfig};
 use cfmem::engine::{Corpus, Document};
 use cfmem::sched::{Observer, UnitSpec};
 
 use crate::text::Hex;
-use crate::{estimates, experiment, mems, Result, Scale, LEVEL};
+use crate::{estimates, experiment, Result, Scale};
 
 /// One document's place in the scatter plot.
 #[derive(Debug, Clone, PartialEq)]
@@ -67,8 +67,16 @@ pub fn random_vs_predictable(
         scale,
         observer,
     )?;
+    let rep = report(&exp, &ReportConfig::default())?;
     let est = estimates(&exp)?;
-    let (random, repeated) = (mems(&est, "uuid-"), mems(&est, "repeated-"));
+    let indices = |prefix: &str| -> Vec<usize> {
+        rep.docs
+            .iter()
+            .filter(|d| d.id.starts_with(prefix))
+            .map(|d| d.index)
+            .collect()
+    };
+    let (random, repeated) = (indices("uuid-"), indices("repeated-"));
     let kind = |id: &str| {
         if id.starts_with("uuid-") {
             "random UUIDs"
@@ -78,10 +86,11 @@ pub fn random_vs_predictable(
             "dictionary entries"
         }
     };
-    let natural: Vec<f64> = est
+    let natural: Vec<usize> = rep
+        .docs
         .iter()
-        .filter(|(id, _)| kind(id) == "dictionary entries")
-        .filter_map(|(_, e)| e.mem)
+        .filter(|d| kind(&d.id) == "dictionary entries")
+        .map(|d| d.index)
         .collect();
     let points = est
         .iter()
@@ -94,10 +103,10 @@ pub fn random_vs_predictable(
         })
         .collect();
     Ok(RandomVsPredictable {
-        random: MeanCi::of(&random, LEVEL),
-        repeated: MeanCi::of(&repeated, LEVEL),
-        natural: MeanCi::of(&natural, LEVEL),
-        difference: Difference::of(&random, &repeated, LEVEL),
+        random: MeanCi::over(&rep, &exp, &random)?,
+        repeated: MeanCi::over(&rep, &exp, &repeated)?,
+        natural: MeanCi::over(&rep, &exp, &natural)?,
+        difference: Difference::over(&rep, &exp, &random, &repeated)?,
         points,
     })
 }

@@ -50,7 +50,7 @@ pub fn repetition(dir: &Path, scale: &Scale, observer: &dyn Observer) -> Result<
         scale,
         observer,
     )?;
-    let curve = curve_of(&exp, Metric::Accuracy)?;
+    let curve = curve_of(&exp, Metric::Accuracy, 0.95)?;
     let paired = |hi, lo| {
         curve
             .paired(hi, lo)

@@ -21,6 +21,9 @@ pub struct ReportArgs {
     /// Document ids for imported matrices, one per line (else a CSV header, else 0..n).
     #[arg(long)]
     pub import_ids: Option<PathBuf>,
+    /// Imported matrices: models per block of the design that made the membership (model i in block i / B; 2 for complementary halves such as LiRA's balanced masks), so that errors are clustered by block; 1: models drawn independently (Welch's error).
+    #[arg(long, default_value_t = 1, requires = "import_scores")]
+    pub import_blocks: usize,
     /// accuracy (per-token), loss (mean per-token nats) or logprob (sequence log-probability).
     #[arg(long, default_value_t = ReportConfig::default().metric)]
     pub metric: Metric,
