@@ -81,7 +81,7 @@ fn main() -> Result<()> {
     println!("\npretrained − scratch, per-token accuracy memorization, paired over documents:");
     println!("  natural text  {}", common::mean_ci(&r.natural_gain));
     println!("  canaries      {}", common::mean_ci(&r.canary_gain));
-    println!("\nper-token memorization against extraction (documents scored; present = 95% interval above 0):");
+    println!("\nper-token memorization against extraction (documents scored; present = a discovery at a 5% false discovery rate, Benjamini-Hochberg):");
     for arm in [&r.scratch, &r.pretrained] {
         let a = arm.agreement;
         println!(
