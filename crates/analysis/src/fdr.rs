@@ -61,6 +61,11 @@ pub fn q_values(p: &[Option<f64>]) -> Vec<Option<f64>> {
     q
 }
 
+/// The q-values at most `fdr`: the discoveries at that false discovery rate.
+pub fn discoveries(q: &[Option<f64>], fdr: f64) -> usize {
+    q.iter().filter(|q| q.is_some_and(|q| q <= fdr)).count()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -70,7 +70,7 @@ pub use correlation::{
 pub use design::{CoverageProblem, Design, DesignConfig, DesignKind, Membership, MAX_COPIES};
 pub use error::{DesignProblem, Error, ImportProblem, NpyProblem, Result};
 pub use estimate::{welch, Estimate, Metric, NoEstimate, RunningStats, Welch};
-pub use fdr::{p_value, q_values, DEFAULT_FDR};
+pub use fdr::{discoveries, p_value, q_values, DEFAULT_FDR};
 pub use import::ScoreTable;
 pub use influence::{
     influence, influence_stream, Influence, InfluenceConfig, InfluenceEntry, InfluenceOn,

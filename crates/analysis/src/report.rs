@@ -168,10 +168,7 @@ impl Report {
 
     /// Documents memorized at false discovery rate `fdr`: q-value ≤ `fdr`.
     pub fn discoveries(&self, fdr: f64) -> usize {
-        self.q_values()
-            .iter()
-            .filter(|q| q.is_some_and(|q| q <= fdr))
-            .count()
+        crate::fdr::discoveries(&self.q_values(), fdr)
     }
 
     /// Documents with an estimate, most memorized first.

@@ -3,8 +3,8 @@
 use std::path::Path;
 
 use cfmem_analysis::{
-    Analyses, ConvergencePoint, DocEstimate, GroupEstimate, InfluenceReport, MembershipReport,
-    RepetitionCurve, DEFAULT_FDR,
+    discoveries, Analyses, ConvergencePoint, DocEstimate, GroupEstimate, InfluenceReport,
+    MembershipReport, RepetitionCurve, DEFAULT_FDR,
 };
 use serde::Serialize;
 
@@ -43,6 +43,7 @@ struct Json<'a> {
 /// `repetition` when computed.
 pub fn to_value(a: &Analyses) -> serde_json::Value {
     let c = &a.report.config;
+    let q = a.report.q_values();
     serde_json::to_value(Json {
         metric: c.metric.name(),
         adjustment: c.adjustment.to_string(),
@@ -50,9 +51,9 @@ pub fn to_value(a: &Analyses) -> serde_json::Value {
         n_models: a.report.n_models,
         standard_error: a.report.standard_error().label().to_lowercase(),
         documents: &a.report.docs,
-        q_values: a.report.q_values(),
+        discoveries: discoveries(&q, DEFAULT_FDR),
+        q_values: q,
         fdr: DEFAULT_FDR,
-        discoveries: a.report.discoveries(DEFAULT_FDR),
         convergence: a.convergence.as_ref(),
         membership: a.membership.as_ref(),
         influence: a.influence.as_ref(),

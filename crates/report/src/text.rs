@@ -3,7 +3,9 @@
 use std::fmt::Write as _;
 use std::path::Path;
 
-use cfmem_analysis::{Agreement, Analyses, CompareConfig, Comparison, Correlation, DEFAULT_FDR};
+use cfmem_analysis::{
+    discoveries, Agreement, Analyses, CompareConfig, Comparison, Correlation, DEFAULT_FDR,
+};
 
 /// One line into a `String` (writing to a `String` cannot fail).
 macro_rules! out {
@@ -76,12 +78,13 @@ fn estimates(w: &mut String, out: &Analyses, top: usize, accuracy: Option<&[Opti
         100.0 * c.level,
         out.report.standard_error().interval()
     );
-    let tested = rep.q_values().iter().filter(|q| q.is_some()).count();
+    let q = rep.q_values();
+    let tested = q.iter().filter(|q| q.is_some()).count();
     out!(
         w,
         "memorized at a {:.0}% false discovery rate (Benjamini-Hochberg q-values over the {tested} documents with an error): {}; the others: not detected",
         100.0 * DEFAULT_FDR,
-        rep.discoveries(DEFAULT_FDR)
+        discoveries(&q, DEFAULT_FDR)
     );
     let missing = rep.n_missing();
     if missing > 0 {
