@@ -9,6 +9,7 @@ use crate::membership::{membership, MembershipConfig, MembershipReport};
 use crate::repetition::{repetition, RepetitionCurve};
 use crate::report::{report, Report, ReportConfig};
 use crate::rows::Rows;
+use crate::shrink::{shrink, Shrinkage};
 use crate::units::{groups, GroupEstimate};
 
 /// Which analyses to run besides the per-document estimates.
@@ -21,6 +22,7 @@ use crate::units::{groups, GroupEstimate};
 /// | `influence` | off | top-k counterfactual influence (its `metric` is set from `report`) |
 /// | `groups` | off | memorization per unit of removal |
 /// | `repetition` | off | memorization against copies per epoch |
+/// | `shrink` | off | empirical-Bayes shrunk estimates beside the raw ones ([`crate::shrink`]) |
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct AnalysisConfig {
     /// The estimates.
@@ -35,6 +37,8 @@ pub struct AnalysisConfig {
     pub groups: bool,
     /// Repetition.
     pub repetition: bool,
+    /// Shrinkage.
+    pub shrink: bool,
 }
 
 /// The results of [`analyse`].
@@ -52,6 +56,8 @@ pub struct Analyses {
     pub groups: Option<Vec<GroupEstimate>>,
     /// The repetition curve, when asked.
     pub repetition: Option<RepetitionCurve>,
+    /// The shrunk estimates, when asked.
+    pub shrinkage: Option<Shrinkage>,
     /// A kind per document (for the scatter chart), from the source.
     pub kinds: Option<Vec<String>>,
     /// Each document's unit of removal when some units have several
@@ -93,7 +99,9 @@ pub fn analyse(src: &dyn Rows, cfg: &AnalysisConfig) -> Result<Analyses> {
         .repetition
         .then(|| repetition(src, metric, cfg.report.level))
         .transpose()?;
+    let shrinkage = cfg.shrink.then(|| shrink(&report)).transpose()?;
     Ok(Analyses {
+        shrinkage,
         report,
         convergence,
         membership,

@@ -107,6 +107,20 @@ pub enum Error {
         /// What was expected.
         expected: &'static str,
     },
+    /// A range of models that would split a block.
+    #[error("a range of models must start at a multiple of the block size {block} (got {start})")]
+    RangeStart {
+        /// The range's first model.
+        start: usize,
+        /// The design's block size.
+        block: usize,
+    },
+    /// Shrinkage asked of estimates it does not apply to.
+    #[error("cannot shrink these estimates: {why}")]
+    NotShrinkable {
+        /// Why not.
+        why: &'static str,
+    },
     /// The source of rows failed (e.g. an experiment directory could not be read).
     #[error(transparent)]
     Source(Box<dyn std::error::Error + Send + Sync>),

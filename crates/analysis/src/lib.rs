@@ -53,6 +53,7 @@ mod membership;
 mod repetition;
 mod report;
 mod rows;
+mod shrink;
 mod summary;
 mod synthetic;
 mod tokens;
@@ -84,8 +85,11 @@ pub use membership::{
 };
 pub use repetition::{repetition, OverallPoint, RepetitionAccumulator, RepetitionCurve};
 pub use report::{report, Agreement, DocEstimate, Report, ReportConfig, StandardError};
-pub use rows::{count_rows, FirstModels, Imported, Row, RowVisitor, Rows, SkippedRow, Value};
+pub use rows::{
+    count_rows, FirstModels, Imported, ModelRange, Row, RowVisitor, Rows, SkippedRow, Value,
+};
+pub use shrink::{shrink, Shrinkage, Shrunk};
 pub use summary::{Difference, MeanCi, Uncertain};
 pub use synthetic::Synthetic;
-pub use tokens::{text_segments, TokenMem, TokenMemAccumulator};
+pub use tokens::{text_segments, text_segments_se, TokenMem, TokenMemAccumulator};
 pub use units::{groups, jaccard, GroupEstimate, Units};

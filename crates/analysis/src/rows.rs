@@ -221,6 +221,86 @@ impl Rows for FirstModels<'_> {
     }
 }
 
+/// The rows of the models `start..end` of another source, numbered from
+/// 0: an independent experiment from the same directory (e.g. models
+/// 16–47 against models 0–15). `start` must be a multiple of the design's
+/// block size, so that blocks stay whole ([`ModelRange::new`] checks it).
+#[derive(Clone, Copy)]
+pub struct ModelRange<'a> {
+    src: &'a dyn Rows,
+    start: usize,
+    end: usize,
+}
+
+impl<'a> ModelRange<'a> {
+    /// The models `range` of `src`.
+    ///
+    /// # Errors
+    /// [`Error::RangeStart`] when `range.start` is not a multiple of the
+    /// source's block size.
+    pub fn new(src: &'a dyn Rows, range: std::ops::Range<usize>) -> Result<Self> {
+        let b = src.block_size().max(1);
+        if !range.start.is_multiple_of(b) {
+            return Err(Error::RangeStart {
+                start: range.start,
+                block: b,
+            });
+        }
+        Ok(Self {
+            src,
+            start: range.start,
+            end: range.end,
+        })
+    }
+}
+
+impl std::fmt::Debug for ModelRange<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ModelRange")
+            .field("start", &self.start)
+            .field("end", &self.end)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Rows for ModelRange<'_> {
+    fn ids(&self) -> Vec<String> {
+        self.src.ids()
+    }
+    fn visit(&self, value: Value, f: &mut RowVisitor<'_>) -> Result<Vec<SkippedRow>> {
+        let (start, end) = (self.start, self.end);
+        let mut skipped = self.src.visit(value, &mut |r| {
+            if (start..end).contains(&r.model) {
+                f(Row {
+                    model: r.model - start,
+                    ..r
+                })?;
+            }
+            Ok(())
+        })?;
+        skipped.retain(|s| (start..end).contains(&s.model));
+        for s in &mut skipped {
+            s.model -= start;
+        }
+        Ok(skipped)
+    }
+    fn design(&self) -> Option<DesignConfig> {
+        self.src.design()
+    }
+    fn units(&self) -> Option<&Units> {
+        self.src.units()
+    }
+    fn query_ids(&self) -> Option<Vec<String>> {
+        self.src.query_ids()
+    }
+    fn kinds(&self) -> Option<Vec<String>> {
+        self.src.kinds()
+    }
+    fn observation(&self) -> Observation {
+        self.src.observation()
+    }
+}
+
 /// The number of rows `src` yields for `value`.
 ///
 /// # Errors
@@ -232,4 +312,32 @@ pub fn count_rows(src: &dyn Rows, value: Value) -> Result<usize> {
         Ok(())
     })?;
     Ok(n)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Synthetic;
+
+    #[test]
+    fn a_model_range_renumbers_whole_blocks() {
+        let src = Synthetic::new(DesignConfig::blocks(2, 5), 8, vec![0.1; 6]).seed(2);
+        let range = ModelRange::new(&src, 4..8).unwrap();
+        let mut seen = Vec::new();
+        range
+            .visit(Value::Scores(crate::Metric::Accuracy), &mut |r| {
+                let (copies, scores) = src.row(r.model + 4)?;
+                assert_eq!((r.copies, r.values), (&copies[..], &scores[..]));
+                seen.push(r.model);
+                Ok(())
+            })
+            .unwrap();
+        assert_eq!(seen, vec![0, 1, 2, 3]);
+        assert_eq!(range.block_size(), 2);
+        // A range that splits a block is refused.
+        assert!(matches!(
+            ModelRange::new(&src, 1..8),
+            Err(Error::RangeStart { start: 1, block: 2 })
+        ));
+    }
 }

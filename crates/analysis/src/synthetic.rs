@@ -26,6 +26,7 @@ use cfmem_hash::{hash_words, SplitMix64};
 /// | `mem` | (given) | true memorization per document |
 /// | `doc_means` | 0.5 each | `μ[d]` |
 /// | `noise` | 0.05 | `σ` |
+/// | `doc_noise` | none | `σ_d` per document in place of `σ` |
 /// | `model_sd` | 0 | `σ_model` |
 /// | `mem_sd` | 0 | spread of the models' memorization strength ([`Synthetic::mem_sd`]) |
 /// | `partner_corr` | 0 | `ρ` |
@@ -38,6 +39,7 @@ pub struct Synthetic {
     mem: Vec<f64>,
     doc_means: Vec<f64>,
     noise: f64,
+    doc_noise: Option<Vec<f64>>,
     model_sd: f64,
     mem_sd: f64,
     partner_corr: f64,
@@ -55,6 +57,7 @@ impl Synthetic {
             mem,
             doc_means: vec![0.5; n],
             noise: 0.05,
+            doc_noise: None,
             model_sd: 0.0,
             mem_sd: 0.0,
             partner_corr: 0.0,
@@ -72,6 +75,13 @@ impl Synthetic {
     /// Noise standard deviation `σ`.
     pub fn noise(mut self, sd: f64) -> Self {
         self.noise = sd;
+        self
+    }
+
+    /// A noise standard deviation per document (`σ_d` in place of `σ`),
+    /// as documents differ in how much models disagree on them.
+    pub fn doc_noise(mut self, sd: Vec<f64>) -> Self {
+        self.doc_noise = Some(sd);
         self
     }
 
@@ -148,7 +158,12 @@ impl Synthetic {
                 self.doc_means[d]
                     + a
                     + strength * self.mem[d] * f64::from(u32::from(copies[d] > 0))
-                    + self.noise * rng.normal()
+                    + self
+                        .doc_noise
+                        .as_ref()
+                        .and_then(|s| s.get(d).copied())
+                        .unwrap_or(self.noise)
+                        * rng.normal()
             })
             .collect();
         for &(u, d, size) in &self.influence {

@@ -21,6 +21,13 @@ pub struct TokenMem {
     pub accuracy: Vec<f32>,
     /// Out-mean minus in-mean of the loss (nats), per target (NaN likewise).
     pub loss: Vec<f32>,
+    /// Standard error of each `accuracy` value: Agresti & Caffo's (2000),
+    /// one success and one failure added to each side, so that it is not 0
+    /// where every model on each side agrees.
+    pub accuracy_se: Vec<f32>,
+    /// Welch's standard error of each `loss` value (NaN below two models a
+    /// side).
+    pub loss_se: Vec<f32>,
     /// Models used.
     pub n_models: usize,
 }
@@ -34,6 +41,17 @@ impl TokenMem {
         match metric {
             Metric::Accuracy | Metric::Extraction | Metric::ExtractionLength => &self.accuracy[r],
             Metric::Loss | Metric::LogProb => &self.loss[r],
+        }
+    }
+
+    /// The standard errors of [`TokenMem::doc`]'s values.
+    pub fn doc_se(&self, d: usize, metric: Metric) -> &[f32] {
+        let r = self.starts[d]..self.starts[d + 1];
+        match metric {
+            Metric::Accuracy | Metric::Extraction | Metric::ExtractionLength => {
+                &self.accuracy_se[r]
+            }
+            Metric::Loss | Metric::LogProb => &self.loss_se[r],
         }
     }
 
@@ -55,27 +73,50 @@ pub fn text_segments(
     spans: &[std::ops::Range<usize>],
     values: &[f32],
 ) -> Vec<(u32, f32)> {
-    let mut at_byte = vec![f32::NAN; text.len()];
-    for (span, &v) in spans.iter().zip(values) {
-        for b in span.clone() {
-            if let Some(x) = at_byte.get_mut(b) {
-                *x = v;
+    text_segments_se(text, spans, values, values)
+        .into_iter()
+        .map(|(n, v, _)| (n, v))
+        .collect()
+}
+
+/// [`text_segments`] with each run's standard error beside its value
+/// (`se[j]` for token `j`, a character's the mean of its bytes' too): `(length,
+/// value, se)`, a new run where either changes.
+pub fn text_segments_se(
+    text: &str,
+    spans: &[std::ops::Range<usize>],
+    values: &[f32],
+    se: &[f32],
+) -> Vec<(u32, f32, f32)> {
+    let per_byte = |values: &[f32]| {
+        let mut at_byte = vec![f32::NAN; text.len()];
+        for (span, &v) in spans.iter().zip(values) {
+            for b in span.clone() {
+                if let Some(x) = at_byte.get_mut(b) {
+                    *x = v;
+                }
             }
         }
-    }
-    let mut out: Vec<(u32, f32)> = Vec::new();
-    for (b, c) in text.char_indices() {
-        let bytes = &at_byte[b..b + c.len_utf8()];
+        at_byte
+    };
+    let (v_at, se_at) = (per_byte(values), per_byte(se));
+    let mean = |bytes: &[f32]| {
         let known: Vec<f32> = bytes.iter().copied().filter(|x| !x.is_nan()).collect();
-        let v = if known.is_empty() {
+        if known.is_empty() {
             f32::NAN
         } else {
             known.iter().sum::<f32>() / known.len() as f32
-        };
+        }
+    };
+    let same = |a: f32, b: f32| a == b || (a.is_nan() && b.is_nan());
+    let mut out: Vec<(u32, f32, f32)> = Vec::new();
+    for (b, c) in text.char_indices() {
+        let r = b..b + c.len_utf8();
+        let (v, e) = (mean(&v_at[r.clone()]), mean(&se_at[r]));
         let w = c.len_utf16() as u32;
         match out.last_mut() {
-            Some((n, last)) if *last == v || (last.is_nan() && v.is_nan()) => *n += w,
-            _ => out.push((w, v)),
+            Some((n, lv, le)) if same(*lv, v) && same(*le, e) => *n += w,
+            _ => out.push((w, v, e)),
         }
     }
     out
@@ -90,6 +131,8 @@ pub struct TokenMemAccumulator {
     out_correct: Vec<u32>,
     in_nll: Vec<f64>,
     out_nll: Vec<f64>,
+    in_nll2: Vec<f64>,
+    out_nll2: Vec<f64>,
     n_in: Vec<u32>,
     n_out: Vec<u32>,
     n_models: usize,
@@ -109,6 +152,8 @@ impl TokenMemAccumulator {
             out_correct: vec![0; total],
             in_nll: vec![0.0; total],
             out_nll: vec![0.0; total],
+            in_nll2: vec![0.0; total],
+            out_nll2: vec![0.0; total],
             n_in: vec![0; n_targets.len()],
             n_out: vec![0; n_targets.len()],
             starts,
@@ -142,15 +187,27 @@ impl TokenMemAccumulator {
         }
         for (d, &c) in copies.iter().enumerate() {
             let r = self.starts[d]..self.starts[d + 1];
-            let (hits, sums, n) = if c > 0 {
-                (&mut self.in_correct, &mut self.in_nll, &mut self.n_in[d])
+            let (hits, sums, squares, n) = if c > 0 {
+                (
+                    &mut self.in_correct,
+                    &mut self.in_nll,
+                    &mut self.in_nll2,
+                    &mut self.n_in[d],
+                )
             } else {
-                (&mut self.out_correct, &mut self.out_nll, &mut self.n_out[d])
+                (
+                    &mut self.out_correct,
+                    &mut self.out_nll,
+                    &mut self.out_nll2,
+                    &mut self.n_out[d],
+                )
             };
             *n += 1;
             for t in r {
                 hits[t] += u32::from(correct[t]);
-                sums[t] += f64::from(nll[t]);
+                let x = f64::from(nll[t]);
+                sums[t] += x;
+                squares[t] += x * x;
             }
         }
         self.n_models += 1;
@@ -161,6 +218,20 @@ impl TokenMemAccumulator {
     pub fn finish(self) -> TokenMem {
         let total = self.in_correct.len();
         let (mut accuracy, mut loss) = (vec![f32::NAN; total], vec![f32::NAN; total]);
+        let (mut accuracy_se, mut loss_se) = (vec![f32::NAN; total], vec![f32::NAN; total]);
+        // Agresti–Caffo: p̃ = (x + 1)/(n + 2), variance p̃(1 − p̃)/(n + 2).
+        let ac = |x: u32, n: f64| {
+            let p = (f64::from(x) + 1.0) / (n + 2.0);
+            p * (1.0 - p) / (n + 2.0)
+        };
+        // The sample variance of a side's losses over its size.
+        let var_of_mean = |sum: f64, sq: f64, n: f64| {
+            if n < 2.0 {
+                f64::NAN
+            } else {
+                ((sq - sum * sum / n) / (n - 1.0)).max(0.0) / n
+            }
+        };
         for d in 0..self.n_in.len() {
             let (ni, no) = (f64::from(self.n_in[d]), f64::from(self.n_out[d]));
             if ni == 0.0 || no == 0.0 {
@@ -170,12 +241,19 @@ impl TokenMemAccumulator {
                 accuracy[t] = (f64::from(self.in_correct[t]) / ni
                     - f64::from(self.out_correct[t]) / no) as f32;
                 loss[t] = (self.out_nll[t] / no - self.in_nll[t] / ni) as f32;
+                accuracy_se[t] =
+                    (ac(self.in_correct[t], ni) + ac(self.out_correct[t], no)).sqrt() as f32;
+                loss_se[t] = (var_of_mean(self.in_nll[t], self.in_nll2[t], ni)
+                    + var_of_mean(self.out_nll[t], self.out_nll2[t], no))
+                .sqrt() as f32;
             }
         }
         TokenMem {
             starts: self.starts,
             accuracy,
             loss,
+            accuracy_se,
+            loss_se,
             n_models: self.n_models,
         }
     }
@@ -224,6 +302,13 @@ mod tests {
         assert_eq!(tm.doc(1, Metric::Accuracy), &[-0.5, 0.5]);
         // Loss of doc 0, target 2: out (2.5 + 2.9)/2 − in (3.0 + 0.7)/2 = 0.85.
         assert!((tm.doc(0, Metric::Loss)[2] - 0.85).abs() < 1e-6);
+        // Its errors. Accuracy, doc 0 target 0: in 2 of 2 correct, out 0
+        // of 2: p̃ = 3/4 and 1/4, se = √(2 · (3/16)/4) = √(3/32).
+        assert!((tm.doc_se(0, Metric::Accuracy)[0] - (3.0f32 / 32.0).sqrt()).abs() < 1e-6);
+        // Loss, doc 0 target 2: in {3.0, 0.7} (variance 2.645), out {2.5,
+        // 2.9} (variance 0.08): se = √(2.645/2 + 0.08/2).
+        let want = (2.645f32 / 2.0 + 0.08 / 2.0).sqrt();
+        assert!((tm.doc_se(0, Metric::Loss)[2] - want).abs() < 1e-5);
         assert!(acc_err());
     }
 

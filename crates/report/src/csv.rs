@@ -10,7 +10,9 @@ use crate::error::{io, Error, Result};
 /// `id,index,n_in,n_out,in_mean,out_mean,mem,se,ci_low,ci_high,q_value,reason`
 /// (empty estimate columns and a `reason` where a side has no model;
 /// `q_value` is the Benjamini–Hochberg q-value of `mem > 0` over the
-/// documents with an error, [`cfmem_analysis::Report::q_values`]).
+/// documents with an error, [`cfmem_analysis::Report::q_values`]); with
+/// shrinkage, four more: `shrunk_mean,shrunk_low,shrunk_high,lfsr`
+/// ([`cfmem_analysis::Shrunk`]).
 ///
 /// # Errors
 /// [`Error::Csv`] naming the file.
@@ -20,16 +22,19 @@ pub fn write(a: &Analyses, path: &Path) -> Result<()> {
         source,
     };
     let mut w = ::csv::Writer::from_path(path).map_err(err)?;
-    w.write_record([
+    let mut head = vec![
         "id", "index", "n_in", "n_out", "in_mean", "out_mean", "mem", "se", "ci_low", "ci_high",
         "q_value", "reason",
-    ])
-    .map_err(err)?;
+    ];
+    if a.shrinkage.is_some() {
+        head.extend(["shrunk_mean", "shrunk_low", "shrunk_high", "lfsr"]);
+    }
+    w.write_record(&head).map_err(err)?;
     let o = |x: Option<f64>| x.map(|v| v.to_string()).unwrap_or_default();
     let q = a.report.q_values();
     for d in &a.report.docs {
         let e = &d.estimate;
-        w.write_record([
+        let mut row = vec![
             d.id.clone(),
             d.index.to_string(),
             e.n_in.to_string(),
@@ -42,8 +47,17 @@ pub fn write(a: &Analyses, path: &Path) -> Result<()> {
             o(e.ci_high),
             o(q[d.index]),
             e.reason.map(|r| r.to_string()).unwrap_or_default(),
-        ])
-        .map_err(err)?;
+        ];
+        if let Some(s) = &a.shrinkage {
+            let x = s.docs.get(d.index).copied().flatten();
+            row.extend([
+                o(x.map(|x| x.mean)),
+                o(x.map(|x| x.ci_low)),
+                o(x.map(|x| x.ci_high)),
+                o(x.map(|x| x.lfsr)),
+            ]);
+        }
+        w.write_record(&row).map_err(err)?;
     }
     w.flush().map_err(io(path))
 }

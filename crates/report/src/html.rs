@@ -41,7 +41,8 @@ pub struct HtmlPage {
     /// Per-token memorization on each document's text, when the source
     /// keeps per-token results: [`cfmem_analysis::text_segments`] per document, in
     /// corpus order, under the report's metric.
-    pub token_segments: Option<Vec<Vec<(u32, f32)>>>,
+    /// Each run is `(length, value, standard error)`.
+    pub token_segments: Option<Vec<Vec<(u32, f32, f32)>>>,
     /// Documents whose text is coloured by per-token memorization (the
     /// most memorized ones), so that the file stays small.
     pub max_token_docs: usize,
@@ -113,6 +114,8 @@ struct Data<'a> {
     kind: Option<&'a [String]>,
     group: Option<&'a [Option<String>]>,
     auc: Option<Vec<Option<f64>>>,
+    /// The shrunk estimates, when asked.
+    shrunk: Option<ShrunkColumns>,
     text: Option<Vec<String>>,
     /// Per document: base64 of its in-models' quantised scores, `|`, then
     /// its out-models'.
@@ -120,10 +123,34 @@ struct Data<'a> {
     /// Per-token view: the value that is full colour.
     token_scale: f64,
     /// Per-token view of the most memorized documents: document index →
-    /// flat `[length, value, length, value, …]` (lengths in UTF-16 units of
-    /// the shown text; values in hundredths of `token_scale`, clamped to
-    /// ±100; 999 where no token covers the text).
+    /// flat `[length, value, se, length, value, se, …]` (lengths in UTF-16
+    /// units of the shown text; values in hundredths of `token_scale`,
+    /// clamped to ±100, standard errors likewise to 0..=998; 999 where no
+    /// token covers the text or there is no error).
     tokens: Option<std::collections::BTreeMap<usize, Vec<i32>>>,
+}
+
+/// The shrunk estimates' columns of the documents' table.
+#[derive(Serialize)]
+struct ShrunkColumns {
+    mean: Vec<Option<f64>>,
+    low: Vec<Option<f64>>,
+    high: Vec<Option<f64>>,
+    lfsr: Vec<Option<f64>>,
+}
+
+impl ShrunkColumns {
+    fn of(s: &cfmem_analysis::Shrinkage) -> Self {
+        let col = |g: fn(&cfmem_analysis::Shrunk) -> f64| {
+            s.docs.iter().map(|x| short(x.as_ref().map(g))).collect()
+        };
+        Self {
+            mean: col(|x| x.mean),
+            low: col(|x| x.ci_low),
+            high: col(|x| x.ci_high),
+            lfsr: col(|x| x.lfsr),
+        }
+    }
 }
 
 /// Six significant digits: what a reader needs, a third of the bytes.
@@ -330,6 +357,7 @@ fn data<'a>(a: &'a Analyses, page: &HtmlPage) -> Data<'a> {
             .membership
             .as_ref()
             .map(|m| m.docs.iter().map(|d| short(d.auc)).collect()),
+        shrunk: a.shrinkage.as_ref().map(ShrunkColumns::of),
         text: page
             .texts
             .as_ref()
@@ -341,7 +369,7 @@ fn data<'a>(a: &'a Analyses, page: &HtmlPage) -> Data<'a> {
 }
 
 /// Per-token colours of the most memorized documents' shown text, as flat
-/// `(length, value)` pairs, values in hundredths of `scale` (999: none).
+/// `(length, value, se)` triples, in hundredths of `scale` (999: none).
 fn token_colours(
     a: &Analyses,
     page: &HtmlPage,
@@ -370,9 +398,9 @@ fn token_colours(
                 .as_ref()
                 .and_then(|t| t.get(d.index))
                 .map_or(usize::MAX, |t| cut(page, t).encode_utf16().count());
-            let mut flat = Vec::with_capacity(2 * seg.len());
+            let mut flat = Vec::with_capacity(3 * seg.len());
             let mut at = 0usize;
-            for &(len, v) in seg {
+            for &(len, v, se) in seg {
                 if at >= shown {
                     break;
                 }
@@ -382,7 +410,12 @@ fn token_colours(
                 } else {
                     ((f64::from(v) / scale * 100.0).round() as i32).clamp(-100, 100)
                 };
-                flat.extend([len as i32, q]);
+                let e = if se.is_nan() {
+                    999
+                } else {
+                    ((f64::from(se) / scale * 100.0).round() as i32).clamp(0, 998)
+                };
+                flat.extend([len as i32, q, e]);
             }
             Some((d.index, flat))
         })

@@ -4,7 +4,7 @@ use std::path::Path;
 
 use cfmem_analysis::{
     discoveries, Analyses, ConvergencePoint, DocEstimate, GroupEstimate, InfluenceReport,
-    MembershipReport, RepetitionCurve, DEFAULT_FDR,
+    MembershipReport, RepetitionCurve, Shrinkage, DEFAULT_FDR,
 };
 use serde::Serialize;
 
@@ -35,12 +35,15 @@ struct Json<'a> {
     groups: Option<&'a Vec<GroupEstimate>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     repetition: Option<&'a RepetitionCurve>,
+    /// The shrunk estimates (`docs` in corpus order) and the fitted prior.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    shrinkage: Option<&'a Shrinkage>,
 }
 
 /// Everything as one JSON document (`cfmem report --json`): `metric`,
 /// `adjustment`, `level`, `n_models`, `standard_error`, `documents` (the
 /// CSV columns but the q-value), `q_values`, `fdr`, `discoveries`, and `convergence`, `membership`, `influence`, `groups`,
-/// `repetition` when computed.
+/// `repetition`, `shrinkage` when computed.
 pub fn to_value(a: &Analyses) -> serde_json::Value {
     let c = &a.report.config;
     let q = a.report.q_values();
@@ -59,6 +62,7 @@ pub fn to_value(a: &Analyses) -> serde_json::Value {
         influence: a.influence.as_ref(),
         groups: a.groups.as_ref(),
         repetition: a.repetition.as_ref(),
+        shrinkage: a.shrinkage.as_ref(),
     })
     .unwrap_or_default()
 }

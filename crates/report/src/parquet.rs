@@ -25,6 +25,7 @@ use crate::error::{io, Error, Result};
 /// | `reason` | string, null with an estimate | why there is no estimate |
 /// | `group` | string, null when the document is its own unit | its unit of removal |
 /// | `kind` | string, null when the source has no kinds | `random canaries`, `controls` or `documents` for an experiment |
+/// | `shrunk_mean`, `shrunk_low`, `shrunk_high`, `lfsr` | float64, only with shrinkage | the shrunk estimate, its posterior interval and its local false sign rate |
 ///
 /// The file-level metadata holds `cfmem.metric`, `cfmem.adjustment`,
 /// `cfmem.level` and `cfmem.n_models`.
@@ -65,7 +66,7 @@ pub fn write(a: &Analyses, path: &Path) -> Result<()> {
         .iter()
         .map(|d| d.estimate.reason.map(|r| r.to_string()))
         .collect();
-    let batch = RecordBatch::try_from_iter([
+    let mut columns = vec![
         (
             "id",
             Arc::new(StringArray::from(
@@ -85,8 +86,23 @@ pub fn write(a: &Analyses, path: &Path) -> Result<()> {
         ("reason", Arc::new(StringArray::from(reasons)) as ArrayRef),
         ("group", groups),
         ("kind", kinds),
-    ])
-    .map_err(|source| Error::Arrow {
+    ];
+    if let Some(sh) = &a.shrinkage {
+        let col = |g: fn(&cfmem_analysis::Shrunk) -> f64| -> ArrayRef {
+            Arc::new(Float64Array::from(
+                docs.iter()
+                    .map(|d| sh.docs.get(d.index).copied().flatten().as_ref().map(g))
+                    .collect::<Vec<_>>(),
+            ))
+        };
+        columns.extend([
+            ("shrunk_mean", col(|x| x.mean)),
+            ("shrunk_low", col(|x| x.ci_low)),
+            ("shrunk_high", col(|x| x.ci_high)),
+            ("lfsr", col(|x| x.lfsr)),
+        ]);
+    }
+    let batch = RecordBatch::try_from_iter(columns).map_err(|source| Error::Arrow {
         path: path.to_path_buf(),
         source,
     })?;

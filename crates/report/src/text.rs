@@ -97,11 +97,43 @@ fn estimates(w: &mut String, out: &Analyses, top: usize, accuracy: Option<&[Opti
     if short_docs > 0 {
         out!(w, "{short_docs} documents are too short for the extraction test (they need the prompt's and the continuation's tokens) and have no estimate");
     }
+    if let Some(sh) = &out.shrinkage {
+        out!(
+            w,
+            "shrunk: empirical-Bayes posterior mean and {:.0}% posterior interval (prior fitted over the documents: {:.0}% not memorized; errors moderated on {} prior degrees of freedom); lfsr: posterior probability of not memorized",
+            100.0 * sh.level,
+            100.0 * sh.null_weight,
+            if sh.prior_df.is_finite() { format!("{:.1}", sh.prior_df) } else { "infinite".into() }
+        );
+    }
+    let shrunk = |i: usize| -> String {
+        let Some(x) = out
+            .shrinkage
+            .as_ref()
+            .and_then(|s| s.docs.get(i).copied().flatten())
+        else {
+            return String::new();
+        };
+        format!(
+            "{:>8} {:<20} {:>6.3} ",
+            format!("{:.4}", x.mean),
+            format!("[{:.4}, {:.4}]", x.ci_low, x.ci_high),
+            x.lfsr
+        )
+    };
+    let shrunk_head = if out.shrinkage.is_some() {
+        format!(
+            "{:>8} {:<20} {:>6} ",
+            "shrunk", "posterior interval", "lfsr"
+        )
+    } else {
+        String::new()
+    };
     let beside = |i: usize| accuracy.map(|a| fmt(a[i])).unwrap_or_default();
     let head = if accuracy.is_some() { "mem(acc)" } else { "" };
     out!(
         w,
-        "{:>4}  {:<32} {:>4} {:>5} {:>8} {:>8} {:>8}  {:<20} {head}",
+        "{:>4}  {:<32} {:>4} {:>5} {:>8} {:>8} {:>8}  {:<20} {shrunk_head}{head}",
         "rank",
         "id",
         "n_in",
@@ -115,7 +147,7 @@ fn estimates(w: &mut String, out: &Analyses, top: usize, accuracy: Option<&[Opti
         let e = &d.estimate;
         out!(
             w,
-            "{:>4}  {:<32} {:>4} {:>5} {:>8} {:>8} {:>8}  {:<20} {}",
+            "{:>4}  {:<32} {:>4} {:>5} {:>8} {:>8} {:>8}  {:<20} {}{}",
             r + 1,
             short(&d.id, 32),
             e.n_in,
@@ -124,6 +156,7 @@ fn estimates(w: &mut String, out: &Analyses, top: usize, accuracy: Option<&[Opti
             fmt(e.out_mean),
             fmt(e.mem),
             format!("[{}, {}]", fmt(e.ci_low), fmt(e.ci_high)),
+            shrunk(d.index),
             beside(d.index)
         );
     }

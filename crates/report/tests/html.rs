@@ -94,3 +94,37 @@ fn the_html_report_embeds_the_estimates_and_each_documents_scores() {
         assert_eq!(win.len() + wout.len(), 6);
     }
 }
+
+#[test]
+fn per_token_runs_carry_their_standard_errors() {
+    // Two documents; the most memorized one's runs are embedded as
+    // (length, value, se) triples in hundredths of the scale (1 for
+    // accuracy), 999 where a value or error is missing.
+    let rows = Synthetic::new(DesignConfig::blocks(2, 3), 8, vec![0.3, 0.0]).seed(1);
+    let out = analyse(&rows, &AnalysisConfig::default()).unwrap();
+    let page = HtmlPage {
+        texts: Some(vec!["abc".into(), "de".into()]),
+        token_segments: Some(vec![
+            vec![(2, 0.5, 0.1), (1, f32::NAN, f32::NAN)],
+            vec![(2, -0.25, 0.004)],
+        ]),
+        max_token_docs: 1,
+        ..HtmlPage::default()
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("r.html");
+    cfmem_report::html::write(&out, &rows, &page, &path).unwrap();
+    let html = std::fs::read_to_string(&path).unwrap();
+    let start = html
+        .find("<script type=\"application/json\" id=data>")
+        .unwrap();
+    let body = &html[start..];
+    let json = &body[body.find('>').unwrap() + 1..body.find("</script>").unwrap()];
+    let d: serde_json::Value = serde_json::from_str(json).unwrap();
+    assert_eq!(
+        d["tokens"]["0"],
+        serde_json::json!([2, 50, 10, 1, 999, 999])
+    );
+    assert!(d["tokens"].get("1").is_none(), "only the most memorized");
+    assert!(html.contains("within two standard errors"));
+}

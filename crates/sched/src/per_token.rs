@@ -2,7 +2,7 @@
 //! (`cfmem run --per-token`) and the per-token memorization computed from
 //! them, and the pretrained weights models start from (`cfmem run --init`).
 
-use cfmem_analysis::{text_segments, Metric, SkippedRow, TokenMem, TokenMemAccumulator};
+use cfmem_analysis::{text_segments_se, Metric, SkippedRow, TokenMem, TokenMemAccumulator};
 use cfmem_core::TokenScores;
 
 use crate::error::{Error, Kept, Result};
@@ -105,11 +105,12 @@ impl Experiment {
     }
 
     /// Each document's text cut into runs of per-token memorization under
-    /// `metric` ([`text_segments`]), for the HTML report.
+    /// `metric`, with their standard errors ([`text_segments_se`]), for the
+    /// HTML report.
     ///
     /// # Errors
     /// Those of [`Experiment::token_mem`] and of building the tokenizer.
-    pub fn token_segments(&self, metric: Metric) -> Result<Vec<Vec<(u32, f32)>>> {
+    pub fn token_segments(&self, metric: Metric) -> Result<Vec<Vec<(u32, f32, f32)>>> {
         let (mem, _) = self.token_mem()?;
         let tok = self.tokenizer()?;
         Ok(self
@@ -117,7 +118,14 @@ impl Experiment {
             .documents()
             .iter()
             .enumerate()
-            .map(|(d, doc)| text_segments(&doc.text, &tok.spans(&doc.text), mem.doc(d, metric)))
+            .map(|(d, doc)| {
+                text_segments_se(
+                    &doc.text,
+                    &tok.spans(&doc.text),
+                    mem.doc(d, metric),
+                    mem.doc_se(d, metric),
+                )
+            })
             .collect())
     }
 }

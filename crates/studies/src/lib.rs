@@ -25,6 +25,7 @@ mod finetune;
 mod influence;
 mod random;
 mod repetition;
+mod shrinkage;
 mod text;
 
 pub use cfmem::analysis::{Difference, MeanCi};
@@ -34,6 +35,7 @@ pub use finetune::{finetune, Arm, BaseScale, FinetuneStudy, KindSummary};
 pub use influence::{influence, InfluenceStudy, QueryTop, RankedUnit};
 pub use random::{random_vs_predictable, KindPoint, RandomVsPredictable};
 pub use repetition::{repetition, Level, RepetitionStudy};
+pub use shrinkage::{shrinkage, shrinkage_of, ShrinkPoint, ShrinkageStudy};
 
 /// Errors of a study.
 #[derive(Debug, thiserror::Error)]

@@ -37,6 +37,11 @@
     { key: "in_mean", name: "in mean", num: true, get: (i) => D.in_mean[i], show: (i) => fmt(D.in_mean[i], 4) },
     { key: "out_mean", name: "out mean", num: true, get: (i) => D.out_mean[i], show: (i) => fmt(D.out_mean[i], 4) }
   );
+  if (D.shrunk) cols.push(
+    { key: "shrunk", name: "shrunk", num: true, get: (i) => D.shrunk.mean[i], show: (i) => fmt(D.shrunk.mean[i], 4) },
+    { key: "shrunk_low", name: "posterior interval", num: true, get: (i) => D.shrunk.low[i], show: (i) => (D.shrunk.mean[i] === null ? "" : "[" + fmt(D.shrunk.low[i], 3) + ", " + fmt(D.shrunk.high[i], 3) + "]") },
+    { key: "lfsr", name: "P(not memorized)", num: true, get: (i) => D.shrunk.lfsr[i], show: (i) => fmt(D.shrunk.lfsr[i], 3) }
+  );
   if (D.auc) cols.push({ key: "auc", name: "membership AUC", num: true, get: (i) => D.auc[i], show: (i) => fmt(D.auc[i], 3) });
 
   const state = { key: "rank", dir: 1, page: 0, filter: "", kind: "", view: byMem.slice() };
@@ -164,20 +169,23 @@
       return why + '<pre class="text">' + esc(t) + "</pre>";
     }
     let s = "", at = 0;
-    for (let k = 0; k + 1 < seg.length; k += 2) {
+    for (let k = 0; k + 2 < seg.length; k += 3) {
       const piece = t.slice(at, at + seg[k]);
       at += seg[k];
-      const q = seg[k + 1];
+      const q = seg[k + 1], e = seg[k + 2];
       if (q === 999) { s += esc(piece); continue; }
-      const a = Math.min(1, Math.abs(q) / 100);
+      // Faded where the difference is within two standard errors of 0.
+      const sure = e > 0 && e !== 999 ? Math.min(1, Math.abs(q) / (2 * e)) : 1;
+      const a = Math.min(1, Math.abs(q) / 100) * sure;
       const rgb = q >= 0 ? "214,39,40" : "31,119,180";
       const v = (q / 100) * D.token_scale;
-      s += '<span class="tok" style="background:rgba(' + rgb + "," + (0.85 * a).toFixed(2) + ')" title="' + (v >= 0 ? "+" : "") + v.toFixed(2) + '">' + esc(piece) + "</span>";
+      const se = e === 999 ? "" : " ± " + ((e / 100) * D.token_scale).toFixed(2) + " (se)";
+      s += '<span class="tok" style="background:rgba(' + rgb + "," + (0.85 * a).toFixed(2) + ')" title="' + (v >= 0 ? "+" : "") + v.toFixed(2) + se + '">' + esc(piece) + "</span>";
     }
     s += esc(t.slice(at));
     const what = D.metric === "accuracy" ? "correct-prediction rate" : "loss (nats, out − in)";
     return '<p class="note">Per-token memorization: in-models\' minus out-models\' ' + what +
-      " per token (unadjusted; full colour at ±" + D.token_scale + "; hover for the value).</p>" +
+      " per token (unadjusted; full colour at ±" + D.token_scale + ", faded where within two standard errors of 0; hover for the value and its standard error).</p>" +
       '<pre class="text tokens">' + s + "</pre>";
   }
 
