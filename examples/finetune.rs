@@ -62,7 +62,7 @@ fn main() -> Result<()> {
         b.final_loss.unwrap_or(f64::NAN),
         b.seconds
     );
-    println!("\nmeans over documents [95% CI]; mem = in-models − out-models, plain estimator");
+    println!("\nmeans over documents [95% CI, the design's error; extraction rates Clopper-Pearson on their effective size]; mem = in-models − out-models, plain estimator");
     println!(
         "{:<13} {:<9} {:>28} {:>28} {:>28} {:>28} {:>28}",
         "init",
@@ -78,7 +78,7 @@ fn main() -> Result<()> {
             row(arm.name, kind, k);
         }
     }
-    println!("\npretrained − scratch, per-token accuracy memorization, paired over documents:");
+    println!("\npretrained − scratch, per-token accuracy memorization, mean over documents, model k of one arm paired with model k of the other:");
     println!("  natural text  {}", common::mean_ci(&r.natural_gain));
     println!("  canaries      {}", common::mean_ci(&r.canary_gain));
     println!("\nper-token memorization against extraction (documents scored; present = a discovery at a 5% false discovery rate, Benjamini-Hochberg):");

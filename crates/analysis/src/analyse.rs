@@ -83,12 +83,25 @@ pub fn analyse(src: &dyn Rows, cfg: &AnalysisConfig) -> Result<Analyses> {
     } else {
         None
     };
-    let membership = cfg.membership.map(|m| membership(src, &m)).transpose()?;
+    // The pooled AUC's and TPRs' intervals at the report's level.
+    let membership = cfg
+        .membership
+        .map(|m| {
+            membership(
+                src,
+                &MembershipConfig {
+                    level: cfg.report.level,
+                    ..m
+                },
+            )
+        })
+        .transpose()?;
     let influence = match &cfg.influence {
         Some(i) => Some(influence(
             src,
             &InfluenceConfig {
                 metric,
+                level: cfg.report.level,
                 ..i.clone()
             },
         )?),

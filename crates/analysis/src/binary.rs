@@ -58,27 +58,50 @@ pub(crate) fn mover(inn: &RunningStats, out: &RunningStats, r: f64, level: f64) 
     if inn.n < 2 || out.n < 2 {
         return None;
     }
-    let r = if r.is_finite() {
-        r.clamp(-1.0, 0.0)
-    } else {
-        0.0
-    };
     let (p1, p2) = (inn.mean.clamp(0.0, 1.0), out.mean.clamp(0.0, 1.0));
     let (l1, u1) = clopper_pearson(p1, inn.n as f64, level);
     let (l2, u2) = clopper_pearson(p2, out.n as f64, level);
+    Some(mover_of((p1, l1, u1), (p2, l2, u2), r, level))
+}
+
+/// The MOVER interval of `a − b` from each one's estimate and interval
+/// `(estimate, low, high)`, with `r` the correlation of the two estimates
+/// (only its negative part is used, as in [`mover`]); its standard error
+/// is the half-width over `z` (Zou & Donner 2008).
+pub(crate) fn mover_of(a: (f64, f64, f64), b: (f64, f64, f64), r: f64, level: f64) -> Welch {
+    let r = if r.is_finite() { r.min(0.0) } else { 0.0 };
+    mover_correlated(a, b, r, level)
+}
+
+/// The MOVER interval of `a − b` with the full correlation `r` of the two
+/// estimates (Zou & Donner 2008, eq. 6; Newcombe 1998's method 10 for
+/// paired proportions is its instance): for two means over documents that
+/// the same models score, whose common part cancels in the difference.
+pub(crate) fn mover_correlated(
+    a: (f64, f64, f64),
+    b: (f64, f64, f64),
+    r: f64,
+    level: f64,
+) -> Welch {
+    let r = if r.is_finite() {
+        r.clamp(-1.0, 1.0)
+    } else {
+        0.0
+    };
+    let ((p1, l1, u1), (p2, l2, u2)) = (a, b);
     let diff = p1 - p2;
     let (a, b) = (p1 - l1, u2 - p2);
     let (c, d) = (u1 - p1, p2 - l2);
     let low = diff - (a * a + b * b - 2.0 * r * a * b).max(0.0).sqrt();
     let high = diff + (c * c + d * d - 2.0 * r * c * d).max(0.0).sqrt();
     let z = statrs::distribution::Normal::standard().inverse_cdf(0.5 + level / 2.0);
-    Some(Welch {
+    Welch {
         diff,
         se: (high - low) / (2.0 * z),
         df: f64::INFINITY,
         ci_low: low,
         ci_high: high,
-    })
+    }
 }
 
 #[cfg(test)]

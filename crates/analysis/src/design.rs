@@ -367,6 +367,25 @@ impl Membership {
         self.data[i * self.n_units + j]
     }
 
+    /// The block size of a block design this matrix has the structure of:
+    /// the smallest `b` in 2..=16 that divides the models into at least two
+    /// blocks of `b` consecutive models in each of which every unit is in
+    /// exactly one model (complementary halves for `b = 2`, as LiRA-style
+    /// paired masks and cfmem's own block design make them); 1 when there
+    /// is none (models drawn independently, or balanced per unit without
+    /// blocks).
+    pub fn detect_blocks(&self) -> usize {
+        (2..=16)
+            .filter(|&b| self.n_models.is_multiple_of(b) && self.n_models / b >= 2)
+            .find(|&b| {
+                (0..self.n_models / b).all(|k| {
+                    (0..self.n_units)
+                        .all(|j| (k * b..(k + 1) * b).filter(|&i| self.get(i, j) > 0).count() == 1)
+                })
+            })
+            .unwrap_or(1)
+    }
+
     /// Units that no model includes, or that every model includes: they
     /// will have no estimate.
     pub fn coverage_problems(&self) -> Vec<CoverageProblem> {
@@ -383,6 +402,47 @@ impl Membership {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn block_structure_is_detected_from_the_matrix() {
+        // cfmem's own block designs, and a Bernoulli one.
+        for b in [2, 3, 4] {
+            let m = DesignConfig::blocks(b, 9)
+                .checked()
+                .unwrap()
+                .membership(4 * b, 50);
+            assert_eq!(m.detect_blocks(), b);
+        }
+        let m = DesignConfig::bernoulli(0.5, 9)
+            .checked()
+            .unwrap()
+            .membership(8, 50);
+        assert_eq!(m.detect_blocks(), 1);
+        // Complementary pairs but one unit broken: no blocks.
+        let mut data = DesignConfig::blocks(2, 1)
+            .checked()
+            .unwrap()
+            .membership(6, 10)
+            .data;
+        data[3] = 1 - data[3].min(1);
+        assert_eq!(
+            Membership::from_rows(6, 10, data).unwrap().detect_blocks(),
+            1
+        );
+        // Each unit in exactly half the models: rows 0-1 and 2-3
+        // complementary are pairs; the same rows in another order (as
+        // LiRA's per-example balanced masks come) are not.
+        let rows = [[1, 1, 0, 0], [0, 0, 1, 1], [1, 0, 1, 0], [0, 1, 0, 1]];
+        let data: Vec<u32> = rows.iter().flatten().copied().collect();
+        let m = Membership::from_rows(4, 4, data).unwrap();
+        assert_eq!(m.detect_blocks(), 2);
+        let rows = [[1, 1, 0, 0], [1, 0, 1, 0], [0, 0, 1, 1], [0, 1, 0, 1]];
+        let data: Vec<u32> = rows.iter().flatten().copied().collect();
+        assert_eq!(
+            Membership::from_rows(4, 4, data).unwrap().detect_blocks(),
+            1
+        );
+    }
 
     #[test]
     fn rows_are_pure_functions_and_growth_invariant() {

@@ -63,7 +63,7 @@ pub use accumulator::MemAccumulator;
 pub use adjust::{Adjuster, Adjustment};
 pub use analyse::{analyse, Analyses, AnalysisConfig};
 pub use compare::{compare, CompareConfig, ComparedDoc, Comparison, TopOverlap};
-pub use contrast::{contrast, difference_weights, mean_weights};
+pub use contrast::{contrast, difference_weights, mean_weights, paired_contrast, side_contrast};
 pub use convergence::{convergence, ConvergenceConfig, ConvergencePoint};
 pub use correlation::{
     fisher_interval, pearson, pearson_ci, ranks, spearman, spearman_brown, spearman_ci, Correlation,
@@ -74,11 +74,12 @@ pub use estimate::{welch, Estimate, Metric, NoEstimate, RunningStats, Welch};
 pub use fdr::{discoveries, p_value, q_values, DEFAULT_FDR};
 pub use import::ScoreTable;
 pub use influence::{
-    influence, influence_stream, Influence, InfluenceConfig, InfluenceEntry, InfluenceOn,
-    InfluenceReport, ModelVisitor,
+    influence, influence_stream, HeldOut, Influence, InfluenceConfig, InfluenceEntry, InfluenceOn,
+    InfluenceReport, ModelVisitor, CONFIRM_MIN_CLUSTERS,
 };
 pub use lira::{
-    roc, GaussianFit, LiraAccumulator, MembershipScore, Observation, RocSummary, TprAtFpr, Variance,
+    roc, roc_clustered, GaussianFit, LiraAccumulator, MembershipScore, Observation, RocSummary,
+    TprAtFpr, Variance, BOOTSTRAP_REPLICATES, FPRS, TPR_CI_MIN_FALSE_POSITIVES,
 };
 pub use membership::{
     membership, DocMembership, MembershipConfig, MembershipReport, PER_EXAMPLE_MIN_MODELS,

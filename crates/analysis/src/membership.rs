@@ -4,7 +4,9 @@
 use serde::{Deserialize, Serialize};
 
 use crate::error::Result;
-use crate::lira::{roc, GaussianFit, LiraAccumulator, Observation, RocSummary, Variance};
+use crate::lira::{
+    roc, roc_clustered, GaussianFit, LiraAccumulator, Observation, RocSummary, Variance,
+};
 use crate::rows::{Rows, Value};
 
 /// Settings of [`membership`].
@@ -13,12 +15,30 @@ use crate::rows::{Rows, Value};
 /// |---|---|---|
 /// | `observation` | the source's ([`Rows::observation`]) | how a loss becomes the observation that is fitted |
 /// | `variance` | automatic | per-document variances, or one per side pooled over documents; automatic: global when a side has fewer than [`PER_EXAMPLE_MIN_MODELS`] models |
-#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
+/// | `level` | 0.95 | confidence level of the pooled AUC's and TPRs' intervals (bootstrap over documents) |
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct MembershipConfig {
     /// The observation (`None`: what the source recommends).
     pub observation: Option<Observation>,
     /// The variance of the Gaussian fits (`None`: chosen by the number of models).
     pub variance: Option<Variance>,
+    /// Confidence level of the pooled AUC's and TPRs' intervals.
+    #[serde(default = "default_level")]
+    pub level: f64,
+}
+
+fn default_level() -> f64 {
+    0.95
+}
+
+impl Default for MembershipConfig {
+    fn default() -> Self {
+        Self {
+            observation: None,
+            variance: None,
+            level: default_level(),
+        }
+    }
 }
 
 /// Models a side needs (for the typical document) before the fits use
@@ -100,6 +120,7 @@ pub fn membership(src: &dyn Rows, cfg: &MembershipConfig) -> Result<MembershipRe
     });
     let mut online = Vec::new();
     let mut offline = Vec::new();
+    let mut doc_of = Vec::new();
     let mut per_doc: Vec<Vec<(f64, bool)>> = vec![Vec::new(); n];
     src.visit(Value::Loss, &mut |r| {
         let scores = acc.score_left_out(r.copies, r.values, variance)?;
@@ -108,6 +129,7 @@ pub fn membership(src: &dyn Rows, cfg: &MembershipConfig) -> Result<MembershipRe
                 let member = r.copies[d] > 0;
                 online.push((s.online, member));
                 offline.push((s.offline, member));
+                doc_of.push(d);
                 per_doc[d].push((observation.of_loss(r.values[d]), member));
             }
         }
@@ -128,8 +150,10 @@ pub fn membership(src: &dyn Rows, cfg: &MembershipConfig) -> Result<MembershipRe
         variance,
         variance_auto: cfg.variance.is_none(),
         docs,
-        online: roc(&online),
-        offline: roc(&offline),
+        // Intervals from the bootstrap over documents (all of a document's
+        // scores share what the document is).
+        online: roc_clustered(&online, &doc_of, cfg.level, 0x0e11),
+        offline: roc_clustered(&offline, &doc_of, cfg.level, 0x0ff1),
     })
 }
 
@@ -157,6 +181,7 @@ mod tests {
             &MembershipConfig {
                 observation: Some(Observation::NegLoss),
                 variance,
+                ..MembershipConfig::default()
             },
         )
         .unwrap()

@@ -136,18 +136,96 @@ impl RepetitionAccumulator {
 }
 
 impl RepetitionCurve {
-    /// Per document, `mem(hi) − mem(lo)` (paired over documents), averaged
-    /// with its interval; `None` when a level is not in the curve.
-    pub fn paired(&self, hi: u32, lo: u32) -> Option<MeanCi> {
-        let h = self.copies.iter().position(|&c| c == hi)?;
-        let l = self.copies.iter().position(|&c| c == lo)?;
-        let v: Vec<f64> = self
+    /// Per document `mem(hi) − mem(lo)` (paired over documents: the models
+    /// with `hi` copies against those with `lo`), averaged, with the
+    /// design's error ([`crate::contrast`], clustered by block of `src`,
+    /// the rows the curve came from); `None` when a level is not in the
+    /// curve. `metric` is the curve's.
+    ///
+    /// # Errors
+    /// Errors of the source.
+    pub fn paired(
+        &self,
+        src: &dyn Rows,
+        metric: Metric,
+        hi: u32,
+        lo: u32,
+    ) -> Result<Option<MeanCi>> {
+        let (Some(h), Some(l)) = (
+            self.copies.iter().position(|&c| c == hi),
+            self.copies.iter().position(|&c| c == lo),
+        ) else {
+            return Ok(None);
+        };
+        // Each document's estimate of `hi` against `lo`, as a contrast sees
+        // it: `hi`'s models the in-side, `lo`'s the out-side.
+        let sign = metric.orientation();
+        let estimates: Vec<Estimate> = self
             .per_doc
             .iter()
-            .filter_map(|d| Some(d[h].mem? - d[l].mem?))
+            .map(|d| {
+                let (a, b) = (&d[h], &d[l]);
+                let mem = match (a.in_mean, b.in_mean) {
+                    (Some(x), Some(y)) => Some(sign * (x - y)),
+                    _ => None,
+                };
+                Estimate {
+                    n_in: a.n_in,
+                    n_out: b.n_in,
+                    in_mean: a.in_mean,
+                    out_mean: b.in_mean,
+                    mem,
+                    se: None,
+                    df: None,
+                    ci_low: None,
+                    ci_high: None,
+                    reason: None,
+                }
+            })
             .collect();
-        Some(MeanCi::of(&v, self.level))
+        let refs: Vec<&Estimate> = estimates.iter().collect();
+        Ok(Some(levels_mean(&refs, src, metric, self.level, hi, lo)?))
     }
+}
+
+/// The mean over the documents with an estimate of `estimates` (`hi`
+/// copies against `lo`), with the design's error ([`crate::contrast`]).
+fn levels_mean(
+    estimates: &[&Estimate],
+    src: &dyn Rows,
+    metric: Metric,
+    level: f64,
+    hi: u32,
+    lo: u32,
+) -> Result<MeanCi> {
+    let with = estimates.iter().filter(|e| e.mem.is_some()).count();
+    let weights: Vec<f64> = estimates
+        .iter()
+        .map(|e| {
+            if e.mem.is_some() {
+                1.0 / with as f64
+            } else {
+                0.0
+            }
+        })
+        .collect();
+    let side = |c: u32| {
+        if c == hi {
+            Some(true)
+        } else if c == lo {
+            Some(false)
+        } else {
+            None
+        }
+    };
+    let setting = Contrast {
+        metric,
+        level,
+        block: src.block_size(),
+        side: &side,
+    };
+    let c = setting.of(estimates, src, &weights, &|_, v| v.to_vec())?;
+    Ok(MeanCi::of_contrast(with, c))
 }
 
 /// Memorization as a function of copies per epoch, from the rows of a
@@ -170,42 +248,8 @@ pub fn repetition(src: &dyn Rows, metric: Metric, level: f64) -> Result<Repetiti
     // The means over documents with the design's error: every document is
     // scored by the same models (`crate::contrast`).
     for (l, point) in curve.overall.iter_mut().enumerate() {
-        let copies = point.copies;
         let estimates: Vec<&Estimate> = curve.per_doc.iter().map(|e| &e[l]).collect();
-        let with = estimates.iter().filter(|e| e.mem.is_some()).count();
-        let weights: Vec<f64> = estimates
-            .iter()
-            .map(|e| {
-                if e.mem.is_some() {
-                    1.0 / with as f64
-                } else {
-                    0.0
-                }
-            })
-            .collect();
-        let side = |c: u32| {
-            if c == copies {
-                Some(true)
-            } else if c == 0 {
-                Some(false)
-            } else {
-                None
-            }
-        };
-        let setting = Contrast {
-            metric,
-            level,
-            block: src.block_size(),
-            side: &side,
-        };
-        let c = setting.of(&estimates, src, &weights, &|_, v| v.to_vec())?;
-        point.mem = MeanCi {
-            n: with,
-            mean: c.map_or(f64::NAN, |c| c.diff),
-            se: c.map_or(f64::NAN, |c| c.se),
-            ci_low: c.map_or(f64::NAN, |c| c.ci_low),
-            ci_high: c.map_or(f64::NAN, |c| c.ci_high),
-        };
+        point.mem = levels_mean(&estimates, src, metric, level, point.copies, 0)?;
     }
     Ok(curve)
 }

@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 
 use statrs::distribution::{ContinuousCDF, StudentsT};
 
-use crate::contrast::{contrast, difference_weights, mean_weights};
+use crate::contrast::{contrast, difference_weights, mean_weights, paired_contrast, side_contrast};
 use crate::error::Result;
 use crate::estimate::{welch, Estimate, RunningStats, Welch};
 use crate::report::Report;
@@ -39,6 +39,15 @@ pub struct MeanCi {
     pub ci_low: f64,
     /// Upper end of the interval (`NaN` below two values).
     pub ci_high: f64,
+    /// Degrees of freedom of `se`: `n − 1` over documents, `K − 1` with
+    /// the design's error (`K` clusters), infinite for an interval that
+    /// comes from a score or exact method rather than a t quantile.
+    #[serde(default = "nan")]
+    pub df: f64,
+}
+
+fn nan() -> f64 {
+    f64::NAN
 }
 
 fn stats(values: &[f64]) -> RunningStats {
@@ -60,6 +69,20 @@ impl MeanCi {
             se: s.variance().map_or(f64::NAN, |v| (v / s.n as f64).sqrt()),
             ci_low,
             ci_high,
+            df: s.n.saturating_sub(1) as f64,
+        }
+    }
+
+    /// A mean over `n` documents from its contrast (`None`: not enough
+    /// clusters, every number `NaN`).
+    pub(crate) fn of_contrast(n: usize, c: Option<Welch>) -> Self {
+        Self {
+            n,
+            mean: c.map_or(f64::NAN, |c| c.diff),
+            se: c.map_or(f64::NAN, |c| c.se),
+            ci_low: c.map_or(f64::NAN, |c| c.ci_low),
+            ci_high: c.map_or(f64::NAN, |c| c.ci_high),
+            df: c.map_or(f64::NAN, |c| c.df),
         }
     }
 
@@ -74,14 +97,41 @@ impl MeanCi {
     pub fn over(report: &Report, src: &dyn Rows, docs: &[usize]) -> Result<Self> {
         let w = mean_weights(report, docs);
         let n = w.iter().filter(|&&x| x != 0.0).count();
-        let c = contrast(report, src, &w)?;
-        Ok(Self {
-            n,
-            mean: c.map_or(f64::NAN, |c| c.diff),
-            se: c.map_or(f64::NAN, |c| c.se),
-            ci_low: c.map_or(f64::NAN, |c| c.ci_low),
-            ci_high: c.map_or(f64::NAN, |c| c.ci_high),
-        })
+        Ok(Self::of_contrast(n, contrast(report, src, &w)?))
+    }
+
+    /// The mean over the documents `docs` of the in-models' mean score
+    /// (`inn`) or the out-models', with that side's clustered error
+    /// ([`crate::side_contrast`]; Clopper–Pearson on its effective sample
+    /// size for a 0/1 metric).
+    ///
+    /// # Errors
+    /// Errors of the source.
+    pub fn side_over(report: &Report, src: &dyn Rows, docs: &[usize], inn: bool) -> Result<Self> {
+        let w = mean_weights(report, docs);
+        let n = w.iter().filter(|&&x| x != 0.0).count();
+        Ok(Self::of_contrast(n, side_contrast(report, src, &w, inn)?))
+    }
+
+    /// The mean over the documents `docs` (those with an estimate in both)
+    /// of `mem_b − mem_a`, two experiments on the same documents whose
+    /// models pair up by cluster ([`crate::paired_contrast`]).
+    ///
+    /// # Errors
+    /// Errors of the sources.
+    pub fn paired_over(
+        a: (&Report, &dyn Rows),
+        b: (&Report, &dyn Rows),
+        docs: &[usize],
+    ) -> Result<Self> {
+        let both: Vec<usize> = docs
+            .iter()
+            .copied()
+            .filter(|&d| b.0.docs.get(d).is_some_and(|e| e.estimate.mem.is_some()))
+            .collect();
+        let w = mean_weights(a.0, &both);
+        let n = w.iter().filter(|&&x| x != 0.0).count();
+        Ok(Self::of_contrast(n, paired_contrast(a, b, &w)?))
     }
 
     /// Whether the interval lies above 0.
@@ -89,12 +139,12 @@ impl MeanCi {
         self.ci_low > 0.0
     }
 
-    /// The mean as an uncertain value (`n − 1` degrees of freedom).
+    /// The mean as an uncertain value (on its degrees of freedom).
     pub fn uncertain(&self) -> Uncertain {
         Uncertain {
             value: self.mean,
             se: self.se,
-            df: self.n.saturating_sub(1) as f64,
+            df: self.df,
         }
     }
 }

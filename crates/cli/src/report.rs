@@ -12,30 +12,45 @@ use cfmem_sched::Experiment;
 use crate::flags::ReportArgs;
 
 pub fn cmd_report(a: &ReportArgs) -> Result<()> {
-    let (src, page): (Box<dyn Rows>, HtmlPage) =
-        match (&a.dir, &a.import_membership, &a.import_scores) {
-            (Some(dir), None, None) => {
-                let exp = Experiment::open(dir)?;
-                println!(
-                    "tokenizer {}: metrics are per token of this tokenizer",
-                    exp.manifest().tokenizer.name()
-                );
-                let texts = exp.corpus().documents().iter().map(|d| d.text.clone());
-                let mut page = HtmlPage::new(
-                    format!("cfmem: {}", dir.display()),
-                    exp.describe(),
-                    Some(texts.collect()),
-                );
-                if a.html.is_some() && exp.manifest().per_token {
-                    page.token_segments = Some(exp.token_segments(a.metric)?);
-                }
-                (Box::new(exp), page)
+    let (src, page): (Box<dyn Rows>, HtmlPage) = match (
+        &a.dir,
+        &a.import_membership,
+        &a.import_scores,
+    ) {
+        (Some(dir), None, None) => {
+            let exp = Experiment::open(dir)?;
+            println!(
+                "tokenizer {}: metrics are per token of this tokenizer",
+                exp.manifest().tokenizer.name()
+            );
+            let texts = exp.corpus().documents().iter().map(|d| d.text.clone());
+            let mut page = HtmlPage::new(
+                format!("cfmem: {}", dir.display()),
+                exp.describe(),
+                Some(texts.collect()),
+            );
+            if a.html.is_some() && exp.manifest().per_token {
+                page.token_segments = Some(exp.token_segments(a.metric)?);
             }
-            (None, Some(m), Some(s)) => (
+            (Box::new(exp), page)
+        }
+        (None, Some(m), Some(s)) => {
+            let table = ScoreTable::load(m, s, a.import_ids.as_deref())?;
+            let blocks = a.import_blocks.unwrap_or_else(|| {
+                    let b = table.membership.detect_blocks();
+                    if b > 1 {
+                        eprintln!(
+                            "{}: blocks of {b} consecutive models hold every document once; errors clustered by block (--import-blocks 1 treats the models as independent)",
+                            m.display()
+                        );
+                    }
+                    b
+                });
+            (
                 Box::new(Imported {
-                    table: ScoreTable::load(m, s, a.import_ids.as_deref())?,
+                    table,
                     metric: a.metric,
-                    blocks: a.import_blocks,
+                    blocks,
                 }),
                 HtmlPage::new(
                     format!("cfmem: {}", s.display()),
@@ -45,11 +60,12 @@ pub fn cmd_report(a: &ReportArgs) -> Result<()> {
                     ],
                     None,
                 ),
-            ),
-            _ => bail!(
+            )
+        }
+        _ => bail!(
             "give an experiment directory, or --import-membership and --import-scores (not both)"
         ),
-        };
+    };
     if a.dir.is_none() && (a.influence || a.groups || a.repetition) {
         bail!("--influence, --groups and --repetition need an experiment directory (imported tables carry no corpus or design)");
     }

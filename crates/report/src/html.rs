@@ -499,7 +499,8 @@ fn membership_section(a: &Analyses, h: &mut String) {
     let _ = write!(
         h,
         "<section id=membership><h2>Membership inference</h2><p>LiRA-style scores \
-         ({:?} variance), every model scored with itself left out. The per-document \
+         ({:?} variance), every model scored with itself left out; intervals from \
+         the bootstrap over documents. The per-document \
          AUC is a column of the document table.</p><table><tr><th>attack</th><th>AUC</th>",
         m.variance
     );
@@ -515,10 +516,15 @@ fn membership_section(a: &Analyses, h: &mut String) {
     h.push_str("</tr>");
     for (name, roc) in [("online", &m.online), ("offline", &m.offline)] {
         if let Some(r) = roc {
-            let _ = write!(h, "<tr><td>{name}</td><td>{:.3}</td>", r.auc);
+            let ci = r
+                .auc_ci
+                .map_or(String::new(), |[lo, hi]| format!(" [{lo:.3}, {hi:.3}]"));
+            let _ = write!(h, "<tr><td>{name}</td><td>{:.3}{ci}</td>", r.auc);
             for t in &r.tpr_at_fpr {
                 if t.supported {
-                    let _ = write!(h, "<td>{:.3}</td>", t.tpr);
+                    let ci =
+                        t.ci.map_or(String::new(), |[lo, hi]| format!(" [{lo:.3}, {hi:.3}]"));
+                    let _ = write!(h, "<td>{:.3}{ci}</td>", t.tpr);
                 } else {
                     h.push_str(
                         "<td title=\"fewer than 1/FPR non-members\">not enough non-members</td>",
@@ -538,15 +544,26 @@ fn influence_section(a: &Analyses, h: &mut String) {
     h.push_str(
         "<section id=influence><h2>Counterfactual influence</h2><p>For the queries most \
          influenced by one training document: infl = E[score of the query | document in] − \
-         E[score | out], with its standard error.</p><table><tr><th>query</th>\
+         E[score | out], with its standard error, from the models that selected the \
+         list; where the experiment has enough blocks, each winner is re-estimated on \
+         models the selection did not use (held out), whose interval the selection \
+         does not bias.</p><table><tr><th>query</th>\
          <th>most influential training documents</th></tr>",
     );
     for q in inf.strongest_queries().into_iter().take(50) {
         let entries: Vec<String> = inf.influence.top_units[q]
             .iter()
             .map(|e| {
+                let held = e.held_out.map_or(String::new(), |h| {
+                    format!(
+                        "; held out {:+.4} [{}, {}]",
+                        h.infl,
+                        num(Some(h.ci_low).filter(|x| x.is_finite()), 4),
+                        num(Some(h.ci_high).filter(|x| x.is_finite()), 4)
+                    )
+                });
                 format!(
-                    "{} ({:+.4} ± {})",
+                    "{} ({:+.4} ± {}{held})",
                     esc(&inf.unit_ids[e.unit]),
                     e.infl,
                     num(Some(e.se).filter(|s| s.is_finite()), 4)

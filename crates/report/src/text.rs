@@ -222,17 +222,20 @@ fn membership(w: &mut String, out: &Analyses, top: usize) {
                 let tpr: Vec<String> = r
                     .tpr_at_fpr
                     .iter()
-                    .map(|t| {
-                        if t.supported {
-                            format!("{}% {:.4}", 100.0 * t.fpr, t.tpr)
-                        } else {
-                            format!("{}% not enough non-members", 100.0 * t.fpr)
+                    .map(|t| match (t.supported, t.ci) {
+                        (true, Some([lo, hi])) => {
+                            format!("{}% {:.4} [{lo:.4}, {hi:.4}]", 100.0 * t.fpr, t.tpr)
                         }
+                        (true, None) => format!("{}% {:.4} (no interval)", 100.0 * t.fpr, t.tpr),
+                        (false, _) => format!("{}% not enough non-members", 100.0 * t.fpr),
                     })
                     .collect();
+                let ci = r
+                    .auc_ci
+                    .map_or(String::new(), |[lo, hi]| format!(" [{lo:.4}, {hi:.4}]"));
                 out!(
                     w,
-                    "  {name:<8} AUC {:.4}  TPR at FPR {}  ({} members, {} non-members)",
+                    "  {name:<8} AUC {:.4}{ci}  TPR at FPR {}  ({} members, {} non-members)",
                     r.auc,
                     tpr.join(", "),
                     r.n_pos,
@@ -245,6 +248,11 @@ fn membership(w: &mut String, out: &Analyses, top: usize) {
             ),
         }
     }
+    out!(
+        w,
+        "  intervals: bootstrap over documents; a TPR gets one with {} expected false positives or more",
+        cfmem_analysis::TPR_CI_MIN_FALSE_POSITIVES
+    );
     out!(
         w,
         "  most exposed documents (per-document AUC over the models):"
@@ -275,14 +283,38 @@ fn influence(w: &mut String, out: &Analyses, top: usize) {
         "\nCounterfactual influence ({}, on the {:?} documents): top {k} training documents for the queries with the strongest single influence:",
         inf.metric, inf.on
     );
-    out!(
-        w,
-        "  (selected from {pairs:.0} unit-query pairs: the winners' values and errors are not adjusted for the selection and run high; confirm a finding on models the selection did not use)"
-    );
+    if inf.influence.n_held_out > 0 {
+        out!(
+            w,
+            "  (selected on {} models, those of even blocks, from {pairs:.0} unit-query pairs: those values run high; in brackets each winner re-estimated on the {} held-out models, with its {:.0}% interval, which the selection does not bias)",
+            inf.influence.n_models,
+            inf.influence.n_held_out,
+            100.0 * out.report.config.level
+        );
+    } else {
+        out!(
+            w,
+            "  (selected from {pairs:.0} unit-query pairs on all {} models, too few to hold {} blocks out: the winners' values and errors are not adjusted for the selection and run high; confirm a finding on other models)",
+            inf.influence.n_models,
+            cfmem_analysis::CONFIRM_MIN_CLUSTERS
+        );
+    }
     for q in inf.strongest_queries().into_iter().take(top.min(10)) {
         let list: Vec<String> = inf.influence.top_units[q]
             .iter()
-            .map(|e| format!("{} {:+.3}±{:.3}", inf.unit_ids[e.unit], e.infl, e.se))
+            .map(|e| {
+                let held = e.held_out.map_or(String::new(), |h| {
+                    if h.se.is_finite() {
+                        format!(
+                            " [held out {:+.3}, {:+.3} to {:+.3}]",
+                            h.infl, h.ci_low, h.ci_high
+                        )
+                    } else {
+                        format!(" [held out {:+.3}, no interval]", h.infl)
+                    }
+                });
+                format!("{} {:+.3}±{:.3}{held}", inf.unit_ids[e.unit], e.infl, e.se)
+            })
             .collect();
         out!(
             w,

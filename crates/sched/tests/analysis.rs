@@ -174,6 +174,7 @@ fn membership_scores_cover_every_pair() {
         &MembershipConfig {
             observation: Some(Observation::LogitConfidence),
             variance: Some(Variance::PerExample),
+            ..MembershipConfig::default()
         },
     )
     .unwrap();
@@ -188,6 +189,7 @@ fn membership_scores_cover_every_pair() {
         &MembershipConfig {
             observation: Some(Observation::NegLoss),
             variance: Some(Variance::Global),
+            ..MembershipConfig::default()
         },
     )
     .unwrap();

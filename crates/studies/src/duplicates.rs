@@ -2,12 +2,14 @@
 
 use std::path::Path;
 
-use cfmem::analysis::{groups, DesignKind, Difference, Estimate, MeanCi, Metric, Uncertain};
+use cfmem::analysis::{
+    groups, report, DesignKind, Difference, Estimate, MeanCi, Metric, ReportConfig, Uncertain,
+};
 use cfmem::engine::{Corpus, Document};
 use cfmem::sched::{Observer, UnitSpec};
 
 use crate::text::{secret, Hex};
-use crate::{estimates, experiment, mems, Error, Result, Scale, LEVEL};
+use crate::{experiment, indices, Error, Result, Scale, LEVEL};
 
 /// A cluster of near-duplicates against unique documents of the same kind.
 #[derive(Debug, Clone)]
@@ -59,8 +61,8 @@ pub fn near_duplicates(
         scale,
         observer,
     )?;
-    let est = estimates(&single)?;
-    let (members_v, unique_v) = (mems(&est, "dup-"), mems(&est, "unique-"));
+    let rep = report(&single, &ReportConfig::default())?;
+    let (member_docs, unique_docs) = (indices(&rep, "dup-"), indices(&rep, "unique-"));
     let grouped = experiment(
         &dir.join("groups"),
         corpus,
@@ -75,7 +77,9 @@ pub fn near_duplicates(
         .find(|g| g.members.len() > 1)
         .ok_or_else(|| Error::Missing("the cluster in the group design".into()))?
         .estimate;
-    let members = MeanCi::of(&members_v, LEVEL);
+    // Means over documents with the design's error (the same models score
+    // them all); the cluster's estimate comes from other models.
+    let members = MeanCi::over(&rep, &single, &member_docs)?;
     let cluster_vs_member = match Uncertain::of_estimate(&cluster) {
         Some(c) => Difference::between(c, members.uncertain(), LEVEL),
         None => Difference {
@@ -84,8 +88,8 @@ pub fn near_duplicates(
         },
     };
     Ok(NearDuplicates {
-        unique_vs_member: Difference::of(&unique_v, &members_v, LEVEL),
-        unique: MeanCi::of(&unique_v, LEVEL),
+        unique_vs_member: Difference::over(&rep, &single, &unique_docs, &member_docs)?,
+        unique: MeanCi::over(&rep, &single, &unique_docs)?,
         members,
         cluster,
         cluster_vs_member,

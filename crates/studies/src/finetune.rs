@@ -4,14 +4,14 @@
 
 use std::path::Path;
 
-use cfmem::analysis::{report, Agreement, Estimate, MeanCi, Metric, Report, ReportConfig};
+use cfmem::analysis::{report, Agreement, MeanCi, Metric, Report, ReportConfig};
 use cfmem::engine::{
     Corpus, Document, ExtractionConfig, LoadConfig, ModelConfig, TokenizerSpec, TrainConfig,
 };
 use cfmem::sched::{pretrain, Experiment, Observer, Pretrained};
 
 use crate::text::Hex;
-use crate::{train, Result, Scale, LEVEL};
+use crate::{train, Result, Scale};
 
 /// How big the base model's pretraining is.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -83,7 +83,8 @@ pub struct FinetuneStudy {
     pub scratch: Arm,
     /// Fine-tuned from the base model.
     pub pretrained: Arm,
-    /// Per document, pretrained − scratch accuracy memorization (natural text).
+    /// Per document, pretrained − scratch accuracy memorization (natural
+    /// text), averaged, the models paired by cluster across the arms.
     pub natural_gain: MeanCi,
     /// The same for the canaries.
     pub canary_gain: MeanCi,
@@ -130,23 +131,16 @@ fn base_model(path: &Path, base: &BaseScale, model: &ModelConfig) -> Result<Pret
     pretrain(&corpus, model, &train, &TokenizerSpec::Bytes, 0, path).map_err(Into::into)
 }
 
-fn means(est: &[(String, Estimate)], canary: bool, f: impl Fn(&Estimate) -> Option<f64>) -> MeanCi {
-    let v: Vec<f64> = est
-        .iter()
-        .filter(|(id, _)| is_canary(id) == canary)
-        .filter_map(|(_, e)| f(e))
-        .collect();
-    MeanCi::of(&v, LEVEL)
-}
-
 fn is_canary(id: &str) -> bool {
     id.starts_with(cfmem::engine::RANDOM_PREFIX)
 }
 
-fn estimates(rep: &Report) -> Vec<(String, Estimate)> {
+/// The indices of the canaries (`canary`) or the natural documents.
+fn kind_docs(rep: &Report, canary: bool) -> Vec<usize> {
     rep.docs
         .iter()
-        .map(|d| (d.id.clone(), d.estimate.clone()))
+        .filter(|d| is_canary(&d.id) == canary)
+        .map(|d| d.index)
         .collect()
 }
 
@@ -159,45 +153,35 @@ fn arm(name: &'static str, exp: &Experiment) -> Result<Arm> {
         Metric::ExtractionLength,
     ]
     .map(|m| report(exp, &ReportConfig::plain(m)));
-    let [acc_rep, ext_rep, len_rep] = reports;
-    let (acc_rep, ext_rep) = (acc_rep?, ext_rep?);
-    let (acc, ext, len) = (
-        estimates(&acc_rep),
-        estimates(&ext_rep),
-        estimates(&len_rep?),
-    );
-    let kind = |canary: bool| KindSummary {
-        accuracy: means(&acc, canary, |e| e.mem),
-        extraction: means(&ext, canary, |e| e.mem),
-        extraction_length: means(&len, canary, |e| e.mem),
-        extractable_in: means(&ext, canary, |e| e.in_mean),
-        extractable_out: means(&ext, canary, |e| e.out_mean),
-        accuracy_out: means(&acc, canary, |e| e.out_mean),
+    let [acc, ext, len] = reports;
+    let (acc, ext, len) = (acc?, ext?, len?);
+    // Means over documents with the design's error: the same models score
+    // them all (extraction's with Clopper-Pearson on the effective size).
+    let kind = |canary: bool| -> Result<KindSummary> {
+        let docs = kind_docs(&acc, canary);
+        Ok(KindSummary {
+            accuracy: MeanCi::over(&acc, exp, &docs)?,
+            extraction: MeanCi::over(&ext, exp, &docs)?,
+            extraction_length: MeanCi::over(&len, exp, &docs)?,
+            extractable_in: MeanCi::side_over(&ext, exp, &docs, true)?,
+            extractable_out: MeanCi::side_over(&ext, exp, &docs, false)?,
+            accuracy_out: MeanCi::side_over(&acc, exp, &docs, false)?,
+        })
     };
     let points = acc
+        .docs
         .iter()
-        .zip(&ext)
-        .filter_map(|((id, a), (_, x))| Some((is_canary(id), a.mem?, x.mem?)))
+        .zip(&ext.docs)
+        .filter_map(|(a, x)| Some((is_canary(&a.id), a.estimate.mem?, x.estimate.mem?)))
         .collect();
     Ok(Arm {
         name,
-        natural: kind(false),
-        canaries: kind(true),
-        agreement: Agreement::of(&acc_rep, &ext_rep, cfmem::analysis::DEFAULT_FDR),
+        natural: kind(false)?,
+        canaries: kind(true)?,
+        agreement: Agreement::of(&acc, &ext, cfmem::analysis::DEFAULT_FDR),
         points,
-        n_too_short: ext_rep.n_not_scored(),
+        n_too_short: ext.n_not_scored(),
     })
-}
-
-/// Per document, `b − a` accuracy memorization of the documents of one kind.
-fn gain(a: &[(String, Estimate)], b: &[(String, Estimate)], canary: bool) -> MeanCi {
-    let v: Vec<f64> = a
-        .iter()
-        .zip(b)
-        .filter(|((id, _), _)| is_canary(id) == canary)
-        .filter_map(|((_, x), (_, y))| Some(y.mem? - x.mem?))
-        .collect();
-    MeanCi::of(&v, LEVEL)
 }
 
 /// Questions: does starting from a pretrained model change how much of the
@@ -237,18 +221,17 @@ pub fn finetune(
         train(b, scale, observer)
     };
     let (s, p) = (open("scratch", false)?, open("pretrained", true)?);
-    let accuracy = |e: &Experiment| -> Result<_> {
-        Ok(estimates(&report(
-            e,
-            &ReportConfig::plain(Metric::Accuracy),
-        )?))
-    };
+    let accuracy = |e: &Experiment| report(e, &ReportConfig::plain(Metric::Accuracy));
     let (acc_s, acc_p) = (accuracy(&s)?, accuracy(&p)?);
+    // The arms share design and seed: model k of one pairs with model k
+    // of the other.
+    let gain =
+        |canary: bool| MeanCi::paired_over((&acc_s, &s), (&acc_p, &p), &kind_docs(&acc_s, canary));
     Ok(FinetuneStudy {
         base: pretrained_base,
         scratch: arm("from scratch", &s)?,
         pretrained: arm("pretrained", &p)?,
-        natural_gain: gain(&acc_s, &acc_p, false),
-        canary_gain: gain(&acc_s, &acc_p, true),
+        natural_gain: gain(false)?,
+        canary_gain: gain(true)?,
     })
 }

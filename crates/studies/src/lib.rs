@@ -146,10 +146,11 @@ fn estimates(exp: &Experiment) -> Result<Vec<(String, Estimate)>> {
     Ok(rep.docs.into_iter().map(|d| (d.id, d.estimate)).collect())
 }
 
-/// The memorization of the documents whose id starts with `prefix`.
-fn mems(est: &[(String, Estimate)], prefix: &str) -> Vec<f64> {
-    est.iter()
-        .filter(|(id, _)| id.starts_with(prefix))
-        .filter_map(|(_, e)| e.mem)
+/// The indices of `rep`'s documents whose id starts with `prefix`.
+fn indices(rep: &cfmem::analysis::Report, prefix: &str) -> Vec<usize> {
+    rep.docs
+        .iter()
+        .filter(|d| d.id.starts_with(prefix))
+        .map(|d| d.index)
         .collect()
 }

@@ -7,7 +7,7 @@ use cfmem::engine::{Corpus, Document};
 use cfmem::sched::{Observer, UnitSpec};
 
 use crate::text::Hex;
-use crate::{estimates, experiment, Result, Scale};
+use crate::{estimates, experiment, indices, Result, Scale};
 
 /// One document's place in the scatter plot.
 #[derive(Debug, Clone, PartialEq)]
@@ -69,14 +69,7 @@ pub fn random_vs_predictable(
     )?;
     let rep = report(&exp, &ReportConfig::default())?;
     let est = estimates(&exp)?;
-    let indices = |prefix: &str| -> Vec<usize> {
-        rep.docs
-            .iter()
-            .filter(|d| d.id.starts_with(prefix))
-            .map(|d| d.index)
-            .collect()
-    };
-    let (random, repeated) = (indices("uuid-"), indices("repeated-"));
+    let (random, repeated) = (indices(&rep, "uuid-"), indices(&rep, "repeated-"));
     let kind = |id: &str| {
         if id.starts_with("uuid-") {
             "random UUIDs"

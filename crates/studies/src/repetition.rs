@@ -22,7 +22,8 @@ pub struct Level {
 pub struct RepetitionStudy {
     /// One per copy count above 0, ascending.
     pub levels: Vec<Level>,
-    /// Per document `mem(4) − mem(1)`, averaged (paired over documents).
+    /// Per document `mem(4) − mem(1)`, averaged (paired over documents),
+    /// with the design's error.
     pub four_vs_one: MeanCi,
     /// Per document `mem(2) − mem(1)`.
     pub two_vs_one: MeanCi,
@@ -53,7 +54,7 @@ pub fn repetition(dir: &Path, scale: &Scale, observer: &dyn Observer) -> Result<
     let curve = curve_of(&exp, Metric::Accuracy, 0.95)?;
     let paired = |hi, lo| {
         curve
-            .paired(hi, lo)
+            .paired(&exp, Metric::Accuracy, hi, lo)?
             .ok_or_else(|| Error::Missing(format!("the {hi}- or {lo}-copy level")))
     };
     Ok(RepetitionStudy {

@@ -21,9 +21,9 @@ pub struct ReportArgs {
     /// Document ids for imported matrices, one per line (else a CSV header, else 0..n).
     #[arg(long)]
     pub import_ids: Option<PathBuf>,
-    /// Imported matrices: models per block of the design that made the membership (model i in block i / B; 2 for complementary halves such as LiRA's balanced masks), so that errors are clustered by block; 1: models drawn independently (Welch's error).
-    #[arg(long, default_value_t = 1, requires = "import_scores")]
-    pub import_blocks: usize,
+    /// Imported matrices: models per block of the design that made the membership (model i in block i / B; 2 for complementary halves), so that errors are clustered by block; 1: models drawn independently (Welch's error). By default detected from the membership: the smallest B whose blocks of consecutive models hold every document exactly once, else 1.
+    #[arg(long, requires = "import_scores")]
+    pub import_blocks: Option<usize>,
     /// accuracy (per-token), loss (mean per-token nats) or logprob (sequence log-probability).
     #[arg(long, default_value_t = ReportConfig::default().metric)]
     pub metric: Metric,
@@ -51,6 +51,9 @@ pub struct ReportArgs {
     /// Entries per influence list.
     #[arg(long, default_value_t = 5)]
     k: usize,
+    /// Influence: select the lists on every model. By default, with 4 blocks or more on each side, the lists are selected on the models of even blocks and every winner is re-estimated on the odd ones, whose interval the selection does not bias (at the cost of selecting on half the models).
+    #[arg(long, requires = "influence")]
+    select_on_all: bool,
     /// Memorization per unit of removal (groups, clusters), with the whole unit included vs removed.
     #[arg(long)]
     pub groups: bool,
@@ -91,6 +94,7 @@ impl ReportArgs {
             membership: self.membership.then_some(MembershipConfig {
                 observation: None,
                 variance: self.variance,
+                ..MembershipConfig::default()
             }),
             influence: self.influence.then(|| InfluenceConfig {
                 k: self.k,
@@ -99,6 +103,7 @@ impl ReportArgs {
                 } else {
                     InfluenceOn::Training
                 },
+                confirm: !self.select_on_all,
                 ..InfluenceConfig::default()
             }),
             groups: self.groups,
