@@ -6,6 +6,7 @@ use crate::convergence::{convergence, ConvergenceConfig, ConvergencePoint};
 use crate::error::Result;
 use crate::influence::{influence, InfluenceConfig, InfluenceReport};
 use crate::membership::{membership, MembershipConfig, MembershipReport};
+use crate::proxies::{audit, proxies, Audit};
 use crate::repetition::{repetition, RepetitionCurve};
 use crate::report::{report, Report, ReportConfig};
 use crate::rows::Rows;
@@ -23,6 +24,7 @@ use crate::units::{groups, GroupEstimate};
 /// | `groups` | off | memorization per unit of removal |
 /// | `repetition` | off | memorization against copies per epoch |
 /// | `shrink` | off | empirical-Bayes shrunk estimates beside the raw ones ([`crate::shrink`]) |
+/// | `proxies` | off | single-model memorization proxies audited against the estimates ([`crate::audit`]) |
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct AnalysisConfig {
     /// The estimates.
@@ -39,6 +41,8 @@ pub struct AnalysisConfig {
     pub repetition: bool,
     /// Shrinkage.
     pub shrink: bool,
+    /// The proxy audit.
+    pub proxies: bool,
 }
 
 /// The results of [`analyse`].
@@ -58,6 +62,8 @@ pub struct Analyses {
     pub repetition: Option<RepetitionCurve>,
     /// The shrunk estimates, when asked.
     pub shrinkage: Option<Shrinkage>,
+    /// The proxy audit, when asked.
+    pub audit: Option<Audit>,
     /// A kind per document (for the scatter chart), from the source.
     pub kinds: Option<Vec<String>>,
     /// Each document's unit of removal when some units have several
@@ -113,8 +119,15 @@ pub fn analyse(src: &dyn Rows, cfg: &AnalysisConfig) -> Result<Analyses> {
         .then(|| repetition(src, metric, cfg.report.level))
         .transpose()?;
     let shrinkage = cfg.shrink.then(|| shrink(&report)).transpose()?;
+    let audit = if cfg.proxies {
+        let tables = proxies(src, src.texts().as_deref())?;
+        Some(audit(&report, src, &tables, crate::DEFAULT_FDR, 0xa0d17)?)
+    } else {
+        None
+    };
     Ok(Analyses {
         shrinkage,
+        audit,
         report,
         convergence,
         membership,

@@ -50,6 +50,7 @@ mod import;
 mod influence;
 mod lira;
 mod membership;
+mod proxies;
 mod repetition;
 mod report;
 mod rows;
@@ -83,6 +84,10 @@ pub use lira::{
 };
 pub use membership::{
     membership, DocMembership, MembershipConfig, MembershipReport, PER_EXAMPLE_MIN_MODELS,
+};
+pub use proxies::{
+    audit, min_k_prob, min_k_table, proxies, zlib_ratio, zlib_size, Audit, ProxyAudit, ProxyTable,
+    MIN_K, RMIA_GAMMA, TOP_FRACTIONS,
 };
 pub use repetition::{repetition, OverallPoint, RepetitionAccumulator, RepetitionCurve};
 pub use report::{report, Agreement, DocEstimate, Report, ReportConfig, StandardError};

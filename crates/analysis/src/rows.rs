@@ -103,6 +103,29 @@ pub trait Rows {
     fn block_size(&self) -> usize {
         self.design().map_or(1, |d| d.block_size())
     }
+
+    /// Memorization proxies read from per-token results the source keeps
+    /// (Min-K % Prob, [`crate::min_k_table`]), one row per visited row;
+    /// none by default.
+    ///
+    /// # Errors
+    /// Errors reading them.
+    fn token_proxies(&self) -> Result<Vec<crate::ProxyTable>> {
+        Ok(Vec::new())
+    }
+
+    /// The documents' texts, when the source has them (for proxies that
+    /// read the text, e.g. [`crate::zlib_ratio`]).
+    fn texts(&self) -> Option<Vec<String>> {
+        None
+    }
+
+    /// Whether [`Value::Scores`] of `metric` are this source's own (an
+    /// imported table holds one metric and serves it for any).
+    fn has_metric(&self, metric: Metric) -> bool {
+        let _ = metric;
+        true
+    }
 }
 
 /// Imported results: a [`ScoreTable`] whose scores are of `metric`.
@@ -144,6 +167,10 @@ impl Rows for Imported {
 
     fn block_size(&self) -> usize {
         self.blocks.max(1)
+    }
+
+    fn has_metric(&self, metric: Metric) -> bool {
+        metric == self.metric
     }
 
     fn visit(&self, value: Value, f: &mut RowVisitor<'_>) -> Result<Vec<SkippedRow>> {
@@ -206,6 +233,16 @@ impl Rows for FirstModels<'_> {
     }
     fn design(&self) -> Option<DesignConfig> {
         self.src.design()
+    }
+    fn has_metric(&self, metric: Metric) -> bool {
+        self.src.has_metric(metric)
+    }
+    fn texts(&self) -> Option<Vec<String>> {
+        self.src.texts()
+    }
+    fn token_proxies(&self) -> Result<Vec<crate::ProxyTable>> {
+        // Rows of another source's subset would not line up.
+        Ok(Vec::new())
     }
     fn units(&self) -> Option<&Units> {
         self.src.units()
@@ -286,6 +323,16 @@ impl Rows for ModelRange<'_> {
     }
     fn design(&self) -> Option<DesignConfig> {
         self.src.design()
+    }
+    fn has_metric(&self, metric: Metric) -> bool {
+        self.src.has_metric(metric)
+    }
+    fn texts(&self) -> Option<Vec<String>> {
+        self.src.texts()
+    }
+    fn token_proxies(&self) -> Result<Vec<crate::ProxyTable>> {
+        // Rows of another source's subset would not line up.
+        Ok(Vec::new())
     }
     fn units(&self) -> Option<&Units> {
         self.src.units()

@@ -304,6 +304,7 @@ pub fn write(a: &Analyses, src: &dyn Rows, page: &HtmlPage, path: &Path) -> Resu
     );
     membership_section(a, &mut h);
     influence_section(a, &mut h);
+    proxies_section(a, &mut h);
     groups_section(a, &mut h);
     let _ = write!(
         h,
@@ -575,6 +576,49 @@ fn influence_section(a: &Analyses, h: &mut String) {
             "<tr><td>{}</td><td>{}</td></tr>",
             esc(&inf.query_ids[q]),
             entries.join(", ")
+        );
+    }
+    h.push_str("</table></section>\n");
+}
+
+fn proxies_section(a: &Analyses, h: &mut String) {
+    let Some(audit) = &a.audit else {
+        return;
+    };
+    let _ = write!(
+        h,
+        "<section id=proxies><h2>Memorization proxies</h2><p>Each model scores the \
+         documents it trained on with a cheap single-model signal; the table gives, \
+         averaged over the models, each signal's agreement with counterfactual \
+         memorization (that model left out of it): Spearman with a bootstrap interval \
+         over documents and its spread across models, the precision and recall of its \
+         top 1 %, 5 % and 10 % against the {} documents memorized at a {:.0} % false \
+         discovery rate, and its AUC for them.</p><table><tr><th>proxy</th>\
+         <th>Spearman</th><th>interval</th><th>sd</th><th>precision 1/5/10 %</th>\
+         <th>recall 1/5/10 %</th><th>AUC</th><th>source</th></tr>",
+        audit.n_memorized,
+        100.0 * audit.fdr
+    );
+    let three = |v: &[f64]| {
+        v.iter()
+            .map(|x| format!("{x:.2}"))
+            .collect::<Vec<_>>()
+            .join(" / ")
+    };
+    for p in &audit.proxies {
+        let ci = p
+            .spearman_ci
+            .map_or("—".to_string(), |[lo, hi]| format!("[{lo:.3}, {hi:.3}]"));
+        let _ = write!(
+            h,
+            "<tr><td>{}</td><td>{:.3}</td><td>{ci}</td><td>{:.3}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            esc(&p.name),
+            p.spearman,
+            p.spearman_sd,
+            three(&p.precision),
+            three(&p.recall),
+            num(p.auc, 3),
+            esc(&p.source)
         );
     }
     h.push_str("</table></section>\n");

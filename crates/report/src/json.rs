@@ -38,12 +38,15 @@ struct Json<'a> {
     /// The shrunk estimates (`docs` in corpus order) and the fitted prior.
     #[serde(skip_serializing_if = "Option::is_none")]
     shrinkage: Option<&'a Shrinkage>,
+    /// The proxy audit.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    proxies: Option<&'a cfmem_analysis::Audit>,
 }
 
 /// Everything as one JSON document (`cfmem report --json`): `metric`,
 /// `adjustment`, `level`, `n_models`, `standard_error`, `documents` (the
 /// CSV columns but the q-value), `q_values`, `fdr`, `discoveries`, and `convergence`, `membership`, `influence`, `groups`,
-/// `repetition`, `shrinkage` when computed.
+/// `repetition`, `shrinkage`, `proxies` when computed.
 pub fn to_value(a: &Analyses) -> serde_json::Value {
     let c = &a.report.config;
     let q = a.report.q_values();
@@ -63,6 +66,7 @@ pub fn to_value(a: &Analyses) -> serde_json::Value {
         groups: a.groups.as_ref(),
         repetition: a.repetition.as_ref(),
         shrinkage: a.shrinkage.as_ref(),
+        proxies: a.audit.as_ref(),
     })
     .unwrap_or_default()
 }

@@ -50,7 +50,72 @@ pub fn analyses(a: &Analyses, top: usize, beside: Option<Beside<'_>>) -> String 
     influence(&mut w, a, top);
     groups(&mut w, a, top);
     repetition(&mut w, a);
+    proxies(&mut w, a);
     w
+}
+
+/// The proxy audit: one line per proxy.
+fn proxies(w: &mut String, out: &Analyses) {
+    let Some(a) = &out.audit else {
+        return;
+    };
+    if a.proxies.is_empty() {
+        out!(
+            w,
+            "\nMemorization proxies: none (the source has no losses to compute them from)"
+        );
+        return;
+    }
+    let level = 100.0 * out.report.config.level;
+    out!(
+        w,
+        "\nMemorization proxies, each scored by every model on the documents it trained on, against counterfactual memorization (that model left out of it); {} documents memorized at a {:.0}% FDR:",
+        a.n_memorized,
+        100.0 * a.fdr
+    );
+    out!(
+        w,
+        "  {:<18} {:>8} {:>19} {:>6}  {:>20}  {:>20}  {:>11}",
+        "proxy",
+        "Spearman",
+        format!("[{level:.0}% CI]"),
+        "± sd",
+        "precision top 1/5/10%",
+        "recall top 1/5/10%",
+        "AUC ± sd"
+    );
+    let three = |v: &[f64]| {
+        v.iter()
+            .map(|x| format!("{x:.2}"))
+            .collect::<Vec<_>>()
+            .join("/")
+    };
+    for p in &a.proxies {
+        let ci = p
+            .spearman_ci
+            .map_or("—".to_string(), |[lo, hi]| format!("[{lo:.3}, {hi:.3}]"));
+        let auc = match (p.auc, p.auc_sd) {
+            (Some(x), Some(s)) => format!("{x:.3} ± {s:.3}"),
+            (Some(x), None) => format!("{x:.3}"),
+            _ => "—".into(),
+        };
+        out!(
+            w,
+            "  {:<18} {:>8.3} {:>19} {:>6.3}  {:>20}  {:>20}  {:>11}",
+            p.name,
+            p.spearman,
+            ci,
+            p.spearman_sd,
+            three(&p.precision),
+            three(&p.recall),
+            auc
+        );
+    }
+    out!(
+        w,
+        "  (means over the {} targets; the interval from a bootstrap over documents; precision and recall against the memorized documents)",
+        a.proxies.first().map_or(0, |p| p.n_targets)
+    );
 }
 
 /// How two reports' discoveries (q ≤ 5 %, Benjamini–Hochberg within each

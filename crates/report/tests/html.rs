@@ -128,3 +128,50 @@ fn per_token_runs_carry_their_standard_errors() {
     assert!(d["tokens"].get("1").is_none(), "only the most memorized");
     assert!(html.contains("within two standard errors"));
 }
+
+#[test]
+fn the_proxy_audit_is_in_the_text_json_and_html() {
+    let mem: Vec<f64> = (0..40).map(|d| 0.005 * d as f64).collect();
+    let rows = Synthetic::new(DesignConfig::blocks(2, 3), 12, mem)
+        .doc_means(vec![1.5; 40])
+        .seed(2);
+    let out = analyse(
+        &rows,
+        &AnalysisConfig {
+            proxies: true,
+            ..AnalysisConfig::default()
+        },
+    )
+    .unwrap();
+    let audit = out.audit.as_ref().unwrap();
+    // Synthetic rows have no texts: no zlib ratio.
+    let names: Vec<&str> = audit.proxies.iter().map(|p| p.name.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "loss",
+            "reference",
+            "lira-offline",
+            "rmia",
+            "extraction-length"
+        ]
+    );
+    let text = cfmem_report::text::analyses(&out, 5, None);
+    for p in &audit.proxies {
+        let line = text
+            .lines()
+            .find(|l| l.trim_start().starts_with(&p.name))
+            .unwrap();
+        assert!(line.contains(&format!("{:.3}", p.spearman)), "{line}");
+    }
+    let json = cfmem_report::json::to_value(&out);
+    assert_eq!(json["proxies"]["proxies"].as_array().unwrap().len(), 5);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("r.html");
+    cfmem_report::html::write(&out, &rows, &HtmlPage::default(), &path).unwrap();
+    let html = std::fs::read_to_string(&path).unwrap();
+    let section = &html[html.find("id=proxies").unwrap()..];
+    let section = &section[..section.find("</section>").unwrap()];
+    assert_eq!(section.matches("<tr><td>").count(), 5);
+    assert!(section.contains(&format!("<td>{:.3}</td>", audit.proxies[1].spearman)));
+}

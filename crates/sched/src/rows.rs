@@ -77,6 +77,35 @@ impl Rows for Experiment {
             .map(|q| q.documents().iter().map(|d| d.id.clone()).collect())
     }
 
+    /// Min-K % Prob from the per-token losses `--per-token` keeps, for
+    /// the records [`Rows::visit`] reads (a model whose per-token file is
+    /// missing gets none).
+    fn token_proxies(&self) -> cfmem_analysis::Result<Vec<cfmem_analysis::ProxyTable>> {
+        if !self.manifest().per_token {
+            return Ok(Vec::new());
+        }
+        let source = |e: crate::Error| cfmem_analysis::Error::Source(Box::new(e));
+        let table = self.token_table().map_err(source)?;
+        let mut start = vec![0usize; table.n_docs() + 1];
+        for d in 0..table.n_docs() {
+            start[d + 1] = start[d] + table.n_targets(d);
+        }
+        let (mut copies, mut nll) = (Vec::new(), Vec::new());
+        for i in self.record_indices().map_err(source)? {
+            let Ok(r) = self.read(i) else { continue };
+            copies.push(r.copies);
+            nll.push(self.read_token_scores(i).ok().map(|t| t.nll));
+        }
+        Ok(cfmem_analysis::min_k_table(&copies, &|i, d| {
+            let t = nll.get(i)?.as_ref()?;
+            t.get(start[d]..start[d + 1]).map(<[f32]>::to_vec)
+        }))
+    }
+
+    fn texts(&self) -> Option<Vec<String>> {
+        Some(self.documents().iter().map(|d| d.text.clone()).collect())
+    }
+
     fn kinds(&self) -> Option<Vec<String>> {
         Some(
             self.documents()

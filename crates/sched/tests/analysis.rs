@@ -9,6 +9,10 @@ use cfmem_core::{Corpus, Document, ModelConfig, TrainConfig};
 use cfmem_sched::*;
 
 fn setup(dir: &std::path::Path, n_models: usize) -> Experiment {
+    setup_with(dir, n_models, false)
+}
+
+fn setup_with(dir: &std::path::Path, n_models: usize, per_token: bool) -> Experiment {
     let docs = (0..8)
         .map(|i| {
             Document::new(
@@ -42,6 +46,7 @@ fn setup(dir: &std::path::Path, n_models: usize) -> Experiment {
         .train(train)
         .design(DesignKind::Blocks { b: 2 })
         .seed(5)
+        .per_token(per_token)
         .open(OnChange::Refuse)
         .unwrap();
     let cfg = RunConfig {
@@ -366,5 +371,68 @@ fn a_model_with_an_empty_subset_gives_a_valid_record() {
     assert_eq!(
         (r.copies.clone(), r.train.steps, r.train.final_loss),
         (vec![0, 0], 0, None)
+    );
+}
+
+#[test]
+fn proxies_of_an_experiment_are_its_models_losses() {
+    // An experiment's proxies come from its records (no retraining): the
+    // loss proxy of each target is its record's mean loss, the zlib ratio
+    // its log-probability over the text's compressed size; without
+    // `--extraction` there is no extraction proxy.
+    use cfmem_analysis::{audit, proxies, zlib_ratio, zlib_size, Rows};
+    let dir = tempfile::tempdir().unwrap();
+    let exp = setup(dir.path(), 8);
+    let tables = proxies(&exp, exp.texts().as_deref()).unwrap();
+    let names: Vec<&str> = tables.iter().map(|t| t.name.as_str()).collect();
+    assert_eq!(names, ["loss", "zlib", "reference", "lira-offline", "rmia"]);
+    let texts = exp.texts().unwrap();
+    for i in 0..8 {
+        let r = exp.read(i).unwrap();
+        for d in 0..8 {
+            let e = r.docs.get(d);
+            if r.copies[d] > 0 {
+                assert_eq!(tables[0].values[i][d], -e.loss());
+                let z = zlib_ratio(e.log_prob(), zlib_size(&texts[d]));
+                assert!((tables[1].values[i][d] - z).abs() < 1e-12);
+            } else {
+                assert!(tables[0].values[i][d].is_nan());
+            }
+        }
+    }
+    let rep = report(&exp, &ReportConfig::default()).unwrap();
+    let a = audit(&rep, &exp, &tables, 0.05, 1).unwrap();
+    assert_eq!(a.proxies.len(), 5);
+    // With per-token results, Min-K % Prob of each target from its own
+    // per-token losses, by a direct re-implementation.
+    let dir = tempfile::tempdir().unwrap();
+    let exp = setup_with(dir.path(), 4, true);
+    let tables = proxies(&exp, None).unwrap();
+    let min20 = tables.iter().find(|t| t.name == "min-20%").unwrap();
+    let table = exp.token_table().unwrap();
+    for i in 0..4 {
+        let (r, t) = (exp.read(i).unwrap(), exp.read_token_scores(i).unwrap());
+        let mut start = 0;
+        for d in 0..8 {
+            let n = table.n_targets(d);
+            let mut v: Vec<f64> = t.nll[start..start + n]
+                .iter()
+                .map(|&x| f64::from(x))
+                .collect();
+            start += n;
+            v.sort_by(|a, b| b.total_cmp(a));
+            let k = (0.2 * n as f64).ceil() as usize;
+            let want = -v[..k].iter().sum::<f64>() / k as f64;
+            if r.copies[d] > 0 {
+                assert!((min20.values[i][d] - want).abs() < 1e-9, "{i} {d}");
+            } else {
+                assert!(min20.values[i][d].is_nan());
+            }
+        }
+    }
+    // (A target whose four documents' truths tie has no Spearman.)
+    assert!(
+        a.proxies.iter().all(|p| (1..=8).contains(&p.n_targets)),
+        "{a:?}"
     );
 }

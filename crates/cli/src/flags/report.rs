@@ -67,6 +67,9 @@ pub struct ReportArgs {
     /// Empirical-Bayes shrinkage: beside each raw estimate, its posterior mean, posterior interval and local false sign rate (the posterior probability that it is not memorized), under a prior fitted over all documents (ash's: a point mass at 0 and uniforms) with moderated errors. Not for the 0/1 extraction metric. Off by default: on the quickstart corpus and WordNet glosses it did not rank better than the raw estimates.
     #[arg(long)]
     shrink: bool,
+    /// Audit cheap single-model memorization proxies (loss, zlib ratio, reference loss, LiRA offline, RMIA, extraction length) against the counterfactual estimates: each model scores the documents it trained on, and each proxy's Spearman with memorization, precision and recall of its top 1/5/10 % and AUC for the memorized documents are averaged over the models.
+    #[arg(long)]
+    proxies: bool,
     /// Write every document's estimate to this CSV file.
     #[arg(long)]
     pub csv: Option<PathBuf>,
@@ -109,6 +112,7 @@ impl ReportArgs {
             groups: self.groups,
             repetition: self.repetition,
             shrink: self.shrink,
+            proxies: self.proxies,
         }
     }
 }
