@@ -41,9 +41,18 @@ fn main() -> Result<()> {
     // shared seeds), keeping per-token results for the HTML report. A
     // previous run of this example is resumed; one with other settings (or
     // of another trainer revision) is replaced.
+    // Each model also ranks every random canary among 2,000 sampled
+    // secrets of its format (32 hex digits after "The secret code is "),
+    // for the canaries' exposure (Carlini et al. 2019).
+    let exposure = cfmem::engine::ExposureConfig {
+        prefix: cfmem::engine::CanaryConfig::default().prefix,
+        format: cfmem::engine::CanaryFormat::default(),
+        candidates: cfmem::engine::DEFAULT_CANDIDATES,
+    };
     let exp = Experiment::builder(dir)
         .corpus(corpus)
         .per_token(true)
+        .exposure(Some(exposure))
         .open(OnChange::Replace)?;
     let summary = run(
         &exp,
@@ -147,14 +156,51 @@ fn main() -> Result<()> {
     }
     // Everything in one page to open in a browser: settings, reliability,
     // charts, every document with its text and its models' scores.
-    let all = analyse(
+    let mut all = analyse(
         &exp,
         &AnalysisConfig {
             convergence: true,
             membership: Some(MembershipConfig::default()),
+            proxies: true,
             ..AnalysisConfig::default()
         },
     )?;
+    all.exposure = exp.exposure(&all.report)?;
+    if let Some(x) = &all.exposure {
+        let side = |f: fn(&cfmem::analysis::CanaryExposure) -> Option<f64>| {
+            let v: Vec<f64> = x.canaries.iter().filter_map(f).collect();
+            v.iter().sum::<f64>() / v.len().max(1) as f64
+        };
+        println!(
+            "\nExposure of the {} random canaries (of at most {:.0} bits; skew-normal fit to {} sampled secrets): {:.1} bits on average under the models that trained on each, {:.1} under those that did not",
+            x.canaries.len(),
+            x.bits,
+            x.candidates,
+            side(|c| c.exposure_in),
+            side(|c| c.exposure_out)
+        );
+    }
+    if let Some(a) = &all.audit {
+        let show = |name: &str| {
+            a.proxies
+                .iter()
+                .find(|p| p.name == name)
+                .map_or(String::new(), |p| {
+                    format!(
+                        "{name} {:.2} (AUC {})",
+                        p.spearman,
+                        p.auc.map_or("n/a".into(), |x| format!("{x:.2}"))
+                    )
+                })
+        };
+        println!(
+            "Cheap proxies against counterfactual memorization, Spearman over each model's documents: {}, {}, {}, {} (cfmem report {dir} --proxies for all)",
+            show("loss"),
+            show("min-20%++"),
+            show("zlib"),
+            show("lira-offline")
+        );
+    }
     let html = format!("{dir}/report.html");
     let texts = exp.corpus().documents().iter().map(|d| d.text.clone());
     let mut page = HtmlPage::new(

@@ -64,6 +64,10 @@ pub struct Analyses {
     pub shrinkage: Option<Shrinkage>,
     /// The proxy audit, when asked.
     pub audit: Option<Audit>,
+    /// The canaries' exposure, when the source ranks them (an experiment
+    /// with `--canaries`; set by the caller, e.g.
+    /// `cfmem_sched::Experiment::exposure`).
+    pub exposure: Option<crate::ExposureReport>,
     /// A kind per document (for the scatter chart), from the source.
     pub kinds: Option<Vec<String>>,
     /// Each document's unit of removal when some units have several
@@ -128,6 +132,7 @@ pub fn analyse(src: &dyn Rows, cfg: &AnalysisConfig) -> Result<Analyses> {
     Ok(Analyses {
         shrinkage,
         audit,
+        exposure: None,
         report,
         convergence,
         membership,

@@ -45,6 +45,7 @@ mod correlation;
 mod design;
 mod error;
 mod estimate;
+mod exposure;
 mod fdr;
 mod import;
 mod influence;
@@ -72,6 +73,9 @@ pub use correlation::{
 pub use design::{CoverageProblem, Design, DesignConfig, DesignKind, Membership, MAX_COPIES};
 pub use error::{DesignProblem, Error, ImportProblem, NpyProblem, Result};
 pub use estimate::{welch, Estimate, Metric, NoEstimate, RunningStats, Welch};
+pub use exposure::{
+    exposure, exposure_by_fit, exposure_by_rank, CanaryExposure, ExposureReport, SkewNormal,
+};
 pub use fdr::{discoveries, p_value, q_values, DEFAULT_FDR};
 pub use import::ScoreTable;
 pub use influence::{
@@ -86,8 +90,8 @@ pub use membership::{
     membership, DocMembership, MembershipConfig, MembershipReport, PER_EXAMPLE_MIN_MODELS,
 };
 pub use proxies::{
-    audit, min_k_prob, min_k_table, proxies, zlib_ratio, zlib_size, Audit, ProxyAudit, ProxyTable,
-    MIN_K, RMIA_GAMMA, TOP_FRACTIONS,
+    audit, audit_against, min_k_pp, min_k_prob, min_k_table, proxies, zlib_ratio, zlib_size, Audit,
+    ProxyAudit, ProxyTable, TokenView, CHART_POINTS, MIN_K, RMIA_GAMMA, TOP_FRACTIONS,
 };
 pub use repetition::{repetition, OverallPoint, RepetitionAccumulator, RepetitionCurve};
 pub use report::{report, Agreement, DocEstimate, Report, ReportConfig, StandardError};

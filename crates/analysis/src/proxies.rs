@@ -324,36 +324,108 @@ pub fn min_k_prob(nll: &[f32], k: f64) -> f64 {
     -v[..take].iter().sum::<f64>() / take as f64
 }
 
-/// Min-K % Prob tables at each of [`MIN_K`] from per-token losses:
-/// `nll(i, d)` gives target `i`'s per-token losses of document `d` (`None`
-/// when it has none), `copies[i]` its subset.
+/// Min-K %++ (Zhang et al. 2024, "Min-K %++: Improved Baseline for
+/// Detecting Pre-Training Data from Large Language Models"): each token's
+/// log-likelihood standardised by the model's next-token distribution at
+/// that position, averaged over the document's `k` fraction of lowest
+/// standardised tokens.
+///
+/// # Formula
+/// ```text
+/// z_t = (log p(x_t | x_<t) − μ_t) / σ_t,   μ_t = E_{z∼p(·|x_<t)} log p(z | x_<t),
+///                                         σ_t² = Var_{z∼p(·|x_<t)} log p(z | x_<t)
+/// min_k++(x) = (1/|E|) Σ_{t ∈ E} z_t,      E = the ⌈k·T'⌉ tokens of lowest z_t
+/// ```
+/// from per-token losses `nll` (`−log p(x_t | x_<t)`) and the moments
+/// `mu`, `sigma` (cfmem's evaluation keeps them with `--per-token`).
+/// Tokens where `σ_t = 0` (a next-token distribution on one token) or a
+/// value is missing have no `z_t` and are left out (`T'` counts the rest);
+/// `NaN` when none is left.
+pub fn min_k_pp(nll: &[f32], mu: &[f32], sigma: &[f32], k: f64) -> f64 {
+    let mut z: Vec<f64> = nll
+        .iter()
+        .zip(mu)
+        .zip(sigma)
+        .filter(|&((l, m), s)| l.is_finite() && m.is_finite() && s.is_finite() && *s > 0.0)
+        .map(|((&l, &m), &s)| (-f64::from(l) - f64::from(m)) / f64::from(s))
+        .collect();
+    if z.is_empty() {
+        return f64::NAN;
+    }
+    z.sort_by(f64::total_cmp);
+    let take = ((k * z.len() as f64).ceil() as usize).clamp(1, z.len());
+    z[..take].iter().sum::<f64>() / take as f64
+}
+
+/// One target's per-token results on one document, as the per-token
+/// proxies read them: losses, and (where the experiment kept them; empty
+/// otherwise) the mean and standard deviation of `log p` under the
+/// next-token distribution at each position.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct TokenView {
+    /// `−log p(x_t | x_<t)` per predicted token.
+    pub nll: Vec<f32>,
+    /// `E log p(z | x_<t)` per predicted token, or empty.
+    pub mu: Vec<f32>,
+    /// `sd log p(z | x_<t)` per predicted token, or empty.
+    pub sigma: Vec<f32>,
+}
+
+/// Min-K % Prob ([`min_k_prob`]) and, where the moments are kept, Min-K %++
+/// ([`min_k_pp`]) tables at each of [`MIN_K`]: `tokens(i, d)` gives target
+/// `i`'s per-token results on document `d` (`None` when it has none),
+/// `copies[i]` its subset. The Min-K %++ tables are left out when no
+/// target has the moments.
 pub fn min_k_table(
     copies: &[Vec<u32>],
-    nll: &dyn Fn(usize, usize) -> Option<Vec<f32>>,
+    tokens: &dyn Fn(usize, usize) -> Option<TokenView>,
 ) -> Vec<ProxyTable> {
     let n = copies.first().map_or(0, Vec::len);
-    let mut values = vec![vec![vec![f64::NAN; n]; copies.len()]; MIN_K.len()];
+    let blank = || vec![vec![vec![f64::NAN; n]; copies.len()]; MIN_K.len()];
+    let (mut plain, mut pp) = (blank(), blank());
+    let mut any_pp = false;
     for (i, c) in copies.iter().enumerate() {
         for d in 0..n {
             if c[d] == 0 {
                 continue;
             }
-            if let Some(t) = nll(i, d) {
-                for (k, &frac) in MIN_K.iter().enumerate() {
-                    values[k][i][d] = min_k_prob(&t, frac);
+            let Some(t) = tokens(i, d) else { continue };
+            let moments = t.mu.len() == t.nll.len() && t.sigma.len() == t.nll.len();
+            for (k, &frac) in MIN_K.iter().enumerate() {
+                plain[k][i][d] = min_k_prob(&t.nll, frac);
+                if moments {
+                    pp[k][i][d] = min_k_pp(&t.nll, &t.mu, &t.sigma, frac);
+                    any_pp |= pp[k][i][d].is_finite();
                 }
             }
         }
     }
-    MIN_K
+    let table = |name: String, source: &str, values| ProxyTable {
+        name,
+        source: source.into(),
+        values,
+    };
+    let mut out: Vec<ProxyTable> = MIN_K
         .iter()
-        .zip(values)
-        .map(|(k, values)| ProxyTable {
-            name: format!("min-{:.0}%", 100.0 * k),
-            source: "Shi et al. 2024: mean log-likelihood of the least likely tokens".into(),
-            values,
+        .zip(plain)
+        .map(|(k, v)| {
+            table(
+                format!("min-{:.0}%", 100.0 * k),
+                "Shi et al. 2024: mean log-likelihood of the least likely tokens",
+                v,
+            )
         })
-        .collect()
+        .collect();
+    if any_pp {
+        out.extend(MIN_K.iter().zip(pp).map(|(k, v)| {
+            table(
+                format!("min-{:.0}%++", 100.0 * k),
+                "Zhang et al. 2024: least likely tokens, standardised by the next-token distribution",
+                v,
+            )
+        }));
+    }
+    out
 }
 
 /// Every proxy cfmem computes from `src`'s rows, nothing retrained: loss,
@@ -422,7 +494,16 @@ pub struct ProxyAudit {
     pub auc: Option<f64>,
     /// Its standard deviation across targets.
     pub auc_sd: Option<f64>,
+    /// What a chart of the proxy draws: the first target's documents
+    /// (the first with three or more scored), `(memorization, proxy)`
+    /// each, at most [`CHART_POINTS`] evenly spaced in document order.
+    /// Not serialised.
+    #[serde(skip)]
+    pub points: Vec<(f64, f64)>,
 }
+
+/// The most points [`ProxyAudit::points`] keeps.
+pub const CHART_POINTS: usize = 400;
 
 /// The audit of every proxy.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -509,7 +590,7 @@ pub fn audit(
         .collect();
     let proxies = tables
         .iter()
-        .map(|t| audit_one(t, &truth, &memorized, report.config.level, seed))
+        .map(|t| audit_against(t, &truth, &memorized, report.config.level, seed))
         .collect();
     Ok(Audit {
         fdr,
@@ -537,7 +618,13 @@ fn scored(table: &ProxyTable, truth: &[Vec<f64>], i: usize) -> Vec<usize> {
         .collect()
 }
 
-fn audit_one(
+/// The audit of one proxy against a given truth: `truth[i][d]` is the
+/// memorization target `i`'s score of `d` is compared with (`NaN` to
+/// leave `d` out), `memorized[d]` whether `d` counts as memorized, `level`
+/// the bootstrap interval's coverage, `seed` its stream. [`audit`] calls it
+/// with each target left out of its truth; a study with an independent
+/// truth (other models) calls it directly.
+pub fn audit_against(
     table: &ProxyTable,
     truth: &[Vec<f64>],
     memorized: &[bool],
@@ -616,6 +703,18 @@ fn audit_one(
     }
     let mean = |v: &[f64]| mean_sd(v).0;
     let (auc, auc_sd) = mean_sd(&aucs);
+    let points = docs
+        .iter()
+        .enumerate()
+        .find(|(_, d)| d.len() >= 3)
+        .map(|(i, d)| {
+            let step = d.len().div_ceil(CHART_POINTS);
+            d.iter()
+                .step_by(step)
+                .map(|&x| (truth[i][x], table.values[i][x]))
+                .collect()
+        })
+        .unwrap_or_default();
     ProxyAudit {
         name: table.name.clone(),
         source: table.source.clone(),
@@ -627,6 +726,7 @@ fn audit_one(
         recall: recall.iter().map(|v| mean(v)).collect(),
         auc: (!aucs.is_empty()).then_some(auc),
         auc_sd: (aucs.len() >= 2).then_some(auc_sd),
+        points,
     }
 }
 
@@ -728,11 +828,57 @@ mod tests {
         assert!((min_k_prob(&nll, 1.0) + 6.6 / 5.0).abs() < 1e-6);
         assert!(min_k_prob(&[], 0.2).is_nan());
         let copies = vec![vec![1, 0], vec![0, 1]];
-        let t = min_k_table(&copies, &|i, d| Some(vec![(i + d) as f32, 1.0]));
+        let t = min_k_table(&copies, &|i, d| {
+            Some(TokenView {
+                nll: vec![(i + d) as f32, 1.0],
+                ..TokenView::default()
+            })
+        });
+        // Without the moments, no Min-K %++.
         assert_eq!(t.len(), 3);
         assert_eq!(t[0].values[0][0], -1.0);
         assert!(t[0].values[0][1].is_nan());
         assert_eq!(t[2].values[1][1], -2.0);
+    }
+
+    /// Min-K %++ against its paper's definition (Zhang et al. 2024, eq. 2)
+    /// on a worked example: two positions of a three-token vocabulary,
+    /// their next-token distributions written out, μ and σ by hand.
+    #[test]
+    fn min_k_pp_by_hand() {
+        // Position 1: p = (0.5, 0.25, 0.25), the token 0 follows.
+        //   μ = 0.5 ln 0.5 + 2·0.25 ln 0.25 = −1.0397208,
+        //   E[(ln p)²] = 0.5 (ln 0.5)² + 0.5 (ln 0.25)² = 1.2011325,
+        //   σ = √(1.2011325 − 1.0810193) = 0.3465736,
+        //   z = (ln 0.5 − μ)/σ = 1.0.
+        // Position 2: p = (0.7, 0.2, 0.1), the token 2 follows.
+        let p2 = [0.7f64, 0.2, 0.1];
+        let mu2: f64 = p2.iter().map(|p| p * p.ln()).sum();
+        let m2: f64 = p2.iter().map(|p| p * p.ln() * p.ln()).sum();
+        let s2 = (m2 - mu2 * mu2).sqrt();
+        let z2 = (0.1f64.ln() - mu2) / s2;
+        assert!(z2 < 1.0);
+        let nll = [-(0.5f32.ln()), -(0.1f32.ln())];
+        let mu = [-1.039_720_8f32, mu2 as f32];
+        let sigma = [0.346_573_6f32, s2 as f32];
+        // 50 % of two tokens is the lower one, z₂; all of them their mean.
+        assert!((min_k_pp(&nll, &mu, &sigma, 0.5) - z2).abs() < 1e-5);
+        assert!((min_k_pp(&nll, &mu, &sigma, 1.0) - (1.0 + z2) / 2.0).abs() < 1e-5);
+        // A position with σ = 0 has no z and is left out.
+        assert!((min_k_pp(&nll, &mu, &[0.346_573_6, 0.0], 1.0) - 1.0).abs() < 1e-5);
+        assert!(min_k_pp(&nll[..1], &mu[..1], &[0.0], 1.0).is_nan());
+        // The tables: targets with the moments get the ++ tables.
+        let copies = vec![vec![1, 1]];
+        let t = min_k_table(&copies, &|_, d| {
+            Some(TokenView {
+                nll: nll[d..].to_vec(),
+                mu: mu[d..].to_vec(),
+                sigma: sigma[d..].to_vec(),
+            })
+        });
+        assert_eq!(t.len(), 6);
+        assert_eq!(t[4].name, "min-20%++");
+        assert!((t[5].values[0][1] - z2).abs() < 1e-5);
     }
 
     #[test]

@@ -69,7 +69,11 @@ pub fn cmd_report(a: &ReportArgs) -> Result<()> {
     if a.dir.is_none() && (a.influence || a.groups || a.repetition) {
         bail!("--influence, --groups and --repetition need an experiment directory (imported tables carry no corpus or design)");
     }
-    let out = analyse(src.as_ref(), &a.analyses())?;
+    let mut out = analyse(src.as_ref(), &a.analyses())?;
+    if let Some(dir) = &a.dir {
+        // The canaries' exposure, when the experiment ranks them.
+        out.exposure = Experiment::open(dir)?.exposure(&out.report)?;
+    }
     for s in &out.report.skipped {
         eprintln!("warning: skipping model {}: {}", s.model, s.reason);
     }
@@ -93,6 +97,11 @@ pub fn cmd_report(a: &ReportArgs) -> Result<()> {
     if let Some(path) = &a.csv {
         cfmem_report::csv::write(&out, path)?;
         println!("wrote {}", path.display());
+        if let Some(audit) = &out.audit {
+            let beside = path.with_extension("proxies.csv");
+            cfmem_report::csv::write_proxies(audit, &beside)?;
+            println!("wrote {}", beside.display());
+        }
     }
     if let Some(path) = &a.parquet {
         parquet::write(&out, path)?;

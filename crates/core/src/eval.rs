@@ -44,6 +44,32 @@ pub struct TokenScores {
     pub correct: Vec<bool>,
     /// Negative log-likelihood per target (nats).
     pub nll: Vec<f32>,
+    /// Per target, the mean of `log p(z)` over the model's next-token
+    /// distribution `z ~ p(· | x_<t)` (nats, ≤ 0; minus its entropy): with
+    /// `sigma`, what Min-K %++ standardises a token's log-likelihood by.
+    /// Empty in per-token files written before it was kept.
+    pub mu: Vec<f32>,
+    /// Per target, the standard deviation of `log p(z)` under the same
+    /// distribution. Empty where `mu` is.
+    pub sigma: Vec<f32>,
+}
+
+/// The mean and standard deviation of `log p(z)` for `z` drawn from each
+/// row's next-token distribution, from logits `[.., V]`: `μ = Σ p log p`,
+/// `σ² = Σ p (log p)² − μ²` (Zhang et al. 2024, Min-K %++). Two tensors
+/// of the logits' shape without the last axis, in f32.
+///
+/// # Errors
+/// Candle errors.
+pub fn next_token_moments(logits: &Tensor) -> Result<(Tensor, Tensor)> {
+    let logp = crate::model::log_softmax_last(&logits.to_dtype(DType::F32)?)?;
+    let p = logp.exp()?;
+    let plogp = (&p * &logp)?;
+    let mu = plogp.sum(D::Minus1)?;
+    let m2 = (&plogp * &logp)?.sum(D::Minus1)?;
+    // Rounding can leave σ² a hair below 0 for a near-deterministic model.
+    let var = (m2 - mu.sqr()?)?.relu()?;
+    Ok((mu, var.sqrt()?))
 }
 
 /// Evaluate each model of `model` on every document of `corpus`, in
@@ -89,6 +115,8 @@ fn evaluate_inner(
         TokenScores {
             correct: vec![false; total],
             nll: vec![0.0; total],
+            mu: vec![0.0; total],
+            sigma: vec![0.0; total],
         };
         if per_token { k } else { 0 }
     ];
@@ -109,6 +137,12 @@ fn evaluate_inner(
             .to_vec1()?;
         let pred = logits.argmax(D::Minus1)?;
         let correct: Vec<u8> = pred.eq(&b.targets)?.flatten_all()?.to_vec1()?;
+        let (mu, sigma) = if per_token {
+            let (m, s) = next_token_moments(&logits)?;
+            (m.flatten_all()?.to_vec1()?, s.flatten_all()?.to_vec1()?)
+        } else {
+            (Vec::new(), Vec::new())
+        };
         let n = batch * b.t;
         for (m, row) in out.iter_mut().enumerate() {
             for (r, w) in chunk.iter().enumerate() {
@@ -122,6 +156,8 @@ fn evaluate_inner(
                     if let Some(t) = tokens.get_mut(m) {
                         t.correct[first + i] = correct[at] != 0;
                         t.nll[first + i] = nll[at];
+                        t.mu[first + i] = mu[at];
+                        t.sigma[first + i] = sigma[at];
                     }
                 }
             }
@@ -180,4 +216,29 @@ pub fn greedy(
         }
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// μ = Σ p ln p and σ² = Σ p (ln p)² − μ², by hand for p = (½, ¼, ¼)
+    /// (μ = −1.0397208, σ = 0.3465736) and for a distribution on one token
+    /// (μ = σ = 0), from logits shifted by a constant (softmax ignores it).
+    #[test]
+    fn next_token_moments_by_hand() {
+        let logits = Tensor::new(
+            &[
+                [0.5f32.ln() + 3.0, 0.25f32.ln() + 3.0, 0.25f32.ln() + 3.0],
+                [0.0, -200.0, -200.0],
+            ],
+            &Device::Cpu,
+        )
+        .unwrap();
+        let (m, s) = next_token_moments(&logits).unwrap();
+        let (m, s): (Vec<f32>, Vec<f32>) = (m.to_vec1().unwrap(), s.to_vec1().unwrap());
+        assert!((m[0] + 1.039_720_8).abs() < 1e-5, "{m:?}");
+        assert!((s[0] - 0.346_573_6).abs() < 1e-5, "{s:?}");
+        assert!(m[1].abs() < 1e-6 && s[1].abs() < 1e-3, "{m:?} {s:?}");
+    }
 }

@@ -178,6 +178,7 @@ mod tests {
         let scores = TokenScores {
             nll: vec![0.0; 23],
             correct,
+            ..TokenScores::default()
         };
         let got = extraction(&c, &scores, &cfg).unwrap();
         assert_eq!(got, vec![2, TOO_SHORT, 4]);
@@ -199,6 +200,7 @@ mod tests {
         let short = TokenScores {
             correct: vec![true; 3],
             nll: vec![0.0; 3],
+            ..TokenScores::default()
         };
         assert!(extraction(&c, &short, &cfg).is_err());
     }

@@ -52,13 +52,16 @@ mod read_parquet;
 mod tokenizer;
 mod train;
 
-pub use canary::{canaries, kind_of, CanaryConfig, CONTROL_PREFIX, RANDOM_PREFIX};
+pub use canary::{
+    canaries, kind_of, Alphabet, CanaryConfig, CanaryFormat, ExposureConfig, CONTROL_PREFIX,
+    DEFAULT_CANDIDATES, RANDOM_PREFIX,
+};
 pub use checkpoint::{Checkpoint, Gpt2Shape};
 pub use corpus::{Corpus, Document, LoadConfig};
 pub use data::{Batch, TokenIds, TokenTable, TokenizedCorpus, Window};
 pub use device::{select_device, set_tf32, DeviceChoice};
 pub use error::{Error, FieldProblem, Gpt2Problem, Location, Result, WeightProblem};
-pub use eval::{evaluate, evaluate_tokens, greedy, DocEval, TokenScores};
+pub use eval::{evaluate, evaluate_tokens, greedy, next_token_moments, DocEval, TokenScores};
 pub use extract::{extraction, ExtractionConfig, TOO_SHORT};
 pub use fused::Kernels;
 pub use model::{token_nll, token_nll_with, Gpt, ModelConfig, Param};

@@ -34,7 +34,42 @@ pub fn standard(a: &Analyses) -> Vec<NamedChart> {
     if let Some(curve) = &a.repetition {
         charts.push(repetition(curve, a.report.metric()));
     }
+    if let Some(audit) = a.audit.as_ref().filter(|x| !x.proxies.is_empty()) {
+        charts.push(proxies(audit, a.report.metric()));
+    }
     charts
+}
+
+/// `proxies`: one panel per proxy, the proxy against counterfactual
+/// memorization over one target model's documents
+/// ([`cfmem_analysis::ProxyAudit::points`]), the mean Spearman over all
+/// targets in the panel's title.
+pub fn proxies(audit: &cfmem_analysis::Audit, metric: Metric) -> NamedChart {
+    let panels = audit
+        .proxies
+        .iter()
+        .map(|p| {
+            (
+                labels(
+                    format!("{}: Spearman {:.2}", p.name, p.spearman),
+                    &format!("mem ({}, target left out)", metric.name()),
+                    &p.name,
+                ),
+                Chart::Scatter {
+                    groups: vec![("one model's documents".into(), p.points.clone())],
+                },
+            )
+        })
+        .collect();
+    NamedChart {
+        name: "proxies",
+        chart: Chart::Panels { panels, columns: 4 },
+        labels: labels(
+            "Memorization proxies against counterfactual memorization".into(),
+            "mem",
+            "proxy",
+        ),
+    }
 }
 
 fn labels(title: String, x: &str, y: &str) -> Labels {

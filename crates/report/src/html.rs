@@ -305,6 +305,7 @@ pub fn write(a: &Analyses, src: &dyn Rows, page: &HtmlPage, path: &Path) -> Resu
     membership_section(a, &mut h);
     influence_section(a, &mut h);
     proxies_section(a, &mut h);
+    exposure_section(a, &mut h);
     groups_section(a, &mut h);
     let _ = write!(
         h,
@@ -619,6 +620,32 @@ fn proxies_section(a: &Analyses, h: &mut String) {
             three(&p.recall),
             num(p.auc, 3),
             esc(&p.source)
+        );
+    }
+    h.push_str("</table></section>\n");
+}
+
+fn exposure_section(a: &Analyses, h: &mut String) {
+    let Some(x) = &a.exposure else {
+        return;
+    };
+    let how = esc(&x.method());
+    let _ = write!(
+        h,
+        "<section id=exposure><h2>Canary exposure</h2><p>Exposure = log<sub>2</sub> |R| −          log<sub>2</sub> rank of each canary's secret among the secrets of its format          ({}, at most {:.1} bits; {how}), averaged over the models that trained on it          and over those that did not (their number in parentheses), beside its          counterfactual memorization.</p><table><tr><th>canary</th><th>mem</th>         <th>exposure in</th><th>exposure out</th></tr>",
+        esc(&x.format),
+        x.bits
+    );
+    let o = |v: Option<f64>, n: usize| v.map_or("—".into(), |v| format!("{v:.1} ({n})"));
+    for c in &x.canaries {
+        let _ = write!(
+            h,
+            "<tr><td><a href=\"#doc-{}\">{}</a></td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            c.index,
+            esc(&c.id),
+            num(c.mem, 3),
+            o(c.exposure_in, c.n_in),
+            o(c.exposure_out, c.n_out)
         );
     }
     h.push_str("</table></section>\n");

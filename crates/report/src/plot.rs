@@ -61,6 +61,28 @@ pub enum Chart {
         /// A dashed diagonal `y = x` (chance on a ROC curve).
         diagonal: bool,
     },
+    /// Small charts side by side, `columns` to a row, each with its own
+    /// labels (panels inside panels are not drawn).
+    Panels {
+        /// `(labels, chart)` per panel.
+        panels: Vec<(Labels, Chart)>,
+        /// Panels per row.
+        columns: usize,
+    },
+}
+
+impl Chart {
+    /// The picture's size in pixels: 800 × 560, or 400 × 300 per panel.
+    pub fn size(&self) -> (u32, u32) {
+        match self {
+            Chart::Panels { panels, columns } => {
+                let cols = (*columns).clamp(1, panels.len().max(1));
+                let rows = panels.len().div_ceil(cols).max(1);
+                (400 * cols as u32, 300 * rows as u32)
+            }
+            _ => (800, 560),
+        }
+    }
 }
 
 /// Titles and labels.
@@ -153,6 +175,26 @@ type Drawn = std::result::Result<(), String>;
 fn draw<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, chart: &Chart, labels: &Labels) -> Drawn {
     let e = |x: DrawingAreaErrorKind<DB::ErrorType>| x.to_string();
     root.fill(&WHITE).map_err(e)?;
+    if let Chart::Panels { panels, columns } = chart {
+        let cols = (*columns).clamp(1, panels.len().max(1));
+        let rows = panels.len().div_ceil(cols).max(1);
+        let areas = root.split_evenly((rows, cols));
+        for ((l, c), area) in panels.iter().zip(&areas) {
+            draw_one(area, c, l)?;
+        }
+    } else {
+        draw_one(&root, chart, labels)?;
+    }
+    root.present().map_err(e)?;
+    Ok(())
+}
+
+fn draw_one<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    chart: &Chart,
+    labels: &Labels,
+) -> Drawn {
+    let root = root.clone();
     match chart {
         Chart::Histogram { values, bins } => histogram(&root, labels, values, *bins)?,
         Chart::Scatter { groups } => scatter(&root, labels, groups)?,
@@ -166,8 +208,8 @@ fn draw<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, chart: &Chart, labels:
             log: false,
             diagonal,
         } => lines(&root, labels, series, *diagonal)?,
+        Chart::Panels { .. } => {}
     }
-    root.present().map_err(e)?;
     Ok(())
 }
 
@@ -298,7 +340,7 @@ fn lines<DB: DrawingBackend>(
     Ok(())
 }
 
-/// Draw `chart` to `STEM.png` and `STEM.svg` (800 × 560); returns both paths.
+/// Draw `chart` to `STEM.png` and `STEM.svg` ([`Chart::size`]); returns both paths.
 ///
 /// # Errors
 /// [`Error::Plot`] naming the file that could not be written.
@@ -307,13 +349,13 @@ pub fn plot(stem: &Path, chart: &Chart, labels: &Labels) -> Result<Vec<PathBuf>>
     let png = stem.with_extension("png");
     let svg = stem.with_extension("svg");
     draw(
-        BitMapBackend::new(&png, (800, 560)).into_drawing_area(),
+        BitMapBackend::new(&png, chart.size()).into_drawing_area(),
         chart,
         labels,
     )
     .map_err(plot_error(png.display().to_string()))?;
     draw(
-        SVGBackend::new(&svg, (800, 560)).into_drawing_area(),
+        SVGBackend::new(&svg, chart.size()).into_drawing_area(),
         chart,
         labels,
     )
@@ -321,7 +363,7 @@ pub fn plot(stem: &Path, chart: &Chart, labels: &Labels) -> Result<Vec<PathBuf>>
     Ok(vec![png, svg])
 }
 
-/// Draw `chart` as an SVG document (800 × 560), e.g. to inline in HTML.
+/// Draw `chart` as an SVG document ([`Chart::size`]), e.g. to inline in HTML.
 ///
 /// # Errors
 /// [`Error::Plot`].
@@ -329,7 +371,7 @@ pub fn svg(chart: &Chart, labels: &Labels) -> Result<String> {
     font();
     let mut out = String::new();
     draw(
-        SVGBackend::with_string(&mut out, (800, 560)).into_drawing_area(),
+        SVGBackend::with_string(&mut out, chart.size()).into_drawing_area(),
         chart,
         labels,
     )
@@ -372,6 +414,30 @@ mod tests {
             diagonal: true,
         };
         plot(&dir.join("roc"), &roc, &labels).unwrap();
+        // Three panels, two to a row: 800 × 600, every panel's title drawn.
+        let panel = |t: &str| {
+            (
+                Labels {
+                    title: t.into(),
+                    ..labels.clone()
+                },
+                Chart::Scatter {
+                    groups: vec![("docs".into(), vec![(0.0, 1.0), (1.0, 2.0)])],
+                },
+            )
+        };
+        let panels = Chart::Panels {
+            panels: vec![panel("first"), panel("second"), panel("third")],
+            columns: 2,
+        };
+        assert_eq!(panels.size(), (800, 600));
+        let s = super::svg(&panels, &labels).unwrap();
+        assert!(s.contains("first") && s.contains("second") && s.contains("third"));
+        assert!(
+            s.contains("width=\"800\"") && s.contains("height=\"600\""),
+            "{}",
+            &s[..200]
+        );
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -51,7 +51,42 @@ pub fn analyses(a: &Analyses, top: usize, beside: Option<Beside<'_>>) -> String 
     groups(&mut w, a, top);
     repetition(&mut w, a);
     proxies(&mut w, a);
+    exposure(&mut w, a);
     w
+}
+
+/// The canaries' exposure: one line per canary.
+fn exposure(w: &mut String, out: &Analyses) {
+    let Some(x) = &out.exposure else {
+        return;
+    };
+    let how = x.method();
+    out!(
+        w,
+        "\nExposure of {} canaries ({}: at most {:.1} bits; {how}), mean over the models that trained on each and over those that did not:",
+        x.canaries.len(),
+        x.format,
+        x.bits
+    );
+    out!(
+        w,
+        "  {:<28} {:>10}  {:>12}  {:>12}",
+        "canary",
+        "mem",
+        "exposure in",
+        "exposure out"
+    );
+    let o = |v: Option<f64>, n: usize| v.map_or("n/a".into(), |v| format!("{v:.1} ({n})"));
+    for c in &x.canaries {
+        out!(
+            w,
+            "  {:<28} {:>10}  {:>12}  {:>12}",
+            c.id,
+            c.mem.map_or("n/a".into(), |m| format!("{m:.3}")),
+            o(c.exposure_in, c.n_in),
+            o(c.exposure_out, c.n_out)
+        );
+    }
 }
 
 /// The proxy audit: one line per proxy.

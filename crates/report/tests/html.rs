@@ -174,4 +174,29 @@ fn the_proxy_audit_is_in_the_text_json_and_html() {
     let section = &section[..section.find("</section>").unwrap()];
     assert_eq!(section.matches("<tr><td>").count(), 5);
     assert!(section.contains(&format!("<td>{:.3}</td>", audit.proxies[1].spearman)));
+    // The chart: one panel per proxy, titled with its Spearman, drawn
+    // from a target's documents (each point a document it trained on).
+    let chart = &html[html.find("id=\"chart-proxies\"").unwrap()..];
+    for p in &audit.proxies {
+        assert!(chart.contains(&format!("{}: Spearman {:.2}", p.name, p.spearman)));
+        assert!(
+            p.points.len() >= 3 && p.points.len() <= 40,
+            "{}",
+            p.points.len()
+        );
+    }
+    // The CSV: a header and one row per proxy, the numbers the audit has.
+    let csv_path = dir.path().join("r.proxies.csv");
+    cfmem_report::csv::write_proxies(audit, &csv_path).unwrap();
+    let mut r = csv::Reader::from_path(&csv_path).unwrap();
+    let head = r.headers().unwrap().clone();
+    assert_eq!(&head[7], "precision_top1");
+    assert_eq!(&head[12], "recall_top10");
+    let rows: Vec<csv::StringRecord> = r.records().map(Result::unwrap).collect();
+    assert_eq!(rows.len(), 5);
+    for (row, p) in rows.iter().zip(&audit.proxies) {
+        assert_eq!(&row[0], p.name);
+        assert_eq!(row[3].parse::<f64>().unwrap(), p.spearman);
+        assert_eq!(row[9].parse::<f64>().unwrap(), p.precision[2]);
+    }
 }

@@ -4,8 +4,8 @@ use std::path::{Path, PathBuf};
 
 use cfmem_analysis::{DesignConfig, DesignKind};
 use cfmem_core::{
-    Corpus, ExtractionConfig, LoadConfig, ModelConfig, ResolvedTokenizer, TokenizerSpec,
-    TrainConfig,
+    Corpus, ExposureConfig, ExtractionConfig, LoadConfig, ModelConfig, ResolvedTokenizer,
+    TokenizerSpec, TrainConfig,
 };
 
 use crate::error::{io, Error, Result};
@@ -67,7 +67,7 @@ impl Source {
 /// | `units` | [`UnitSpec::Documents`] |
 /// | `init` | none: each model starts from its own random weights; a safetensors checkpoint (e.g. from `cfmem pretrain`) makes every model fine-tune from it (kept as `DIR/init.safetensors`, fingerprinted) |
 /// | `extraction` | none: [`ExtractionConfig`] (e.g. 32 → 32 tokens) scores every model's greedy continuation of every document's prompt (`runs/model-NNNNNN.ext`, 1 byte per document) for `--metric extraction` |
-/// | `per_token` | off: keep each model's per-token correctness and loss (`runs/model-NNNNNN.tok`, 2.125 bytes per token) for [`Experiment::token_mem`] |
+/// | `per_token` | off: keep each model's per-token correctness and loss (`runs/model-NNNNNN.tok`, 6.125 bytes per token) for [`Experiment::token_mem`] |
 /// | `tokenizer` | bytes ([`TokenizerSpec::Bytes`]); `bpe:VOCAB` trains a byte-level BPE on the corpus, or a Hugging Face `tokenizer.json`; the model's vocabulary follows it |
 ///
 /// ```no_run
@@ -101,6 +101,7 @@ pub struct ExperimentBuilder {
     tokenizer: Option<TokenizerSpec>,
     per_token: Option<bool>,
     extraction: Option<Option<ExtractionConfig>>,
+    exposure: Option<Option<ExposureConfig>>,
     init: Option<PathBuf>,
 }
 
@@ -120,6 +121,7 @@ impl ExperimentBuilder {
             tokenizer: None,
             per_token: None,
             extraction: None,
+            exposure: None,
             init: None,
         }
     }
@@ -237,6 +239,15 @@ impl ExperimentBuilder {
         self
     }
 
+    /// Rank every canary of the corpus among candidate secrets of its
+    /// format ([`ExposureConfig`]: each model scores every candidate,
+    /// `runs/model-NNNNNN.xps`, 4 bytes per candidate), for
+    /// [`Experiment::exposure`]; `None` ranks none.
+    pub fn exposure(mut self, cfg: Option<ExposureConfig>) -> Self {
+        self.exposure = Some(cfg);
+        self
+    }
+
     fn layout(&self) -> Layout {
         Layout::new(&self.dir)
     }
@@ -300,6 +311,7 @@ impl ExperimentBuilder {
             eval_batch: base.map_or(DEFAULT_EVAL_BATCH, |m| m.eval_batch),
             per_token: pick(&self.per_token, base.map(|m| m.per_token), false),
             extraction: pick(&self.extraction, base.map(|m| m.extraction), None),
+            exposure: pick(&self.exposure, base.map(|m| m.exposure.clone()), None),
             init,
         };
         let manifest = Manifest::from_parts(parts);
@@ -307,6 +319,17 @@ impl ExperimentBuilder {
         manifest.model.check()?;
         if let Some(e) = &manifest.extraction {
             e.check(manifest.model.ctx)?;
+        }
+        if manifest.exposure.as_ref().is_some_and(|x| x.candidates < 3) {
+            return Err(Error::InvalidSetting {
+                setting: "exposure candidates",
+                value: manifest
+                    .exposure
+                    .as_ref()
+                    .map_or(0, |x| x.candidates)
+                    .to_string(),
+                expected: "at least 3 (a skew-normal fit needs three)",
+            });
         }
         manifest.train.check()?;
         Ok(Resolved {

@@ -228,6 +228,8 @@ pub enum Kept {
     PerToken,
     /// Extraction-test results.
     Extraction,
+    /// Candidate scores for canary exposure.
+    Exposure,
 }
 
 impl std::fmt::Display for Kept {
@@ -235,6 +237,7 @@ impl std::fmt::Display for Kept {
         f.write_str(match self {
             Self::PerToken => "per-token results",
             Self::Extraction => "extraction results",
+            Self::Exposure => "exposure candidates' scores",
         })
     }
 }

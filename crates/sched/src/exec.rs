@@ -308,6 +308,8 @@ struct Inputs {
     device: Device,
     data: TokenizedCorpus,
     queries: Option<TokenizedCorpus>,
+    /// The exposure candidates' texts (`--canaries`), tokenized.
+    candidates: Option<TokenizedCorpus>,
     init: Option<Checkpoint>,
 }
 
@@ -322,10 +324,19 @@ impl Inputs {
             Some(t) => Some(TokenizedCorpus::from_table(t, ctx)?),
             None => None,
         };
+        let candidates = match &exp.manifest().exposure {
+            Some(x) => {
+                let docs = cfmem_core::Corpus::from_documents(x.documents(exp.manifest().seed))?;
+                let tok = exp.tokenizer()?;
+                Some(TokenizedCorpus::new(&docs, tok.as_ref(), ctx)?)
+            }
+            None => None,
+        };
         Ok(Self {
             device,
             data,
             queries,
+            candidates,
             init,
         })
     }
@@ -355,17 +366,8 @@ impl Work<'_> {
             self.obs.models_started(&chunk);
             let t0 = Instant::now();
             let inputs = self.inputs;
-            let result = pool.install(|| {
-                train_chunk(
-                    self.exp,
-                    &inputs.data,
-                    inputs.queries.as_ref(),
-                    inputs.init.as_ref(),
-                    &chunk,
-                    &inputs.device,
-                    self.cfg.save_models,
-                )
-            });
+            let result =
+                pool.install(|| train_chunk(self.exp, inputs, &chunk, self.cfg.save_models));
             let secs = t0.elapsed().as_secs_f64() / chunk.len() as f64;
             match result {
                 Ok(records) => {
@@ -427,6 +429,10 @@ impl Work<'_> {
             Some(e) => self.exp.write_extraction(i, e),
             None => Ok(()),
         })
+        .and_then(|()| match &side.exposure {
+            Some(e) => self.exp.write_exposure(i, e),
+            None => Ok(()),
+        })
         .and_then(|()| self.exp.write(r, &meta));
         let mut s = lock(&self.summary);
         match written {
@@ -485,18 +491,20 @@ struct Beside {
     tokens: Option<TokenScores>,
     /// Matched lengths (`--extraction`).
     extraction: Option<Vec<u8>>,
+    /// Log-perplexity (nats) of each exposure candidate (`--canaries`).
+    exposure: Option<Vec<f32>>,
 }
 
 /// Train one ensemble and evaluate it on every document.
 fn train_chunk(
     exp: &Experiment,
-    data: &TokenizedCorpus,
-    queries: Option<&TokenizedCorpus>,
-    init: Option<&Checkpoint>,
+    inputs: &Inputs,
     chunk: &[usize],
-    device: &Device,
     save_models: bool,
 ) -> Result<Vec<(Record, Beside)>> {
+    let (data, device) = (&inputs.data, &inputs.device);
+    let (queries, candidates) = (inputs.queries.as_ref(), inputs.candidates.as_ref());
+    let init = inputs.init.as_ref();
     let m = exp.manifest();
     let first = chunk[0];
     let wrap = |e: cfmem_core::Error| Error::Model {
@@ -544,6 +552,10 @@ fn train_chunk(
         Some(q) => Some(evaluate(&model, q, m.eval_batch, device).map_err(wrap)?),
         None => None,
     };
+    let candidate_evals = match candidates {
+        Some(c) => Some(evaluate(&model, c, m.eval_batch, device).map_err(wrap)?),
+        None => None,
+    };
     let hash = m.hash();
     chunk
         .iter()
@@ -560,6 +572,9 @@ fn train_chunk(
             let side = Beside {
                 tokens: t.filter(|_| m.per_token),
                 extraction,
+                exposure: candidate_evals
+                    .as_ref()
+                    .map(|c| c[k].iter().map(|e| e.sum_nll as f32).collect()),
             };
             Ok((r, side))
         })

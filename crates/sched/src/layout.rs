@@ -91,6 +91,10 @@ impl Layout {
         self.runs().join(format!("model-{i:06}.ext"))
     }
 
+    pub(crate) fn exposure(&self, i: usize) -> PathBuf {
+        self.runs().join(format!("model-{i:06}.xps"))
+    }
+
     pub(crate) fn weights(&self, i: usize) -> PathBuf {
         self.runs().join(format!("model-{i:06}.safetensors"))
     }

@@ -37,6 +37,7 @@ mod describe;
 mod error;
 mod exec;
 mod experiment;
+mod exposure;
 mod extraction;
 mod grow;
 mod layout;

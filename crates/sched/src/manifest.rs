@@ -3,7 +3,9 @@
 use std::path::PathBuf;
 
 use cfmem_analysis::{DesignConfig, DesignKind};
-use cfmem_core::{ExtractionConfig, LoadConfig, ModelConfig, TokenizerConfig, TrainConfig};
+use cfmem_core::{
+    ExposureConfig, ExtractionConfig, LoadConfig, ModelConfig, TokenizerConfig, TrainConfig,
+};
 use cfmem_hash::hash_words;
 use serde::{Deserialize, Serialize};
 
@@ -134,6 +136,10 @@ pub struct Manifest {
     /// (`runs/model-NNNNNN.ext`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub extraction: Option<ExtractionConfig>,
+    /// Canary exposure: every model also scores the candidate secrets
+    /// (`runs/model-NNNNNN.xps`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exposure: Option<ExposureConfig>,
     /// Pretrained weights every model starts from, instead of its own
     /// random initialisation.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -173,6 +179,7 @@ impl Manifest {
             units: parts.units,
             per_token: parts.per_token,
             extraction: parts.extraction,
+            exposure: parts.exposure,
             init: parts.init,
         }
     }
@@ -298,6 +305,7 @@ pub(crate) struct Parts {
     pub(crate) units: UnitSpec,
     pub(crate) per_token: bool,
     pub(crate) extraction: Option<ExtractionConfig>,
+    pub(crate) exposure: Option<ExposureConfig>,
     pub(crate) init: Option<InitInfo>,
 }
 

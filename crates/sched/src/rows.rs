@@ -90,15 +90,26 @@ impl Rows for Experiment {
         for d in 0..table.n_docs() {
             start[d + 1] = start[d] + table.n_targets(d);
         }
-        let (mut copies, mut nll) = (Vec::new(), Vec::new());
+        let (mut copies, mut scores) = (Vec::new(), Vec::new());
         for i in self.record_indices().map_err(source)? {
             let Ok(r) = self.read(i) else { continue };
             copies.push(r.copies);
-            nll.push(self.read_token_scores(i).ok().map(|t| t.nll));
+            scores.push(self.read_token_scores(i).ok());
         }
         Ok(cfmem_analysis::min_k_table(&copies, &|i, d| {
-            let t = nll.get(i)?.as_ref()?;
-            t.get(start[d]..start[d + 1]).map(<[f32]>::to_vec)
+            let t = scores.get(i)?.as_ref()?;
+            let range = start[d]..start[d + 1];
+            // Files of the first format have no moments: empty columns.
+            let part = |v: &[f32]| {
+                v.get(range.clone())
+                    .map(<[f32]>::to_vec)
+                    .unwrap_or_default()
+            };
+            Some(cfmem_analysis::TokenView {
+                nll: t.nll.get(range.clone())?.to_vec(),
+                mu: part(&t.mu),
+                sigma: part(&t.sigma),
+            })
         }))
     }
 

@@ -5,16 +5,21 @@
 //!
 //! | bytes | field |
 //! |---|---|
-//! | 8 | magic `CFMEMTK1` |
+//! | 8 | magic `CFMEMTK2` |
 //! | 8 | model index (u64) |
 //! | 32 | manifest hash |
 //! | 8 | targets `n` (u64) |
 //! | ⌈n/8⌉ | correctness, one bit per target (least significant first) |
 //! | 2n | loss per target, IEEE half precision (≈ 3 significant digits) |
+//! | 2n | mean of `log p` over the next-token distribution per target, half precision |
+//! | 2n | its standard deviation per target, half precision |
 //! | 32 | blake3 of everything above |
 //!
-//! [`TOKEN_BYTES`] per target: a corpus of 10 million tokens costs 21 MB a
-//! model.
+//! [`TOKEN_BYTES`] per target: a corpus of 10 million tokens costs 61 MB a
+//! model. Files of the first format (`CFMEMTK1`, without the two moments,
+//! 2.125 bytes per target) still read, with empty
+//! [`TokenScores::mu`]/[`TokenScores::sigma`]: everything but Min-K %++
+//! works from them.
 
 use std::path::Path;
 
@@ -24,17 +29,18 @@ use half::f16;
 use crate::error::{Error, RecordProblem, Result};
 use crate::record::{hash_bytes, hex};
 
-const MAGIC: &[u8; 8] = b"CFMEMTK1";
+const MAGIC: &[u8; 8] = b"CFMEMTK2";
+const MAGIC_V1: &[u8; 8] = b"CFMEMTK1";
 const HEADER: usize = 56;
 const CHECKSUM: usize = 32;
 
 /// Bytes per predicted token in a per-token file.
-pub const TOKEN_BYTES: f64 = 2.125;
+pub const TOKEN_BYTES: f64 = 6.125;
 
 /// The file's bytes.
 pub(crate) fn encode(model: usize, manifest: &str, t: &TokenScores) -> Result<Vec<u8>> {
     let n = t.correct.len();
-    let mut body = Vec::with_capacity(n.div_ceil(8) + 2 * n);
+    let mut body = Vec::with_capacity(n.div_ceil(8) + 6 * n);
     for chunk in t.correct.chunks(8) {
         body.push(
             chunk
@@ -43,8 +49,13 @@ pub(crate) fn encode(model: usize, manifest: &str, t: &TokenScores) -> Result<Ve
                 .fold(0u8, |b, (i, &c)| b | (u8::from(c) << i)),
         );
     }
-    for &x in &t.nll {
-        body.extend_from_slice(&f16::from_f32(x).to_le_bytes());
+    // A column shorter than the targets (scores made without the moments)
+    // is written as NaN where it has no value: undefined, not zero.
+    for column in [&t.nll, &t.mu, &t.sigma] {
+        for i in 0..n {
+            let x = column.get(i).copied().unwrap_or(f32::NAN);
+            body.extend_from_slice(&f16::from_f32(x).to_le_bytes());
+        }
     }
     frame(MAGIC, model, manifest, n, &body)
 }
@@ -55,16 +66,36 @@ pub(crate) fn encode(model: usize, manifest: &str, t: &TokenScores) -> Result<Ve
 /// # Errors
 /// [`Error::CorruptRecord`] for a wrong magic, size or checksum.
 pub(crate) fn decode(path: &Path, bytes: &[u8]) -> Result<(usize, String, TokenScores)> {
-    let (model, manifest, n, body) = unframe(path, bytes, MAGIC, "per-token file", |n| {
-        n.checked_mul(2).and_then(|x| x.checked_add(n.div_ceil(8)))
+    // Half-precision columns after the correctness bits: 3 in this
+    // format, 1 in the first.
+    let columns = if bytes.starts_with(MAGIC_V1) { 1 } else { 3 };
+    let magic = if columns == 1 { MAGIC_V1 } else { MAGIC };
+    let (model, manifest, n, body) = unframe(path, bytes, magic, "per-token file", |n| {
+        n.checked_mul(2 * columns)
+            .and_then(|x| x.checked_add(n.div_ceil(8)))
     })?;
     let bits = &body[..n.div_ceil(8)];
     let correct = (0..n).map(|i| bits[i / 8] >> (i % 8) & 1 == 1).collect();
-    let nll = body[n.div_ceil(8)..]
+    let mut halves = body[n.div_ceil(8)..]
         .chunks_exact(2)
-        .map(|b| f16::from_le_bytes([b[0], b[1]]).to_f32())
-        .collect();
-    Ok((model, manifest, TokenScores { correct, nll }))
+        .map(|b| f16::from_le_bytes([b[0], b[1]]).to_f32());
+    let mut column = || (&mut halves).take(n).collect::<Vec<f32>>();
+    let nll = column();
+    let (mu, sigma) = if columns == 3 {
+        (column(), column())
+    } else {
+        (Vec::new(), Vec::new())
+    };
+    Ok((
+        model,
+        manifest,
+        TokenScores {
+            correct,
+            nll,
+            mu,
+            sigma,
+        },
+    ))
 }
 
 /// A file beside a record: `magic`, model index, manifest hash, item
@@ -139,18 +170,45 @@ mod tests {
         let t = TokenScores {
             correct: (0..13).map(|i| i % 3 == 0).collect(),
             nll: (0..13).map(|i| i as f32 * 0.37).collect(),
+            mu: (0..13).map(|i| -(i as f32) * 0.11).collect(),
+            sigma: (0..13).map(|i| i as f32 * 0.05).collect(),
         };
         let hash = "ab".repeat(32);
         let bytes = encode(7, &hash, &t).unwrap();
         assert!(encode(7, "not a hash", &t).is_err());
-        assert_eq!(bytes.len(), HEADER + 2 + 26 + CHECKSUM);
+        let short = TokenScores {
+            mu: Vec::new(),
+            ..t.clone()
+        };
+        let (_, _, back) = decode(Path::new("x.tok"), &encode(7, &hash, &short).unwrap()).unwrap();
+        assert!(back.mu.iter().all(|x| x.is_nan()) && back.sigma[3] > 0.0);
+        assert_eq!(bytes.len(), HEADER + 2 + 3 * 26 + CHECKSUM);
+        // One bit and three halves per target.
+        assert_eq!(TOKEN_BYTES, 1.0 / 8.0 + 3.0 * 2.0);
         let (m, h, back) = decode(Path::new("x.tok"), &bytes).unwrap();
         assert_eq!((m, h.as_str()), (7, hash.as_str()));
         assert_eq!(back.correct, t.correct);
-        for (a, b) in back.nll.iter().zip(&t.nll) {
-            // Half precision: 11 significant bits.
-            assert!((a - b).abs() <= b.abs() / 1024.0, "{a} vs {b}");
+        for (got, want) in [
+            (&back.nll, &t.nll),
+            (&back.mu, &t.mu),
+            (&back.sigma, &t.sigma),
+        ] {
+            assert_eq!(got.len(), 13);
+            for (a, b) in got.iter().zip(want) {
+                // Half precision: 11 significant bits.
+                assert!((a - b).abs() <= b.abs() / 1024.0, "{a} vs {b}");
+            }
         }
+        // A file of the first format: the bits and the losses alone.
+        let mut v1 = vec![0b0100_1001u8, 0b0001_0010];
+        for &x in &t.nll {
+            v1.extend_from_slice(&f16::from_f32(x).to_le_bytes());
+        }
+        let old = frame(MAGIC_V1, 7, &hash, 13, &v1).unwrap();
+        let (_, _, back) = decode(Path::new("x.tok"), &old).unwrap();
+        assert_eq!(back.correct, t.correct);
+        assert_eq!(back.nll.len(), 13);
+        assert!(back.mu.is_empty() && back.sigma.is_empty());
         let mut broken = bytes.clone();
         broken[HEADER] ^= 1;
         let err = decode(Path::new("x.tok"), &broken).unwrap_err().to_string();

@@ -409,6 +409,7 @@ fn proxies_of_an_experiment_are_its_models_losses() {
     let exp = setup_with(dir.path(), 4, true);
     let tables = proxies(&exp, None).unwrap();
     let min20 = tables.iter().find(|t| t.name == "min-20%").unwrap();
+    let pp50 = tables.iter().find(|t| t.name == "min-50%++").unwrap();
     let table = exp.token_table().unwrap();
     for i in 0..4 {
         let (r, t) = (exp.read(i).unwrap(), exp.read_token_scores(i).unwrap());
@@ -419,14 +420,25 @@ fn proxies_of_an_experiment_are_its_models_losses() {
                 .iter()
                 .map(|&x| f64::from(x))
                 .collect();
+            // Min-K %++: standardised log-likelihoods z = (−nll − μ)/σ,
+            // the lowest half averaged (every σ here is positive: a tiny
+            // model's next-token distribution is never on one token).
+            let mut z: Vec<f64> = (start..start + n)
+                .map(|j| (-f64::from(t.nll[j]) - f64::from(t.mu[j])) / f64::from(t.sigma[j]))
+                .collect();
+            assert!(t.sigma[start..start + n].iter().all(|&s| s > 0.0));
             start += n;
             v.sort_by(|a, b| b.total_cmp(a));
             let k = (0.2 * n as f64).ceil() as usize;
             let want = -v[..k].iter().sum::<f64>() / k as f64;
+            z.sort_by(f64::total_cmp);
+            let k = (0.5 * n as f64).ceil() as usize;
+            let want_pp = z[..k].iter().sum::<f64>() / k as f64;
             if r.copies[d] > 0 {
                 assert!((min20.values[i][d] - want).abs() < 1e-9, "{i} {d}");
+                assert!((pp50.values[i][d] - want_pp).abs() < 1e-9, "{i} {d}");
             } else {
-                assert!(min20.values[i][d].is_nan());
+                assert!(min20.values[i][d].is_nan() && pp50.values[i][d].is_nan());
             }
         }
     }
@@ -435,4 +447,105 @@ fn proxies_of_an_experiment_are_its_models_losses() {
         a.proxies.iter().all(|p| (1..=8).contains(&p.n_targets)),
         "{a:?}"
     );
+}
+
+#[test]
+fn exposure_ranks_each_canary_among_the_candidates_each_model_scored() {
+    // Four canaries of two digits (|R| = 100, so every secret is a
+    // candidate and ranks are exact) among eight documents; each model's
+    // exposure of a canary is log2 100 − log2 (1 + the candidates it scores
+    // lower than the canary, the canary's own secret aside), by hand from
+    // the stored files; the report averages it over in- and out-models.
+    use cfmem_analysis::report;
+    use cfmem_core::{canaries, CanaryConfig, ExposureConfig};
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = CanaryConfig {
+        n_random: 4,
+        n_controls: 0,
+        format: "digits2".parse().unwrap(),
+        ..CanaryConfig::default()
+    };
+    let mut docs: Vec<Document> = (0..8)
+        .map(|i| {
+            Document::new(
+                format!("doc-{i}"),
+                format!("entry {i}: {}", "xyz ".repeat(i + 1)),
+            )
+        })
+        .collect();
+    docs.extend(canaries(&cfg));
+    let exposure = ExposureConfig {
+        prefix: cfg.prefix.clone(),
+        format: cfg.format,
+        candidates: 2000,
+    };
+    let exp = Experiment::builder(dir.path())
+        .corpus(Corpus::from_documents(docs).unwrap())
+        .model(ModelConfig {
+            d_model: 16,
+            d_ff: 32,
+            n_head: 2,
+            ctx: 32,
+            ..ModelConfig::tiny()
+        })
+        .train(TrainConfig {
+            epochs: 3,
+            batch_size: 4,
+            ..Default::default()
+        })
+        .exposure(Some(exposure.clone()))
+        .open(OnChange::Refuse)
+        .unwrap();
+    let run_cfg = RunConfig {
+        n_models: 4,
+        jobs: 2,
+        ..Default::default()
+    };
+    run(&exp, &run_cfg, &Silent).unwrap();
+    let rep = report(&exp, &ReportConfig::default()).unwrap();
+    let x = exp.exposure(&rep).unwrap().unwrap();
+    assert!(x.exhaustive && x.candidates == 100 && x.format == "digits2");
+    assert_eq!(x.canaries.len(), 4);
+    let (secrets, _) = exposure.secrets(exp.manifest().seed);
+    let bits = 100f64.log2();
+    for c in &x.canaries {
+        let secret = &exp.documents()[c.index].text[cfg.prefix.len()..];
+        let (mut sum_in, mut n_in, mut sum_out, mut n_out) = (0.0, 0, 0.0, 0);
+        for i in 0..4 {
+            let r = exp.read(i).unwrap();
+            let cand = exp.read_exposure(i).unwrap();
+            assert_eq!(cand.len(), 100);
+            let own = f64::from(cand[secrets.iter().position(|s| s == secret).unwrap()]);
+            let canary = r.docs.get(c.index).sum_nll;
+            // The canary's own secret, scored among the candidates, is the
+            // canary's text: the same loss, up to batching and f32.
+            assert!(
+                (own - canary).abs() < 1e-3 * canary.abs().max(1.0),
+                "{own} vs {canary}"
+            );
+            let lower = cand
+                .iter()
+                .zip(&secrets)
+                .filter(|(&v, s)| s.as_str() != secret && f64::from(v) < canary)
+                .count();
+            let e = bits - (1.0 + lower as f64).log2();
+            if r.copies[c.index] > 0 {
+                sum_in += e;
+                n_in += 1;
+            } else {
+                sum_out += e;
+                n_out += 1;
+            }
+        }
+        assert_eq!((c.n_in, c.n_out), (n_in, n_out));
+        assert!((c.exposure_in.unwrap() - sum_in / n_in as f64).abs() < 1e-9);
+        assert!((c.exposure_out.unwrap() - sum_out / n_out as f64).abs() < 1e-9);
+    }
+    // An experiment without exposure has none, and says why it has no file.
+    let other = tempfile::tempdir().unwrap();
+    let plain = setup(other.path(), 2);
+    let rep = report(&plain, &ReportConfig::default()).unwrap();
+    assert!(plain.exposure(&rep).unwrap().is_none());
+    let err = plain.read_exposure(0).unwrap_err().to_string();
+    assert!(err.contains("exposure"), "{err}");
 }

@@ -67,10 +67,10 @@ pub struct ReportArgs {
     /// Empirical-Bayes shrinkage: beside each raw estimate, its posterior mean, posterior interval and local false sign rate (the posterior probability that it is not memorized), under a prior fitted over all documents (ash's: a point mass at 0 and uniforms) with moderated errors. Not for the 0/1 extraction metric. Off by default: on the quickstart corpus and WordNet glosses it did not rank better than the raw estimates.
     #[arg(long)]
     shrink: bool,
-    /// Audit cheap single-model memorization proxies (loss, zlib ratio, reference loss, LiRA offline, RMIA, extraction length) against the counterfactual estimates: each model scores the documents it trained on, and each proxy's Spearman with memorization, precision and recall of its top 1/5/10 % and AUC for the memorized documents are averaged over the models.
+    /// Audit cheap single-model memorization proxies (loss, zlib ratio, reference loss, LiRA offline, RMIA, extraction length; Min-K % Prob and Min-K %++ with --per-token experiments) against the counterfactual estimates: each model scores the documents it trained on, and each proxy's Spearman with memorization, precision and recall of its top 1/5/10 % and AUC for the memorized documents are averaged over the models. With --plots, a chart of each proxy against memorization (proxies.png); with --csv, the audit as CSV.
     #[arg(long)]
     proxies: bool,
-    /// Write every document's estimate to this CSV file.
+    /// Write every document's estimate to this CSV file (and, with --proxies, the proxy audit to FILE.proxies.csv beside it).
     #[arg(long)]
     pub csv: Option<PathBuf>,
     /// Write every document's estimate to this Parquet file (the CSV's columns plus group and kind; for pandas, pyarrow, polars).

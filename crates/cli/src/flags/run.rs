@@ -65,12 +65,15 @@ pub struct RunArgs {
     /// Fine-tune: every model starts from these weights (a safetensors file from `cfmem pretrain`, same model shape) instead of its own random initialisation. Kept as DIR/init.safetensors; part of the experiment's settings.
     #[arg(long, value_name = "CHECKPOINT")]
     init: Option<PathBuf>,
-    /// Keep each model's per-token correctness and loss (runs/model-N.tok, 2.125 bytes per token), for per-token memorization in the HTML report: which part of a document is memorized. Part of the experiment's settings.
+    /// Keep each model's per-token correctness and loss (runs/model-N.tok, 6.125 bytes per token), for per-token memorization in the HTML report: which part of a document is memorized. Part of the experiment's settings.
     #[arg(long)]
     per_token: bool,
     /// Extraction test: every model continues every document's first PREFIX tokens greedily, scored on the next SUFFIX tokens (runs/model-N.ext, 1 byte per document), for `cfmem report --metric extraction`. Documents shorter than PREFIX + SUFFIX tokens are not scored. Part of the experiment's settings. `--extraction` alone is 32:32; others as `--extraction=16:16`.
     #[arg(long, value_name = "PREFIX:SUFFIX", num_args = 0..=1, require_equals = true, default_missing_value = "32:32")]
     extraction: Option<ExtractionConfig>,
+    /// Plant N random canaries ("The secret code is " and a secret of FORMAT: hex32, the default, 128 bits; or digitsK, hexK) in the corpus given with --corpus, and rank each among candidate secrets of its format under every model (runs/model-N.xps; all secrets when there are at most 2,000, else 2,000 drawn), for the exposure of Carlini et al. 2019 in `cfmem report`. Part of the experiment's settings.
+    #[arg(long, value_name = "N[:FORMAT]")]
+    canaries: Option<CanarySpec>,
     /// Model preset: tiny or small [default: tiny].
     #[arg(long)]
     preset: Option<String>,
@@ -212,7 +215,16 @@ impl RunArgs {
                     p.display()
                 );
             }
+            let c = match &self.canaries {
+                Some(spec) => spec.plant(c, self.seed.unwrap_or(0))?,
+                None => c,
+            };
             b = b.corpus(c).corpus_origin(p, load);
+            if let Some(spec) = &self.canaries {
+                b = b.exposure(Some(spec.exposure()));
+            }
+        } else if self.canaries.is_some() {
+            bail!("--canaries plants canaries in a new corpus: give it with --corpus");
         }
         if let Some(p) = &self.queries {
             let load = LoadConfig::default();
@@ -287,6 +299,56 @@ impl RunArgs {
             save_models: self.save_models,
             tf32: self.tf32,
             ..d
+        }
+    }
+}
+
+/// `--canaries N[:FORMAT]`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CanarySpec {
+    n: usize,
+    format: cfmem_core::CanaryFormat,
+}
+
+impl std::str::FromStr for CanarySpec {
+    type Err = String;
+
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        let (n, format) = s.split_once(':').unwrap_or((s, "hex32"));
+        let n: usize =
+            n.parse().ok().filter(|&n| n > 0).ok_or_else(|| {
+                format!("--canaries {s:?}: N must be a positive number of canaries")
+            })?;
+        Ok(Self {
+            n,
+            format: format.parse()?,
+        })
+    }
+}
+
+impl CanarySpec {
+    fn config(&self, seed: u64) -> cfmem_core::CanaryConfig {
+        cfmem_core::CanaryConfig {
+            n_random: self.n,
+            n_controls: 0,
+            format: self.format,
+            seed,
+            ..cfmem_core::CanaryConfig::default()
+        }
+    }
+
+    /// `corpus` with the canaries appended.
+    fn plant(&self, corpus: Corpus, seed: u64) -> Result<Corpus> {
+        let mut docs = corpus.documents().to_vec();
+        docs.extend(cfmem_core::canaries(&self.config(seed)));
+        Corpus::from_documents(docs).context("planting canaries")
+    }
+
+    fn exposure(&self) -> cfmem_core::ExposureConfig {
+        cfmem_core::ExposureConfig {
+            prefix: self.config(0).prefix,
+            format: self.format,
+            candidates: cfmem_core::DEFAULT_CANDIDATES,
         }
     }
 }

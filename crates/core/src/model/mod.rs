@@ -18,7 +18,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::fused::{self, Kernels};
-use layers::{log_softmax_last, Block, Dims, Embedding, Head};
+pub(crate) use layers::log_softmax_last;
+use layers::{Block, Dims, Embedding, Head};
 pub use params::Param;
 use params::ParamBuilder;
 
