@@ -12,6 +12,9 @@ use cfmem_sched::Experiment;
 use crate::flags::ReportArgs;
 
 pub fn cmd_report(a: &ReportArgs) -> Result<()> {
+    // The experiment, when the source is one: it also gives the canaries'
+    // exposure.
+    let mut experiment: Option<Experiment> = None;
     let (src, page): (Box<dyn Rows>, HtmlPage) = match (
         &a.dir,
         &a.import_membership,
@@ -32,6 +35,7 @@ pub fn cmd_report(a: &ReportArgs) -> Result<()> {
             if a.html.is_some() && exp.manifest().per_token {
                 page.token_segments = Some(exp.token_segments(a.metric)?);
             }
+            experiment = Some(exp.clone());
             (Box::new(exp), page)
         }
         (None, Some(m), Some(s)) => {
@@ -70,9 +74,9 @@ pub fn cmd_report(a: &ReportArgs) -> Result<()> {
         bail!("--influence, --groups and --repetition need an experiment directory (imported tables carry no corpus or design)");
     }
     let mut out = analyse(src.as_ref(), &a.analyses())?;
-    if let Some(dir) = &a.dir {
+    if let Some(exp) = &experiment {
         // The canaries' exposure, when the experiment ranks them.
-        out.exposure = Experiment::open(dir)?.exposure(&out.report)?;
+        out.exposure = exp.exposure(&out.report)?;
     }
     for s in &out.report.skipped {
         eprintln!("warning: skipping model {}: {}", s.model, s.reason);

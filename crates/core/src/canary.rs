@@ -175,6 +175,15 @@ pub struct ExposureConfig {
 pub const DEFAULT_CANDIDATES: usize = 2000;
 
 impl ExposureConfig {
+    /// How many candidates [`ExposureConfig::secrets`] gives: every secret
+    /// when there are at most `candidates`, else `candidates`.
+    pub fn n_candidates(&self) -> usize {
+        match self.format.size() {
+            Some(n) if n <= self.candidates as u64 => n as usize,
+            _ => self.candidates,
+        }
+    }
+
     /// The candidate secrets under the experiment's `seed`, and whether
     /// they are all of the format's secrets (exact ranks).
     pub fn secrets(&self, seed: u64) -> (Vec<String>, bool) {
@@ -321,7 +330,8 @@ mod tests {
             candidates: 300,
         };
         let (a, all) = large.secrets(5);
-        assert!(!all && a.len() == 300);
+        assert!(!all && a.len() == 300 && large.n_candidates() == 300);
+        assert_eq!(small.n_candidates(), 100);
         assert_eq!(a, large.secrets(5).0);
         assert_ne!(a, large.secrets(6).0);
         // The default canaries are canaries of this exposure.

@@ -48,7 +48,7 @@ impl Experiment {
         let (model, hash, n, body) =
             unframe(&path, &bytes, MAGIC, "exposure file", |n| n.checked_mul(4))?;
         self.check_beside(&path, i, model, &hash)?;
-        let expected = cfg.secrets(self.manifest().seed).0.len();
+        let expected = cfg.n_candidates();
         if n != expected {
             return Err(Error::CorruptRecord {
                 path,

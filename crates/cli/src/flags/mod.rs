@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
+mod canaries;
 mod compare;
 mod pretrain;
 mod report;
