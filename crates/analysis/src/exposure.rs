@@ -176,10 +176,13 @@ pub fn exposure_by_fit(canary: f64, candidates: &[f64], bits: f64) -> f64 {
 /// One canary's exposure across an experiment's models.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CanaryExposure {
-    /// The document's index.
+    /// The document's index (the first, when it has copies).
     pub index: usize,
     /// Its id.
     pub id: String,
+    /// Documents of the corpus with its text (the canary's insertions).
+    #[serde(default = "one")]
+    pub copies: usize,
     /// Its counterfactual memorization in the report's metric (`None`
     /// without an estimate).
     pub mem: Option<f64>,
@@ -191,6 +194,10 @@ pub struct CanaryExposure {
     pub exposure_out: Option<f64>,
     /// Models that did not.
     pub n_out: usize,
+}
+
+fn one() -> usize {
+    1
 }
 
 /// The exposure of an experiment's canaries.
@@ -205,7 +212,7 @@ pub struct ExposureReport {
     /// Whether they are all of `R` (exact ranks) or a sample (the
     /// distribution-fitting approximation).
     pub exhaustive: bool,
-    /// One per canary, in corpus order.
+    /// One per canary (its copies counted once), in corpus order.
     pub canaries: Vec<CanaryExposure>,
 }
 

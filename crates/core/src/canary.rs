@@ -24,6 +24,7 @@ use crate::corpus::Document;
 /// nothing else in the corpus predicts.
 /// | `seed` | 0 | seed of the random digits |
 /// | `format` | `hex32` | the secret's alphabet and length ([`CanaryFormat`]) |
+/// | `copies` | 1 | documents per random canary, all with its text and its id as their `group` (the Secret Sharer's insertions: removed together under `--units group`) |
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CanaryConfig {
     /// Random-identifier documents.
@@ -40,6 +41,8 @@ pub struct CanaryConfig {
     pub seed: u64,
     /// The secret's format.
     pub format: CanaryFormat,
+    /// Documents per random canary (at least 1).
+    pub copies: usize,
 }
 
 /// The alphabet of a canary's secret.
@@ -235,6 +238,7 @@ impl Default for CanaryConfig {
             repeats: 8,
             seed: 0,
             format: CanaryFormat::default(),
+            copies: 1,
         }
     }
 }
@@ -256,16 +260,27 @@ pub fn kind_of(id: &str) -> &'static str {
     }
 }
 
-/// The planted documents: ids `canary-random-NN` then `canary-control-NN`.
+/// The planted documents: ids `canary-random-NN` then `canary-control-NN`. With `copies` > 1, random canary `NN` is
+/// `copies` documents `canary-random-NN-cK` (`K` from 1) of one text, each
+/// with group `canary-random-NN`, so that a design over the group field
+/// puts them in or out together.
 pub fn canaries(cfg: &CanaryConfig) -> Vec<Document> {
     let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed);
-    let mut docs = Vec::with_capacity(cfg.n_random + cfg.n_controls);
+    let copies = cfg.copies.max(1);
+    let mut docs = Vec::with_capacity(cfg.n_random * copies + cfg.n_controls);
     for i in 0..cfg.n_random {
-        let digits = cfg.format.random(&mut rng);
-        docs.push(Document::new(
-            format!("{RANDOM_PREFIX}{i:02}"),
-            format!("{}{digits}", cfg.prefix),
-        ));
+        let text = format!("{}{}", cfg.prefix, cfg.format.random(&mut rng));
+        let id = format!("{RANDOM_PREFIX}{i:02}");
+        if copies == 1 {
+            docs.push(Document::new(id, text));
+            continue;
+        }
+        for k in 1..=copies {
+            docs.push(Document {
+                group: Some(id.clone()),
+                ..Document::new(format!("{id}-c{k}"), text.clone())
+            });
+        }
     }
     for i in 0..cfg.n_controls {
         let text = vec![cfg.control_word.as_str(); cfg.repeats + i].join(" ");
@@ -308,6 +323,33 @@ mod tests {
         // The default format is that text's: 32 hex digits, 128 bits.
         let f = CanaryFormat::default();
         assert!(f.matches(digits) && f.bits() == 128.0 && f.size().is_none());
+    }
+
+    #[test]
+    fn copies_repeat_each_random_canary_in_its_own_group() {
+        let one = canaries(&CanaryConfig {
+            n_controls: 2,
+            ..CanaryConfig::default()
+        });
+        let three = canaries(&CanaryConfig {
+            n_controls: 2,
+            copies: 3,
+            ..CanaryConfig::default()
+        });
+        assert_eq!(three.len(), 16 * 3 + 2);
+        for (i, c) in one[..16].iter().enumerate() {
+            let copies = &three[3 * i..3 * i + 3];
+            for (k, d) in copies.iter().enumerate() {
+                // The same secrets as one copy draws, in the canary's group.
+                assert_eq!(d.text, c.text);
+                assert_eq!(d.id, format!("{}-c{}", c.id, k + 1));
+                assert_eq!(d.group.as_deref(), Some(c.id.as_str()));
+                assert_eq!(kind_of(&d.id), "random canaries");
+            }
+            assert!(c.group.is_none());
+        }
+        assert_eq!(&three[48..], &one[16..]);
+        assert!(three[48].group.is_none());
     }
 
     #[test]

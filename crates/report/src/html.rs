@@ -640,9 +640,14 @@ fn exposure_section(a: &Analyses, h: &mut String) {
     for c in &x.canaries {
         let _ = write!(
             h,
-            "<tr><td><a href=\"#doc-{}\">{}</a></td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            "<tr><td><a href=\"#doc-{}\">{}</a>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
             c.index,
             esc(&c.id),
+            if c.copies > 1 {
+                format!(" (×{} copies)", c.copies)
+            } else {
+                String::new()
+            },
             num(c.mem, 3),
             o(c.exposure_in, c.n_in),
             o(c.exposure_out, c.n_out)

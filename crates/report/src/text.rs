@@ -61,9 +61,14 @@ fn exposure(w: &mut String, out: &Analyses) {
         return;
     };
     let how = x.method();
+    let copies = if x.canaries.iter().any(|c| c.copies > 1) {
+        "; (xK): planted K times"
+    } else {
+        ""
+    };
     out!(
         w,
-        "\nExposure of {} canaries ({}: at most {:.1} bits; {how}), mean over the models that trained on each and over those that did not:",
+        "\nExposure of {} canaries ({}: at most {:.1} bits; {how}{copies}), mean over the models that trained on each and over those that did not:",
         x.canaries.len(),
         x.format,
         x.bits
@@ -78,10 +83,15 @@ fn exposure(w: &mut String, out: &Analyses) {
     );
     let o = |v: Option<f64>, n: usize| v.map_or("n/a".into(), |v| format!("{v:.1} ({n})"));
     for c in &x.canaries {
+        let id = if c.copies > 1 {
+            format!("{} (x{})", c.id, c.copies)
+        } else {
+            c.id.clone()
+        };
         out!(
             w,
             "  {:<28} {:>10}  {:>12}  {:>12}",
-            c.id,
+            id,
             c.mem.map_or("n/a".into(), |m| format!("{m:.3}")),
             o(c.exposure_in, c.n_in),
             o(c.exposure_out, c.n_out)

@@ -7,6 +7,8 @@
 //! [`cfmem_core::ExposureConfig::secrets`]), then the blake3 of everything
 //! before.
 
+use std::collections::hash_map::{Entry, HashMap};
+
 use cfmem_analysis::{exposure, CanaryExposure, ExposureReport, Report, RunningStats};
 
 use crate::error::{Error, Kept, RecordProblem, Result};
@@ -80,12 +82,23 @@ impl Experiment {
         };
         let (secrets, exhaustive) = cfg.secrets(self.manifest().seed);
         let bits = cfg.format.bits();
-        let canaries: Vec<(usize, &str)> = self
-            .documents()
-            .iter()
-            .enumerate()
-            .filter_map(|(d, doc)| cfg.secret_of(&doc.text).map(|s| (d, s)))
-            .collect();
+        // One entry per secret: a canary planted with copies is several
+        // documents of one text, ranked once (at its first document).
+        let mut canaries: Vec<(usize, &str)> = Vec::new();
+        let mut copies: Vec<usize> = Vec::new();
+        let mut seen: HashMap<&str, usize> = HashMap::new();
+        for (d, doc) in self.documents().iter().enumerate() {
+            if let Some(s) = cfg.secret_of(&doc.text) {
+                match seen.entry(s) {
+                    Entry::Occupied(k) => copies[*k.get()] += 1,
+                    Entry::Vacant(v) => {
+                        v.insert(canaries.len());
+                        canaries.push((d, s));
+                        copies.push(1);
+                    }
+                }
+            }
+        }
         let mut stats = vec![(RunningStats::default(), RunningStats::default()); canaries.len()];
         for i in self.record_indices()? {
             let (Ok(r), Ok(cand)) = (self.read(i), self.read_exposure(i)) else {
@@ -118,9 +131,11 @@ impl Experiment {
             canaries: canaries
                 .iter()
                 .zip(&stats)
-                .map(|(&(d, _), (inn, out))| CanaryExposure {
+                .zip(&copies)
+                .map(|((&(d, _), (inn, out)), &copies)| CanaryExposure {
                     index: d,
                     id: self.documents()[d].id.clone(),
+                    copies,
                     mem: report.docs.get(d).and_then(|x| x.estimate.mem),
                     exposure_in: mean(inn),
                     n_in: inn.n,

@@ -549,3 +549,84 @@ fn exposure_ranks_each_canary_among_the_candidates_each_model_scored() {
     let err = plain.read_exposure(0).unwrap_err().to_string();
     assert!(err.contains("exposure"), "{err}");
 }
+
+#[test]
+fn canaries_planted_with_copies_go_in_and_out_whole_and_are_ranked_once() {
+    // Three canaries, each three documents of one text in one group, under
+    // a design over the group field: every model has all three copies or
+    // none, and the exposure report lists each canary once, with its copies,
+    // at its first document.
+    use cfmem_analysis::report;
+    use cfmem_core::{canaries, CanaryConfig, ExposureConfig};
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = CanaryConfig {
+        n_random: 3,
+        n_controls: 0,
+        format: "digits2".parse().unwrap(),
+        copies: 3,
+        ..CanaryConfig::default()
+    };
+    let mut docs: Vec<Document> = (0..6)
+        .map(|i| {
+            Document::new(
+                format!("doc-{i}"),
+                format!("entry {i}: {}", "ab ".repeat(i + 1)),
+            )
+        })
+        .collect();
+    docs.extend(canaries(&cfg));
+    let exp = Experiment::builder(dir.path())
+        .corpus(Corpus::from_documents(docs).unwrap())
+        .model(ModelConfig {
+            d_model: 16,
+            d_ff: 32,
+            n_head: 2,
+            ctx: 32,
+            ..ModelConfig::tiny()
+        })
+        .train(TrainConfig {
+            epochs: 2,
+            batch_size: 4,
+            ..Default::default()
+        })
+        .units(cfmem_sched::UnitSpec::GroupField)
+        .exposure(Some(ExposureConfig {
+            prefix: cfg.prefix.clone(),
+            format: cfg.format,
+            candidates: 2000,
+        }))
+        .open(OnChange::Refuse)
+        .unwrap();
+    let run_cfg = RunConfig {
+        n_models: 4,
+        jobs: 2,
+        ..Default::default()
+    };
+    run(&exp, &run_cfg, &Silent).unwrap();
+    let rep = report(&exp, &ReportConfig::default()).unwrap();
+    let x = exp.exposure(&rep).unwrap().unwrap();
+    let ids: Vec<&str> = x.canaries.iter().map(|c| c.id.as_str()).collect();
+    assert_eq!(
+        ids,
+        [
+            "canary-random-00-c1",
+            "canary-random-01-c1",
+            "canary-random-02-c1"
+        ]
+    );
+    let mut n_in_any = 0;
+    for c in &x.canaries {
+        assert_eq!(c.copies, 3);
+        assert_eq!(c.n_in + c.n_out, 4);
+        n_in_any += c.n_in;
+        for i in 0..4 {
+            let r = exp.read(i).unwrap();
+            let k = r.copies[c.index];
+            assert!(
+                (c.index..c.index + 3).all(|d| r.copies[d] == k),
+                "model {i}: a canary's copies split"
+            );
+        }
+    }
+    assert!(n_in_any > 0);
+}

@@ -72,8 +72,8 @@ pub struct RunArgs {
     /// Extraction test: every model continues every document's first PREFIX tokens greedily, scored on the next SUFFIX tokens (runs/model-N.ext, 1 byte per document), for `cfmem report --metric extraction`. Documents shorter than PREFIX + SUFFIX tokens are not scored. Part of the experiment's settings. `--extraction` alone is 32:32; others as `--extraction=16:16`.
     #[arg(long, value_name = "PREFIX:SUFFIX", num_args = 0..=1, require_equals = true, default_missing_value = "32:32")]
     extraction: Option<ExtractionConfig>,
-    /// Plant N random canaries ("The secret code is " and a secret of FORMAT: hex32, the default, 128 bits; or digitsK, hexK) in the corpus given with --corpus, and rank each among candidate secrets of its format under every model (runs/model-N.xps; all secrets when there are at most 2,000, else 2,000 drawn), for the exposure of Carlini et al. 2019 in `cfmem report`. Part of the experiment's settings.
-    #[arg(long, value_name = "N[:FORMAT]")]
+    /// Plant N random canaries ("The secret code is " and a secret of FORMAT: hex32, the default, 128 bits; or digitsK, hexK), each COPIES times [default: 1], in the corpus given with --corpus, and rank each among candidate secrets of its format under every model (runs/model-N.xps; all secrets when there are at most 2,000, else 2,000 drawn), for the exposure of Carlini et al. 2019 in `cfmem report`. A canary's copies share a group and are removed together (--units group, unless near-dup is asked). Part of the experiment's settings.
+    #[arg(long, value_name = "N[:FORMAT[:COPIES]]")]
     canaries: Option<CanarySpec>,
     /// Model preset: tiny or small [default: tiny].
     #[arg(long)]
@@ -206,6 +206,8 @@ impl RunArgs {
         if !self.fresh {
             b = b.resume_settings();
         }
+        // The first document of the corpus given with a group of its own.
+        let mut grouped = None;
         if let Some(p) = &self.corpus {
             let load = self.load();
             let c = Corpus::load(p, &load)?;
@@ -216,6 +218,11 @@ impl RunArgs {
                     p.display()
                 );
             }
+            grouped = c
+                .documents()
+                .iter()
+                .find(|d| d.group.is_some())
+                .map(|d| d.id.clone());
             let c = match &self.canaries {
                 Some(spec) => spec.plant(c, self.seed.unwrap_or(0))?,
                 None => c,
@@ -254,8 +261,16 @@ impl RunArgs {
         if let Some(s) = self.seeding {
             b = b.seeding(s);
         }
-        if let Some(u) = &self.units {
-            b = b.units(u.clone());
+        let units = match &self.canaries {
+            Some(spec) if self.corpus.is_some() => spec.units(
+                self.units.as_ref(),
+                stored.as_ref().map(|m| &m.units),
+                grouped.as_deref(),
+            )?,
+            _ => self.units.clone(),
+        };
+        if let Some(u) = units {
+            b = b.units(u);
         }
         if let Some(t) = &self.tokenizer {
             b = b.tokenizer(t.clone());
