@@ -43,6 +43,10 @@ fn main() -> Result<()> {
     for (i, p) in peaks.iter().enumerate() {
         println!("peak threads={} gflops={p:.1}", i + 1);
     }
+    for threads in 1..=cores.min(2) {
+        let (g, engine) = common::peak_bf16_gflops(threads)?;
+        println!("peak_bf16 threads={threads} gflops={g:.1} engine={engine}");
+    }
     if std::env::var("CFMEM_BENCH_PRODUCTS").is_ok() {
         return products();
     }

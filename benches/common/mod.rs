@@ -23,6 +23,34 @@ pub fn peak_gflops(threads: usize) -> Result<f64> {
     Ok(2.0 * (n as f64).powi(3) / best / 1e9)
 }
 
+/// GFLOP/s of the best of a few 2048³ bf16 products (fp32 accumulation,
+/// both operands packed inside the timing) on `threads` threads, and the
+/// engine that ran them: the bf16 ceiling beside [`peak_gflops`].
+pub fn peak_bf16_gflops(threads: usize) -> Result<(f64, &'static str)> {
+    use cfmem_kernels::{gemm, Engine, MatRef, PackedA, PackedB};
+    let n = 2048;
+    let a: Vec<f32> = (0..n * n)
+        .map(|i| ((i * 7919) % 1000) as f32 / 500.0 - 1.0)
+        .collect();
+    let mut c = vec![0.0f32; n * n];
+    let engine = Engine::detect();
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()?;
+    let view = MatRef::row_major(&a, n, n)?;
+    let mut best = f64::MAX;
+    for _ in 0..4 {
+        let t = Instant::now();
+        pool.install(|| -> Result<()> {
+            let (pa, pb) = (PackedA::pack_with(view, threads), PackedB::pack(view));
+            gemm(engine, &pa, &pb, &mut c, n, false, threads)?;
+            Ok(())
+        })?;
+        best = best.min(t.elapsed().as_secs_f64());
+    }
+    Ok((2.0 * (n as f64).powi(3) / best / 1e9, engine.name()))
+}
+
 /// Peak resident memory of this process (VmHWM), in MiB.
 pub fn peak_mib() -> f64 {
     std::fs::read_to_string("/proc/self/status")

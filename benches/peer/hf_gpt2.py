@@ -13,7 +13,7 @@ benchmark's format (and `eval` lines: forward only, no_grad):
 Set up once (not part of CI; PyPI's torch wheel is several GB):
 
     bash benches/peer/setup.sh
-    .venv-peer/bin/python benches/peer/hf_gpt2.py [--quick]
+    .venv-peer/bin/python benches/peer/hf_gpt2.py [--quick] [--bf16]   # --bf16: autocast, as torch_gpt.py
 """
 
 import os
@@ -24,7 +24,7 @@ import torch.nn.functional as F
 from transformers import GPT2Config, GPT2LMHeadModel
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from torch_gpt import EVAL_BATCH, batches, bench, rate  # noqa: E402
+from torch_gpt import EVAL_BATCH, autocast, batches, bench, rate  # noqa: E402
 
 
 def model_for(d, layers, ctx):
@@ -57,8 +57,9 @@ def train(cfg, threads, steps, seed=0):
 
     def step():
         x, y = next(it)
-        logits = model(input_ids=x).logits
-        loss = F.cross_entropy(logits.reshape(-1, 259), y.reshape(-1))
+        with autocast():
+            logits = model(input_ids=x).logits
+            loss = F.cross_entropy(logits.reshape(-1, 259), y.reshape(-1))
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -72,7 +73,7 @@ def evaluate(cfg, threads, steps):
     d, layers, ctx, _ = cfg
     model = model_for(d, layers, ctx).eval()
     it = batches(ctx, EVAL_BATCH, 0)
-    with torch.no_grad():
+    with torch.no_grad(), autocast():
         return rate(lambda: model(input_ids=next(it)[0]), steps, EVAL_BATCH * ctx)
 
 

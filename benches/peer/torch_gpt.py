@@ -16,6 +16,14 @@ Set up once (not part of CI):
     .venv-peer/bin/python benches/peer/torch_gpt.py            # all configs
     .venv-peer/bin/python benches/peer/torch_gpt.py --quick    # fewer steps
     .venv-peer/bin/python benches/peer/torch_gpt.py --products # per-product GFLOP/s
+    .venv-peer/bin/python benches/peer/torch_gpt.py --bf16     # autocast to bf16
+
+`--bf16` runs PyTorch's best CPU arrangement, `torch.autocast("cpu",
+dtype=torch.bfloat16)` around the forward pass and the loss (fp32 master
+weights and AdamW; oneDNN's AMX or AVX512-BF16 kernels), and adds
+`precision=bf16` to each line; with `--products` it times the products
+with bf16 operands (`gflops`, the kernel alone) and under autocast from
+fp32 operands (`gflops_autocast`, the casts included).
 """
 
 import argparse
@@ -28,6 +36,20 @@ import time
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+
+# Autocast to bf16 (`--bf16`); an environment variable so that the worker
+# processes of the one-process-per-core arrangement see it too.
+BF16 = os.environ.get("CFMEM_PEER_BF16") == "1"
+
+
+def autocast():
+    """bf16 autocast under `--bf16`, else nothing."""
+    return torch.autocast("cpu", dtype=torch.bfloat16, enabled=BF16)
+
+
+def precision():
+    """` precision=bf16` under `--bf16`, else nothing."""
+    return " precision=bf16" if BF16 else ""
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -133,7 +155,8 @@ def train(cfg, threads, steps, seed=0):
 
     def step():
         x, y = next(it)
-        loss = F.cross_entropy(model(x).reshape(-1, 259), y.reshape(-1))
+        with autocast():
+            loss = F.cross_entropy(model(x).reshape(-1, 259), y.reshape(-1))
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -157,7 +180,8 @@ def evaluate(cfg, threads, steps):
 
     def step():
         x, y = next(it)
-        F.cross_entropy(model(x).reshape(-1, 259), y.reshape(-1), reduction="none")
+        with autocast():
+            F.cross_entropy(model(x).reshape(-1, 259).float(), y.reshape(-1), reduction="none")
 
     with torch.no_grad():
         return rate(step, steps, EVAL_BATCH * ctx)
@@ -174,13 +198,25 @@ def products():
                            ("proj", 4 * d, d), ("head", d, 259)):
             x, w, dy = torch.randn(n, k), torch.randn(k, m), torch.randn(n, m)
             for direction, a, b in (("fwd", x, w), ("dx", dy, w.T), ("dw", x.T, dy)):
-                best = float("inf")
-                for _ in range(6):
-                    t = time.perf_counter()
-                    a @ b
-                    best = min(best, time.perf_counter() - t)
-                print(f"product d_model={d} {name} {direction} n={n} k={k} m={m} "
-                      f"gflops={2 * n * k * m / best / 1e9:.1f}", flush=True)
+                def best_of(f):
+                    best = float("inf")
+                    for _ in range(6):
+                        t = time.perf_counter()
+                        f()
+                        best = min(best, time.perf_counter() - t)
+                    return 2 * n * k * m / best / 1e9
+                line = f"product d_model={d} {name} {direction} n={n} k={k} m={m}"
+                if BF16:
+                    a16, b16 = a.bfloat16(), b.bfloat16()
+                    g = best_of(lambda: a16 @ b16)
+
+                    def cast():
+                        with autocast():
+                            a @ b
+                    print(f"{line} gflops={g:.1f} gflops_autocast={best_of(cast):.1f}"
+                          f"{precision()}", flush=True)
+                else:
+                    print(f"{line} gflops={best_of(lambda: a @ b):.1f}", flush=True)
 
 
 def _worker(args):
@@ -196,7 +232,13 @@ def bench(train_fn, worker, evaluate=None):
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--products", action="store_true",
                     help="only the per-product GFLOP/s of the training step's shapes")
+    ap.add_argument("--bf16", action="store_true",
+                    help="torch.autocast to bf16 (PyTorch's best CPU arrangement)")
     args = ap.parse_args()
+    if args.bf16:
+        global BF16
+        BF16 = True
+        os.environ["CFMEM_PEER_BF16"] = "1"
     if args.products:
         products()
         return
@@ -212,18 +254,20 @@ def bench(train_fn, worker, evaluate=None):
         for t in range(1, cores + 1):
             tps = train_fn(cfg, t, steps)
             print(f"train {head} k=1 threads={t} tokens_per_s={tps:.0f} "
-                  f"peak_fraction={tps * fpt / (peaks[t] * 1e9):.3f}", flush=True)
+                  f"peak_fraction={tps * fpt / (peaks[t] * 1e9):.3f}{precision()}", flush=True)
         if cores > 1:
             with mp.get_context("spawn").Pool(cores) as pool:
                 rates = pool.map(worker, [(cfg, 1, steps, s) for s in range(cores)])
             tps = sum(rates)
             print(f"train {head} k={cores} procs={cores} threads=1 tokens_per_s={tps:.0f} "
-                  f"peak_fraction={tps * fpt / (peaks[cores] * 1e9):.3f}", flush=True)
+                  f"peak_fraction={tps * fpt / (peaks[cores] * 1e9):.3f}{precision()}",
+                  flush=True)
         if evaluate is not None:
             for t in range(1, cores + 1):
                 eps = evaluate(cfg, t, 4 * steps)
                 eval_head = head.replace(f"batch={batch}", f"batch={EVAL_BATCH}")
-                print(f"eval {eval_head} k=1 threads={t} tokens_per_s={eps:.0f}", flush=True)
+                print(f"eval {eval_head} k=1 threads={t} tokens_per_s={eps:.0f}{precision()}",
+                      flush=True)
 
 
 def main():

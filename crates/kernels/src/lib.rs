@@ -1,0 +1,423 @@
+//! Matrix products with bf16 operands and fp32 accumulation, for cfmem's
+//! bf16 training.
+//!
+//! `C = A·B` (or `C += A·B`) where `A` and `B` are fp32 matrices of any
+//! strides (so transposed views cost nothing) rounded to bf16 as they are
+//! packed, and `C` is fp32, row-major with a leading dimension. Every
+//! product of two bf16 numbers is exact in fp32; the sums are fp32.
+//!
+//! ```
+//! use cfmem_kernels::{matmul_bf16, MatRef};
+//! let a = [1.0f32, 2.0, 3.0, 4.0]; // 2×2, row-major
+//! let b = [0.5f32, 0.0, 0.0, 0.25];
+//! let mut c = [0.0f32; 4];
+//! matmul_bf16(MatRef::row_major(&a, 2, 2)?, MatRef::row_major(&b, 2, 2)?, &mut c, 2, false, 1)?;
+//! assert_eq!(c, [0.5, 0.5, 1.5, 1.0]);
+//! # Ok::<(), cfmem_kernels::Error>(())
+//! ```
+//!
+//! # Engines
+//!
+//! | engine | instruction | where |
+//! |---|---|---|
+//! | [`Engine::Avx512Bf16`] | `vdpbf16ps` (16 lanes, 2 products each) | Intel Cooper Lake, Sapphire Rapids and later; AMD Zen 4 and later |
+//! | [`Engine::Portable`] | scalar fp32 | anywhere; the same sums in the same order |
+//!
+//! [`Engine::detect`] picks the fastest the CPU offers. Both engines add, for
+//! each output and each pair of `k`, the odd product then the even one,
+//! each addition rounded to fp32 (as `vdpbf16ps` is specified), so they
+//! agree bit for bit on normal numbers (tested); `vdpbf16ps` flushes
+//! subnormals to zero, the portable engine keeps them. Intel's AMX tile
+//! units (`tdpbf16ps`) are the next engine; the blocking below (panels of
+//! 16 rows would fit a tile) is laid out for it.
+//!
+//! # Layout
+//!
+//! `A` is packed into panels of [`MR`] rows, `B` into panels of [`NR`]
+//! columns, each as `k` pairs: a `u32` holding the bf16 of element `2p` in
+//! its low half and of `2p + 1` in its high half (the VNNI pairs the dot
+//! product instructions take; odd `k` is padded with a zero). The product
+//! runs over blocks of [`KC2`] pairs and [`NC`] columns, so that a block of
+//! packed `B` stays in the core's L2 cache while every row panel of `A`
+//! passes over it; rows panels are split over threads.
+
+#![deny(unsafe_op_in_unsafe_fn)]
+
+#[cfg(target_arch = "x86_64")]
+mod avx512;
+mod pack;
+mod portable;
+
+pub use pack::{PackedA, PackedB};
+
+use rayon::prelude::*;
+
+/// Rows of a packed `A` panel, and of the output tile.
+pub const MR: usize = 12;
+/// Columns of a packed `B` panel, and of the output tile (two vectors of 16).
+pub const NR: usize = 32;
+/// Pairs of `k` in one block of the product.
+pub const KC2: usize = 128;
+/// Columns of `B` in one block of the product (a multiple of [`NR`]).
+pub const NC: usize = 1024;
+
+/// What a product was given that does not fit.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A matrix view reaches past its slice.
+    #[error(
+        "{rows}×{cols} matrix with strides ({rs}, {cs}) reaches element {need} of a slice of {len}"
+    )]
+    OutOfBounds {
+        /// Rows.
+        rows: usize,
+        /// Columns.
+        cols: usize,
+        /// Row stride.
+        rs: usize,
+        /// Column stride.
+        cs: usize,
+        /// Elements the view needs.
+        need: usize,
+        /// Elements the slice has.
+        len: usize,
+    },
+    /// `A`'s columns and `B`'s rows differ.
+    #[error("inner dimensions differ: A is {m}×{k}, B is {kb}×{n}")]
+    Inner {
+        /// A's rows.
+        m: usize,
+        /// A's columns.
+        k: usize,
+        /// B's rows.
+        kb: usize,
+        /// B's columns.
+        n: usize,
+    },
+    /// `C` is too small or its leading dimension shorter than a row.
+    #[error("C of {m}×{n} with leading dimension {ldc} needs {need} elements, has {len}")]
+    Output {
+        /// Rows.
+        m: usize,
+        /// Columns.
+        n: usize,
+        /// Leading dimension.
+        ldc: usize,
+        /// Elements needed.
+        need: usize,
+        /// Elements given.
+        len: usize,
+    },
+    /// The engine asked for is not on this CPU.
+    #[error("the {0} engine is not available on this CPU")]
+    Unavailable(&'static str),
+}
+
+/// Result of this crate.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// An fp32 matrix view: `rows × cols`, element `(i, j)` at
+/// `data[i * rs + j * cs]`, checked to lie inside `data` when made.
+#[derive(Debug, Clone, Copy)]
+pub struct MatRef<'a> {
+    data: &'a [f32],
+    rows: usize,
+    cols: usize,
+    rs: usize,
+    cs: usize,
+}
+
+impl<'a> MatRef<'a> {
+    /// A view with the given strides.
+    ///
+    /// # Errors
+    /// [`Error::OutOfBounds`] when an element lies outside `data`.
+    pub fn new(data: &'a [f32], rows: usize, cols: usize, rs: usize, cs: usize) -> Result<Self> {
+        let bad = |need| Error::OutOfBounds {
+            rows,
+            cols,
+            rs,
+            cs,
+            need,
+            len: data.len(),
+        };
+        if rows > 0 && cols > 0 {
+            let last = (rows - 1)
+                .checked_mul(rs)
+                .and_then(|x| (cols - 1).checked_mul(cs).and_then(|y| x.checked_add(y)))
+                .ok_or_else(|| bad(usize::MAX))?;
+            if last >= data.len() {
+                return Err(bad(last + 1));
+            }
+        }
+        Ok(Self {
+            data,
+            rows,
+            cols,
+            rs,
+            cs,
+        })
+    }
+
+    /// A contiguous row-major view.
+    ///
+    /// # Errors
+    /// As [`MatRef::new`].
+    pub fn row_major(data: &'a [f32], rows: usize, cols: usize) -> Result<Self> {
+        Self::new(data, rows, cols, cols, 1)
+    }
+
+    /// The transpose (the same elements, strides swapped).
+    pub fn t(self) -> Self {
+        Self {
+            rows: self.cols,
+            cols: self.rows,
+            rs: self.cs,
+            cs: self.rs,
+            ..self
+        }
+    }
+
+    /// Rows.
+    pub fn rows(&self) -> usize {
+        self.rows
+    }
+
+    /// Columns.
+    pub fn cols(&self) -> usize {
+        self.cols
+    }
+
+    /// Element `(i, j)`.
+    #[inline]
+    pub fn at(&self, i: usize, j: usize) -> f32 {
+        self.data[i * self.rs + j * self.cs]
+    }
+}
+
+/// Which instructions run the product.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Engine {
+    /// AVX512-BF16 `vdpbf16ps`.
+    Avx512Bf16,
+    /// Scalar fp32, the same sums in the same order.
+    Portable,
+}
+
+impl Engine {
+    /// The fastest engine this CPU offers.
+    pub fn detect() -> Self {
+        if Engine::Avx512Bf16.available() {
+            Engine::Avx512Bf16
+        } else {
+            Engine::Portable
+        }
+    }
+
+    /// Whether this CPU (and OS) can run it.
+    pub fn available(self) -> bool {
+        match self {
+            Engine::Portable => true,
+            #[cfg(target_arch = "x86_64")]
+            Engine::Avx512Bf16 => {
+                std::arch::is_x86_feature_detected!("avx512f")
+                    && std::arch::is_x86_feature_detected!("avx512bf16")
+            }
+            #[cfg(not(target_arch = "x86_64"))]
+            Engine::Avx512Bf16 => false,
+        }
+    }
+
+    /// Its name: `avx512-bf16` or `portable`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Engine::Avx512Bf16 => "avx512-bf16",
+            Engine::Portable => "portable",
+        }
+    }
+}
+
+impl std::fmt::Display for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// `x` rounded to the nearest bf16 (ties to even), as bits.
+#[inline]
+pub fn bf16_bits(x: f32) -> u16 {
+    half::bf16::from_f32(x).to_bits()
+}
+
+/// `x` rounded to the nearest bf16 (ties to even), as an f32.
+#[inline]
+pub fn round_bf16(x: f32) -> f32 {
+    f32::from_bits(u32::from(bf16_bits(x)) << 16)
+}
+
+/// `C = A·B`, or `C += A·B` with `accumulate`, on packed operands: `C`
+/// row-major `m × n` with leading dimension `ldc`, over `threads` threads
+/// of the current rayon pool (1: this thread only).
+///
+/// # Errors
+/// [`Error::Inner`] when the shapes do not chain, [`Error::Output`] when
+/// `c` is too small, [`Error::Unavailable`] for an engine the CPU lacks.
+pub fn gemm(
+    engine: Engine,
+    a: &PackedA,
+    b: &PackedB,
+    c: &mut [f32],
+    ldc: usize,
+    accumulate: bool,
+    threads: usize,
+) -> Result<()> {
+    let (m, n) = (a.rows(), b.cols());
+    if a.depth() != b.depth() {
+        return Err(Error::Inner {
+            m,
+            k: a.depth(),
+            kb: b.depth(),
+            n,
+        });
+    }
+    if m == 0 || n == 0 {
+        return Ok(());
+    }
+    let need = (m - 1) * ldc + n;
+    if ldc < n || c.len() < need {
+        return Err(Error::Output {
+            m,
+            n,
+            ldc,
+            need,
+            len: c.len(),
+        });
+    }
+    if !engine.available() {
+        return Err(Error::Unavailable(engine.name()));
+    }
+    let k2 = a.pairs();
+    if k2 == 0 {
+        if !accumulate {
+            for i in 0..m {
+                c[i * ldc..i * ldc + n].fill(0.0);
+            }
+        }
+        return Ok(());
+    }
+    let c = &mut c[..need];
+    let panels = m.div_ceil(MR);
+    for nc0 in (0..n).step_by(NC) {
+        let nc1 = (nc0 + NC).min(n);
+        for kc0 in (0..k2).step_by(KC2) {
+            let kc = KC2.min(k2 - kc0);
+            let load = accumulate || kc0 > 0;
+            let panel = |(p, rows_c): (usize, &mut [f32])| {
+                let rows = MR.min(m - p * MR);
+                let ap = a.panel(p, kc0, kc);
+                for j in nc0 / NR..nc1.div_ceil(NR) {
+                    let col0 = j * NR;
+                    let cols = NR.min(n - col0);
+                    tile(
+                        engine,
+                        kc,
+                        ap,
+                        b.panel(j, kc0, kc),
+                        &mut rows_c[col0..],
+                        ldc,
+                        rows,
+                        cols,
+                        load,
+                    );
+                }
+            };
+            if threads > 1 && panels > 1 {
+                c.par_chunks_mut(MR * ldc)
+                    .take(panels)
+                    .enumerate()
+                    .for_each(panel);
+            } else {
+                c.chunks_mut(MR * ldc)
+                    .take(panels)
+                    .enumerate()
+                    .for_each(panel);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `C = A·B` (or `+=`) from fp32 views, packing both: [`gemm`] with
+/// [`Engine::detect`].
+///
+/// # Errors
+/// As [`gemm`].
+pub fn matmul_bf16(
+    a: MatRef<'_>,
+    b: MatRef<'_>,
+    c: &mut [f32],
+    ldc: usize,
+    accumulate: bool,
+    threads: usize,
+) -> Result<()> {
+    if a.cols() != b.rows() {
+        return Err(Error::Inner {
+            m: a.rows(),
+            k: a.cols(),
+            kb: b.rows(),
+            n: b.cols(),
+        });
+    }
+    gemm(
+        Engine::detect(),
+        &PackedA::pack_with(a, threads),
+        &PackedB::pack(b),
+        c,
+        ldc,
+        accumulate,
+        threads,
+    )
+}
+
+/// One output tile: `rows × cols` of `c` (row `r` at `c[r * ldc..]`) from
+/// `kc` pairs of a packed `A` panel and a packed `B` panel.
+#[allow(clippy::too_many_arguments)]
+#[inline]
+fn tile(
+    engine: Engine,
+    kc: usize,
+    a: &[u32],
+    b: &[u32],
+    c: &mut [f32],
+    ldc: usize,
+    rows: usize,
+    cols: usize,
+    load: bool,
+) {
+    assert!(a.len() >= kc * MR && b.len() >= kc * NR);
+    assert!((1..=MR).contains(&rows) && (1..=NR).contains(&cols));
+    assert!(c.len() >= (rows - 1) * ldc + cols);
+    match engine {
+        #[cfg(target_arch = "x86_64")]
+        Engine::Avx512Bf16 => {
+            // SAFETY: `gemm` checked that the CPU has AVX-512F and
+            // AVX512-BF16; the asserts above bound every read of `a` and
+            // `b` (kc pairs of whole panels) and every element of `c` the
+            // tile loads or stores (rows `< rows`, columns `< cols`, masked).
+            unsafe {
+                avx512::tile(
+                    kc,
+                    a.as_ptr(),
+                    b.as_ptr(),
+                    c.as_mut_ptr(),
+                    ldc,
+                    rows,
+                    cols,
+                    load,
+                )
+            }
+        }
+        _ => portable::tile(kc, a, b, c, ldc, rows, cols, load),
+    }
+}

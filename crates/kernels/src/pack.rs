@@ -1,0 +1,355 @@
+//! Packing fp32 matrices into bf16 pair panels.
+
+use rayon::prelude::*;
+
+use crate::{bf16_bits, MatRef, MR, NR};
+
+/// Two bf16 in one `u32`: `lo` (element `2p`) in the low half.
+#[inline]
+fn pair(lo: f32, hi: f32) -> u32 {
+    u32::from(bf16_bits(lo)) | (u32::from(bf16_bits(hi)) << 16)
+}
+
+/// The bf16 bits of `x` rounded to nearest, ties to even (a quiet NaN for
+/// a NaN): [`crate::bf16_bits`] in a form the compiler vectorizes.
+#[inline(always)]
+fn bits(x: f32) -> u32 {
+    let b = x.to_bits();
+    if x.is_nan() {
+        (b >> 16) | 0x40
+    } else {
+        (b + 0x7fff + ((b >> 16) & 1)) >> 16
+    }
+}
+
+/// `out[i] = pair(lo[i], hi[i])`, with AVX512-BF16 where the CPU has it.
+#[inline]
+fn interleave(lo: &[f32], hi: &[f32], out: &mut [u32]) {
+    #[cfg(target_arch = "x86_64")]
+    if fast() {
+        // SAFETY: `fast` checked the CPU's features.
+        return unsafe { crate::avx512::interleave(lo, hi, out) };
+    }
+    interleave_scalar(lo, hi, out)
+}
+
+/// Whether the AVX-512 conversions run here (the CPU's answer, cached).
+#[cfg(target_arch = "x86_64")]
+fn fast() -> bool {
+    use std::sync::OnceLock;
+    static FAST: OnceLock<bool> = OnceLock::new();
+    *FAST.get_or_init(|| {
+        crate::Engine::Avx512Bf16.available() && std::arch::is_x86_feature_detected!("avx512bw")
+    })
+}
+
+/// [`interleave`] in scalar code.
+#[inline]
+pub(crate) fn interleave_scalar(lo: &[f32], hi: &[f32], out: &mut [u32]) {
+    for ((o, &l), &h) in out.iter_mut().zip(lo).zip(hi) {
+        *o = bits(l) | (bits(h) << 16);
+    }
+}
+
+/// `out[q] = pair(x[2q], x[2q + 1])`, an odd last element paired with 0,
+/// with AVX512-BF16 where the CPU has it.
+#[inline]
+fn pairs_of(x: &[f32], out: &mut [u32]) {
+    #[cfg(target_arch = "x86_64")]
+    if fast() {
+        // SAFETY: `fast` checked the CPU's features.
+        return unsafe { crate::avx512::pairs_of(x, out) };
+    }
+    pairs_of_scalar(x, out)
+}
+
+/// [`pairs_of`] in scalar code.
+#[inline]
+pub(crate) fn pairs_of_scalar(x: &[f32], out: &mut [u32]) {
+    let (even, rest) = x.split_at(x.len() & !1);
+    for (o, p) in out.iter_mut().zip(even.chunks_exact(2)) {
+        *o = bits(p[0]) | (bits(p[1]) << 16);
+    }
+    if let Some(&last) = rest.first() {
+        out[even.len() / 2] = bits(last);
+    }
+}
+
+/// `A` (`m × k`) in panels of [`MR`] rows: panel `p`, pair `q`, row `r` at
+/// `(p · pairs + q) · MR + r`; rows past `m` and the pad of odd `k` are zero.
+#[derive(Debug, Clone)]
+pub struct PackedA {
+    rows: usize,
+    depth: usize,
+    pairs: usize,
+    data: Vec<u32>,
+}
+
+impl PackedA {
+    /// Round `a` to bf16 and pack it.
+    pub fn pack(a: MatRef<'_>) -> Self {
+        Self::pack_with(a, 1)
+    }
+
+    /// [`PackedA::pack`] over `threads` threads of the current rayon pool.
+    pub fn pack_with(a: MatRef<'_>, threads: usize) -> Self {
+        let (m, k) = (a.rows(), a.cols());
+        let pairs = k.div_ceil(2);
+        let panels = m.div_ceil(MR);
+        let mut data = vec![0u32; panels * pairs * MR];
+        let panel = |(p, out): (usize, &mut [u32])| {
+            let rows = MR.min(m - p * MR);
+            if a.cs == 1 {
+                // Rows are contiguous: each row's pairs, then spread by MR.
+                let mut row = vec![0u32; pairs];
+                for r in 0..rows {
+                    let i = p * MR + r;
+                    pairs_of(&a.data[i * a.rs..i * a.rs + k], &mut row);
+                    for (q, &x) in row.iter().enumerate() {
+                        out[q * MR + r] = x;
+                    }
+                }
+            } else {
+                let at = |i: usize, j: usize| if j < k { a.at(i, j) } else { 0.0 };
+                for r in 0..rows {
+                    let i = p * MR + r;
+                    for q in 0..pairs {
+                        out[q * MR + r] = pair(at(i, 2 * q), at(i, 2 * q + 1));
+                    }
+                }
+            }
+        };
+        if pairs > 0 && a.cs != 1 && a.rs == 1 {
+            // Columns are contiguous (a transposed view): each pair of
+            // columns interleaved over all rows at once, then cut into the
+            // panels' runs of MR.
+            let mut run = vec![0u32; m];
+            for q in 0..pairs {
+                let lo = &a.data[2 * q * a.cs..2 * q * a.cs + m];
+                if 2 * q + 1 < k {
+                    let hi = &a.data[(2 * q + 1) * a.cs..(2 * q + 1) * a.cs + m];
+                    interleave(lo, hi, &mut run);
+                } else {
+                    for (o, &l) in run.iter_mut().zip(lo) {
+                        *o = bits(l);
+                    }
+                }
+                for (p, rows) in run.chunks(MR).enumerate() {
+                    let at = (p * pairs + q) * MR;
+                    data[at..at + rows.len()].copy_from_slice(rows);
+                }
+            }
+        } else if pairs > 0 {
+            if threads > 1 && panels > 1 {
+                data.par_chunks_mut(pairs * MR).enumerate().for_each(panel);
+            } else {
+                data.chunks_mut(pairs * MR).enumerate().for_each(panel);
+            }
+        }
+        Self {
+            rows: m,
+            depth: k,
+            pairs,
+            data,
+        }
+    }
+
+    /// `m`.
+    pub fn rows(&self) -> usize {
+        self.rows
+    }
+
+    /// `k`.
+    pub fn depth(&self) -> usize {
+        self.depth
+    }
+
+    /// `⌈k / 2⌉`.
+    pub fn pairs(&self) -> usize {
+        self.pairs
+    }
+
+    /// Pairs `q0..q0 + n` of panel `p`.
+    pub(crate) fn panel(&self, p: usize, q0: usize, n: usize) -> &[u32] {
+        let start = (p * self.pairs + q0) * MR;
+        &self.data[start..start + n * MR]
+    }
+}
+
+/// `B` (`k × n`) in panels of [`NR`] columns: panel `j`, pair `q`, column
+/// `c` at `(j · pairs + q) · NR + c`; columns past `n` and the pad of odd
+/// `k` are zero.
+#[derive(Debug, Clone)]
+pub struct PackedB {
+    cols: usize,
+    depth: usize,
+    pairs: usize,
+    data: Vec<u32>,
+}
+
+impl PackedB {
+    /// Round `b` to bf16 and pack it.
+    pub fn pack(b: MatRef<'_>) -> Self {
+        let (k, n) = (b.rows(), b.cols());
+        let pairs = k.div_ceil(2);
+        let panels = n.div_ceil(NR);
+        let mut data = vec![0u32; panels * pairs * NR];
+        if b.cs == 1 {
+            // Rows are contiguous: two rows make a run of NR pairs.
+            for q in 0..pairs {
+                let lo = &b.data[2 * q * b.rs..2 * q * b.rs + n];
+                for j0 in (0..n).step_by(NR) {
+                    let cols = NR.min(n - j0);
+                    let at = ((j0 / NR) * pairs + q) * NR;
+                    let run = &mut data[at..at + cols];
+                    if 2 * q + 1 < k {
+                        let hi = &b.data[(2 * q + 1) * b.rs + j0..(2 * q + 1) * b.rs + j0 + cols];
+                        interleave(&lo[j0..j0 + cols], hi, run);
+                    } else {
+                        for (o, &l) in run.iter_mut().zip(&lo[j0..j0 + cols]) {
+                            *o = bits(l);
+                        }
+                    }
+                }
+            }
+        } else if b.rs == 1 {
+            // Columns are contiguous: each column's pairs, spread by NR.
+            let mut col = vec![0u32; pairs];
+            for j in 0..n {
+                pairs_of(&b.data[j * b.cs..j * b.cs + k], &mut col);
+                let (p, c) = (j / NR, j % NR);
+                for (q, &x) in col.iter().enumerate() {
+                    data[(p * pairs + q) * NR + c] = x;
+                }
+            }
+        } else {
+            let at = |i: usize, j: usize| if i < k { b.at(i, j) } else { 0.0 };
+            for q in 0..pairs {
+                for j in 0..n {
+                    let (p, c) = (j / NR, j % NR);
+                    data[(p * pairs + q) * NR + c] = pair(at(2 * q, j), at(2 * q + 1, j));
+                }
+            }
+        }
+        Self {
+            cols: n,
+            depth: k,
+            pairs,
+            data,
+        }
+    }
+
+    /// `n`.
+    pub fn cols(&self) -> usize {
+        self.cols
+    }
+
+    /// `k`.
+    pub fn depth(&self) -> usize {
+        self.depth
+    }
+
+    /// `⌈k / 2⌉`.
+    pub fn pairs(&self) -> usize {
+        self.pairs
+    }
+
+    /// Pairs `q0..q0 + n` of panel `j`.
+    pub(crate) fn panel(&self, j: usize, q0: usize, n: usize) -> &[u32] {
+        let start = (j * self.pairs + q0) * NR;
+        &self.data[start..start + n * NR]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_vectorizable_rounding_is_the_half_crate_s() {
+        // Ties, carries into the exponent, the largest finite values, the
+        // infinities, subnormals and signed zeros, then random patterns.
+        let mut xs: Vec<u32> = vec![
+            0x3f80_8000,
+            0x3f81_8000,
+            0x3f80_7fff,
+            0x3f80_8001,
+            0x3fff_ffff,
+            0x7f7f_ffff,
+            0x7f7f_7fff,
+            0x7f80_0000,
+            0xff80_0000,
+            0x0000_0001,
+            0x0000_8000,
+            0x8000_0000,
+            0,
+        ];
+        let mut s = 0x9e37_79b9_7f4a_7c15u64;
+        for _ in 0..100_000 {
+            s ^= s << 13;
+            s ^= s >> 7;
+            s ^= s << 17;
+            xs.push(s as u32);
+        }
+        for b in xs {
+            let x = f32::from_bits(b);
+            let ours = bits(x);
+            if x.is_nan() {
+                assert!(f32::from_bits(ours << 16).is_nan(), "{b:#x}");
+            } else {
+                assert_eq!(ours, u32::from(bf16_bits(x)), "{b:#x}");
+            }
+        }
+    }
+
+    #[test]
+    fn the_vector_conversions_are_the_scalar_ones() {
+        // Lengths around the vector widths, odd ones with a lone last
+        // element; normal numbers (the instruction flushes subnormals).
+        let x: Vec<f32> = (0..301).map(|i| (i as f32 * 0.731).sin() * 1e3).collect();
+        let y: Vec<f32> = x.iter().map(|v| v * -0.37 + 1.0).collect();
+        for len in [0usize, 1, 2, 15, 16, 17, 31, 32, 33, 63, 64, 65, 301] {
+            let pairs = len.div_ceil(2);
+            let (mut a, mut b) = (vec![0u32; pairs], vec![0u32; pairs]);
+            pairs_of(&x[..len], &mut a);
+            pairs_of_scalar(&x[..len], &mut b);
+            assert_eq!(a, b, "pairs of {len}");
+            let (mut a, mut b) = (vec![0u32; len], vec![0u32; len]);
+            interleave(&x[..len], &y[..len], &mut a);
+            interleave_scalar(&x[..len], &y[..len], &mut b);
+            assert_eq!(a, b, "interleave {len}");
+        }
+        #[cfg(target_arch = "x86_64")]
+        if !fast() {
+            eprintln!("no AVX512-BF16 here: the scalar conversions only");
+        }
+    }
+
+    #[test]
+    fn every_layout_packs_the_same() {
+        // Row-major, column-major and doubly strided views of one matrix,
+        // odd in both dimensions, pack to the same panels.
+        let (m, k) = (29, 13);
+        let x: Vec<f32> = (0..m * k).map(|i| (i as f32 * 0.37).sin()).collect();
+        let xt: Vec<f32> = (0..m * k).map(|i| x[(i % m) * k + i / m]).collect();
+        let mut wide = vec![0.0f32; 2 * m * 2 * k];
+        for i in 0..m {
+            for j in 0..k {
+                wide[2 * i * 2 * k + 2 * j] = x[i * k + j];
+            }
+        }
+        let rm = MatRef::row_major(&x, m, k).unwrap();
+        let cm = MatRef::new(&xt, m, k, 1, m).unwrap();
+        let st = MatRef::new(&wide, m, k, 4 * k, 2).unwrap();
+        let want = PackedA::pack(st).data;
+        assert_eq!(PackedA::pack(rm).data, want);
+        assert_eq!(PackedA::pack(cm).data, want);
+        assert_eq!(PackedA::pack_with(rm, 2).data, want);
+        // As B: the same matrix, k × n now.
+        let want = PackedB::pack(st.t()).data;
+        assert_eq!(PackedB::pack(rm.t()).data, want);
+        assert_eq!(PackedB::pack(cm.t()).data, want);
+        let b = PackedB::pack(MatRef::row_major(&xt, k, m).unwrap());
+        assert_eq!(b.data, want);
+    }
+}
