@@ -107,8 +107,12 @@ def windows(ctx):
 
 
 def peak(threads):
+    """GFLOP/s of the best of four 2048³ products: fp32, or bf16 tensors
+    under `--bf16` (so that `peak_fraction` is of the bf16 ceiling)."""
     torch.set_num_threads(threads)
     a, b = torch.randn(2048, 2048), torch.randn(2048, 2048)
+    if BF16:
+        a, b = a.bfloat16(), b.bfloat16()
     best = float("inf")
     for _ in range(4):
         t = time.perf_counter()
@@ -246,7 +250,7 @@ def bench(train_fn, worker, evaluate=None):
     cores = min(os.cpu_count() or 1, 2)
     peaks = {t: peak(t) for t in range(1, cores + 1)}
     for t, p in peaks.items():
-        print(f"peak threads={t} gflops={p:.1f}", flush=True)
+        print(f"peak threads={t} gflops={p:.1f}{precision()}", flush=True)
     for cfg in [(128, 2, 128, 32), (256, 4, 128, 32)]:
         d, layers, ctx, batch = cfg
         fpt = flops_per_token(d, layers, 4 * d, 259, ctx)

@@ -180,7 +180,8 @@ pub struct CanaryExposure {
     pub index: usize,
     /// Its id.
     pub id: String,
-    /// Documents of the corpus with its text (the canary's insertions).
+    /// Documents of the corpus with its text in its group (the canary's
+    /// insertions).
     #[serde(default = "one")]
     pub copies: usize,
     /// Its counterfactual memorization in the report's metric (`None`
@@ -212,7 +213,8 @@ pub struct ExposureReport {
     /// Whether they are all of `R` (exact ranks) or a sample (the
     /// distribution-fitting approximation).
     pub exhaustive: bool,
-    /// One per canary (its copies counted once), in corpus order.
+    /// One per canary (its copies, one text in one group, counted once),
+    /// in corpus order.
     pub canaries: Vec<CanaryExposure>,
 }
 

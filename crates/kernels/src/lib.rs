@@ -39,7 +39,7 @@
 //! product instructions take; odd `k` is padded with a zero). The product
 //! runs over blocks of [`KC2`] pairs and [`NC`] columns, so that a block of
 //! packed `B` stays in the core's L2 cache while every row panel of `A`
-//! passes over it; rows panels are split over threads.
+//! passes over it; row panels are split over threads.
 
 #![deny(unsafe_op_in_unsafe_fn)]
 

@@ -82,20 +82,23 @@ impl Experiment {
         };
         let (secrets, exhaustive) = cfg.secrets(self.manifest().seed);
         let bits = cfg.format.bits();
-        // One entry per secret: a canary planted with copies is several
-        // documents of one text, ranked once (at its first document).
+        // One entry per canary: the copies of a canary planted several
+        // times are documents of one text in one group, ranked once (at
+        // the first). Canaries that drew the same secret by chance but are
+        // removed apart stay apart.
         let mut canaries: Vec<(usize, &str)> = Vec::new();
         let mut copies: Vec<usize> = Vec::new();
-        let mut seen: HashMap<&str, usize> = HashMap::new();
+        let mut seen: HashMap<(&str, &str), usize> = HashMap::new();
         for (d, doc) in self.documents().iter().enumerate() {
-            if let Some(s) = cfg.secret_of(&doc.text) {
-                match seen.entry(s) {
-                    Entry::Occupied(k) => copies[*k.get()] += 1,
-                    Entry::Vacant(v) => {
-                        v.insert(canaries.len());
-                        canaries.push((d, s));
-                        copies.push(1);
-                    }
+            let Some(s) = cfg.secret_of(&doc.text) else {
+                continue;
+            };
+            match seen.entry((s, doc.group.as_deref().unwrap_or(&doc.id))) {
+                Entry::Occupied(k) => copies[*k.get()] += 1,
+                Entry::Vacant(v) => {
+                    v.insert(canaries.len());
+                    canaries.push((d, s));
+                    copies.push(1);
                 }
             }
         }

@@ -575,6 +575,10 @@ fn canaries_planted_with_copies_go_in_and_out_whole_and_are_ranked_once() {
         })
         .collect();
     docs.extend(canaries(&cfg));
+    // A document with the first canary's text but outside its group: a
+    // unit of its own, so a canary of its own.
+    let twin = Document::new("twin", docs[6].text.clone());
+    docs.push(twin);
     let exp = Experiment::builder(dir.path())
         .corpus(Corpus::from_documents(docs).unwrap())
         .model(ModelConfig {
@@ -611,11 +615,13 @@ fn canaries_planted_with_copies_go_in_and_out_whole_and_are_ranked_once() {
         [
             "canary-random-00-c1",
             "canary-random-01-c1",
-            "canary-random-02-c1"
+            "canary-random-02-c1",
+            "twin"
         ]
     );
+    assert_eq!(x.canaries[3].copies, 1);
     let mut n_in_any = 0;
-    for c in &x.canaries {
+    for c in &x.canaries[..3] {
         assert_eq!(c.copies, 3);
         assert_eq!(c.n_in + c.n_out, 4);
         n_in_any += c.n_in;
