@@ -33,6 +33,20 @@ fn interleave(lo: &[f32], hi: &[f32], out: &mut [u32]) {
     interleave_scalar(lo, hi, out)
 }
 
+/// [`interleave`] of two runs, or with `hi` `None` (the pad of an odd
+/// `k`) each element alone in its pair.
+#[inline]
+fn pair_runs(lo: &[f32], hi: Option<&[f32]>, out: &mut [u32]) {
+    match hi {
+        Some(hi) => interleave(lo, hi, out),
+        None => {
+            for (o, &l) in out.iter_mut().zip(lo) {
+                *o = bits(l);
+            }
+        }
+    }
+}
+
 /// Whether the AVX-512 conversions run here (the CPU's answer, cached).
 #[cfg(target_arch = "x86_64")]
 fn fast() -> bool {
@@ -126,14 +140,9 @@ impl PackedA {
             let mut run = vec![0u32; m];
             for q in 0..pairs {
                 let lo = &a.data[2 * q * a.cs..2 * q * a.cs + m];
-                if 2 * q + 1 < k {
-                    let hi = &a.data[(2 * q + 1) * a.cs..(2 * q + 1) * a.cs + m];
-                    interleave(lo, hi, &mut run);
-                } else {
-                    for (o, &l) in run.iter_mut().zip(lo) {
-                        *o = bits(l);
-                    }
-                }
+                let hi =
+                    (2 * q + 1 < k).then(|| &a.data[(2 * q + 1) * a.cs..(2 * q + 1) * a.cs + m]);
+                pair_runs(lo, hi, &mut run);
                 for (p, rows) in run.chunks(MR).enumerate() {
                     let at = (p * pairs + q) * MR;
                     data[at..at + rows.len()].copy_from_slice(rows);
@@ -202,14 +211,9 @@ impl PackedB {
                     let cols = NR.min(n - j0);
                     let at = ((j0 / NR) * pairs + q) * NR;
                     let run = &mut data[at..at + cols];
-                    if 2 * q + 1 < k {
-                        let hi = &b.data[(2 * q + 1) * b.rs + j0..(2 * q + 1) * b.rs + j0 + cols];
-                        interleave(&lo[j0..j0 + cols], hi, run);
-                    } else {
-                        for (o, &l) in run.iter_mut().zip(&lo[j0..j0 + cols]) {
-                            *o = bits(l);
-                        }
-                    }
+                    let hi = (2 * q + 1 < k)
+                        .then(|| &b.data[(2 * q + 1) * b.rs + j0..(2 * q + 1) * b.rs + j0 + cols]);
+                    pair_runs(&lo[j0..j0 + cols], hi, run);
                 }
             }
         } else if b.rs == 1 {

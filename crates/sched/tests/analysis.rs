@@ -449,6 +449,42 @@ fn proxies_of_an_experiment_are_its_models_losses() {
     );
 }
 
+/// Four tiny models (two jobs) trained for `epochs` on `docs`, ranking the
+/// canaries of `exposure`, with `units` as the units of removal.
+fn ranked_canaries(
+    dir: &std::path::Path,
+    docs: Vec<Document>,
+    exposure: &cfmem_core::ExposureConfig,
+    epochs: usize,
+    units: UnitSpec,
+) -> Experiment {
+    let exp = Experiment::builder(dir)
+        .corpus(Corpus::from_documents(docs).unwrap())
+        .model(ModelConfig {
+            d_model: 16,
+            d_ff: 32,
+            n_head: 2,
+            ctx: 32,
+            ..ModelConfig::tiny()
+        })
+        .train(TrainConfig {
+            epochs,
+            batch_size: 4,
+            ..Default::default()
+        })
+        .units(units)
+        .exposure(Some(exposure.clone()))
+        .open(OnChange::Refuse)
+        .unwrap();
+    let run_cfg = RunConfig {
+        n_models: 4,
+        jobs: 2,
+        ..Default::default()
+    };
+    run(&exp, &run_cfg, &Silent).unwrap();
+    exp
+}
+
 #[test]
 fn exposure_ranks_each_canary_among_the_candidates_each_model_scored() {
     // Four canaries of two digits (|R| = 100, so every secret is a
@@ -479,29 +515,7 @@ fn exposure_ranks_each_canary_among_the_candidates_each_model_scored() {
         format: cfg.format,
         candidates: 2000,
     };
-    let exp = Experiment::builder(dir.path())
-        .corpus(Corpus::from_documents(docs).unwrap())
-        .model(ModelConfig {
-            d_model: 16,
-            d_ff: 32,
-            n_head: 2,
-            ctx: 32,
-            ..ModelConfig::tiny()
-        })
-        .train(TrainConfig {
-            epochs: 3,
-            batch_size: 4,
-            ..Default::default()
-        })
-        .exposure(Some(exposure.clone()))
-        .open(OnChange::Refuse)
-        .unwrap();
-    let run_cfg = RunConfig {
-        n_models: 4,
-        jobs: 2,
-        ..Default::default()
-    };
-    run(&exp, &run_cfg, &Silent).unwrap();
+    let exp = ranked_canaries(dir.path(), docs, &exposure, 3, UnitSpec::Documents);
     let rep = report(&exp, &ReportConfig::default()).unwrap();
     let x = exp.exposure(&rep).unwrap().unwrap();
     assert!(x.exhaustive && x.candidates == 100 && x.format == "digits2");
@@ -579,34 +593,12 @@ fn canaries_planted_with_copies_go_in_and_out_whole_and_are_ranked_once() {
     // unit of its own, so a canary of its own.
     let twin = Document::new("twin", docs[6].text.clone());
     docs.push(twin);
-    let exp = Experiment::builder(dir.path())
-        .corpus(Corpus::from_documents(docs).unwrap())
-        .model(ModelConfig {
-            d_model: 16,
-            d_ff: 32,
-            n_head: 2,
-            ctx: 32,
-            ..ModelConfig::tiny()
-        })
-        .train(TrainConfig {
-            epochs: 2,
-            batch_size: 4,
-            ..Default::default()
-        })
-        .units(cfmem_sched::UnitSpec::GroupField)
-        .exposure(Some(ExposureConfig {
-            prefix: cfg.prefix.clone(),
-            format: cfg.format,
-            candidates: 2000,
-        }))
-        .open(OnChange::Refuse)
-        .unwrap();
-    let run_cfg = RunConfig {
-        n_models: 4,
-        jobs: 2,
-        ..Default::default()
+    let exposure = ExposureConfig {
+        prefix: cfg.prefix.clone(),
+        format: cfg.format,
+        candidates: 2000,
     };
-    run(&exp, &run_cfg, &Silent).unwrap();
+    let exp = ranked_canaries(dir.path(), docs, &exposure, 2, UnitSpec::GroupField);
     let rep = report(&exp, &ReportConfig::default()).unwrap();
     let x = exp.exposure(&rep).unwrap().unwrap();
     let ids: Vec<&str> = x.canaries.iter().map(|c| c.id.as_str()).collect();
