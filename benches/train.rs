@@ -6,11 +6,13 @@
 //! CFMEM_BENCH_QUICK=1 cargo bench --bench train   # fewer steps
 //! CFMEM_BENCH_DMODEL=128 cargo bench --bench train   # one width only
 //! CFMEM_BENCH_PRODUCTS=1 cargo bench --bench train   # per-product GFLOP/s
+//! CFMEM_BENCH_PRECISION=bf16 cargo bench --bench train   # one precision only
 //! ```
 //! Training is timed over the steps after the first two, evaluation over a
 //! second pass, as the peers in `benches/peer/` time theirs.
-//! One line per configuration:
-//! `train d_model=128 n_layer=2 ctx=128 batch=32 k=1 threads=2 tokens_per_s=NNNN peak_fraction=0.NN`
+//! One line per configuration and precision (fp32, then bf16 products with
+//! fp32 accumulation; a bf16 line's `peak_fraction` is of the bf16 peak):
+//! `train d_model=128 n_layer=2 ctx=128 batch=32 k=1 threads=2 precision=fp32 tokens_per_s=NNNN peak_fraction=0.NN`
 
 mod common;
 
@@ -19,7 +21,7 @@ use std::time::Instant;
 use anyhow::Result;
 use cfmem::engine::{
     evaluate, ByteTokenizer, Corpus, Device, Ensemble, Gpt, LoadConfig, ModelConfig, ModelJob,
-    Subset, Tensor, TokenizedCorpus, TrainConfig, Trained,
+    Precision, Subset, Tensor, TokenizedCorpus, TrainConfig, Trained,
 };
 use common::peak_gflops;
 
@@ -43,10 +45,21 @@ fn main() -> Result<()> {
     for (i, p) in peaks.iter().enumerate() {
         println!("peak threads={} gflops={p:.1}", i + 1);
     }
+    let mut peaks_bf16 = Vec::new();
     for threads in 1..=cores.min(2) {
         let (g, engine) = common::peak_bf16_gflops(threads)?;
         println!("peak_bf16 threads={threads} gflops={g:.1} engine={engine}");
+        peaks_bf16.push(g);
     }
+    let precisions: Vec<Precision> = match std::env::var("CFMEM_BENCH_PRECISION") {
+        Ok(p) => vec![p.parse()?],
+        Err(_) => vec![Precision::Fp32, Precision::Bf16],
+    };
+    // The ceiling of a precision's products, on `threads` threads.
+    let peak = |precision: Precision, threads: usize| match precision {
+        Precision::Bf16 => peaks_bf16[threads - 1],
+        _ => peaks[threads - 1],
+    };
     if std::env::var("CFMEM_BENCH_PRODUCTS").is_ok() {
         return products();
     }
@@ -94,89 +107,98 @@ fn main() -> Result<()> {
         // Ensembles of 4 at d 256 / 4 layers need more memory than a 2-core
         // machine's share (candle keeps every activation for backward).
         let ks: &[usize] = if model.d_model >= 256 { &[1] } else { &[1, 4] };
-        // One model per core, in parallel (the `cfmem run` default:
-        // jobs = cores, threads = 1): tokens/s summed over the models.
-        if cores >= 2 {
-            std::env::set_var("RAYON_NUM_THREADS", "1");
-            let train = TrainConfig {
-                epochs,
-                batch_size: *batch,
-                ..Default::default()
-            };
-            let rates = std::thread::scope(|s| -> Result<Vec<f64>> {
-                let handles: Vec<_> = (0..2u64)
-                    .map(|i| {
-                        let (train, data, full) = (&train, &data, &full);
-                        s.spawn(move || -> Result<f64> {
-                            let job = ModelJob {
-                                model: i as usize,
-                                subset: Subset::from_copies(full),
-                                init_seed: i,
-                                data_seed: i,
-                            };
-                            Ok(steady_rate(
-                                &Ensemble::new(model, train, data, &[job]),
-                                train.batch_size,
-                            )?
-                            .0)
-                        })
-                    })
-                    .collect();
-                handles
-                    .into_iter()
-                    .map(|h| h.join().map_err(|_| anyhow::anyhow!("worker panicked"))?)
-                    .collect()
-            })?;
-            let tps: f64 = rates.iter().sum();
-            let frac = tps * model.train_flops_per_token() / (peaks[1] * 1e9);
-            println!(
-                "train d_model={} n_layer={} ctx={} batch={batch} k=2 jobs=2 threads=1 tokens_per_s={tps:.0} peak_fraction={frac:.3}",
-                model.d_model, model.n_layer, model.ctx
-            );
-        }
-        for &k in ks {
-            for threads in 1..=cores.min(2) {
-                std::env::set_var("RAYON_NUM_THREADS", threads.to_string());
+        for &precision in &precisions {
+            // One model per core, in parallel (the `cfmem run` default:
+            // jobs = cores, threads = 1): tokens/s summed over the models.
+            if cores >= 2 {
+                std::env::set_var("RAYON_NUM_THREADS", "1");
                 let train = TrainConfig {
                     epochs,
                     batch_size: *batch,
+                    precision,
                     ..Default::default()
                 };
-                let jobs: Vec<ModelJob> = (0..k)
-                    .map(|i| ModelJob {
-                        model: i,
-                        subset: Subset::from_copies(&full),
-                        init_seed: i as u64,
-                        data_seed: i as u64,
-                    })
-                    .collect();
-                // On a pool of `threads` threads, as `cfmem run` trains each
-                // job (the calling thread is one of the pool's workers).
-                let pool = rayon::ThreadPoolBuilder::new()
-                    .num_threads(threads)
-                    .build()?;
-                let (tps, gpt) = pool
-                    .install(|| steady_rate(&Ensemble::new(model, &train, &data, &jobs), *batch))?;
-                let frac = tps * model.train_flops_per_token() / (peaks[threads - 1] * 1e9);
+                let rates = std::thread::scope(|s| -> Result<Vec<f64>> {
+                    let handles: Vec<_> = (0..2u64)
+                        .map(|i| {
+                            let (train, data, full) = (&train, &data, &full);
+                            s.spawn(move || -> Result<f64> {
+                                let job = ModelJob {
+                                    model: i as usize,
+                                    subset: Subset::from_copies(full),
+                                    init_seed: i,
+                                    data_seed: i,
+                                };
+                                Ok(steady_rate(
+                                    &Ensemble::new(model, train, data, &[job]),
+                                    train.batch_size,
+                                )?
+                                .0)
+                            })
+                        })
+                        .collect();
+                    handles
+                        .into_iter()
+                        .map(|h| h.join().map_err(|_| anyhow::anyhow!("worker panicked"))?)
+                        .collect()
+                })?;
+                let tps: f64 = rates.iter().sum();
+                let frac = tps * model.train_flops_per_token() / (peak(precision, 2) * 1e9);
                 println!(
-                    "train d_model={} n_layer={} ctx={} batch={batch} k={k} threads={threads} tokens_per_s={tps:.0} peak_fraction={frac:.3}",
+                    "train d_model={} n_layer={} ctx={} batch={batch} k=2 jobs=2 threads=1 precision={precision} tokens_per_s={tps:.0} peak_fraction={frac:.3}",
                     model.d_model, model.n_layer, model.ctx
                 );
-                if k == 1 {
-                    // The first pass warms up (faults in its buffers), as
-                    // the peers leave out their first batches.
-                    let _ = evaluate(&gpt, &eval_data, 64, &Device::Cpu)?;
-                    let t = Instant::now();
-                    let _ = evaluate(&gpt, &eval_data, 64, &Device::Cpu)?;
-                    let secs = t.elapsed().as_secs_f64();
-                    let eval_tokens = eval_data.total_targets() as f64;
-                    let frac = eval_tokens / secs * model.train_flops_per_token()
-                        / 3.0
-                        / (peaks[threads - 1] * 1e9);
+            }
+            for &k in ks {
+                for threads in 1..=cores.min(2) {
+                    std::env::set_var("RAYON_NUM_THREADS", threads.to_string());
+                    let train = TrainConfig {
+                        epochs,
+                        batch_size: *batch,
+                        ..Default::default()
+                    };
+                    let jobs: Vec<ModelJob> = (0..k)
+                        .map(|i| ModelJob {
+                            model: i,
+                            subset: Subset::from_copies(&full),
+                            init_seed: i as u64,
+                            data_seed: i as u64,
+                        })
+                        .collect();
+                    // On a pool of `threads` threads, as `cfmem run` trains each
+                    // job (the calling thread is one of the pool's workers).
+                    let pool = rayon::ThreadPoolBuilder::new()
+                        .num_threads(threads)
+                        .build()?;
+                    let (tps, gpt) = pool.install(|| {
+                        steady_rate(&Ensemble::new(model, &train, &data, &jobs), *batch)
+                    })?;
+                    let frac =
+                        tps * model.train_flops_per_token() / (peak(precision, threads) * 1e9);
                     println!(
-                        "eval d_model={} n_layer={} ctx={} batch=64 k=1 threads={threads} tokens_per_s={:.0} peak_fraction={frac:.3}",
-                        model.d_model, model.n_layer, model.ctx, eval_tokens / secs
+                        "train d_model={} n_layer={} ctx={} batch={batch} k={k} threads={threads} precision={precision} tokens_per_s={tps:.0} peak_fraction={frac:.3}",
+                        model.d_model, model.n_layer, model.ctx
                     );
+                    if k == 1 {
+                        // The first pass warms up (faults in its buffers), as
+                        // the peers leave out their first batches.
+                        // On the same pool: evaluation's products and
+                        // rows split over its threads.
+                        let secs = pool.install(|| -> Result<f64> {
+                            let _ = evaluate(&gpt, &eval_data, 64, &Device::Cpu)?;
+                            let t = Instant::now();
+                            let _ = evaluate(&gpt, &eval_data, 64, &Device::Cpu)?;
+                            Ok(t.elapsed().as_secs_f64())
+                        })?;
+                        let eval_tokens = eval_data.total_targets() as f64;
+                        let frac = eval_tokens / secs * model.train_flops_per_token()
+                            / 3.0
+                            / (peak(precision, threads) * 1e9);
+                        println!(
+                            "eval d_model={} n_layer={} ctx={} batch=64 k=1 threads={threads} precision={precision} tokens_per_s={:.0} peak_fraction={frac:.3}",
+                            model.d_model, model.n_layer, model.ctx, eval_tokens / secs
+                        );
+                    }
                 }
             }
         }

@@ -153,7 +153,7 @@ pub mod prelude {
         Membership, Metric, ReportConfig, Rows,
     };
     pub use cfmem_core::{
-        canaries, CanaryConfig, Corpus, Document, LoadConfig, ModelConfig, TrainConfig,
+        canaries, CanaryConfig, Corpus, Document, LoadConfig, ModelConfig, Precision, TrainConfig,
     };
     pub use cfmem_sched::{
         run, Experiment, Observer, OnChange, PrintProgress, RunConfig, Seeding, Silent,

@@ -625,3 +625,52 @@ fn pretrain_with_a_bpe_tokenizer_then_fine_tune_with_it() {
     assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
     assert!(out.join("runs/model-000001.rec").exists());
 }
+
+#[test]
+fn bf16_products_are_an_experiment_of_their_own() {
+    // bf16 training finds the canaries as fp32 does; the precision is in
+    // the manifest (changing it is refused, naming it) and what ran the
+    // products is in each record's sidecar.
+    let tmp = tempfile::tempdir().unwrap();
+    let corpus = tmp.path().join("c.jsonl");
+    write_corpus(&corpus);
+    let out = tmp.path().join("exp");
+    let (c, o) = (corpus.to_str().unwrap(), out.to_str().unwrap());
+    let r = cfmem(&[
+        "run",
+        "--corpus",
+        c,
+        "--out",
+        o,
+        "--models",
+        "8",
+        "--epochs",
+        "40",
+        "--batch-size",
+        "4",
+        "--precision",
+        "bf16",
+    ]);
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("manifest.json")).unwrap()).unwrap();
+    assert_eq!(manifest["train"]["precision"], "bf16");
+    let meta: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("runs/model-000000.meta.json")).unwrap())
+            .unwrap();
+    let engine = meta["engine"].as_str().unwrap();
+    assert!(engine.starts_with("bf16/"), "{engine}");
+    let r = cfmem(&["report", o, "--top", "24"]);
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    let stdout = String::from_utf8_lossy(&r.stdout);
+    // The top of the ranking is canaries.
+    let first = stdout
+        .lines()
+        .find(|l| l.contains(cfmem_core::RANDOM_PREFIX) || l.contains(cfmem_core::CONTROL_PREFIX))
+        .unwrap_or_default();
+    assert!(first.contains(cfmem_core::RANDOM_PREFIX), "{stdout}");
+    let r = cfmem(&["run", o, "--precision", "fp32"]);
+    assert!(!r.status.success());
+    let err = String::from_utf8_lossy(&r.stderr);
+    assert!(err.contains("train.precision"), "{err}");
+}

@@ -270,6 +270,21 @@ impl TokenizedCorpus {
     /// # Errors
     /// Candle errors.
     pub fn batch(&self, groups: &[&[Window]], batch: usize, device: &Device) -> Result<Batch> {
+        let mut h = HostBatch::default();
+        self.fill_batch(groups, batch, &mut h);
+        let (k, n) = (groups.len(), batch * h.t);
+        Ok(Batch {
+            ids: Tensor::from_slice(&h.ids, (k, batch, h.t), device)?,
+            targets: Tensor::from_slice(&h.targets, (k, n), device)?,
+            mask: Tensor::from_slice(&h.mask, (k, n), device)?,
+            counts: Tensor::from_slice(&h.counts, k, device)?,
+            n_tokens: h.counts,
+            t: h.t,
+        })
+    }
+
+    /// [`TokenizedCorpus::batch`] into host buffers, reusing their memory.
+    pub fn fill_batch(&self, groups: &[&[Window]], batch: usize, out: &mut HostBatch) {
         let k = groups.len();
         let t = groups
             .iter()
@@ -279,31 +294,52 @@ impl TokenizedCorpus {
             .unwrap_or(1)
             .max(1);
         let n = batch * t;
-        let mut ids = vec![self.table.pad; k * n];
-        let mut targets = vec![0u32; k * n];
-        let mut mask = vec![0f32; k * n];
-        let mut counts = vec![0f32; k];
+        let reset = |v: &mut Vec<_>, x| {
+            v.clear();
+            v.resize(k * n, x);
+        };
+        reset(&mut out.ids, self.table.pad);
+        reset(&mut out.targets, 0);
+        out.mask.clear();
+        out.mask.resize(k * n, 0.0);
+        out.counts.clear();
+        out.counts.resize(k, 0.0);
         for (m, g) in groups.iter().enumerate() {
             for (r, w) in g.iter().take(batch).enumerate() {
                 let first = self.table.offsets[w.doc as usize] as usize + w.start as usize;
                 for i in 0..w.n_targets as usize {
                     let at = m * n + r * t + i;
-                    ids[at] = self.table.ids.get(first + i);
-                    targets[at] = self.table.ids.get(first + i + 1);
-                    mask[at] = 1.0;
+                    out.ids[at] = self.table.ids.get(first + i);
+                    out.targets[at] = self.table.ids.get(first + i + 1);
+                    out.mask[at] = 1.0;
                 }
-                counts[m] += w.n_targets as f32;
+                out.counts[m] += w.n_targets as f32;
             }
         }
-        Ok(Batch {
-            ids: Tensor::from_vec(ids, (k, batch, t), device)?,
-            targets: Tensor::from_vec(targets, (k, n), device)?,
-            mask: Tensor::from_vec(mask, (k, n), device)?,
-            counts: Tensor::from_vec(counts.clone(), k, device)?,
-            n_tokens: counts,
-            t,
-        })
+        out.k = k;
+        out.batch = batch;
+        out.t = t;
     }
+}
+
+/// A batch on the host, as [`TokenizedCorpus::fill_batch`] writes it: the
+/// same fields as [`Batch`], flat, model-major.
+#[derive(Debug, Clone, Default)]
+pub struct HostBatch {
+    /// Input ids `[K, B, T]`.
+    pub ids: Vec<u32>,
+    /// Target ids `[K, B·T]` (0 where masked).
+    pub targets: Vec<u32>,
+    /// 1 for real targets, 0 for padding, `[K, B·T]`.
+    pub mask: Vec<f32>,
+    /// Real targets per model `[K]`.
+    pub counts: Vec<f32>,
+    /// Models.
+    pub k: usize,
+    /// Windows per model.
+    pub batch: usize,
+    /// The time axis length.
+    pub t: usize,
 }
 
 /// A training or evaluation batch for an ensemble.

@@ -233,6 +233,32 @@ pub enum Error {
     /// An error from candle while training or evaluating.
     #[error("tensor error: {0}")]
     Candle(#[from] candle_core::Error),
+    /// A token id outside the model's vocabulary.
+    #[error("token id {id} is outside the vocabulary of {vocab_size}")]
+    TokenOutOfVocabulary {
+        /// The id.
+        id: u32,
+        /// The model's vocabulary size.
+        vocab_size: usize,
+    },
+    /// A model the native CPU step cannot lay out (a parameter it does not
+    /// know, or buffers of another shape): a bug, reported rather than
+    /// panicking.
+    #[error("native step: {0}")]
+    NativeLayout(String),
+    /// A matrix product given operands that do not fit.
+    #[error("matrix product: {0}")]
+    Kernel(#[from] cfmem_kernels::Error),
+    /// A precision the device cannot run.
+    #[error("{precision} precision runs on the CPU with f32 parameters; this ensemble is {dtype:?} on {device}")]
+    Precision {
+        /// The precision asked for.
+        precision: crate::Precision,
+        /// The parameters' type.
+        dtype: candle_core::DType,
+        /// The device.
+        device: String,
+    },
     /// A non-finite training loss.
     #[error(
         "model {model}: training diverged (loss {loss}) at step {step}; lower the learning rate"

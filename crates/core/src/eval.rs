@@ -3,9 +3,11 @@
 use candle_core::{DType, Device, Tensor, D};
 use serde::{Deserialize, Serialize};
 
-use crate::data::{TokenizedCorpus, Window};
+use crate::data::{HostBatch, TokenizedCorpus, Window};
 use crate::error::Result;
+use crate::fused::Kernels;
 use crate::model::{token_nll_with, Gpt};
+use crate::native::{Evaluated, Host, Workspace};
 
 /// One model's performance on one document: sums over its predicted tokens.
 #[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
@@ -127,6 +129,41 @@ fn evaluate_inner(
     // its windows' own (a batch is as long as its longest window). The sort
     // is stable: a document's windows keep their order.
     all.sort_by_key(|w| std::cmp::Reverse(w.n_targets));
+    let mut add = |chunk: &[Window], t: usize, row: &dyn Fn(usize) -> (f32, bool, f32, f32)| {
+        let n = batch * t;
+        for (m, evals) in out.iter_mut().enumerate() {
+            for (r, w) in chunk.iter().enumerate() {
+                let e = &mut evals[w.doc as usize];
+                let first = corpus.target_offset(w.doc as usize) + w.start as usize;
+                for i in 0..w.n_targets as usize {
+                    let (nll, correct, mu, sigma) = row(m * n + r * t + i);
+                    e.n_tokens += 1;
+                    e.n_correct += u32::from(correct);
+                    e.sum_nll += f64::from(nll);
+                    if let Some(s) = tokens.get_mut(m) {
+                        s.correct[first + i] = correct;
+                        s.nll[first + i] = nll;
+                        s.mu[first + i] = mu;
+                        s.sigma[first + i] = sigma;
+                    }
+                }
+            }
+        }
+    };
+    if model.kernels() == Kernels::Native {
+        // The native forward pass, its buffers reused from batch to batch.
+        let host = Host::of(model)?;
+        let mut ws = Workspace::new(model.config(), &host, batch, model.precision(), false);
+        ws.load(&host.theta)?;
+        let (mut hb, mut rows) = (HostBatch::default(), Evaluated::default());
+        for chunk in all.chunks(batch) {
+            corpus.fill_batch(&vec![chunk; k], batch, &mut hb);
+            ws.forward(&host.theta, &hb)?;
+            ws.evaluate(&hb, per_token, &mut rows);
+            add(chunk, hb.t, &|i| rows.row(i));
+        }
+        return Ok((out, tokens));
+    }
     for chunk in all.chunks(batch) {
         let groups: Vec<&[Window]> = vec![chunk; k];
         let b = corpus.batch(&groups, batch, device)?;
@@ -143,25 +180,11 @@ fn evaluate_inner(
         } else {
             (Vec::new(), Vec::new())
         };
-        let n = batch * b.t;
-        for (m, row) in out.iter_mut().enumerate() {
-            for (r, w) in chunk.iter().enumerate() {
-                let e = &mut row[w.doc as usize];
-                let first = corpus.target_offset(w.doc as usize) + w.start as usize;
-                for i in 0..w.n_targets as usize {
-                    let at = m * n + r * b.t + i;
-                    e.n_tokens += 1;
-                    e.n_correct += u32::from(correct[at]);
-                    e.sum_nll += f64::from(nll[at]);
-                    if let Some(t) = tokens.get_mut(m) {
-                        t.correct[first + i] = correct[at] != 0;
-                        t.nll[first + i] = nll[at];
-                        t.mu[first + i] = mu[at];
-                        t.sigma[first + i] = sigma[at];
-                    }
-                }
-            }
-        }
+        let at = |i: usize| {
+            let moment = |v: &[f32]| v.get(i).copied().unwrap_or(0.0);
+            (nll[i], correct[i] != 0, moment(&mu), moment(&sigma))
+        };
+        add(chunk, b.t, &at);
     }
     Ok((out, tokens))
 }
@@ -203,7 +226,7 @@ pub fn greedy(
         let t = seqs[0][0].len();
         let flat: Vec<u32> = seqs.iter().flatten().flatten().copied().collect();
         let ids = Tensor::from_vec(flat, (k, b, t), device)?;
-        let logits = model.forward(&ids)?; // [K, B·T, V]
+        let logits = model.logits(&ids)?; // [K, B·T, V]
         let v = logits.dim(2)?;
         let last = logits.reshape((k, b, t, v))?.narrow(2, t - 1, 1)?;
         let next: Vec<u32> = last.argmax(D::Minus1)?.flatten_all()?.to_vec1()?;

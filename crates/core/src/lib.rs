@@ -10,7 +10,9 @@
 //! `data.rs` (windows and batches), `model/` (the ensemble transformer:
 //! `layers.rs` holds one struct per layer, `params.rs` names and initialises
 //! the parameters),
-//! `fused/` (the fused CPU kernels, one file per op family), `optim.rs`
+//! `fused/` (the fused CPU kernels, one file per op family), `native/` (the
+//! native CPU step: forward and backward over buffers it owns, fp32 or bf16
+//! products), `optim.rs`
 //! (AdamW), `train.rs` (the training loop), `eval.rs`, `canary.rs` (planted
 //! documents), `device.rs`, `process.rs` (the process-wide settings a
 //! program makes once at start-up: [`settle_process`]).
@@ -46,6 +48,7 @@ mod eval;
 mod extract;
 mod fused;
 mod model;
+mod native;
 mod optim;
 mod process;
 mod read_parquet;
@@ -58,13 +61,14 @@ pub use canary::{
 };
 pub use checkpoint::{Checkpoint, Gpt2Shape};
 pub use corpus::{Corpus, Document, LoadConfig};
-pub use data::{Batch, TokenIds, TokenTable, TokenizedCorpus, Window};
+pub use data::{Batch, HostBatch, TokenIds, TokenTable, TokenizedCorpus, Window};
 pub use device::{select_device, set_tf32, DeviceChoice};
 pub use error::{Error, FieldProblem, Gpt2Problem, Location, Result, WeightProblem};
 pub use eval::{evaluate, evaluate_tokens, greedy, next_token_moments, DocEval, TokenScores};
 pub use extract::{extraction, ExtractionConfig, TOO_SHORT};
 pub use fused::Kernels;
 pub use model::{token_nll, token_nll_with, Gpt, ModelConfig, Param};
+pub use native::{native_gradients, NativeGradients, Precision};
 pub use process::{matmul_threads, settle_process};
 pub use tokenizer::{
     ByteTokenizer, HfTokenizer, ResolvedTokenizer, Tokenizer, TokenizerConfig, TokenizerSpec,

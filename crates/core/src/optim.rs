@@ -5,6 +5,7 @@ use candle_core::{DType, Tensor};
 
 use crate::error::Result;
 use crate::model::Gpt;
+use crate::native::Host;
 use crate::train::TrainConfig;
 
 /// AdamW with a learning rate per ensemble member and per-model clipping.
@@ -91,6 +92,69 @@ impl AdamW {
         match &mut self.state {
             OptState::Host { m, v } => step.host(model, grads, m, v),
             OptState::Device { m, v } => step.device(model, grads, m, v),
+        }
+    }
+}
+
+/// AdamW over the native step's flat parameters ([`Host`]): the same
+/// update as [`AdamW`]'s host path, element for element, moments kept
+/// beside the parameters in the same layout.
+pub(crate) struct FlatAdamW {
+    m: Vec<f32>,
+    v: Vec<f32>,
+    t: i32,
+    cfg: TrainConfig,
+}
+
+impl FlatAdamW {
+    pub(crate) fn new(host: &Host, cfg: &TrainConfig) -> Self {
+        Self {
+            m: vec![0.0; host.theta.len()],
+            v: vec![0.0; host.theta.len()],
+            t: 0,
+            cfg: cfg.clone(),
+        }
+    }
+
+    /// One update of `host` from `grads` (laid out as the parameters),
+    /// model `m` at learning rate `lrs[m]` (0: left as it is).
+    pub(crate) fn step(&mut self, host: &mut Host, grads: &[f32], lrs: &[f64]) {
+        self.t += 1;
+        let step = Step {
+            cfg: &self.cfg,
+            bc1: 1.0 - self.cfg.beta1.powi(self.t),
+            bc2: 1.0 - self.cfg.beta2.powi(self.t),
+            lrs,
+        };
+        let k = host.k;
+        let mut sq = vec![0f64; k];
+        for &(slot, _) in &host.slots.params {
+            for (m, s) in sq.iter_mut().enumerate() {
+                *s += grads[slot.model(m)]
+                    .iter()
+                    .map(|&x| f64::from(x) * f64::from(x))
+                    .sum::<f64>();
+            }
+        }
+        let factor = clip_factors(self.cfg.grad_clip, &sq);
+        let wd = self.cfg.weight_decay as f32;
+        for &(slot, decay) in &host.slots.params {
+            for m in 0..k {
+                let lr = lrs[m] as f32;
+                if lr == 0.0 {
+                    continue;
+                }
+                let r = slot.model(m);
+                step.host_slice(
+                    lr,
+                    if decay { wd } else { 0.0 },
+                    factor[m] as f32,
+                    &mut host.theta[r.clone()],
+                    &grads[r.clone()],
+                    &mut self.m[r.clone()],
+                    &mut self.v[r],
+                );
+            }
         }
     }
 }

@@ -11,11 +11,12 @@ use candle_core::{DType, Device};
 use serde::{Deserialize, Serialize};
 
 use crate::checkpoint::Checkpoint;
-use crate::data::{Batch, TokenizedCorpus, Window};
+use crate::data::{Batch, HostBatch, TokenizedCorpus, Window};
 use crate::error::{Error, Result};
 use crate::fused::Kernels;
 use crate::model::{token_nll_with, Gpt, ModelConfig};
-use crate::optim::AdamW;
+use crate::native::{Host, Precision, Workspace};
+use crate::optim::{AdamW, FlatAdamW};
 use cfmem_hash::splitmix as mix;
 
 /// How to train.
@@ -30,6 +31,7 @@ use cfmem_hash::splitmix as mix;
 /// | `weight_decay` | 0.01 | decoupled weight decay on matrices and embeddings |
 /// | `beta1`, `beta2`, `eps` | 0.9, 0.99, 1e-8 | AdamW moments |
 /// | `grad_clip` | 1.0 | clip each model's global gradient norm (0 = off) |
+/// | `precision` | fp32 | the matrix products' arithmetic ([`Precision`]): fp32, or bf16 operands with fp32 sums on the CPU |
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct TrainConfig {
@@ -53,6 +55,10 @@ pub struct TrainConfig {
     pub eps: f64,
     /// Per-model gradient-norm clip (0 disables).
     pub grad_clip: f64,
+    /// The matrix products' arithmetic (left out of a manifest when fp32,
+    /// so manifests from before it hash as they did).
+    #[serde(default, skip_serializing_if = "Precision::is_fp32")]
+    pub precision: Precision,
 }
 
 impl Default for TrainConfig {
@@ -68,6 +74,7 @@ impl Default for TrainConfig {
             beta2: 0.99,
             eps: 1e-8,
             grad_clip: 1.0,
+            precision: Precision::Fp32,
         }
     }
 }
@@ -240,7 +247,7 @@ pub type StepHook<'a> = &'a mut dyn FnMut(usize, usize);
 /// |---|---|---|
 /// | `dtype` | f32 | parameter and activation type |
 /// | `device` | CPU | where to train |
-/// | `kernels` | [`Kernels::auto`] | fused CPU kernels or the composition of candle ops |
+/// | `kernels` | [`Kernels::auto`] | the native CPU step, candle's graph with the fused CPU kernels, or the composition of candle ops |
 ///
 /// ```
 /// use cfmem_core::*;
@@ -315,8 +322,9 @@ impl<'a> Ensemble<'a> {
         self
     }
 
-    /// Element-wise kernels (the fused CPU kernels are the default on the
-    /// CPU in f32; the composition is the reference they are tested against).
+    /// How the step runs ([`Kernels::Native`] is the default on the CPU in
+    /// f32; candle's graph, fused or composed, is the reference it is
+    /// tested against).
     pub fn kernels(mut self, kernels: Kernels) -> Self {
         self.kernels = Some(kernels);
         self
@@ -327,34 +335,82 @@ impl<'a> Ensemble<'a> {
     /// # Errors
     /// Bad configs, subsets naming unknown documents, divergence (naming
     /// the model), candle errors.
-    pub fn train(&self, mut hook: Option<StepHook<'_>>) -> Result<Trained> {
-        let (cfg, corpus, jobs) = (self.train, self.corpus, self.jobs);
+    pub fn train(&self, hook: Option<StepHook<'_>>) -> Result<Trained> {
         let model = self.build()?;
-        let plans = jobs
+        let plans = self
+            .jobs
             .iter()
-            .map(|j| plan(corpus, j, cfg))
+            .map(|j| plan(self.corpus, j, self.train))
             .collect::<Result<Vec<_>>>()?;
-        let mut tally = Tally::new(&plans);
+        let stats = if model.kernels() == Kernels::Native {
+            self.train_native(&model, &plans, hook)?
+        } else {
+            self.train_graph(&model, &plans, hook)?
+        };
+        Ok(Trained { model, stats })
+    }
+
+    /// Each model's batch of `step` (empty once its plan is done).
+    fn groups<'p>(plans: &'p [Plan], step: usize) -> Vec<&'p [Window]> {
+        plans
+            .iter()
+            .map(|p| p.batches.get(step).map_or(&[][..], Vec::as_slice))
+            .collect()
+    }
+
+    /// Training through candle's graph and autograd (any device and type).
+    fn train_graph(
+        &self,
+        model: &Gpt,
+        plans: &[Plan],
+        mut hook: Option<StepHook<'_>>,
+    ) -> Result<Vec<TrainStats>> {
+        let (cfg, corpus, jobs) = (self.train, self.corpus, self.jobs);
+        let mut tally = Tally::new(plans);
         let max_steps = tally.steps.iter().copied().max().unwrap_or(0);
-        let mut opt = AdamW::new(&model, cfg)?;
-        let empty: Vec<Window> = Vec::new();
+        let mut opt = AdamW::new(model, cfg)?;
         for step in 0..max_steps {
-            let groups: Vec<&[Window]> = plans
-                .iter()
-                .map(|p| p.batches.get(step).unwrap_or(&empty).as_slice())
-                .collect();
-            let batch = corpus.batch(&groups, cfg.batch_size, &self.device)?;
-            let (grads, losses) = self.loss_and_grads(&model, &batch)?;
-            tally.add(step, &losses, &batch.n_tokens, jobs, &plans)?;
-            opt.step(&model, &grads, &tally.lrs(step, cfg))?;
+            let batch = corpus.batch(&Self::groups(plans, step), cfg.batch_size, &self.device)?;
+            let (grads, losses) = self.loss_and_grads(model, &batch)?;
+            tally.add(step, &losses, &batch.n_tokens, jobs, plans)?;
+            opt.step(model, &grads, &tally.lrs(step, cfg))?;
             if let Some(h) = hook.as_mut() {
                 h(step + 1, max_steps);
             }
         }
-        Ok(Trained {
-            model,
-            stats: tally.finish(),
-        })
+        Ok(tally.finish())
+    }
+
+    /// Training through the native CPU step: the parameters copied to the
+    /// host once, every step in the workspace's buffers, the result
+    /// written back into `model`.
+    fn train_native(
+        &self,
+        model: &Gpt,
+        plans: &[Plan],
+        mut hook: Option<StepHook<'_>>,
+    ) -> Result<Vec<TrainStats>> {
+        let (cfg, corpus, jobs) = (self.train, self.corpus, self.jobs);
+        let mut tally = Tally::new(plans);
+        let max_steps = tally.steps.iter().copied().max().unwrap_or(0);
+        let mut host = Host::of(model)?;
+        let mut ws = Workspace::new(self.model, &host, cfg.batch_size, cfg.precision, true);
+        let mut opt = FlatAdamW::new(&host, cfg);
+        let mut batch = HostBatch::default();
+        for step in 0..max_steps {
+            corpus.fill_batch(&Self::groups(plans, step), cfg.batch_size, &mut batch);
+            ws.load(&host.theta)?;
+            ws.forward(&host.theta, &batch)?;
+            let losses = ws.loss(&batch);
+            tally.add(step, &losses, &batch.counts, jobs, plans)?;
+            ws.backward(&host.theta, &batch)?;
+            opt.step(&mut host, ws.grads(), &tally.lrs(step, cfg));
+            if let Some(h) = hook.as_mut() {
+                h(step + 1, max_steps);
+            }
+        }
+        host.write_back(model)?;
+        Ok(tally.finish())
     }
 
     /// The ensemble before training: checked settings, one model per job,
@@ -385,7 +441,9 @@ impl<'a> Ensemble<'a> {
                 Gpt::new(model_cfg, &seeds, dtype, device)?
             }
         };
-        Ok(model.with_kernels(kernels))
+        model
+            .with_kernels(kernels)
+            .with_precision(self.train.precision)
     }
 
     /// One step's gradients (of the sum over models of each model's mean

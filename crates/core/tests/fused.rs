@@ -1,4 +1,5 @@
-//! The fused CPU kernels (the default in f32 on the CPU) against the
+//! The fused CPU kernels (candle's graph under the native step, the
+//! default in f32 on the CPU) against the
 //! composition of candle's primitive ops, whose gradients
 //! `tests/gradients.rs` checks against finite differences in f64: the same
 //! logits, the same gradient for every parameter, the same loss curve.
@@ -35,13 +36,17 @@ fn corpus(ctx: usize) -> TokenizedCorpus {
 }
 
 #[test]
-fn fused_kernels_are_the_cpu_f32_default() {
+fn the_native_step_is_the_cpu_f32_default_and_its_graph_is_fused() {
     let m = Gpt::new(&cfg(true), &[1], DType::F32, &Device::Cpu).unwrap();
-    assert_eq!(m.kernels(), Kernels::Fused);
+    assert_eq!(m.kernels(), Kernels::Native);
+    assert!(m.kernels().fused());
+    assert_eq!(m.with_kernels(Kernels::Fused).kernels(), Kernels::Fused);
     let m = Gpt::new(&cfg(true), &[1], DType::F64, &Device::Cpu).unwrap();
     assert_eq!(m.kernels(), Kernels::Composed);
     // Asking for fused kernels where none exist keeps the composition.
     assert_eq!(m.with_kernels(Kernels::Fused).kernels(), Kernels::Composed);
+    let m = Gpt::new(&cfg(true), &[1], DType::F64, &Device::Cpu).unwrap();
+    assert_eq!(m.with_kernels(Kernels::Native).kernels(), Kernels::Composed);
 }
 
 #[test]

@@ -108,6 +108,9 @@ fn main() {
         .build_global()
         .ok();
     let reps = if quick { 3 } else { 6 };
+    if std::env::var("CFMEM_BENCH_LAYOUTS").is_ok() {
+        return layouts(reps);
+    }
     // The square ceiling on 1 and 2 threads.
     for threads in 1..=cores.min(2) {
         let x = values(2048 * 2048, 1);
@@ -143,5 +146,44 @@ fn main() {
                 );
             }
         }
+    }
+}
+
+/// `CFMEM_BENCH_LAYOUTS=1`: the kernel on one `A` in its two layouts (rows
+/// as converted from a row-major view, panels as spread from a transposed
+/// copy), interleaved, best of five rounds, one thread.
+fn layouts(reps: usize) {
+    let engine = Engine::detect();
+    let n = 32 * 128;
+    for (k, m) in [
+        (128, 384),
+        (128, 128),
+        (128, 512),
+        (512, 128),
+        (256, 768),
+        (1024, 256),
+    ] {
+        let x = values(n * k, 2);
+        let xt: Vec<f32> = (0..n * k).map(|i| x[(i % n) * k + i / n]).collect();
+        let w = values(k * m, 3);
+        let rows = PackedA::pack(MatRef::row_major(&x, n, k).unwrap());
+        let panels = PackedA::pack(MatRef::row_major(&xt, k, n).unwrap().t());
+        let pb = PackedB::pack(MatRef::row_major(&w, k, m).unwrap());
+        let mut c = vec![0.0f32; n * m];
+        let flops = 2.0 * (n * k * m) as f64;
+        let (mut tr, mut tp) = (f64::MAX, f64::MAX);
+        for _ in 0..5 {
+            tr = tr.min(best(reps, || {
+                gemm(engine, &rows, &pb, &mut c, m, false, 1).unwrap()
+            }));
+            tp = tp.min(best(reps, || {
+                gemm(engine, &panels, &pb, &mut c, m, false, 1).unwrap()
+            }));
+        }
+        println!(
+            "layout n={n} k={k} m={m} rows_gflops={:.1} panels_gflops={:.1}",
+            flops / tr / 1e9,
+            flops / tp / 1e9
+        );
     }
 }

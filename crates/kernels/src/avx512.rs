@@ -16,17 +16,21 @@ fn lanes(n: usize) -> __mmask16 {
     }
 }
 
-/// One tile, as [`crate::tile`] describes it.
+/// One tile, as [`crate::tile`] describes it: `PANEL`, `A`'s rows side by
+/// side (row `r`'s pair `q` at `a + q · MR + r`), else rows `step` apart
+/// (at `a + r · step + q`).
 ///
 /// # Safety
-/// The CPU has AVX-512F and AVX512-BF16; `a` holds `kc · MR` and `b`
-/// `kc · NR` readable `u32`; for `r < rows` and `j < cols ≤ 32`,
+/// The CPU has AVX-512F and AVX512-BF16; `b` holds `kc · NR` readable
+/// `u32`; `a` holds `kc · MR` (`PANEL`) or, for every `r < rows`, `kc`
+/// from `a + r · step`; for `r < rows` and `j < cols ≤ 32`,
 /// `c + r · ldc + j` is a valid, writable `f32` (1 ≤ rows ≤ MR).
 #[allow(clippy::too_many_arguments)]
 #[target_feature(enable = "avx512f,avx512bf16")]
-pub(crate) unsafe fn tile(
+pub(crate) unsafe fn tile<const PANEL: bool>(
     kc: usize,
     a: *const u32,
+    step: usize,
     b: *const u32,
     c: *mut f32,
     ldc: usize,
@@ -51,17 +55,32 @@ pub(crate) unsafe fn tile(
             }
         }
     }
+    // Each row's first pair; rows past `rows` read row 0 again (their
+    // sums are never stored).
+    let rows_at: [*const u32; MR] = std::array::from_fn(|r| {
+        let r = if r < rows { r } else { 0 };
+        // SAFETY: r < rows, inside A by the caller's bound.
+        unsafe {
+            if PANEL {
+                a.add(r)
+            } else {
+                a.add(r * step)
+            }
+        }
+    });
     for q in 0..kc {
-        // SAFETY: q < kc, so the 32 u32 at b + q·NR and the MR at a + q·MR
-        // are inside the panels (the caller's bound). The casts between
-        // 512-bit integer and bf16-pair vectors reinterpret the same bits.
+        // SAFETY: q < kc, so the 32 u32 at b + q·NR and each row's pair at
+        // rows_at[r] + q·MR (PANEL) or + q are inside A and B (the caller's
+        // bound). The casts between 512-bit integer and bf16-pair vectors
+        // reinterpret the same bits.
         unsafe {
             let bq = b.add(q * NR);
             let b0: __m512bh = std::mem::transmute(_mm512_loadu_si512(bq.cast()));
             let b1: __m512bh = std::mem::transmute(_mm512_loadu_si512(bq.add(16).cast()));
-            let aq = a.add(q * MR);
+            let off = if PANEL { q * MR } else { q };
             for (r, acc) in acc.iter_mut().enumerate() {
-                let ar: __m512bh = std::mem::transmute(_mm512_set1_epi32(*aq.add(r) as i32));
+                let pair = *rows_at[r].add(off);
+                let ar: __m512bh = std::mem::transmute(_mm512_set1_epi32(pair as i32));
                 acc[0] = _mm512_dpbf16_ps(acc[0], ar, b0);
                 acc[1] = _mm512_dpbf16_ps(acc[1], ar, b1);
             }

@@ -256,6 +256,27 @@ pub fn round_bf16(x: f32) -> f32 {
     f32::from_bits(u32::from(bf16_bits(x)) << 16)
 }
 
+/// Which part of a product over square causal matrices (attention's) is
+/// computed: products are skipped where an operand is known to be zero or
+/// where the result is not wanted, and the entries computed equal the full
+/// product's bit for bit (the skipped products are of zeros, and the sums
+/// keep their order).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Triangle {
+    /// Every entry of `C`, every pair of `k`.
+    #[default]
+    Full,
+    /// Only `C`'s entries on and below the diagonal (`j ≤ i`) are wanted:
+    /// tiles wholly above it are skipped and left as they were.
+    LowerC,
+    /// `A` is zero above the diagonal (`A[i, k] = 0` for `k > i`): each
+    /// row panel runs over the pairs up to its last row.
+    LowerA,
+    /// `A` is zero below the diagonal (`A[i, k] = 0` for `k < i`): each
+    /// row panel runs over the pairs from its first row.
+    UpperA,
+}
+
 /// `C = A·B`, or `C += A·B` with `accumulate`, on packed operands: `C`
 /// row-major `m × n` with leading dimension `ldc`, over `threads` threads
 /// of the current rayon pool (1: this thread only).
@@ -271,6 +292,24 @@ pub fn gemm(
     ldc: usize,
     accumulate: bool,
     threads: usize,
+) -> Result<()> {
+    gemm_part(engine, a, b, c, ldc, accumulate, threads, Triangle::Full)
+}
+
+/// [`gemm`] over the part of the product `part` names.
+///
+/// # Errors
+/// As [`gemm`].
+#[allow(clippy::too_many_arguments)]
+pub fn gemm_part(
+    engine: Engine,
+    a: &PackedA,
+    b: &PackedB,
+    c: &mut [f32],
+    ldc: usize,
+    accumulate: bool,
+    threads: usize,
+    part: Triangle,
 ) -> Result<()> {
     let (m, n) = (a.rows(), b.cols());
     if a.depth() != b.depth() {
@@ -298,37 +337,46 @@ pub fn gemm(
         return Err(Error::Unavailable(engine.name()));
     }
     let k2 = a.pairs();
-    if k2 == 0 {
-        if !accumulate {
-            for i in 0..m {
-                c[i * ldc..i * ldc + n].fill(0.0);
-            }
-        }
-        return Ok(());
-    }
     let c = &mut c[..need];
     let panels = m.div_ceil(MR);
     for nc0 in (0..n).step_by(NC) {
         let nc1 = (nc0 + NC).min(n);
-        for kc0 in (0..k2).step_by(KC2) {
-            let kc = KC2.min(k2 - kc0);
-            let load = accumulate || kc0 > 0;
+        for kc0 in (0..k2.max(1)).step_by(KC2) {
             let panel = |(p, rows_c): (usize, &mut [f32])| {
-                let rows = MR.min(m - p * MR);
-                let ap = a.panel(p, kc0, kc);
+                let r0 = p * MR;
+                let rows = MR.min(m - r0);
+                // The pairs this panel multiplies, and this block's share.
+                let (qa, qb) = match part {
+                    Triangle::LowerA => (0, k2.min((r0 + rows).div_ceil(2))),
+                    Triangle::UpperA => ((r0 / 2).min(k2), k2),
+                    _ => (0, k2),
+                };
+                let (lo, hi) = (kc0.max(qa), (kc0 + KC2).min(qb));
                 for j in nc0 / NR..nc1.div_ceil(NR) {
                     let col0 = j * NR;
                     let cols = NR.min(n - col0);
+                    if part == Triangle::LowerC && col0 > r0 + rows - 1 {
+                        continue;
+                    }
+                    if lo >= hi {
+                        // No pair: C = 0 once (the first block), or as it is.
+                        if !accumulate && kc0 == 0 {
+                            for r in 0..rows {
+                                rows_c[r * ldc + col0..r * ldc + col0 + cols].fill(0.0);
+                            }
+                        }
+                        continue;
+                    }
                     tile(
                         engine,
-                        kc,
-                        ap,
-                        b.panel(j, kc0, kc),
+                        hi - lo,
+                        a.panel(p, lo, hi - lo),
+                        b.panel(j, lo, hi - lo),
                         &mut rows_c[col0..],
                         ldc,
                         rows,
                         cols,
-                        load,
+                        accumulate || lo > qa,
                     );
                 }
             };
@@ -344,6 +392,94 @@ pub fn gemm(
                     .for_each(panel);
             }
         }
+    }
+    Ok(())
+}
+
+/// `C = A·B` (or `C += A·B`) in fp32 from fp32 views of any strides, `C`
+/// row-major `m × n` with leading dimension `ldc`, by the gemm crate's
+/// kernels (AVX-512 where the CPU has it: the products candle runs), over
+/// `threads` threads of the current rayon pool.
+///
+/// The split over threads is by blocks of `C`; every element's sum runs
+/// over `k` in the same order whatever the thread count.
+///
+/// # Errors
+/// [`Error::Inner`] when the shapes do not chain, [`Error::Output`] when
+/// `c` is too small.
+pub fn matmul_f32(
+    a: MatRef<'_>,
+    b: MatRef<'_>,
+    c: &mut [f32],
+    ldc: usize,
+    accumulate: bool,
+    threads: usize,
+) -> Result<()> {
+    let (m, k, n) = (a.rows(), a.cols(), b.cols());
+    if k != b.rows() {
+        return Err(Error::Inner {
+            m,
+            k,
+            kb: b.rows(),
+            n,
+        });
+    }
+    if m == 0 || n == 0 {
+        return Ok(());
+    }
+    let need = (m - 1) * ldc + n;
+    if ldc < n || c.len() < need {
+        return Err(Error::Output {
+            m,
+            n,
+            ldc,
+            need,
+            len: c.len(),
+        });
+    }
+    if k == 0 {
+        if !accumulate {
+            for i in 0..m {
+                c[i * ldc..i * ldc + n].fill(0.0);
+            }
+        }
+        return Ok(());
+    }
+    let par = if threads > 1 {
+        gemm::Parallelism::Rayon(threads)
+    } else {
+        gemm::Parallelism::None
+    };
+    // Strides as the gemm crate takes them (elements, signed); views and
+    // slices are far below isize::MAX elements.
+    let s = |x: usize| x as isize;
+    // SAFETY: `a` and `b` were checked when made to reach only elements of
+    // their slices ((rows − 1)·rs + (cols − 1)·cs < len); `c` holds the
+    // m × n block at row stride ldc ≥ n (checked above: (m − 1)·ldc + n ≤
+    // len) and is borrowed mutably, so no operand aliases it. With
+    // `read_dst` the result is 1·C + 1·A·B, else A·B.
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            c.as_mut_ptr(),
+            1,
+            s(ldc),
+            accumulate,
+            a.data.as_ptr(),
+            s(a.cs),
+            s(a.rs),
+            b.data.as_ptr(),
+            s(b.cs),
+            s(b.rs),
+            1.0f32,
+            1.0f32,
+            false,
+            false,
+            false,
+            par,
+        );
     }
     Ok(())
 }
@@ -387,7 +523,7 @@ pub fn matmul_bf16(
 fn tile(
     engine: Engine,
     kc: usize,
-    a: &[u32],
+    a: pack::PanelA<'_>,
     b: &[u32],
     c: &mut [f32],
     ldc: usize,
@@ -395,29 +531,68 @@ fn tile(
     cols: usize,
     load: bool,
 ) {
-    assert!(a.len() >= kc * MR && b.len() >= kc * NR);
     assert!((1..=MR).contains(&rows) && (1..=NR).contains(&cols));
+    assert!(b.len() >= kc * NR);
     assert!(c.len() >= (rows - 1) * ldc + cols);
+    if kc == 0 {
+        return;
+    }
+    if a.panels {
+        // MR rows side by side, pair after pair.
+        assert!(a.data.len() >= kc * MR);
+    } else {
+        // `rows` rows of at least kc pairs each.
+        assert!(a.row_step >= kc && a.data.len() >= (rows - 1) * a.row_step + kc);
+    }
     match engine {
         #[cfg(target_arch = "x86_64")]
         Engine::Avx512Bf16 => {
             // SAFETY: `gemm` checked that the CPU has AVX-512F and
-            // AVX512-BF16; the asserts above bound every read of `a` and
-            // `b` (kc pairs of whole panels) and every element of `c` the
-            // tile loads or stores (rows `< rows`, columns `< cols`, masked).
+            // AVX512-BF16; the asserts above bound every read of `a` (kc
+            // pairs of a whole panel, or of each of `rows` rows) and of `b`
+            // (kc pairs of a whole panel), and every element of `c` the tile
+            // loads or stores (rows `< rows`, columns `< cols`, masked).
             unsafe {
-                avx512::tile(
-                    kc,
-                    a.as_ptr(),
-                    b.as_ptr(),
-                    c.as_mut_ptr(),
-                    ldc,
-                    rows,
-                    cols,
-                    load,
-                )
+                if a.panels {
+                    avx512::tile::<true>(
+                        kc,
+                        a.data.as_ptr(),
+                        MR,
+                        b.as_ptr(),
+                        c.as_mut_ptr(),
+                        ldc,
+                        rows,
+                        cols,
+                        load,
+                    )
+                } else {
+                    avx512::tile::<false>(
+                        kc,
+                        a.data.as_ptr(),
+                        a.row_step,
+                        b.as_ptr(),
+                        c.as_mut_ptr(),
+                        ldc,
+                        rows,
+                        cols,
+                        load,
+                    )
+                }
             }
         }
         _ => portable::tile(kc, a, b, c, ldc, rows, cols, load),
     }
+}
+
+/// `out[q] = (bf16(x[2q]), bf16(x[2q + 1]))` as one `u32` each (the low
+/// half the even element; an odd last element paired with 0), rounded to
+/// nearest even: a row of a [`PackedA`] in the rows layout
+/// ([`PackedA::rows_for`]). `out` holds `⌈x.len() / 2⌉` values.
+///
+/// # Panics
+/// When `out` is shorter than `⌈x.len() / 2⌉`.
+#[inline]
+pub fn to_pairs(x: &[f32], out: &mut [u32]) {
+    assert!(out.len() >= x.len().div_ceil(2));
+    pack::pairs_of(x, out)
 }

@@ -68,7 +68,7 @@ pub(crate) fn interleave_scalar(lo: &[f32], hi: &[f32], out: &mut [u32]) {
 /// `out[q] = pair(x[2q], x[2q + 1])`, an odd last element paired with 0,
 /// with AVX512-BF16 where the CPU has it.
 #[inline]
-fn pairs_of(x: &[f32], out: &mut [u32]) {
+pub(crate) fn pairs_of(x: &[f32], out: &mut [u32]) {
     #[cfg(target_arch = "x86_64")]
     if fast() {
         // SAFETY: `fast` checked the CPU's features.
@@ -89,14 +89,33 @@ pub(crate) fn pairs_of_scalar(x: &[f32], out: &mut [u32]) {
     }
 }
 
-/// `A` (`m × k`) in panels of [`MR`] rows: panel `p`, pair `q`, row `r` at
-/// `(p · pairs + q) · MR + r`; rows past `m` and the pad of odd `k` are zero.
+/// `A` (`m × k`) as bf16 pairs in one of two layouts:
+/// - *rows*, from a view whose rows are contiguous: row `i`'s pairs at
+///   `i · pairs ..` (a bf16 copy of the matrix; the pad of odd `k` zero);
+/// - *panels* of [`MR`] rows, from other views: panel `p`, pair `q`, row
+///   `r` at `(p · pairs + q) · MR + r`; rows past `m` and the pad are zero.
+///
+/// The product reads either (the tile broadcasts one pair per row and
+/// step), so a row-major `A` is converted in one streaming pass and a
+/// transposed one spread into panels.
 #[derive(Debug, Clone)]
 pub struct PackedA {
     rows: usize,
     depth: usize,
     pairs: usize,
+    /// Rows layout (else panels).
+    by_rows: bool,
     data: Vec<u32>,
+}
+
+/// Where a panel of [`PackedA`] is: its first row's pairs and its layout,
+/// `row_step` apart in the rows layout (`panels`: pair `q` of row `r` at
+/// `q · MR + r`).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct PanelA<'a> {
+    pub data: &'a [u32],
+    pub panels: bool,
+    pub row_step: usize,
 }
 
 impl PackedA {
@@ -107,46 +126,111 @@ impl PackedA {
 
     /// [`PackedA::pack`] over `threads` threads of the current rayon pool.
     pub fn pack_with(a: MatRef<'_>, threads: usize) -> Self {
+        let mut p = Self::empty();
+        p.pack_into(a, threads);
+        p
+    }
+
+    /// Nothing packed yet: a buffer for [`PackedA::pack_into`].
+    pub fn empty() -> Self {
+        Self {
+            rows: 0,
+            depth: 0,
+            pairs: 0,
+            by_rows: false,
+            data: Vec::new(),
+        }
+    }
+
+    /// Make this an `m × k` matrix in the rows layout and give its pairs,
+    /// `⌈k / 2⌉` per row, row after row, for the caller to write (with
+    /// [`crate::to_pairs`]): a producer of `A`'s rows packs them as it
+    /// makes them. The memory is reused, not cleared.
+    pub fn rows_for(&mut self, m: usize, k: usize) -> &mut [u32] {
+        let pairs = k.div_ceil(2);
+        let len = m * pairs;
+        if self.data.len() < len {
+            self.data.resize(len, 0);
+        }
+        self.rows = m;
+        self.depth = k;
+        self.pairs = pairs;
+        self.by_rows = true;
+        &mut self.data[..len]
+    }
+
+    /// Pack `a` in place of what this held, reusing its memory (it grows
+    /// to the largest matrix packed and is not cleared between uses), over
+    /// `threads` threads of the current rayon pool.
+    pub fn pack_into(&mut self, a: MatRef<'_>, threads: usize) {
         let (m, k) = (a.rows(), a.cols());
         let pairs = k.div_ceil(2);
+        if a.cs == 1 && k > 0 {
+            // Rows are contiguous: each row converted in one pass.
+            let data = self.rows_for(m, k);
+            let row =
+                |(i, out): (usize, &mut [u32])| pairs_of(&a.data[i * a.rs..i * a.rs + k], out);
+            if threads > 1 && m >= 2 * MR {
+                data.par_chunks_mut(pairs).enumerate().for_each(row);
+            } else {
+                data.chunks_mut(pairs).enumerate().for_each(row);
+            }
+            return;
+        }
+        self.by_rows = false;
         let panels = m.div_ceil(MR);
-        let mut data = vec![0u32; panels * pairs * MR];
+        let len = panels * pairs * MR;
+        if self.data.len() < len {
+            self.data.resize(len, 0);
+        }
+        let data = &mut self.data[..len];
+        // The rows of the last panel past `m` are read as zeros.
+        if m % MR != 0 {
+            data[(panels - 1) * pairs * MR..].fill(0);
+        }
         let panel = |(p, out): (usize, &mut [u32])| {
             let rows = MR.min(m - p * MR);
-            if a.cs == 1 {
-                // Rows are contiguous: each row's pairs, then spread by MR.
-                let mut row = vec![0u32; pairs];
-                for r in 0..rows {
-                    let i = p * MR + r;
-                    pairs_of(&a.data[i * a.rs..i * a.rs + k], &mut row);
-                    for (q, &x) in row.iter().enumerate() {
-                        out[q * MR + r] = x;
-                    }
-                }
-            } else {
-                let at = |i: usize, j: usize| if j < k { a.at(i, j) } else { 0.0 };
-                for r in 0..rows {
-                    let i = p * MR + r;
-                    for q in 0..pairs {
-                        out[q * MR + r] = pair(at(i, 2 * q), at(i, 2 * q + 1));
-                    }
+            let at = |i: usize, j: usize| if j < k { a.at(i, j) } else { 0.0 };
+            for r in 0..rows {
+                let i = p * MR + r;
+                for q in 0..pairs {
+                    out[q * MR + r] = pair(at(i, 2 * q), at(i, 2 * q + 1));
                 }
             }
         };
         if pairs > 0 && a.cs != 1 && a.rs == 1 {
-            // Columns are contiguous (a transposed view): each pair of
-            // columns interleaved over all rows at once, then cut into the
-            // panels' runs of MR.
-            let mut run = vec![0u32; m];
-            for q in 0..pairs {
-                let lo = &a.data[2 * q * a.cs..2 * q * a.cs + m];
-                let hi =
-                    (2 * q + 1 < k).then(|| &a.data[(2 * q + 1) * a.cs..(2 * q + 1) * a.cs + m]);
-                pair_runs(lo, hi, &mut run);
-                for (p, rows) in run.chunks(MR).enumerate() {
-                    let at = (p * pairs + q) * MR;
-                    data[at..at + rows.len()].copy_from_slice(rows);
+            // Columns are contiguous (a transposed view): for a run of whole
+            // panels, each pair of columns interleaved over the run's rows
+            // at once, then cut into the panels' runs of MR. Runs of panels
+            // split over threads (each owns its panels' part of `data`).
+            let per = if threads > 1 {
+                panels.div_ceil(threads)
+            } else {
+                panels
+            };
+            let run_of_panels = |(c, out): (usize, &mut [u32])| {
+                let r0 = c * per * MR;
+                let r1 = (r0 + per * MR).min(m);
+                let mut run = vec![0u32; r1 - r0];
+                for q in 0..pairs {
+                    let col = |j: usize| &a.data[j * a.cs + r0..j * a.cs + r1];
+                    pair_runs(
+                        col(2 * q),
+                        (2 * q + 1 < k).then(|| col(2 * q + 1)),
+                        &mut run,
+                    );
+                    for (p, rows) in run.chunks(MR).enumerate() {
+                        let at = (p * pairs + q) * MR;
+                        out[at..at + rows.len()].copy_from_slice(rows);
+                    }
                 }
+            };
+            if per < panels {
+                data.par_chunks_mut(per * pairs * MR)
+                    .enumerate()
+                    .for_each(run_of_panels);
+            } else {
+                run_of_panels((0, data));
             }
         } else if pairs > 0 {
             if threads > 1 && panels > 1 {
@@ -155,12 +239,9 @@ impl PackedA {
                 data.chunks_mut(pairs * MR).enumerate().for_each(panel);
             }
         }
-        Self {
-            rows: m,
-            depth: k,
-            pairs,
-            data,
-        }
+        self.rows = m;
+        self.depth = k;
+        self.pairs = pairs;
     }
 
     /// `m`.
@@ -179,9 +260,23 @@ impl PackedA {
     }
 
     /// Pairs `q0..q0 + n` of panel `p`.
-    pub(crate) fn panel(&self, p: usize, q0: usize, n: usize) -> &[u32] {
-        let start = (p * self.pairs + q0) * MR;
-        &self.data[start..start + n * MR]
+    pub(crate) fn panel(&self, p: usize, q0: usize, n: usize) -> PanelA<'_> {
+        if self.by_rows {
+            let rows = MR.min(self.rows - p * MR);
+            let start = p * MR * self.pairs + q0;
+            PanelA {
+                data: &self.data[start..start + (rows - 1) * self.pairs + n],
+                panels: false,
+                row_step: self.pairs,
+            }
+        } else {
+            let start = (p * self.pairs + q0) * MR;
+            PanelA {
+                data: &self.data[start..start + n * MR],
+                panels: true,
+                row_step: 1,
+            }
+        }
     }
 }
 
@@ -199,48 +294,81 @@ pub struct PackedB {
 impl PackedB {
     /// Round `b` to bf16 and pack it.
     pub fn pack(b: MatRef<'_>) -> Self {
+        Self::pack_with(b, 1)
+    }
+
+    /// [`PackedB::pack`] over `threads` threads of the current rayon pool.
+    pub fn pack_with(b: MatRef<'_>, threads: usize) -> Self {
+        let mut p = Self::empty();
+        p.pack_into(b, threads);
+        p
+    }
+
+    /// Nothing packed yet: a buffer for [`PackedB::pack_into`].
+    pub fn empty() -> Self {
+        Self {
+            cols: 0,
+            depth: 0,
+            pairs: 0,
+            data: Vec::new(),
+        }
+    }
+
+    /// Pack `b` in place of what this held, reusing its memory, over
+    /// `threads` threads of the current rayon pool (column panels split
+    /// over them).
+    pub fn pack_into(&mut self, b: MatRef<'_>, threads: usize) {
         let (k, n) = (b.rows(), b.cols());
         let pairs = k.div_ceil(2);
         let panels = n.div_ceil(NR);
-        let mut data = vec![0u32; panels * pairs * NR];
-        if b.cs == 1 {
-            // Rows are contiguous: two rows make a run of NR pairs.
-            for q in 0..pairs {
-                let lo = &b.data[2 * q * b.rs..2 * q * b.rs + n];
-                for j0 in (0..n).step_by(NR) {
-                    let cols = NR.min(n - j0);
-                    let at = ((j0 / NR) * pairs + q) * NR;
-                    let run = &mut data[at..at + cols];
-                    let hi = (2 * q + 1 < k)
-                        .then(|| &b.data[(2 * q + 1) * b.rs + j0..(2 * q + 1) * b.rs + j0 + cols]);
-                    pair_runs(&lo[j0..j0 + cols], hi, run);
+        let len = panels * pairs * NR;
+        if self.data.len() < len {
+            self.data.resize(len, 0);
+        }
+        let data = &mut self.data[..len];
+        // The columns of the last panel past `n` are read as zeros.
+        if n % NR != 0 {
+            data[(panels - 1) * pairs * NR..].fill(0);
+        }
+        let panel = |(j, out): (usize, &mut [u32])| {
+            let j0 = j * NR;
+            let cols = NR.min(n - j0);
+            if b.cs == 1 {
+                // Rows are contiguous: two rows make a run of pairs.
+                let row = |i: usize| &b.data[i * b.rs + j0..i * b.rs + j0 + cols];
+                for q in 0..pairs {
+                    let hi = (2 * q + 1 < k).then(|| row(2 * q + 1));
+                    pair_runs(row(2 * q), hi, &mut out[q * NR..q * NR + cols]);
+                }
+            } else if b.rs == 1 {
+                // Columns are contiguous: each column's pairs, spread by NR.
+                let mut col = vec![0u32; pairs];
+                for c in 0..cols {
+                    let j = j0 + c;
+                    pairs_of(&b.data[j * b.cs..j * b.cs + k], &mut col);
+                    for (q, &x) in col.iter().enumerate() {
+                        out[q * NR + c] = x;
+                    }
+                }
+            } else {
+                let at = |i: usize, j: usize| if i < k { b.at(i, j) } else { 0.0 };
+                for q in 0..pairs {
+                    for c in 0..cols {
+                        out[q * NR + c] = pair(at(2 * q, j0 + c), at(2 * q + 1, j0 + c));
+                    }
                 }
             }
-        } else if b.rs == 1 {
-            // Columns are contiguous: each column's pairs, spread by NR.
-            let mut col = vec![0u32; pairs];
-            for j in 0..n {
-                pairs_of(&b.data[j * b.cs..j * b.cs + k], &mut col);
-                let (p, c) = (j / NR, j % NR);
-                for (q, &x) in col.iter().enumerate() {
-                    data[(p * pairs + q) * NR + c] = x;
-                }
-            }
-        } else {
-            let at = |i: usize, j: usize| if i < k { b.at(i, j) } else { 0.0 };
-            for q in 0..pairs {
-                for j in 0..n {
-                    let (p, c) = (j / NR, j % NR);
-                    data[(p * pairs + q) * NR + c] = pair(at(2 * q, j), at(2 * q + 1, j));
-                }
+        };
+        if pairs > 0 {
+            if threads > 1 && panels > 1 {
+                data.par_chunks_mut(pairs * NR).enumerate().for_each(panel);
+            } else {
+                data.chunks_mut(pairs * NR).enumerate().for_each(panel);
             }
         }
-        Self {
-            cols: n,
-            depth: k,
-            pairs,
-            data,
-        }
+        self.cols = n;
+        self.depth = k;
+        self.pairs = pairs;
     }
 
     /// `n`.
@@ -345,10 +473,33 @@ mod tests {
         let rm = MatRef::row_major(&x, m, k).unwrap();
         let cm = MatRef::new(&xt, m, k, 1, m).unwrap();
         let st = MatRef::new(&wide, m, k, 4 * k, 2).unwrap();
-        let want = PackedA::pack(st).data;
-        assert_eq!(PackedA::pack(rm).data, want);
-        assert_eq!(PackedA::pack(cm).data, want);
-        assert_eq!(PackedA::pack_with(rm, 2).data, want);
+        // Every pair of every row, read through the panels it packs to.
+        let pairs = |p: &PackedA| -> Vec<u32> {
+            let mut out = Vec::new();
+            for i in 0..m {
+                let panel = p.panel(i / MR, 0, p.pairs());
+                for q in 0..p.pairs() {
+                    let r = i % MR;
+                    out.push(if panel.panels {
+                        panel.data[q * MR + r]
+                    } else {
+                        panel.data[r * panel.row_step + q]
+                    });
+                }
+            }
+            out
+        };
+        let want = pairs(&PackedA::pack(st));
+        assert_eq!(pairs(&PackedA::pack(rm)), want);
+        assert_eq!(pairs(&PackedA::pack(cm)), want);
+        assert_eq!(pairs(&PackedA::pack_with(rm, 2)), want);
+        assert!(PackedA::pack(rm).by_rows && !PackedA::pack(cm).by_rows);
+        // Rows written by hand with `to_pairs` are the rows layout's.
+        let mut hand = PackedA::empty();
+        for (i, row) in hand.rows_for(m, k).chunks_mut(k.div_ceil(2)).enumerate() {
+            crate::to_pairs(&x[i * k..(i + 1) * k], row);
+        }
+        assert_eq!(pairs(&hand), want);
         // As B: the same matrix, k × n now.
         let want = PackedB::pack(st.t()).data;
         assert_eq!(PackedB::pack(rm.t()).data, want);

@@ -1,5 +1,6 @@
 //! The scalar engine: `vdpbf16ps`'s sums, in its order, in plain fp32.
 
+use crate::pack::PanelA;
 use crate::{MR, NR};
 
 #[inline]
@@ -11,7 +12,7 @@ fn halves(x: u32) -> (f32, f32) {
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn tile(
     kc: usize,
-    a: &[u32],
+    a: PanelA<'_>,
     b: &[u32],
     c: &mut [f32],
     ldc: usize,
@@ -27,8 +28,13 @@ pub(crate) fn tile(
     }
     for q in 0..kc {
         let bq = &b[q * NR..(q + 1) * NR];
-        for (r, acc) in acc.iter_mut().enumerate() {
-            let (a0, a1) = halves(a[q * MR + r]);
+        for (r, acc) in acc.iter_mut().enumerate().take(rows) {
+            let at = if a.panels {
+                q * MR + r
+            } else {
+                r * a.row_step + q
+            };
+            let (a0, a1) = halves(a.data[at]);
             for (acc, &bj) in acc.iter_mut().zip(bq) {
                 let (b0, b1) = halves(bj);
                 // Each product of two bf16 is exact in f32; the odd pair

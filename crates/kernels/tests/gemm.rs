@@ -2,7 +2,10 @@
 //! inputs, over shapes that are not multiples of the tiles, strided and
 //! transposed views, accumulation, threads, and the two engines.
 
-use cfmem_kernels::{gemm, matmul_bf16, round_bf16, Engine, Error, MatRef, PackedA, PackedB};
+use cfmem_kernels::{
+    gemm, gemm_part, matmul_bf16, matmul_f32, round_bf16, Engine, Error, MatRef, PackedA, PackedB,
+    Triangle,
+};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
@@ -207,6 +210,204 @@ fn exact_on_numbers_bf16_holds() {
         for j in 0..n {
             let want: f32 = (0..k).map(|p| a[i * k + p] * b[p * n + j]).sum();
             assert_eq!(c[i * n + j], want, "({i}, {j})");
+        }
+    }
+}
+
+/// `A·B` in f64 over the fp32 inputs, and `Σ |a||b|` per element.
+fn reference_f32(a: MatRef<'_>, b: MatRef<'_>) -> (Vec<f64>, Vec<f64>) {
+    let (m, k, n) = (a.rows(), a.cols(), b.cols());
+    let mut c = vec![0.0; m * n];
+    let mut s = vec![0.0; m * n];
+    for i in 0..m {
+        for j in 0..n {
+            for p in 0..k {
+                let x = f64::from(a.at(i, p)) * f64::from(b.at(p, j));
+                c[i * n + j] += x;
+                s[i * n + j] += x.abs();
+            }
+        }
+    }
+    (c, s)
+}
+
+#[test]
+fn fp32_products_match_the_reference_in_every_layout() {
+    // Row-major, transposed and strided operands, a wider C, accumulation,
+    // and two threads (the same bits as one).
+    for (s, &(m, k, n)) in SHAPES.iter().enumerate() {
+        let a = random(m * k, 40 + s as u64);
+        let at: Vec<f32> = (0..m * k).map(|i| a[(i % m) * k + i / m]).collect();
+        let b = random(k * (n + 2), 60 + s as u64);
+        let views = [
+            MatRef::row_major(&a, m, k).unwrap(),
+            MatRef::row_major(&at, k, m).unwrap().t(),
+        ];
+        let bv = MatRef::new(&b, k, n, n + 2, 1).unwrap();
+        for av in views {
+            let want = reference_f32(av, bv);
+            let ldc = n + 1;
+            let c0 = random((m - 1) * ldc + n, 80 + s as u64);
+            let mut c = c0.clone();
+            matmul_f32(av, bv, &mut c, ldc, false, 1).unwrap();
+            // fp32 products are rounded too: twice the summation bound.
+            check(&c, ldc, n, 2 * k, &want);
+            let mut c2 = c0.clone();
+            matmul_f32(av, bv, &mut c2, ldc, false, 2).unwrap();
+            assert_eq!(c, c2, "threads change the bits at {m}×{k}×{n}");
+            let mut acc = c0.clone();
+            matmul_f32(av, bv, &mut acc, ldc, true, 1).unwrap();
+            for i in 0..m {
+                for j in 0..n {
+                    let (got, base) = (acc[i * ldc + j], c0[i * ldc + j]);
+                    let want = f64::from(c[i * ldc + j]) + f64::from(base);
+                    let tol = 1e-5 * (want.abs() + f64::from(base.abs()) + 1.0);
+                    assert!((f64::from(got) - want).abs() <= tol, "({i}, {j})");
+                }
+            }
+        }
+    }
+    let x = [0.0f32; 6];
+    let a = MatRef::row_major(&x, 2, 3).unwrap();
+    let mut c = [0.0f32; 4];
+    assert!(matches!(
+        matmul_f32(a, a, &mut c, 2, false, 1),
+        Err(Error::Inner { .. })
+    ));
+    assert!(matches!(
+        matmul_f32(a, a.t(), &mut c[..3], 2, false, 1),
+        Err(Error::Output { .. })
+    ));
+}
+
+#[test]
+fn packing_into_a_used_buffer_gives_a_fresh_pack() {
+    // A buffer that held a larger matrix (with other values in its pads)
+    // packs a smaller one as a fresh buffer does, in every layout and on
+    // two threads.
+    let big = random(61 * 77, 90);
+    let (m, k) = (29, 13);
+    let x = random(m * k, 91);
+    let xt: Vec<f32> = (0..m * k).map(|i| x[(i % m) * k + i / m]).collect();
+    let views = [
+        MatRef::row_major(&x, m, k).unwrap(),
+        MatRef::row_major(&xt, k, m).unwrap().t(),
+    ];
+    for v in views {
+        let fresh_a = PackedA::pack(v);
+        let fresh_b = PackedB::pack(v.t());
+        for threads in [1, 2, 3] {
+            let mut pa = PackedA::pack(MatRef::row_major(&big, 61, 77).unwrap());
+            pa.pack_into(v, threads);
+            let mut pb = PackedB::pack(MatRef::row_major(&big, 61, 77).unwrap());
+            pb.pack_into(v.t(), threads);
+            // Compared through products with an identity-like operand:
+            // the packs must multiply the same.
+            let eye: Vec<f32> = (0..k * k).map(|i| f32::from(i % (k + 1) == 0)).collect();
+            let eye = PackedB::pack(MatRef::row_major(&eye, k, k).unwrap());
+            let eye_a: Vec<f32> = (0..k * k).map(|i| f32::from(i % (k + 1) == 0)).collect();
+            let eye_a = PackedA::pack(MatRef::row_major(&eye_a, k, k).unwrap());
+            let run_a = |p: &PackedA| {
+                let mut c = vec![0.0f32; m * k];
+                gemm(Engine::Portable, p, &eye, &mut c, k, false, 1).unwrap();
+                c
+            };
+            let run_b = |p: &PackedB| {
+                let mut c = vec![0.0f32; k * m];
+                gemm(Engine::Portable, &eye_a, p, &mut c, m, false, 1).unwrap();
+                c
+            };
+            assert_eq!(run_a(&pa), run_a(&fresh_a), "A, {threads} threads");
+            assert_eq!(run_b(&pb), run_b(&fresh_b), "B, {threads} threads");
+            assert_eq!((pa.rows(), pa.depth()), (m, k));
+            assert_eq!((pb.cols(), pb.depth()), (m, k));
+        }
+    }
+}
+
+#[test]
+fn triangular_parts_equal_the_full_product_where_they_matter() {
+    // Square causal matrices as attention has them, sizes around the
+    // tiles, both layouts of A, both engines, one and two threads.
+    let engines: Vec<Engine> = [Engine::Portable, Engine::Avx512Bf16]
+        .into_iter()
+        .filter(|e| e.available())
+        .collect();
+    for (s, &t) in [1usize, 5, 12, 13, 37, 64, 100].iter().enumerate() {
+        let x = random(t * t, 200 + s as u64);
+        let lower: Vec<f32> = (0..t * t)
+            .map(|e| if e % t <= e / t { x[e] } else { 0.0 })
+            .collect();
+        let upper: Vec<f32> = (0..t * t)
+            .map(|e| if e % t >= e / t { x[e] } else { 0.0 })
+            .collect();
+        let b = random(t * 33, 300 + s as u64);
+        let pb = PackedB::pack(MatRef::row_major(&b, t, 33).unwrap());
+        for &engine in &engines {
+            for threads in [1, 2] {
+                let full = |pa: &PackedA| {
+                    let mut c = vec![0.0f32; t * 33];
+                    gemm(engine, pa, &pb, &mut c, 33, false, threads).unwrap();
+                    c
+                };
+                for (tri, a) in [(Triangle::LowerA, &lower), (Triangle::UpperA, &upper)] {
+                    let rows = MatRef::row_major(a, t, t).unwrap();
+                    // The same matrix as the transpose of its transpose:
+                    // the panels layout.
+                    let at: Vec<f32> = (0..t * t).map(|e| a[(e % t) * t + e / t]).collect();
+                    let panels = MatRef::row_major(&at, t, t).unwrap().t();
+                    for view in [rows, panels] {
+                        let pa = PackedA::pack(view);
+                        let want = full(&pa);
+                        for acc in [false, true] {
+                            let mut c = if acc {
+                                vec![1.5f32; t * 33]
+                            } else {
+                                vec![f32::NAN; t * 33]
+                            };
+                            gemm_part(engine, &pa, &pb, &mut c, 33, acc, threads, tri).unwrap();
+                            for (e, (&got, &w)) in c.iter().zip(&want).enumerate() {
+                                let w = if acc { w + 1.5 } else { w };
+                                let tol = if acc { 1e-5 * (w.abs() + 1.0) } else { 0.0 };
+                                assert!(
+                                    (got - w).abs() <= tol,
+                                    "{tri:?} t={t} {engine} acc={acc} at {e}: {got} vs {w}"
+                                );
+                            }
+                        }
+                    }
+                }
+                // Only the lower triangle of a square C wanted: tiles above
+                // the diagonal are left as they were.
+                let q = random(t * 9, 400 + s as u64);
+                let kt = random(9 * t, 500 + s as u64);
+                let pa = PackedA::pack(MatRef::row_major(&q, t, 9).unwrap());
+                let pk = PackedB::pack(MatRef::row_major(&kt, 9, t).unwrap());
+                let mut want = vec![0.0f32; t * t];
+                gemm(engine, &pa, &pk, &mut want, t, false, threads).unwrap();
+                let mut c = vec![-9.0f32; t * t];
+                gemm_part(
+                    engine,
+                    &pa,
+                    &pk,
+                    &mut c,
+                    t,
+                    false,
+                    threads,
+                    Triangle::LowerC,
+                )
+                .unwrap();
+                for i in 0..t {
+                    for j in 0..t {
+                        let e = i * t + j;
+                        if j <= i {
+                            assert_eq!(c[e], want[e], "LowerC t={t} ({i}, {j})");
+                        } else if (j / 32) * 32 > (i / 12) * 12 + 11 {
+                            assert_eq!(c[e], -9.0, "LowerC t={t} ({i}, {j}) was written");
+                        }
+                    }
+                }
+            }
         }
     }
 }

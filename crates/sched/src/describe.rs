@@ -43,8 +43,8 @@ impl Experiment {
         put(
             "training",
             format!(
-                "{} epochs, batch {}, AdamW lr {} (warm-up {} of the steps, cosine to {} of it), weight decay {}, clipping {}",
-                t.epochs, t.batch_size, t.lr, t.warmup_frac, t.min_lr_frac, t.weight_decay, t.grad_clip
+                "{} epochs, batch {}, AdamW lr {} (warm-up {} of the steps, cosine to {} of it), weight decay {}, clipping {}, {} products",
+                t.epochs, t.batch_size, t.lr, t.warmup_frac, t.min_lr_frac, t.weight_decay, t.grad_clip, t.precision
             ),
         );
         put(

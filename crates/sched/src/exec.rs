@@ -311,6 +311,8 @@ struct Inputs {
     /// The exposure candidates' texts (`--canaries`), tokenized.
     candidates: Option<TokenizedCorpus>,
     init: Option<Checkpoint>,
+    /// What runs the matrix products (kept in each record's sidecar).
+    engine: String,
 }
 
 impl Inputs {
@@ -332,12 +334,25 @@ impl Inputs {
             }
             None => None,
         };
+        let precision = exp.manifest().train.precision;
+        let engine = if device.is_cuda() {
+            format!("cuda/{}", if cfg.tf32 { "tf32" } else { "fp32" })
+        } else {
+            precision.engine_name()
+        };
+        if engine == "bf16/portable" {
+            tracing::warn!(
+                "bf16 products run on the portable engine: this CPU has no AVX512-BF16; \
+                 the records are the same, the training several times slower than fp32"
+            );
+        }
         Ok(Self {
             device,
             data,
             queries,
             candidates,
             init,
+            engine,
         })
     }
 }
@@ -420,6 +435,7 @@ impl Work<'_> {
             ensemble,
             threads: self.cfg.threads,
             shard: self.cfg.shard.map(|s| s.to_string()),
+            engine: Some(self.inputs.engine.clone()),
         };
         let written = match &side.tokens {
             Some(t) => self.exp.write_token_scores(i, t),

@@ -30,7 +30,8 @@ pub const FORMAT_VERSION: u32 = 3;
 /// |---|---|
 /// | 1 | composed candle ops, fused host AdamW step |
 /// | 2 | fused CPU kernels (layer norm, attention, GELU, cross-entropy, embedding) in f32; batch order by hashed keys (common random numbers possible) |
-pub const TRAINER_REVISION: u32 = 2;
+/// | 3 | the native CPU step (hand-written forward and backward over owned buffers; gradients summed in another order); `train.precision` (bf16 products) |
+pub const TRAINER_REVISION: u32 = 3;
 
 /// How models draw their initial weights and batch order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]

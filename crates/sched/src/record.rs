@@ -152,6 +152,11 @@ pub struct RecordMeta {
     pub threads: usize,
     /// Shard label (`i/n`) of the process that trained it, if sharded.
     pub shard: Option<String>,
+    /// What ran its matrix products: `fp32`, `bf16/avx512-bf16` or
+    /// `bf16/portable` (the same results, emulated); absent in sidecars
+    /// written before it was kept.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub engine: Option<String>,
 }
 
 const MAGIC: &[u8; 8] = b"CFMEMRC2";

@@ -23,6 +23,7 @@ mod convergence;
 mod duplicates;
 mod finetune;
 mod influence;
+mod precision;
 mod proxies;
 mod random;
 mod repetition;
@@ -34,6 +35,7 @@ pub use convergence::{convergence, split_half, ConvergenceStudy, Crossing, Curve
 pub use duplicates::{near_duplicates, NearDuplicates};
 pub use finetune::{finetune, Arm, BaseScale, FinetuneStudy, KindSummary};
 pub use influence::{influence, InfluenceStudy, QueryTop, RankedUnit};
+pub use precision::{precision_study, PrecisionArm, PrecisionStudy};
 pub use proxies::{proxy_study, proxy_study_of, ProxyRow, ProxyStudy};
 pub use random::{random_vs_predictable, KindPoint, RandomVsPredictable};
 pub use repetition::{repetition, Level, RepetitionStudy};

@@ -112,7 +112,7 @@ pub fn shrinkage_of(src: &dyn Rows, n_models: usize, sizes: &[usize]) -> Result<
 
 /// `spearman(b, t) − spearman(a, t)` with its 95 % percentile bootstrap
 /// interval over documents (1,000 resamples, seed 0).
-fn paired_gain(a: &[f64], b: &[f64], t: &[f64]) -> Option<(f64, f64, f64)> {
+pub(crate) fn paired_gain(a: &[f64], b: &[f64], t: &[f64]) -> Option<(f64, f64, f64)> {
     let keep: Vec<usize> = (0..t.len())
         .filter(|&d| a[d].is_finite() && b[d].is_finite() && t[d].is_finite())
         .collect();

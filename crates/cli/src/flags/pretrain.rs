@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
-use cfmem_core::{ModelConfig, TokenizerSpec, TrainConfig};
+use cfmem_core::{ModelConfig, Precision, TokenizerSpec, TrainConfig};
 use clap::Args;
 
 use super::run::LoadArgs;
@@ -28,6 +28,9 @@ pub struct PretrainArgs {
     /// Peak learning rate.
     #[arg(long, default_value_t = TrainConfig::default().lr)]
     lr: f64,
+    /// The matrix products' arithmetic, as for `cfmem run --precision`.
+    #[arg(long, default_value = "fp32")]
+    precision: Precision,
     /// Tokenizer, as for `cfmem run --tokenizer`: bytes, bpe:VOCAB (trained on this corpus) or the path of a Hugging Face tokenizer.json. Other than bytes, it is written beside the model (OUT_STEM.tokenizer.json) for the experiments that fine-tune from it.
     #[arg(long, default_value = "bytes")]
     pub tokenizer: TokenizerSpec,
@@ -51,6 +54,7 @@ impl PretrainArgs {
             epochs: self.epochs,
             batch_size: self.batch_size,
             lr: self.lr,
+            precision: self.precision,
             ..TrainConfig::default()
         }
     }

@@ -5,7 +5,9 @@ use std::path::PathBuf;
 use super::canaries::CanarySpec;
 use anyhow::{bail, Context, Result};
 use cfmem_analysis::DesignKind;
-use cfmem_core::{Corpus, DeviceChoice, ExtractionConfig, LoadConfig, ModelConfig, TokenizerSpec};
+use cfmem_core::{
+    Corpus, DeviceChoice, ExtractionConfig, LoadConfig, ModelConfig, Precision, TokenizerSpec,
+};
 use cfmem_sched::{
     Experiment, ExperimentBuilder, RunConfig, Seeding, Shard, UnitSpec, GPU_ENSEMBLE,
 };
@@ -87,6 +89,9 @@ pub struct RunArgs {
     /// Peak learning rate [default: 3e-3].
     #[arg(long)]
     lr: Option<f64>,
+    /// The matrix products' arithmetic: fp32, or bf16 (bf16 operands, exact products, fp32 sums; master weights, AdamW, norms, softmax and loss stay fp32), on the CPU's AVX512-BF16 units, or emulated bit for bit where the CPU has none (several times slower) [default: fp32]. Part of the experiment's settings.
+    #[arg(long)]
+    precision: Option<Precision>,
     /// Models (or ensembles) trained at once [default: number of cores; 1 with --device cuda].
     #[arg(long)]
     jobs: Option<usize>,
@@ -245,11 +250,16 @@ impl RunArgs {
                 .with_context(|| format!("unknown preset {p:?} (expected tiny or small)"))?;
             b = b.model(model);
         }
-        if self.epochs.is_some() || self.batch_size.is_some() || self.lr.is_some() {
+        if self.epochs.is_some()
+            || self.batch_size.is_some()
+            || self.lr.is_some()
+            || self.precision.is_some()
+        {
             let mut t = stored.as_ref().map(|m| m.train.clone()).unwrap_or_default();
             t.epochs = self.epochs.unwrap_or(t.epochs);
             t.batch_size = self.batch_size.unwrap_or(t.batch_size);
             t.lr = self.lr.unwrap_or(t.lr);
+            t.precision = self.precision.unwrap_or(t.precision);
             b = b.train(t);
         }
         if let Some(d) = self.design() {

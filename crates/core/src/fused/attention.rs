@@ -9,6 +9,25 @@ use super::*;
 /// side by side, before their bias `b` `[K, 1, 3D]`), giving the heads'
 /// outputs side by side, `[K, B·T, D]`. The probabilities are recomputed in
 /// the backward pass instead of kept.
+/// Causal softmax of `scale · s` in place over rows of `t` (row `i % t`
+/// sees columns `0..=i % t`; the rest become 0).
+#[inline(always)]
+pub(crate) fn causal_softmax(s: &mut [f32], t: usize, scale: f32) {
+    for (i, row) in s.chunks_mut(t).enumerate() {
+        let q = i % t;
+        let (vis, hidden) = row.split_at_mut(q + 1);
+        let mx = max(vis) * scale;
+        for o in vis.iter_mut() {
+            *o = exp(*o * scale - mx);
+        }
+        let inv = 1.0 / sum(vis);
+        for o in vis.iter_mut() {
+            *o *= inv;
+        }
+        hidden.fill(0.0);
+    }
+}
+
 struct Attention {
     t: usize,
     heads: usize,
@@ -57,20 +76,7 @@ impl Attention {
     /// Causal softmax of `scale · s` in place, rows of `T`.
     #[inline(always)]
     fn softmax(&self, s: &mut [f32]) {
-        let (t, scale) = (self.t, self.scale);
-        for (i, row) in s.chunks_mut(t).enumerate() {
-            let q = i % t;
-            let (vis, hidden) = row.split_at_mut(q + 1);
-            let mx = max(vis) * scale;
-            for o in vis.iter_mut() {
-                *o = exp(*o * scale - mx);
-            }
-            let inv = 1.0 / sum(vis);
-            for o in vis.iter_mut() {
-                *o *= inv;
-            }
-            hidden.fill(0.0);
-        }
+        causal_softmax(s, self.t, self.scale)
     }
 
     /// Probabilities `[n, T, T]` of head `hh` from the packed `qkv` storage.

@@ -5,6 +5,21 @@ use super::*;
 const GELU_C: f32 = 0.797_884_6; // sqrt(2 / pi)
 const GELU_A: f32 = 0.044_715;
 
+/// `gelu(x) = x/2 · (1 + tanh(√(2/π) · (x + 0.044715 x³)))`.
+#[inline(always)]
+pub(crate) fn gelu(x: f32) -> f32 {
+    let t = tanh(GELU_C * (x + GELU_A * x * x * x));
+    0.5 * x * (1.0 + t)
+}
+
+/// `gelu'(x)`.
+#[inline(always)]
+pub(crate) fn gelu_grad(x: f32) -> f32 {
+    let t = tanh(GELU_C * (x + GELU_A * x * x * x));
+    let du = GELU_C * (1.0 + 3.0 * GELU_A * x * x);
+    0.5 * (1.0 + t) + 0.5 * x * (1.0 - t * t) * du
+}
+
 // ---------------------------------------------------------------------------
 // Bias + GELU (tanh form): gelu(h + b).
 
@@ -42,9 +57,7 @@ impl CustomOp2 for BiasGelu {
                 let hs = &h[i * c..(i + 1) * c];
                 let bs = &b[m * c..(m + 1) * c];
                 for ((o, a), b) in row.iter_mut().zip(hs).zip(bs) {
-                    let x = a + b;
-                    let t = tanh(GELU_C * (x + GELU_A * x * x * x));
-                    *o = 0.5 * x * (1.0 + t);
+                    *o = gelu(a + b);
                 }
             },
         )?;
@@ -93,10 +106,7 @@ impl CustomOp3 for BiasGeluBwd {
                 let bs = &b[m * c..(m + 1) * c];
                 let gs = &dy[i * c..(i + 1) * c];
                 for (((o, a), b), g) in row.iter_mut().zip(hs).zip(bs).zip(gs) {
-                    let x = a + b;
-                    let t = tanh(GELU_C * (x + GELU_A * x * x * x));
-                    let du = GELU_C * (1.0 + 3.0 * GELU_A * x * x);
-                    *o = g * (0.5 * (1.0 + t) + 0.5 * x * (1.0 - t * t) * du);
+                    *o = g * gelu_grad(a + b);
                 }
             },
         )?;

@@ -8,8 +8,9 @@ use super::*;
 struct CrossEntropy;
 
 /// Log-sum-exp of a row (max-shifted).
+/// The row's maximum and `ln Σ e^(x − max)`.
 #[inline(always)]
-fn logsumexp(row: &[f32]) -> (f32, f32) {
+pub(crate) fn logsumexp(row: &[f32]) -> (f32, f32) {
     let mx = max(row);
     (mx, sum_exp(row, mx).ln())
 }

@@ -13,10 +13,9 @@
 //! the tests compare values and gradients against the composition and
 //! against finite differences.
 //!
-//! Every kernel is row-parallel: its rows are split into
-//! `RAYON_NUM_THREADS` blocks (the setting candle's matrix products obey),
-//! run as tasks on the current rayon pool, the pool those products use (a
-//! `cfmem run` job's own pool). Rows never depend on one another and
+//! Every kernel is row-parallel: its rows are split into as many blocks as
+//! the current rayon pool has threads (a `cfmem run` job's own pool, the
+//! pool candle's matrix products run on), run as tasks on that pool. Rows never depend on one another and
 //! reductions over rows run in a fixed order, so results do not depend on
 //! the thread count.
 //!
@@ -32,13 +31,13 @@ use candle_core::{
     backend::BackendStorage, CpuStorage, CustomOp1, CustomOp2, CustomOp3, Layout, Shape, Tensor,
 };
 
-mod attention;
+pub(crate) mod attention;
 mod embed;
-mod gelu;
-mod loss;
-mod norm;
+pub(crate) mod gelu;
+pub(crate) mod loss;
+pub(crate) mod norm;
 mod residual;
-mod simd;
+pub(crate) mod simd;
 #[cfg(test)]
 mod testing;
 
@@ -48,13 +47,16 @@ pub(crate) use gelu::bias_gelu;
 pub(crate) use loss::cross_entropy;
 pub(crate) use norm::layer_norm;
 pub(crate) use residual::residual_bias;
-pub(crate) use simd::exp;
-use simd::{col_sum, dot, max, sum, sum_exp, tanh, LANES};
+use simd::{col_sum, dot, exp, max, sum, sum_exp, tanh, LANES};
 
-/// Which implementation of the model's element-wise blocks runs.
+/// How a model's step runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kernels {
-    /// Fused CPU kernels (f32 on the CPU only).
+    /// The native CPU step (f32 parameters on the CPU): forward and
+    /// backward written by hand over buffers it owns, products in the
+    /// model's [`crate::Precision`]. Its graph (for autograd) is the fused one.
+    Native,
+    /// candle's graph with the fused CPU kernels (f32 on the CPU only).
     Fused,
     /// Composition of candle's primitive ops (any device and dtype).
     Composed,
@@ -64,10 +66,15 @@ impl Kernels {
     /// The fastest implementation available for `dtype` on `device`.
     pub fn auto(dtype: candle_core::DType, device: &candle_core::Device) -> Self {
         if device.is_cpu() && dtype == candle_core::DType::F32 {
-            Self::Fused
+            Self::Native
         } else {
             Self::Composed
         }
+    }
+
+    /// Whether candle's graph uses the fused kernels.
+    pub fn fused(self) -> bool {
+        matches!(self, Self::Native | Self::Fused)
     }
 }
 
@@ -76,32 +83,37 @@ type CResult<T> = candle_core::Result<T>;
 /// Rows smaller than this in total run on the calling thread alone.
 const PAR_MIN_ELEMS: usize = 1 << 15;
 
-fn threads_for(elems: usize, rows: usize) -> usize {
+/// Threads for `rows` rows of `elems` values in all: the current rayon
+/// pool's (a `cfmem run` job's own pool), one for small work.
+pub(crate) fn threads_for(elems: usize, rows: usize) -> usize {
     if elems < PAR_MIN_ELEMS {
         1
     } else {
-        candle_core::utils::get_num_threads().clamp(1, rows.max(1))
+        rayon::current_num_threads().clamp(1, rows.max(1))
     }
 }
 
-/// `f(first, chunk)` as one dispatched SIMD operation. [`pulp::WithSimd`]
-/// with `#[inline(always)]`, and the kernel closures given
-/// `#[inline(always)]`, put the kernel inside the dispatch, compiled once
-/// per instruction set (16 lanes on AVX-512, 8 on AVX2). A closure passed
-/// to `dispatch` directly goes through a `FnOnce::call_once` shim built for
-/// baseline x86-64 (4-lane SSE).
-struct Dispatched<'a, F> {
-    f: &'a F,
-    first: usize,
-    chunk: &'a mut [f32],
-}
+/// `f()` as one dispatched SIMD operation. [`pulp::WithSimd`] with
+/// `#[inline(always)]`, and the kernel closures given `#[inline(always)]`,
+/// put the kernel inside the dispatch, compiled once per instruction set
+/// (16 lanes on AVX-512, 8 on AVX2). A closure passed to `dispatch`
+/// directly goes through a `FnOnce::call_once` shim built for baseline
+/// x86-64 (4-lane SSE).
+struct Dispatched<F>(F);
 
-impl<F: Fn(usize, &mut [f32]) -> CResult<()>> pulp::WithSimd for Dispatched<'_, F> {
-    type Output = CResult<()>;
+impl<R, F: FnOnce() -> R> pulp::WithSimd for Dispatched<F> {
+    type Output = R;
     #[inline(always)]
-    fn with_simd<S: pulp::Simd>(self, _simd: S) -> CResult<()> {
-        (self.f)(self.first, self.chunk)
+    fn with_simd<S: pulp::Simd>(self, _simd: S) -> R {
+        (self.0)()
     }
+}
+
+/// Run `f` under the widest SIMD the CPU has (give `f` `#[inline(always)]`,
+/// and every function it calls in its loops).
+#[inline(always)]
+pub(crate) fn simd<R>(f: impl FnOnce() -> R) -> R {
+    pulp::Arch::new().dispatch(Dispatched(f))
 }
 
 /// Split the whole `unit`-long units of `buf` over threads in contiguous
@@ -122,13 +134,11 @@ fn for_blocks(
     use rayon::prelude::*;
     let units = buf.len() / unit.max(1);
     let threads = threads_for(buf.len(), units);
-    let arch = pulp::Arch::new();
     let run = |first: usize, chunk: &mut [f32]| {
-        arch.dispatch(Dispatched {
-            f: &f,
-            first,
-            chunk,
-        })
+        simd(
+            #[inline(always)]
+            || f(first, chunk),
+        )
     };
     if threads <= 1 {
         return run(0, buf);

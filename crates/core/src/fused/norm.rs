@@ -5,12 +5,12 @@ use super::*;
 // ---------------------------------------------------------------------------
 // Layer norm over the last axis with gain and bias [K, 1, C].
 
-const LN_EPS: f32 = 1e-5;
+pub(crate) const LN_EPS: f32 = 1e-5;
 
 /// Mean and reciprocal standard deviation of a row (f32 accumulation, in
 /// order, so every pass computes the same values).
 #[inline(always)]
-fn moments(row: &[f32]) -> (f32, f32) {
+pub(crate) fn moments(row: &[f32]) -> (f32, f32) {
     let n = row.len() as f32;
     let mean = sum(row) / n;
     let mut acc = [0f32; LANES];
@@ -86,6 +86,56 @@ impl CustomOp3 for LayerNorm {
     }
 }
 
+/// One row of the input's gradient, `dx = rstd · (ĝ − mean(ĝ) − x̂ ·
+/// mean(ĝ · x̂))` with `ĝ = dy · g` and `x̂ = (x − mean) · rstd`, written
+/// to `out` or (`add`) added to it; `n` is the row's length as a float.
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+pub(crate) fn backward_row(
+    xs: &[f32],
+    gs: &[f32],
+    ds: &[f32],
+    mean: f32,
+    rstd: f32,
+    n: f32,
+    out: &mut [f32],
+    add: bool,
+) {
+    let c = xs.len();
+    let mut a1 = [0f32; LANES];
+    let mut a2 = [0f32; LANES];
+    let mut s1 = 0f32;
+    let mut s2 = 0f32;
+    let mut j = 0;
+    while j + LANES <= c {
+        for l in 0..LANES {
+            let gh = ds[j + l] * gs[j + l];
+            a1[l] += gh;
+            a2[l] += gh * (xs[j + l] - mean) * rstd;
+        }
+        j += LANES;
+    }
+    for jj in j..c {
+        let gh = ds[jj] * gs[jj];
+        s1 += gh;
+        s2 += gh * (xs[jj] - mean) * rstd;
+    }
+    let s1 = a1.iter().sum::<f32>() + s1;
+    let s2 = a2.iter().sum::<f32>() + s2;
+    let (m1, m2) = (s1 / n, s2 / n);
+    if add {
+        for (((o, v), g), d) in out.iter_mut().zip(xs).zip(gs).zip(ds) {
+            let xh = (v - mean) * rstd;
+            *o += rstd * (d * g - m1 - xh * m2);
+        }
+    } else {
+        for (((o, v), g), d) in out.iter_mut().zip(xs).zip(gs).zip(ds) {
+            let xh = (v - mean) * rstd;
+            *o = rstd * (d * g - m1 - xh * m2);
+        }
+    }
+}
+
 struct LayerNormBwdX;
 
 impl CustomOp3 for LayerNormBwdX {
@@ -117,32 +167,7 @@ impl CustomOp3 for LayerNormBwdX {
                 let gs = &g[m * c..(m + 1) * c];
                 let ds = &dy[i * c..(i + 1) * c];
                 let (mean, rstd) = moments(xs);
-                // dx = rstd · (ĝ − mean(ĝ) − x̂ · mean(ĝ · x̂)), ĝ = dy · g.
-                let mut a1 = [0f32; LANES];
-                let mut a2 = [0f32; LANES];
-                let mut s1 = 0f32;
-                let mut s2 = 0f32;
-                let mut j = 0;
-                while j + LANES <= c {
-                    for l in 0..LANES {
-                        let gh = ds[j + l] * gs[j + l];
-                        a1[l] += gh;
-                        a2[l] += gh * (xs[j + l] - mean) * rstd;
-                    }
-                    j += LANES;
-                }
-                for jj in j..c {
-                    let gh = ds[jj] * gs[jj];
-                    s1 += gh;
-                    s2 += gh * (xs[jj] - mean) * rstd;
-                }
-                let s1 = a1.iter().sum::<f32>() + s1;
-                let s2 = a2.iter().sum::<f32>() + s2;
-                let (m1, m2) = (s1 / n, s2 / n);
-                for (((o, v), g), d) in row.iter_mut().zip(xs).zip(gs).zip(ds) {
-                    let xh = (v - mean) * rstd;
-                    *o = rstd * (d * g - m1 - xh * m2);
-                }
+                backward_row(xs, gs, ds, mean, rstd, n, row, false);
             },
         )?;
         out(dx, l1.shape().clone())

@@ -34,16 +34,16 @@ pub(crate) fn exp(x: f32) -> f32 {
 
 /// `tanh` through [`exp`]: `1 − 2 / (e^{2u} + 1)`.
 #[inline(always)]
-pub(super) fn tanh(u: f32) -> f32 {
+pub(crate) fn tanh(u: f32) -> f32 {
     1.0 - 2.0 / (exp(2.0 * u) + 1.0)
 }
 
 /// Lanes of the reductions below: eight partial results combined in a
 /// fixed order, so a reduction vectorises and stays deterministic.
-pub(super) const LANES: usize = 8;
+pub(crate) const LANES: usize = 8;
 
 #[inline(always)]
-pub(super) fn sum(x: &[f32]) -> f32 {
+pub(crate) fn sum(x: &[f32]) -> f32 {
     let mut acc = [0f32; LANES];
     let mut chunks = x.chunks_exact(LANES);
     for c in &mut chunks {
@@ -56,7 +56,7 @@ pub(super) fn sum(x: &[f32]) -> f32 {
 }
 
 #[inline(always)]
-pub(super) fn dot(x: &[f32], y: &[f32]) -> f32 {
+pub(crate) fn dot(x: &[f32], y: &[f32]) -> f32 {
     let mut acc = [0f32; LANES];
     let mut xc = x.chunks_exact(LANES);
     let mut yc = y.chunks_exact(LANES);
@@ -75,7 +75,7 @@ pub(super) fn dot(x: &[f32], y: &[f32]) -> f32 {
 }
 
 #[inline(always)]
-pub(super) fn max(x: &[f32]) -> f32 {
+pub(crate) fn max(x: &[f32]) -> f32 {
     let mut acc = [f32::NEG_INFINITY; LANES];
     let mut chunks = x.chunks_exact(LANES);
     for c in &mut chunks {
@@ -92,7 +92,7 @@ pub(super) fn max(x: &[f32]) -> f32 {
 
 /// `Σ e^(x − shift)`.
 #[inline(always)]
-pub(super) fn sum_exp(x: &[f32], shift: f32) -> f32 {
+pub(crate) fn sum_exp(x: &[f32], shift: f32) -> f32 {
     let mut acc = [0f32; LANES];
     let mut chunks = x.chunks_exact(LANES);
     for c in &mut chunks {

@@ -16,8 +16,10 @@ mod params;
 use candle_core::{DType, Device, Tensor, D};
 use serde::{Deserialize, Serialize};
 
+use crate::data::HostBatch;
 use crate::error::{Error, Result};
 use crate::fused::{self, Kernels};
+use crate::native::{Host, Precision, Workspace};
 pub(crate) use layers::log_softmax_last;
 use layers::{Block, Dims, Embedding, Head};
 pub use params::Param;
@@ -170,6 +172,7 @@ pub struct Gpt {
     params: Vec<Param>,
     mask: Tensor,
     kernels: Kernels,
+    precision: Precision,
 }
 
 impl Gpt {
@@ -222,6 +225,7 @@ impl Gpt {
             params,
             mask,
             kernels: Kernels::auto(dtype, device),
+            precision: Precision::Fp32,
         })
     }
 
@@ -275,14 +279,15 @@ impl Gpt {
         )
     }
 
-    /// Use `kernels` for the element-wise blocks. [`Kernels::Fused`] is
-    /// the default on the CPU in f32; asking for it elsewhere keeps the
-    /// composition, since the fused kernels exist for that case only.
+    /// Use `kernels`. [`Kernels::Native`] is the default on the CPU in f32,
+    /// and [`Kernels::Fused`] can be asked for there too; asking for either
+    /// elsewhere keeps the composition, since they exist for that case only.
     pub fn with_kernels(mut self, kernels: Kernels) -> Self {
         let device = self.mask.device().clone();
+        let cpu_f32 = Kernels::auto(self.mask.dtype(), &device) == Kernels::Native;
         self.kernels = match kernels {
-            Kernels::Fused => Kernels::auto(self.mask.dtype(), &device),
-            Kernels::Composed => Kernels::Composed,
+            Kernels::Native | Kernels::Fused if cpu_f32 => kernels,
+            _ => Kernels::Composed,
         };
         self
     }
@@ -290,6 +295,29 @@ impl Gpt {
     /// The kernels in use.
     pub fn kernels(&self) -> Kernels {
         self.kernels
+    }
+
+    /// Run the matrix products of [`Gpt::logits`] and of native training in
+    /// `precision`.
+    ///
+    /// # Errors
+    /// [`Error::Precision`] for bf16 on a model that does not run the
+    /// native step (another device or type, or other kernels asked for).
+    pub fn with_precision(mut self, precision: Precision) -> Result<Self> {
+        if precision == Precision::Bf16 && self.kernels != Kernels::Native {
+            return Err(Error::Precision {
+                precision,
+                dtype: self.mask.dtype(),
+                device: format!("{:?}", self.mask.device()),
+            });
+        }
+        self.precision = precision;
+        Ok(self)
+    }
+
+    /// The precision of the products.
+    pub fn precision(&self) -> Precision {
+        self.precision
     }
 
     /// The configuration.
@@ -321,7 +349,7 @@ impl Gpt {
                 ctx: cfg.ctx,
             });
         }
-        if self.kernels == Kernels::Fused {
+        if self.kernels.fused() {
             return self.forward_fused(ids, t);
         }
         let s = Dims { k, b, t };
@@ -330,6 +358,44 @@ impl Gpt {
             x = block.forward(&x, &self.mask, s)?;
         }
         self.head.forward(&x, &self.embed)
+    }
+
+    /// Logits `[K, B·T, V]` for token ids `[K, B, T]` without a graph (for
+    /// evaluation and decoding): through the native step, in the model's
+    /// precision, where it runs; else [`Gpt::forward`].
+    ///
+    /// # Errors
+    /// As [`Gpt::forward`]; [`Error::TokenOutOfVocabulary`].
+    pub fn logits(&self, ids: &Tensor) -> Result<Tensor> {
+        if self.kernels != Kernels::Native {
+            return self.forward(ids);
+        }
+        let (k, b, t) = ids.dims3()?;
+        if k != self.k || t > self.cfg.ctx {
+            return Err(Error::InputShape {
+                shape: [k, b, t],
+                k: self.k,
+                ctx: self.cfg.ctx,
+            });
+        }
+        let batch = HostBatch {
+            ids: ids.flatten_all()?.to_vec1()?,
+            targets: vec![0; k * b * t],
+            mask: vec![0.0; k * b * t],
+            counts: vec![0.0; k],
+            k,
+            batch: b,
+            t,
+        };
+        let host = Host::of(self)?;
+        let mut ws = Workspace::new(&self.cfg, &host, b, self.precision, false);
+        ws.load(&host.theta)?;
+        ws.forward(&host.theta, &batch)?;
+        Ok(Tensor::from_slice(
+            ws.logits(k * b * t),
+            (k, b * t, self.cfg.vocab_size),
+            ids.device(),
+        )?)
     }
 
     /// [`Gpt::forward`] through the fused CPU kernels: ten graph nodes per
@@ -375,14 +441,14 @@ pub fn token_nll(logits: &Tensor, targets: &Tensor) -> Result<Tensor> {
     )
 }
 
-/// [`token_nll`] with the given kernels ([`Kernels::Fused`] needs f32 logits
-/// on the CPU and falls back to the composition otherwise).
+/// [`token_nll`] with the given kernels (the fused cross-entropy, of
+/// [`Kernels::Native`] and [`Kernels::Fused`], needs f32 logits on the CPU
+/// and falls back to the composition otherwise).
 ///
 /// # Errors
 /// Candle errors.
 pub fn token_nll_with(logits: &Tensor, targets: &Tensor, kernels: Kernels) -> Result<Tensor> {
-    if kernels == Kernels::Fused && Kernels::auto(logits.dtype(), logits.device()) == Kernels::Fused
-    {
+    if kernels.fused() && Kernels::auto(logits.dtype(), logits.device()) == Kernels::Native {
         return Ok(fused::cross_entropy(logits, targets)?);
     }
     let logp = log_softmax_last(logits)?;

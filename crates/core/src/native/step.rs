@@ -1,0 +1,730 @@
+//! The workspace of the native step: every buffer a forward and backward
+//! pass of one ensemble shape needs, allocated once; the passes write into
+//! them and gradients accumulate in place.
+//!
+//! ```text
+//! x₀ = wte[ids] + wpe                        (embed)
+//! per layer l:  a1 = LN1(x_l)                 (stats kept)
+//!               qkv = b_qkv + a1·W_qkv
+//!               y, P = attention(qkv)         (P kept)
+//!               r = x_l + b_o + y·W_o
+//!               a2 = LN2(r);  h = b_fc + a2·W_fc;  g = gelu(h)
+//!               x_{l+1} = r + b_proj + g·W_proj
+//! af = LN_f(x_L);  logits = af·W_head (wteᵀ when tied)
+//! ```
+//! The backward pass runs the same list in reverse; every product of it is
+//! `dY·Wᵀ` (the input's gradient) or `Xᵀ·dY` (the weight's, added to the
+//! gradient buffer).
+
+use cfmem_kernels::MatRef;
+
+use super::attention::{self, Shape};
+use super::layout::{Host, Slot, Slots};
+use super::products::{Packs, Products, Weights, Which};
+use super::rows;
+use super::Precision;
+use crate::data::HostBatch;
+use crate::error::{Error, Result};
+use crate::model::ModelConfig;
+
+/// One layer's kept activations, `[K, N, ·]`.
+#[derive(Debug, Default)]
+struct Acts {
+    a1: Vec<f32>,
+    st1: Vec<f32>,
+    qkv: Vec<f32>,
+    att: Vec<f32>,
+    y: Vec<f32>,
+    r: Vec<f32>,
+    a2: Vec<f32>,
+    st2: Vec<f32>,
+    h: Vec<f32>,
+    g: Vec<f32>,
+}
+
+impl Acts {
+    fn new(rows: usize, windows: usize, cfg: &ModelConfig) -> Self {
+        let (d, f, t, h) = (cfg.d_model, cfg.d_ff, cfg.ctx, cfg.n_head);
+        let z = |n: usize| vec![0f32; n];
+        Self {
+            a1: z(rows * d),
+            st1: z(rows * 2),
+            qkv: z(rows * 3 * d),
+            att: z(windows * h * t * t),
+            y: z(rows * d),
+            r: z(rows * d),
+            a2: z(rows * d),
+            st2: z(rows * 2),
+            h: z(rows * f),
+            g: z(rows * f),
+        }
+    }
+}
+
+/// The backward pass's buffers (training only).
+#[derive(Debug, Default)]
+struct Grads {
+    dx: Vec<f32>,
+    da: Vec<f32>,
+    dqkv: Vec<f32>,
+    dy: Vec<f32>,
+    dh: Vec<f32>,
+    /// The parameters' gradients, laid out as the parameters.
+    params: Vec<f32>,
+}
+
+/// What evaluation keeps per predicted position: the target's negative
+/// log-likelihood, whether the argmax was right, and the mean and
+/// deviation of `log p` (when asked for), model-major `[K, B·T]`.
+#[derive(Debug, Default)]
+pub(crate) struct Evaluated {
+    rows: Vec<f32>,
+    /// Positions per model (`B · T` of the batch).
+    pub n: usize,
+}
+
+impl Evaluated {
+    /// Row `i`'s negative log-likelihood, correctness, μ and σ.
+    #[inline]
+    pub fn row(&self, i: usize) -> (f32, bool, f32, f32) {
+        let r = &self.rows[4 * i..4 * i + 4];
+        (r[0], r[1] != 0.0, r[2], r[3])
+    }
+}
+
+/// Buffers for an ensemble of `K` models on batches of up to `batch`
+/// windows of up to `ctx` tokens: a forward pass, and (for training) the
+/// loss and the backward pass.
+#[derive(Debug)]
+pub(crate) struct Workspace {
+    cfg: ModelConfig,
+    slots: Slots,
+    k: usize,
+    batch: usize,
+    prod: Products,
+    weights: Weights,
+    packs: Packs,
+    /// The residual stream entering each layer and leaving the last
+    /// (`L + 1`; evaluation keeps two, alternating).
+    xs: Vec<Vec<f32>>,
+    /// Each layer's activations (evaluation keeps one set, reused).
+    layers: Vec<Acts>,
+    af: Vec<f32>,
+    stf: Vec<f32>,
+    /// Logits, then (after [`Workspace::loss`]) their gradient.
+    logits: Vec<f32>,
+    nll: Vec<f32>,
+    grads: Option<Grads>,
+    /// The shape of the last forward pass: windows and tokens per window.
+    last: (usize, usize),
+}
+
+impl Workspace {
+    /// Buffers for `host`'s ensemble (shape `cfg`) on batches of up to
+    /// `batch` windows; `train` adds the backward pass's.
+    pub fn new(
+        cfg: &ModelConfig,
+        host: &Host,
+        batch: usize,
+        precision: Precision,
+        train: bool,
+    ) -> Self {
+        let (k, d, f, v) = (host.k, cfg.d_model, cfg.d_ff, cfg.vocab_size);
+        let rows = k * batch * cfg.ctx;
+        let windows = k * batch;
+        let z = |n: usize| vec![0f32; n];
+        let n_sets = if train { cfg.n_layer } else { 1 };
+        let n_xs = if train { cfg.n_layer + 1 } else { 2 };
+        Self {
+            cfg: cfg.clone(),
+            slots: host.slots.clone(),
+            k,
+            batch,
+            prod: Products::new(precision, 1),
+            weights: Weights::new(&host.slots, k, d, f, v),
+            packs: Packs::new(),
+            xs: (0..n_xs).map(|_| z(rows * d)).collect(),
+            layers: (0..n_sets).map(|_| Acts::new(rows, windows, cfg)).collect(),
+            af: z(rows * d),
+            stf: z(rows * 2),
+            logits: z(rows * v),
+            nll: z(rows),
+            grads: train.then(|| Grads {
+                dx: z(rows * d),
+                da: z(rows * d),
+                dqkv: z(rows * 3 * d),
+                dy: z(rows * d),
+                dh: z(rows * f),
+                params: z(host.slots.total),
+            }),
+            last: (0, 0),
+        }
+    }
+
+    /// Take new weights: packed once here for bf16 products (call after
+    /// every update, before [`Workspace::forward`]).
+    ///
+    /// # Errors
+    /// As the products.
+    pub fn load(&mut self, theta: &[f32]) -> Result<()> {
+        self.prod.threads = rayon::current_num_threads();
+        self.weights.load(theta, &self.prod)
+    }
+
+    /// The first `rows · V` logits of the last forward pass.
+    pub fn logits(&self, rows: usize) -> &[f32] {
+        &self.logits[..rows * self.cfg.vocab_size]
+    }
+
+    /// The gradients of the last [`Workspace::backward`], laid out as the
+    /// parameters.
+    pub fn grads(&self) -> &[f32] {
+        self.grads.as_ref().map_or(&[], |g| &g.params)
+    }
+
+    fn check(&self, hb: &HostBatch, theta: &[f32]) -> Result<()> {
+        let cfg = &self.cfg;
+        if hb.k != self.k || hb.batch > self.batch || hb.t > cfg.ctx || hb.t == 0 {
+            return Err(Error::InputShape {
+                shape: [hb.k, hb.batch, hb.t],
+                k: self.k,
+                ctx: cfg.ctx,
+            });
+        }
+        if let Some(&bad) = hb
+            .ids
+            .iter()
+            .chain(&hb.targets)
+            .find(|&&i| i as usize >= cfg.vocab_size)
+        {
+            return Err(Error::TokenOutOfVocabulary {
+                id: bad,
+                vocab_size: cfg.vocab_size,
+            });
+        }
+        if theta.len() != self.slots.total {
+            return Err(Error::NativeLayout(format!(
+                "{} parameters given, {} expected",
+                theta.len(),
+                self.slots.total
+            )));
+        }
+        Ok(())
+    }
+
+    /// The forward pass of `hb` under the weights `theta` (packed by the
+    /// last [`Workspace::load`]): logits, and every activation the
+    /// backward pass needs.
+    ///
+    /// # Errors
+    /// [`Error::InputShape`] for a batch that does not fit,
+    /// [`Error::TokenOutOfVocabulary`] for an id outside the vocabulary.
+    pub fn forward(&mut self, theta: &[f32], hb: &HostBatch) -> Result<()> {
+        self.check(hb, theta)?;
+        let threads = rayon::current_num_threads();
+        self.prod.threads = threads;
+        let cfg = &self.cfg;
+        let (k, t) = (self.k, hb.t);
+        let n = hb.batch * t;
+        let (d, f, v) = (cfg.d_model, cfg.d_ff, cfg.vocab_size);
+        let kn = k * n;
+        let sl = &self.slots;
+        let train = self.grads.is_some();
+        rows::embed(
+            threads,
+            &theta[sl.wte.all(k)],
+            &theta[sl.wpe.all(k)],
+            &hb.ids,
+            &mut self.xs[0][..kn * d],
+            (n, t, d),
+            (v, cfg.ctx),
+        );
+        let shape = Shape {
+            t,
+            d,
+            h: cfg.n_head,
+            scale: 1.0 / ((d / cfg.n_head) as f32).sqrt(),
+        };
+        let p = &self.prod;
+        let w = &self.weights;
+        let packs = &mut self.packs;
+        for (l, ls) in sl.layers.iter().enumerate() {
+            let (xi, xo) = if train {
+                (l, l + 1)
+            } else {
+                (l % 2, (l + 1) % 2)
+            };
+            let (x_in, x_out) = two(&mut self.xs, xi, xo);
+            let (x_in, x_out) = (&x_in[..kn * d], &mut x_out[..kn * d]);
+            let a = &mut self.layers[if train { l } else { 0 }];
+            let ln = |s: Slot| &theta[s.all(k)];
+            rows::layer_norm(
+                threads,
+                x_in,
+                ln(ls.ln1_g),
+                ln(ls.ln1_b),
+                &mut a.a1[..kn * d],
+                &mut a.st1[..2 * kn],
+                (n, d),
+            );
+            rows::bias_rows(
+                threads,
+                &mut a.qkv[..kn * 3 * d],
+                ln(ls.b_qkv),
+                None,
+                (n, 3 * d),
+            );
+            forward_product(
+                p,
+                packs,
+                w,
+                theta,
+                w.index(l, Which::Qkv),
+                &a.a1,
+                &mut a.qkv,
+                (k, n, d, 3 * d),
+                true,
+            )?;
+            let windows = k * hb.batch;
+            attention::forward(
+                p,
+                shape,
+                &a.qkv[..kn * 3 * d],
+                &mut a.y[..kn * d],
+                &mut a.att[..windows * shape.h * t * t],
+            )?;
+            rows::bias_rows(threads, &mut a.r[..kn * d], ln(ls.b_o), Some(x_in), (n, d));
+            forward_product(
+                p,
+                packs,
+                w,
+                theta,
+                w.index(l, Which::O),
+                &a.y,
+                &mut a.r,
+                (k, n, d, d),
+                true,
+            )?;
+            rows::layer_norm(
+                threads,
+                &a.r[..kn * d],
+                ln(ls.ln2_g),
+                ln(ls.ln2_b),
+                &mut a.a2[..kn * d],
+                &mut a.st2[..2 * kn],
+                (n, d),
+            );
+            rows::bias_rows(threads, &mut a.h[..kn * f], ln(ls.b_fc), None, (n, f));
+            forward_product(
+                p,
+                packs,
+                w,
+                theta,
+                w.index(l, Which::Fc),
+                &a.a2,
+                &mut a.h,
+                (k, n, d, f),
+                true,
+            )?;
+            rows::gelu_rows(threads, &a.h[..kn * f], &mut a.g[..kn * f], f);
+            rows::bias_rows(threads, x_out, ln(ls.b_proj), Some(&a.r[..kn * d]), (n, d));
+            forward_product(
+                p,
+                packs,
+                w,
+                theta,
+                w.index(l, Which::Proj),
+                &a.g,
+                x_out,
+                (k, n, f, d),
+                true,
+            )?;
+        }
+        let last = if train { cfg.n_layer } else { cfg.n_layer % 2 };
+        rows::layer_norm(
+            threads,
+            &self.xs[last][..kn * d],
+            &theta[sl.lnf_g.all(k)],
+            &theta[sl.lnf_b.all(k)],
+            &mut self.af[..kn * d],
+            &mut self.stf[..2 * kn],
+            (n, d),
+        );
+        forward_product(
+            p,
+            packs,
+            w,
+            theta,
+            w.head(),
+            &self.af,
+            &mut self.logits,
+            (k, n, d, v),
+            false,
+        )?;
+        self.last = (hb.batch, t);
+        Ok(())
+    }
+
+    /// Each model's mean token loss on the last forward pass's batch, and
+    /// the logits turned into the gradient of the sum of those losses.
+    pub fn loss(&mut self, hb: &HostBatch) -> Vec<f32> {
+        let threads = rayon::current_num_threads();
+        let (k, n, v) = (self.k, hb.batch * hb.t, self.cfg.vocab_size);
+        rows::loss_backward(
+            threads,
+            &mut self.logits[..k * n * v],
+            &mut self.nll[..k * n],
+            &hb.targets,
+            &hb.mask,
+            &hb.counts,
+            (n, v),
+        );
+        (0..k)
+            .map(|m| {
+                let s: f64 = self.nll[m * n..(m + 1) * n]
+                    .iter()
+                    .map(|&x| f64::from(x))
+                    .sum();
+                (s / f64::from(hb.counts[m].max(1.0))) as f32
+            })
+            .collect()
+    }
+
+    /// Evaluation rows of the last forward pass (`moments`: also μ and σ).
+    pub fn evaluate(&mut self, hb: &HostBatch, moments: bool, out: &mut Evaluated) {
+        let threads = rayon::current_num_threads();
+        let (k, n, v) = (self.k, hb.batch * hb.t, self.cfg.vocab_size);
+        out.rows.resize(4 * k * n, 0.0);
+        rows::eval_rows(
+            threads,
+            &self.logits[..k * n * v],
+            &hb.targets,
+            &mut out.rows[..4 * k * n],
+            v,
+            moments,
+        );
+        out.n = n;
+    }
+
+    /// The backward pass of the last forward pass and [`Workspace::loss`]:
+    /// the parameters' gradients, in [`Workspace::grads`].
+    ///
+    /// # Errors
+    /// As the products; [`Error::NativeLayout`] for a workspace built
+    /// without the backward pass's buffers.
+    pub fn backward(&mut self, theta: &[f32], hb: &HostBatch) -> Result<()> {
+        let Some(gr) = self.grads.as_mut() else {
+            return Err(Error::NativeLayout(
+                "an evaluation workspace has no backward pass".into(),
+            ));
+        };
+        let threads = self.prod.threads;
+        let cfg = &self.cfg;
+        let (k, t) = (self.k, hb.t);
+        let n = hb.batch * t;
+        let (d, f, v) = (cfg.d_model, cfg.d_ff, cfg.vocab_size);
+        let kn = k * n;
+        let sl = &self.slots;
+        let (p, w, packs) = (&self.prod, &self.weights, &mut self.packs);
+        gr.params.fill(0.0);
+        let g = &mut gr.params;
+        // The head.
+        input_product(
+            p,
+            packs,
+            w,
+            theta,
+            w.head(),
+            &self.logits,
+            &mut gr.da,
+            (k, n, v, d),
+        )?;
+        weight_product(
+            p,
+            packs,
+            w,
+            w.head(),
+            &self.af,
+            &self.logits,
+            g,
+            (k, n, d, v),
+        )?;
+        gr.dx[..kn * d].fill(0.0);
+        {
+            let (dg, db) = pair(g, sl.lnf_g.all(k), sl.lnf_b.all(k));
+            rows::layer_norm_backward(
+                threads,
+                &self.xs[cfg.n_layer][..kn * d],
+                &theta[sl.lnf_g.all(k)],
+                &self.stf[..2 * kn],
+                &gr.da[..kn * d],
+                &mut gr.dx[..kn * d],
+                (dg, db),
+                (n, d),
+            );
+        }
+        let shape = Shape {
+            t,
+            d,
+            h: cfg.n_head,
+            scale: 1.0 / ((d / cfg.n_head) as f32).sqrt(),
+        };
+        for (l, ls) in sl.layers.iter().enumerate().rev() {
+            let a = &mut self.layers[l];
+            let x_in = &self.xs[l][..kn * d];
+            // x_{l+1} = r + b_proj + g·W_proj
+            rows::col_sums(threads, &gr.dx[..kn * d], k, n, &mut g[ls.b_proj.all(k)]);
+            weight_product(
+                p,
+                packs,
+                w,
+                w.index(l, Which::Proj),
+                &a.g,
+                &gr.dx,
+                g,
+                (k, n, f, d),
+            )?;
+            input_product(
+                p,
+                packs,
+                w,
+                theta,
+                w.index(l, Which::Proj),
+                &gr.dx,
+                &mut gr.dh,
+                (k, n, d, f),
+            )?;
+            // g = gelu(h), h = b_fc + a2·W_fc
+            rows::gelu_backward(threads, &a.h[..kn * f], &mut gr.dh[..kn * f], f);
+            rows::col_sums(threads, &gr.dh[..kn * f], k, n, &mut g[ls.b_fc.all(k)]);
+            weight_product(
+                p,
+                packs,
+                w,
+                w.index(l, Which::Fc),
+                &a.a2,
+                &gr.dh,
+                g,
+                (k, n, d, f),
+            )?;
+            input_product(
+                p,
+                packs,
+                w,
+                theta,
+                w.index(l, Which::Fc),
+                &gr.dh,
+                &mut gr.da,
+                (k, n, f, d),
+            )?;
+            // a2 = LN2(r); the residual's gradient is dx plus LN2's.
+            {
+                let (dg, db) = pair(g, ls.ln2_g.all(k), ls.ln2_b.all(k));
+                rows::layer_norm_backward(
+                    threads,
+                    &a.r[..kn * d],
+                    &theta[ls.ln2_g.all(k)],
+                    &a.st2[..2 * kn],
+                    &gr.da[..kn * d],
+                    &mut gr.dx[..kn * d],
+                    (dg, db),
+                    (n, d),
+                );
+            }
+            // r = x + b_o + y·W_o
+            rows::col_sums(threads, &gr.dx[..kn * d], k, n, &mut g[ls.b_o.all(k)]);
+            weight_product(
+                p,
+                packs,
+                w,
+                w.index(l, Which::O),
+                &a.y,
+                &gr.dx,
+                g,
+                (k, n, d, d),
+            )?;
+            input_product(
+                p,
+                packs,
+                w,
+                theta,
+                w.index(l, Which::O),
+                &gr.dx,
+                &mut gr.dy,
+                (k, n, d, d),
+            )?;
+            let windows = k * hb.batch;
+            attention::backward(
+                p,
+                shape,
+                &a.qkv[..kn * 3 * d],
+                &gr.dy[..kn * d],
+                &mut a.att[..windows * shape.h * t * t],
+                &mut gr.dqkv[..kn * 3 * d],
+            )?;
+            // qkv = b_qkv + a1·W_qkv
+            rows::col_sums(
+                threads,
+                &gr.dqkv[..kn * 3 * d],
+                k,
+                n,
+                &mut g[ls.b_qkv.all(k)],
+            );
+            weight_product(
+                p,
+                packs,
+                w,
+                w.index(l, Which::Qkv),
+                &a.a1,
+                &gr.dqkv,
+                g,
+                (k, n, d, 3 * d),
+            )?;
+            input_product(
+                p,
+                packs,
+                w,
+                theta,
+                w.index(l, Which::Qkv),
+                &gr.dqkv,
+                &mut gr.da,
+                (k, n, 3 * d, d),
+            )?;
+            // a1 = LN1(x)
+            let (dg, db) = pair(g, ls.ln1_g.all(k), ls.ln1_b.all(k));
+            rows::layer_norm_backward(
+                threads,
+                x_in,
+                &theta[ls.ln1_g.all(k)],
+                &a.st1[..2 * kn],
+                &gr.da[..kn * d],
+                &mut gr.dx[..kn * d],
+                (dg, db),
+                (n, d),
+            );
+        }
+        let (dwte, dwpe) = pair(g, sl.wte.all(k), sl.wpe.all(k));
+        rows::embed_backward(
+            &gr.dx[..kn * d],
+            &hb.ids,
+            dwte,
+            dwpe,
+            (n, t, d),
+            (v, cfg.ctx),
+        );
+        Ok(())
+    }
+}
+
+/// `c_m += x_m · W_m` for every model `m` (`x` rows of `din`, `c` rows of
+/// `dout`, `n` rows per model).
+/// `acc`: add to `c` (which holds the bias) rather than write it.
+#[allow(clippy::too_many_arguments)]
+fn forward_product(
+    p: &Products,
+    packs: &mut Packs,
+    w: &Weights,
+    theta: &[f32],
+    i: usize,
+    x: &[f32],
+    c: &mut [f32],
+    (k, n, din, dout): (usize, usize, usize, usize),
+    acc: bool,
+) -> Result<()> {
+    for m in 0..k {
+        let a = MatRef::row_major(&x[m * n * din..][..n * din], n, din)?;
+        let b = w.right(theta, p, i, m, false)?;
+        p.mul(a, b, &mut c[m * n * dout..][..n * dout], dout, acc, packs)?;
+    }
+    Ok(())
+}
+
+/// `dx_m = dy_m · W_mᵀ` for every model (`dy` rows of `dout`, `dx` rows of
+/// `din`).
+#[allow(clippy::too_many_arguments)]
+fn input_product(
+    p: &Products,
+    packs: &mut Packs,
+    w: &Weights,
+    theta: &[f32],
+    i: usize,
+    dy: &[f32],
+    dx: &mut [f32],
+    (k, n, dout, din): (usize, usize, usize, usize),
+) -> Result<()> {
+    for m in 0..k {
+        let a = MatRef::row_major(&dy[m * n * dout..][..n * dout], n, dout)?;
+        let b = w.right(theta, p, i, m, true)?;
+        p.mul(a, b, &mut dx[m * n * din..][..n * din], din, false, packs)?;
+    }
+    Ok(())
+}
+
+/// The weight's gradient added to `grad`: `x_mᵀ · dy_m` for every model,
+/// or `dy_mᵀ · x_m` for a matrix stored transposed (the tied head's `wte`).
+#[allow(clippy::too_many_arguments)]
+fn weight_product(
+    p: &Products,
+    packs: &mut Packs,
+    w: &Weights,
+    i: usize,
+    x: &[f32],
+    dy: &[f32],
+    grad: &mut [f32],
+    (k, n, din, dout): (usize, usize, usize, usize),
+) -> Result<()> {
+    let mat = w.matrices[i];
+    for m in 0..k {
+        let xm = MatRef::row_major(&x[m * n * din..][..n * din], n, din)?;
+        let dym = MatRef::row_major(&dy[m * n * dout..][..n * dout], n, dout)?;
+        let c = &mut grad[mat.slot.model(m)];
+        if mat.transposed {
+            p.mul(
+                dym.t(),
+                super::products::Right::View(xm),
+                c,
+                din,
+                true,
+                packs,
+            )?;
+        } else {
+            p.mul(
+                xm.t(),
+                super::products::Right::View(dym),
+                c,
+                dout,
+                true,
+                packs,
+            )?;
+        }
+    }
+    Ok(())
+}
+
+/// Two distinct elements of `v`, mutably.
+fn two<T>(v: &mut [T], i: usize, j: usize) -> (&mut T, &mut T) {
+    debug_assert_ne!(i, j);
+    if i < j {
+        let (a, b) = v.split_at_mut(j);
+        (&mut a[i], &mut b[0])
+    } else {
+        let (a, b) = v.split_at_mut(i);
+        (&mut b[0], &mut a[j])
+    }
+}
+
+/// Two disjoint ranges of `v`, mutably.
+fn pair(
+    v: &mut [f32],
+    a: std::ops::Range<usize>,
+    b: std::ops::Range<usize>,
+) -> (&mut [f32], &mut [f32]) {
+    if a.start < b.start {
+        let (x, y) = v.split_at_mut(b.start);
+        (&mut x[a], &mut y[..b.end - b.start])
+    } else {
+        let (x, y) = v.split_at_mut(a.start);
+        let (ya, _) = y.split_at_mut(a.end - a.start);
+        (ya, &mut x[b])
+    }
+}
