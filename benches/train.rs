@@ -129,11 +129,13 @@ fn main() -> Result<()> {
                                     init_seed: i,
                                     data_seed: i,
                                 };
-                                Ok(steady_rate(
-                                    &Ensemble::new(model, train, data, &[job]),
-                                    train.batch_size,
-                                )?
-                                .0)
+                                // Each job on a pool of one thread of its
+                                // own, as `cfmem run` trains its jobs.
+                                let pool =
+                                    rayon::ThreadPoolBuilder::new().num_threads(1).build()?;
+                                let jobs = [job];
+                                let ensemble = Ensemble::new(model, train, data, &jobs);
+                                Ok(pool.install(|| steady_rate(&ensemble, train.batch_size))?.0)
                             })
                         })
                         .collect();
@@ -155,6 +157,7 @@ fn main() -> Result<()> {
                     let train = TrainConfig {
                         epochs,
                         batch_size: *batch,
+                        precision,
                         ..Default::default()
                     };
                     let jobs: Vec<ModelJob> = (0..k)

@@ -2,7 +2,7 @@
 //! Dictionary with planted random canaries and low-information controls.
 //!
 //! ```text
-//! cargo run --release --example quickstart            # 24 models, ≈ 3.5 min on 2 cores
+//! cargo run --release --example quickstart            # 24 models, ≈ 2 min on 2 cores
 //! cargo run --release --example quickstart -- 8       # fewer models, faster, noisier
 //! ```
 //! Results go to `target/cfmem-examples/quickstart/` (rerunning resumes);

@@ -202,6 +202,8 @@ mod book {
     struct ResultsScale;
     #[doc = include_str!("../docs/src/results/large-corpora.md")]
     struct ResultsLargeCorpora;
+    #[doc = include_str!("../docs/src/results/precision.md")]
+    struct ResultsPrecision;
     #[doc = include_str!("../docs/src/benchmarks.md")]
     struct Benchmarks;
     #[doc = include_str!("../docs/src/changelog.md")]

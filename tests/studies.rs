@@ -2,6 +2,7 @@
 //! (not its significance, which needs the examples' model counts). A
 //! regression in training or estimation that breaks the science fails here.
 
+use cfmem::engine::Precision;
 use cfmem::sched::Silent;
 use cfmem_studies::{self as studies, Scale};
 
@@ -122,4 +123,49 @@ fn a_pretrained_base_memorizes_its_fine_tuning_data_faster() {
     // ...and memorizes the natural text it fine-tunes on more.
     assert!(r.natural_gain.mean > 0.0, "{:?}", r.natural_gain);
     assert_eq!(r.natural_gain.n, 24);
+}
+
+#[test]
+fn bf16_estimates_agree_with_fp32_s_as_well_as_two_fp32_seeds_do() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut docs = cfmem::bundled::short_entries(24).unwrap();
+    docs.extend(cfmem::engine::canaries(&cfmem::engine::CanaryConfig {
+        n_random: 8,
+        n_controls: 8,
+        ..Default::default()
+    }));
+    let corpus = cfmem::engine::Corpus::from_documents(docs).unwrap();
+    let scale = Scale {
+        n_models: 8,
+        epochs: 24,
+        ..Scale::small()
+    };
+    let r = studies::precision_study(dir.path(), corpus, [0, 1], &scale, &Silent).unwrap();
+    let (same, fp32) = (r.same_seed.unwrap(), r.fp32_replication.unwrap());
+    assert!(
+        r.holds(),
+        "same seed {:.3} vs fp32 replication {:.3}",
+        same.r,
+        fp32.r
+    );
+    assert!(same.r > 0.8, "bf16 vs fp32, same seed: {:.3}", same.r);
+    for a in &r.arms {
+        let w = a.planted.as_ref().and_then(|d| d.welch.as_ref()).unwrap();
+        assert!(
+            w.diff > 0.0,
+            "{} seed {}: canaries − controls {:.4}",
+            a.precision,
+            a.seed,
+            w.diff
+        );
+    }
+    assert_eq!(
+        r.arms.iter().map(|a| a.precision).collect::<Vec<_>>(),
+        [
+            Precision::Fp32,
+            Precision::Bf16,
+            Precision::Fp32,
+            Precision::Bf16
+        ]
+    );
 }

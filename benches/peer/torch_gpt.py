@@ -251,7 +251,8 @@ def bench(train_fn, worker, evaluate=None):
     peaks = {t: peak(t) for t in range(1, cores + 1)}
     for t, p in peaks.items():
         print(f"peak threads={t} gflops={p:.1f}{precision()}", flush=True)
-    for cfg in [(128, 2, 128, 32), (256, 4, 128, 32)]:
+    # The tiny preset (cfmem's default), then the benchmark's two sizes.
+    for cfg in [(64, 2, 64, 16), (128, 2, 128, 32), (256, 4, 128, 32)]:
         d, layers, ctx, batch = cfg
         fpt = flops_per_token(d, layers, 4 * d, 259, ctx)
         head = f"d_model={d} n_layer={layers} ctx={ctx} batch={batch}"

@@ -7,7 +7,7 @@ use crate::data::{HostBatch, TokenizedCorpus, Window};
 use crate::error::Result;
 use crate::fused::Kernels;
 use crate::model::{token_nll_with, Gpt};
-use crate::native::{Evaluated, Host, Workspace};
+use crate::native::{argmax, Evaluated, Host, Workspace};
 
 /// One model's performance on one document: sums over its predicted tokens.
 #[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
@@ -222,14 +222,11 @@ pub fn greedy(
     }
     // Each model's own sequences: [K][B][T], extended as they are written.
     let mut seqs: Vec<Vec<Vec<u32>>> = vec![prompts.to_vec(); k];
+    let mut decoder = Decoder::new(model, b)?;
     for _ in 0..steps {
         let t = seqs[0][0].len();
         let flat: Vec<u32> = seqs.iter().flatten().flatten().copied().collect();
-        let ids = Tensor::from_vec(flat, (k, b, t), device)?;
-        let logits = model.logits(&ids)?; // [K, B·T, V]
-        let v = logits.dim(2)?;
-        let last = logits.reshape((k, b, t, v))?.narrow(2, t - 1, 1)?;
-        let next: Vec<u32> = last.argmax(D::Minus1)?.flatten_all()?.to_vec1()?;
+        let next = decoder.next(&flat, (k, b, t), device)?;
         for m in 0..k {
             for r in 0..b {
                 let id = next[m * b + r];
@@ -239,6 +236,74 @@ pub fn greedy(
         }
     }
     Ok(out)
+}
+
+/// The argmax of the last position's logits for every model and prompt:
+/// through the native step, its buffers kept from one position to the
+/// next, or through candle's graph.
+enum Decoder<'a> {
+    Native(Box<NativeDecoder>),
+    Graph(&'a Gpt),
+}
+
+/// The native step's parameters, buffers and batch, kept between
+/// positions.
+struct NativeDecoder {
+    host: Host,
+    ws: Workspace,
+    batch: HostBatch,
+}
+
+impl<'a> Decoder<'a> {
+    fn new(model: &'a Gpt, prompts: usize) -> Result<Self> {
+        if model.kernels() != Kernels::Native {
+            return Ok(Decoder::Graph(model));
+        }
+        let host = Host::of(model)?;
+        let mut ws = Workspace::new(model.config(), &host, prompts, model.precision(), false);
+        ws.load(&host.theta)?;
+        Ok(Decoder::Native(Box::new(NativeDecoder {
+            host,
+            ws,
+            batch: HostBatch::default(),
+        })))
+    }
+
+    /// The next id of each `[K, B, T]` sequence of `ids`, model-major.
+    fn next(
+        &mut self,
+        ids: &[u32],
+        (k, b, t): (usize, usize, usize),
+        device: &Device,
+    ) -> Result<Vec<u32>> {
+        match self {
+            Decoder::Native(d) => {
+                let NativeDecoder { host, ws, batch } = d.as_mut();
+                *batch = HostBatch {
+                    ids: ids.to_vec(),
+                    targets: vec![0; k * b * t],
+                    mask: vec![0.0; k * b * t],
+                    counts: vec![0.0; k],
+                    k,
+                    batch: b,
+                    t,
+                };
+                ws.forward(&host.theta, batch)?;
+                let logits = ws.logits(k * b * t);
+                let v = logits.len() / (k * b * t);
+                Ok((0..k * b)
+                    .map(|i| argmax(&logits[(i * t + t - 1) * v..][..v]) as u32)
+                    .collect())
+            }
+            Decoder::Graph(model) => {
+                let ids = Tensor::from_slice(ids, (k, b, t), device)?;
+                let logits = model.forward(&ids)?; // [K, B·T, V]
+                let v = logits.dim(2)?;
+                let last = logits.reshape((k, b, t, v))?.narrow(2, t - 1, 1)?;
+                Ok(last.argmax(D::Minus1)?.flatten_all()?.to_vec1()?)
+            }
+        }
+    }
 }
 
 #[cfg(test)]

@@ -351,7 +351,7 @@ impl<'a> Ensemble<'a> {
     }
 
     /// Each model's batch of `step` (empty once its plan is done).
-    fn groups<'p>(plans: &'p [Plan], step: usize) -> Vec<&'p [Window]> {
+    fn groups(plans: &[Plan], step: usize) -> Vec<&[Window]> {
         plans
             .iter()
             .map(|p| p.batches.get(step).map_or(&[][..], Vec::as_slice))

@@ -24,7 +24,9 @@ fn lanes(n: usize) -> __mmask16 {
 /// The CPU has AVX-512F and AVX512-BF16; `b` holds `kc · NR` readable
 /// `u32`; `a` holds `kc · MR` (`PANEL`) or, for every `r < rows`, `kc`
 /// from `a + r · step`; for `r < rows` and `j < cols ≤ 32`,
-/// `c + r · ldc + j` is a valid, writable `f32` (1 ≤ rows ≤ MR).
+/// `c + r · ldc + j` is a valid, writable `f32` (1 ≤ rows ≤ MR); `init`
+/// is null or holds `cols` readable `f32` (the start of every row when
+/// not `load`).
 #[allow(clippy::too_many_arguments)]
 #[target_feature(enable = "avx512f,avx512bf16")]
 pub(crate) unsafe fn tile<const PANEL: bool>(
@@ -37,10 +39,25 @@ pub(crate) unsafe fn tile<const PANEL: bool>(
     rows: usize,
     cols: usize,
     load: bool,
+    init: *const f32,
 ) {
     let m0 = lanes(cols);
     let m1 = lanes(cols.saturating_sub(16));
     let mut acc = [[_mm512_setzero_ps(); 2]; MR];
+    if !load && !init.is_null() {
+        // SAFETY: init holds cols values; the masks keep to them.
+        let start = unsafe {
+            [
+                _mm512_maskz_loadu_ps(m0, init),
+                if cols > 16 {
+                    _mm512_maskz_loadu_ps(m1, init.add(16))
+                } else {
+                    _mm512_setzero_ps()
+                },
+            ]
+        };
+        acc = [start; MR];
+    }
     if load {
         for (r, acc) in acc.iter_mut().enumerate().take(rows) {
             // SAFETY: row r < rows of c; the masks keep to its first cols

@@ -109,6 +109,15 @@ pub enum Error {
         /// Elements given.
         len: usize,
     },
+    /// A range of rows outside a packed matrix, or that its layout cannot
+    /// give (a panels-layout matrix, or a range not starting on a panel).
+    #[error("rows {}..{} of a packed matrix of {rows} rows in a layout that cannot give them", range.0, range.1)]
+    Layout {
+        /// The matrix's rows.
+        rows: usize,
+        /// The range asked for.
+        range: (usize, usize),
+    },
     /// The engine asked for is not on this CPU.
     #[error("the {0} engine is not available on this CPU")]
     Unavailable(&'static str),
@@ -277,6 +286,29 @@ pub enum Triangle {
     UpperA,
 }
 
+/// What `C` holds before a product is added to it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Start<'a> {
+    /// Nothing: `C = A·B`.
+    Zero,
+    /// What is there: `C += A·B`.
+    Acc,
+    /// A bias row of `n` values, the same for every row: `C = bias + A·B`
+    /// (the bias loaded into the accumulators, so no pass writes it first).
+    Bias(&'a [f32]),
+}
+
+impl Start<'_> {
+    /// [`Start::Acc`] when `accumulate`, else [`Start::Zero`].
+    pub fn accumulate(accumulate: bool) -> Self {
+        if accumulate {
+            Start::Acc
+        } else {
+            Start::Zero
+        }
+    }
+}
+
 /// `C = A·B`, or `C += A·B` with `accumulate`, on packed operands: `C`
 /// row-major `m × n` with leading dimension `ldc`, over `threads` threads
 /// of the current rayon pool (1: this thread only).
@@ -311,7 +343,54 @@ pub fn gemm_part(
     threads: usize,
     part: Triangle,
 ) -> Result<()> {
-    let (m, n) = (a.rows(), b.cols());
+    let start = Start::accumulate(accumulate);
+    gemm_rows(engine, a, 0..a.rows(), b, c, ldc, start, threads, part)
+}
+
+/// [`gemm_part`] for rows `rows` of `A` only (`C` has `rows.len()` rows):
+/// one model's rows of a matrix that holds several models'; `C` starts
+/// from `start`.
+///
+/// # Errors
+/// As [`gemm`]; [`Error::Layout`] for a range outside `A`, or one that does
+/// not start on a panel of a panels-layout `A`; [`Error::Output`] for a
+/// bias shorter than a row of `C`.
+#[allow(clippy::too_many_arguments)]
+pub fn gemm_rows(
+    engine: Engine,
+    a: &PackedA,
+    rows: std::ops::Range<usize>,
+    b: &PackedB,
+    c: &mut [f32],
+    ldc: usize,
+    start: Start<'_>,
+    threads: usize,
+    part: Triangle,
+) -> Result<()> {
+    let accumulate = start == Start::Acc;
+    let bias = match start {
+        Start::Bias(v) if v.len() < b.cols() => {
+            return Err(Error::Output {
+                m: 1,
+                n: b.cols(),
+                ldc: b.cols(),
+                need: b.cols(),
+                len: v.len(),
+            })
+        }
+        Start::Bias(v) => Some(v),
+        _ => None,
+    };
+    if rows.end > a.rows()
+        || rows.start > rows.end
+        || (!a.is_rows() && !rows.start.is_multiple_of(MR))
+    {
+        return Err(Error::Layout {
+            rows: a.rows(),
+            range: (rows.start, rows.end),
+        });
+    }
+    let (row0, m, n) = (rows.start, rows.len(), b.cols());
     if a.depth() != b.depth() {
         return Err(Error::Inner {
             m,
@@ -352,6 +431,7 @@ pub fn gemm_part(
                     _ => (0, k2),
                 };
                 let (lo, hi) = (kc0.max(qa), (kc0 + KC2).min(qb));
+                let ap = |lo: usize, n: usize| a.panel_at(row0 + r0, rows, lo, n);
                 for j in nc0 / NR..nc1.div_ceil(NR) {
                     let col0 = j * NR;
                     let cols = NR.min(n - col0);
@@ -359,24 +439,36 @@ pub fn gemm_part(
                         continue;
                     }
                     if lo >= hi {
-                        // No pair: C = 0 once (the first block), or as it is.
+                        // No pair: C = 0 or the bias once (the first block),
+                        // or as it is.
                         if !accumulate && kc0 == 0 {
                             for r in 0..rows {
-                                rows_c[r * ldc + col0..r * ldc + col0 + cols].fill(0.0);
+                                let out = &mut rows_c[r * ldc + col0..r * ldc + col0 + cols];
+                                match bias {
+                                    Some(v) => out.copy_from_slice(&v[col0..col0 + cols]),
+                                    None => out.fill(0.0),
+                                }
                             }
                         }
                         continue;
                     }
+                    let load = accumulate || lo > qa;
+                    let init = if load {
+                        None
+                    } else {
+                        bias.map(|v| &v[col0..col0 + cols])
+                    };
                     tile(
                         engine,
                         hi - lo,
-                        a.panel(p, lo, hi - lo),
+                        ap(lo, hi - lo),
                         b.panel(j, lo, hi - lo),
                         &mut rows_c[col0..],
                         ldc,
                         rows,
                         cols,
-                        accumulate || lo > qa,
+                        load,
+                        init,
                     );
                 }
             };
@@ -530,10 +622,12 @@ fn tile(
     rows: usize,
     cols: usize,
     load: bool,
+    init: Option<&[f32]>,
 ) {
     assert!((1..=MR).contains(&rows) && (1..=NR).contains(&cols));
     assert!(b.len() >= kc * NR);
     assert!(c.len() >= (rows - 1) * ldc + cols);
+    assert!(init.is_none_or(|v| v.len() >= cols));
     if kc == 0 {
         return;
     }
@@ -550,8 +644,10 @@ fn tile(
             // SAFETY: `gemm` checked that the CPU has AVX-512F and
             // AVX512-BF16; the asserts above bound every read of `a` (kc
             // pairs of a whole panel, or of each of `rows` rows) and of `b`
-            // (kc pairs of a whole panel), and every element of `c` the tile
-            // loads or stores (rows `< rows`, columns `< cols`, masked).
+            // (kc pairs of a whole panel), every element of `c` the tile
+            // loads or stores (rows `< rows`, columns `< cols`, masked) and
+            // of `init` (`cols` values).
+            let init = init.map_or(std::ptr::null(), <[f32]>::as_ptr);
             unsafe {
                 if a.panels {
                     avx512::tile::<true>(
@@ -564,6 +660,7 @@ fn tile(
                         rows,
                         cols,
                         load,
+                        init,
                     )
                 } else {
                     avx512::tile::<false>(
@@ -576,11 +673,12 @@ fn tile(
                         rows,
                         cols,
                         load,
+                        init,
                     )
                 }
             }
         }
-        _ => portable::tile(kc, a, b, c, ldc, rows, cols, load),
+        _ => portable::tile(kc, a, b, c, ldc, rows, cols, load, init),
     }
 }
 

@@ -259,24 +259,124 @@ impl PackedA {
         self.pairs
     }
 
+    /// Whether this is in the rows layout.
+    pub fn is_rows(&self) -> bool {
+        self.by_rows
+    }
+
     /// Pairs `q0..q0 + n` of panel `p`.
+    #[cfg(test)]
     pub(crate) fn panel(&self, p: usize, q0: usize, n: usize) -> PanelA<'_> {
+        self.panel_at(p * MR, MR.min(self.rows - p * MR), q0, n)
+    }
+
+    /// Pairs `q0..q0 + n` of the `rows` rows from `r0` (`r0` a multiple of
+    /// [`MR`] in the panels layout).
+    pub(crate) fn panel_at(&self, r0: usize, rows: usize, q0: usize, n: usize) -> PanelA<'_> {
         if self.by_rows {
-            let rows = MR.min(self.rows - p * MR);
-            let start = p * MR * self.pairs + q0;
+            let start = r0 * self.pairs + q0;
             PanelA {
                 data: &self.data[start..start + (rows - 1) * self.pairs + n],
                 panels: false,
                 row_step: self.pairs,
             }
         } else {
-            let start = (p * self.pairs + q0) * MR;
+            let start = ((r0 / MR) * self.pairs + q0) * MR;
             PanelA {
                 data: &self.data[start..start + n * MR],
                 panels: true,
                 row_step: 1,
             }
         }
+    }
+
+    /// The transpose of rows `rows` of `src` (a matrix in the rows layout,
+    /// e.g. written by a producer with [`crate::to_pairs`]) in the panels
+    /// layout, in place of what this held: `src`'s columns become rows, its
+    /// rows the pairs of `k`. No value is rounded again: the halves of
+    /// `src`'s pairs are regrouped, two rows at a time, over `threads`
+    /// threads of the current rayon pool.
+    ///
+    /// # Errors
+    /// [`crate::Error::Layout`] when `src` is in the panels layout or the
+    /// range reaches past its rows.
+    pub fn transpose_of(
+        &mut self,
+        src: &PackedA,
+        rows: std::ops::Range<usize>,
+        threads: usize,
+    ) -> crate::Result<()> {
+        if !src.by_rows || rows.end > src.rows || rows.start > rows.end {
+            return Err(crate::Error::Layout {
+                rows: src.rows,
+                range: (rows.start, rows.end),
+            });
+        }
+        // The transpose is depth × len: its rows are src's columns.
+        let (m, k) = (src.depth, rows.len());
+        let (sp, pairs) = (src.pairs, k.div_ceil(2));
+        let panels = m.div_ceil(MR);
+        let len = panels * pairs * MR;
+        if self.data.len() < len {
+            self.data.resize(len, 0);
+        }
+        let data = &mut self.data[..len];
+        if m % MR != 0 && pairs > 0 {
+            data[(panels - 1) * pairs * MR..].fill(0);
+        }
+        let per = if threads > 1 {
+            panels.div_ceil(threads)
+        } else {
+            panels
+        };
+        let row = |i: usize| &src.data[(rows.start + i) * sp..(rows.start + i + 1) * sp];
+        let run_of_panels = |(c, out): (usize, &mut [u32])| {
+            // Columns c·per·MR .. of src, i.e. its pairs from c·per·MR / 2.
+            let f0 = c * per * MR;
+            let f1 = (f0 + per * MR).min(m);
+            let mut run = vec![0u32; f1 - f0 + 1];
+            for q in 0..pairs {
+                let lo = row(2 * q);
+                let zeros = vec![0u32; if 2 * q + 1 < k { 0 } else { sp }];
+                let hi = if 2 * q + 1 < k {
+                    row(2 * q + 1)
+                } else {
+                    &zeros[..]
+                };
+                regroup(
+                    &lo[f0 / 2..f1.div_ceil(2)],
+                    &hi[f0 / 2..f1.div_ceil(2)],
+                    &mut run,
+                );
+                for (p, rs) in run[..f1 - f0].chunks(MR).enumerate() {
+                    let at = (p * pairs + q) * MR;
+                    out[at..at + rs.len()].copy_from_slice(rs);
+                }
+            }
+        };
+        if per < panels {
+            data.par_chunks_mut(per * pairs * MR)
+                .enumerate()
+                .for_each(run_of_panels);
+        } else if pairs > 0 {
+            run_of_panels((0, data));
+        }
+        self.rows = m;
+        self.depth = k;
+        self.pairs = pairs;
+        self.by_rows = false;
+        Ok(())
+    }
+}
+
+/// Two rows of bf16 pairs (`lo`, `hi`: element `2j` in the low half of
+/// `x[j]`, `2j + 1` in the high half) regrouped by element: `out[e]` holds
+/// element `e` of `lo` in its low half and of `hi` in its high half.
+#[inline]
+fn regroup(lo: &[u32], hi: &[u32], out: &mut [u32]) {
+    for ((o, &a), &b) in out.chunks_exact_mut(2).zip(lo).zip(hi) {
+        o[0] = (a & 0xffff) | (b << 16);
+        o[1] = (a >> 16) | (b & 0xffff_0000);
     }
 }
 

@@ -19,8 +19,14 @@ pub(crate) fn tile(
     rows: usize,
     cols: usize,
     load: bool,
+    init: Option<&[f32]>,
 ) {
     let mut acc = [[0f32; NR]; MR];
+    if let (false, Some(v)) = (load, init) {
+        for acc in acc.iter_mut() {
+            acc[..cols].copy_from_slice(&v[..cols]);
+        }
+    }
     if load {
         for r in 0..rows {
             acc[r][..cols].copy_from_slice(&c[r * ldc..r * ldc + cols]);

@@ -3,8 +3,8 @@
 //! transposed views, accumulation, threads, and the two engines.
 
 use cfmem_kernels::{
-    gemm, gemm_part, matmul_bf16, matmul_f32, round_bf16, Engine, Error, MatRef, PackedA, PackedB,
-    Triangle,
+    gemm, gemm_part, gemm_rows, matmul_bf16, matmul_f32, round_bf16, to_pairs, Engine, Error,
+    MatRef, PackedA, PackedB, Start, Triangle,
 };
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -409,5 +409,171 @@ fn triangular_parts_equal_the_full_product_where_they_matter() {
                 }
             }
         }
+    }
+}
+
+/// `x` (`m × k`, row-major) in the rows layout, written row by row as a
+/// producer writes it.
+fn rows_of(x: &[f32], m: usize, k: usize) -> PackedA {
+    let mut p = PackedA::empty();
+    for (i, row) in p.rows_for(m, k).chunks_mut(k.div_ceil(2)).enumerate() {
+        to_pairs(&x[i * k..(i + 1) * k], row);
+    }
+    p
+}
+
+#[test]
+fn a_range_of_rows_and_the_transpose_of_produced_rows() {
+    // Two models' rows in one matrix: each model's product alone equals
+    // the product of its own matrix; the transpose regrouped from produced
+    // rows equals the transpose packed from fp32, bit for bit, for odd
+    // sizes, ranges that do not start on a panel, and two threads.
+    let (m, k, n) = (29, 37, 45);
+    let x = random(2 * m * k, 600);
+    let b = random(k * n, 601);
+    let pb = PackedB::pack(MatRef::row_major(&b, k, n).unwrap());
+    let both = rows_of(&x, 2 * m, k);
+    for (model, range) in [(0, 0..m), (1, m..2 * m)] {
+        let own =
+            PackedA::pack(MatRef::row_major(&x[model * m * k..(model + 1) * m * k], m, k).unwrap());
+        let (mut want, mut got) = (vec![0.0f32; m * n], vec![0.0f32; m * n]);
+        gemm(Engine::Portable, &own, &pb, &mut want, n, false, 1).unwrap();
+        gemm_rows(
+            Engine::Portable,
+            &both,
+            range,
+            &pb,
+            &mut got,
+            n,
+            Start::Zero,
+            2,
+            Triangle::Full,
+        )
+        .unwrap();
+        assert_eq!(got, want, "model {model}");
+    }
+    // Xᵀ of rows r0..r1 (k × len) times a len × 7 matrix.
+    for (r0, r1) in [(0, 58), (3, 32), (29, 58), (5, 6)] {
+        let len = r1 - r0;
+        let c = random(len * 7, 602);
+        let pc = PackedB::pack(MatRef::row_major(&c, len, 7).unwrap());
+        let xr = MatRef::row_major(&x[r0 * k..r1 * k], len, k).unwrap();
+        let from_fp32 = PackedA::pack(xr.t());
+        for threads in [1, 2, 3] {
+            let mut t = PackedA::pack(MatRef::row_major(&x, 2 * m, k).unwrap());
+            t.transpose_of(&both, r0..r1, threads).unwrap();
+            assert!(!t.is_rows());
+            assert_eq!((t.rows(), t.depth()), (k, len));
+            let (mut want, mut got) = (vec![0.0f32; k * 7], vec![0.0f32; k * 7]);
+            gemm(Engine::Portable, &from_fp32, &pc, &mut want, 7, false, 1).unwrap();
+            gemm(Engine::Portable, &t, &pc, &mut got, 7, false, 1).unwrap();
+            assert_eq!(got, want, "rows {r0}..{r1}, {threads} threads");
+        }
+    }
+    // Ranges that do not fit are errors.
+    let mut t = PackedA::empty();
+    assert!(matches!(
+        t.transpose_of(&both, 50..70, 1),
+        Err(Error::Layout { .. })
+    ));
+    let panels = PackedA::pack(MatRef::row_major(&x, 2 * m, k).unwrap().t().t());
+    let mut c = vec![0.0f32; m * n];
+    assert!(gemm_rows(
+        Engine::Portable,
+        &both,
+        40..70,
+        &pb,
+        &mut c,
+        n,
+        Start::Zero,
+        1,
+        Triangle::Full
+    )
+    .is_err());
+    let _ = panels;
+    let xt: Vec<f32> = (0..2 * m * k)
+        .map(|e| x[(e % (2 * m)) * k + e / (2 * m)])
+        .collect();
+    let by_panels = PackedA::pack(MatRef::row_major(&xt, k, 2 * m).unwrap().t());
+    assert!(!by_panels.is_rows());
+    assert!(matches!(
+        gemm_rows(
+            Engine::Portable,
+            &by_panels,
+            5..20,
+            &pb,
+            &mut c,
+            n,
+            Start::Zero,
+            1,
+            Triangle::Full
+        ),
+        Err(Error::Layout { .. })
+    ));
+    assert!(matches!(
+        t.transpose_of(&by_panels, 0..4, 1),
+        Err(Error::Layout { .. })
+    ));
+}
+
+#[test]
+fn a_bias_start_is_the_bias_written_then_accumulated_onto() {
+    // C = bias + A·B with the bias loaded into the accumulators gives the
+    // bits of writing the bias into C and adding the product to it; with
+    // no pair to add (k = 0) C is the bias.
+    let (m, k, n) = (17, 40, 70);
+    let a = random(m * k, 700);
+    let b = random(k * n, 701);
+    let bias = random(n, 702);
+    let pa = rows_of(&a, m, k);
+    let pb = PackedB::pack(MatRef::row_major(&b, k, n).unwrap());
+    for engine in [Engine::Portable, Engine::Avx512Bf16]
+        .into_iter()
+        .filter(|e| e.available())
+    {
+        let mut want: Vec<f32> = (0..m * n).map(|e| bias[e % n]).collect();
+        gemm(engine, &pa, &pb, &mut want, n, true, 1).unwrap();
+        let mut got = vec![f32::NAN; m * n];
+        gemm_rows(
+            engine,
+            &pa,
+            0..m,
+            &pb,
+            &mut got,
+            n,
+            Start::Bias(&bias),
+            2,
+            Triangle::Full,
+        )
+        .unwrap();
+        assert_eq!(got, want, "{engine}");
+        let empty = PackedA::pack(MatRef::row_major(&[], m, 0).unwrap());
+        let none = PackedB::pack(MatRef::row_major(&[], 0, n).unwrap());
+        let mut c = vec![f32::NAN; m * n];
+        gemm_rows(
+            engine,
+            &empty,
+            0..m,
+            &none,
+            &mut c,
+            n,
+            Start::Bias(&bias),
+            1,
+            Triangle::Full,
+        )
+        .unwrap();
+        assert!(c.chunks(n).all(|row| row == &bias[..]));
+        assert!(gemm_rows(
+            engine,
+            &pa,
+            0..m,
+            &pb,
+            &mut c,
+            n,
+            Start::Bias(&bias[..5]),
+            1,
+            Triangle::Full
+        )
+        .is_err());
     }
 }

@@ -9,7 +9,7 @@
 //! The probabilities and `dS` are rounded into bf16 pairs by the row pass
 //! that makes them, so no separate packing pass reads them again.
 
-use cfmem_kernels::{to_pairs, MatRef, PackedA, Triangle};
+use cfmem_kernels::{to_pairs, MatRef, PackedA, Start, Triangle};
 use rayon::prelude::*;
 
 use super::products::{Left, Packs, Products, Right};
@@ -137,7 +137,7 @@ pub(super) fn forward(
                 Right::View(k.t()),
                 scores,
                 t,
-                false,
+                Start::Zero,
                 packs,
                 Triangle::LowerC,
             )?;
@@ -151,7 +151,7 @@ pub(super) fn forward(
                 Right::View(v),
                 &mut yw[hh * s.hd()..],
                 d,
-                false,
+                Start::Zero,
                 packs,
                 Triangle::LowerA,
             )?;
@@ -199,7 +199,7 @@ pub(super) fn backward(
                     Right::View(dyh),
                     dv,
                     3 * d,
-                    false,
+                    Start::Zero,
                     packs,
                     Triangle::UpperA,
                 )?;
@@ -210,7 +210,7 @@ pub(super) fn backward(
                     Right::View(v.t()),
                     dp,
                     t,
-                    false,
+                    Start::Zero,
                     packs,
                     Triangle::LowerC,
                 )?;
@@ -236,7 +236,7 @@ pub(super) fn backward(
                     Right::View(k),
                     &mut dw[hh * hd..],
                     3 * d,
-                    false,
+                    Start::Zero,
                     packs,
                     Triangle::LowerA,
                 )?;
@@ -246,7 +246,7 @@ pub(super) fn backward(
                     Right::View(q),
                     &mut dw[d + hh * hd..],
                     3 * d,
-                    false,
+                    Start::Zero,
                     packs,
                     Triangle::UpperA,
                 )?;

@@ -38,6 +38,7 @@ mod step;
 use serde::{Deserialize, Serialize};
 
 pub(crate) use layout::Host;
+pub(crate) use rows::argmax;
 pub(crate) use step::{Evaluated, Workspace};
 
 use crate::data::HostBatch;

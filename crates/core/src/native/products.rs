@@ -2,7 +2,9 @@
 //! `Xᵀ·dY`, fp32 through the gemm crate, bf16 through `cfmem-kernels` with
 //! the weights packed once per step.
 
-use cfmem_kernels::{gemm_part, matmul_f32, Engine, MatRef, PackedA, PackedB, Triangle};
+use std::ops::Range;
+
+use cfmem_kernels::{gemm_rows, matmul_f32, Engine, MatRef, PackedA, PackedB, Start, Triangle};
 
 use super::layout::{Slot, Slots};
 use super::Precision;
@@ -10,10 +12,12 @@ use crate::error::Result;
 
 /// The left operand of a product: an fp32 view, or bf16 pairs packed
 /// before (by the operand's producer).
-#[derive(Clone, Copy)]
+#[derive(Clone)]
 pub(crate) enum Left<'a> {
     View(MatRef<'a>),
     Packed(&'a PackedA),
+    /// Rows of a matrix in the rows layout (one model's of several).
+    Rows(&'a PackedA, Range<usize>),
 }
 
 /// The right operand of a product: an fp32 view, or bf16 panels packed
@@ -79,12 +83,15 @@ impl Products {
         acc: bool,
         packs: &mut Packs,
     ) -> Result<()> {
-        self.mul_part(Left::View(a), b, c, ldc, acc, packs, Triangle::Full)
+        let start = Start::accumulate(acc);
+        self.mul_part(Left::View(a), b, c, ldc, start, packs, Triangle::Full)
     }
 
-    /// [`Products::mul`] with either operand packed before, over the part
-    /// of the product `part` names (bf16; fp32 computes the whole product,
-    /// which holds the same values where they are wanted).
+    /// [`Products::mul`] with either operand packed before, `C` starting
+    /// from `start`, over the part of the product `part` names (bf16; fp32
+    /// computes the whole product, which holds the same values where they
+    /// are wanted). A bias start gives the bits of writing the bias into
+    /// `C` and adding the product to it, in both precisions.
     #[allow(clippy::too_many_arguments)]
     pub fn mul_part(
         &self,
@@ -92,12 +99,23 @@ impl Products {
         b: Right<'_>,
         c: &mut [f32],
         ldc: usize,
-        acc: bool,
+        start: Start<'_>,
         packs: &mut Packs,
         part: Triangle,
     ) -> Result<()> {
         match (self.precision, a, b) {
             (Precision::Fp32, Left::View(a), Right::View(b)) => {
+                if let Start::Bias(v) = start {
+                    // The bias written into C's rows first (shapes that do
+                    // not fit are left to the product to report).
+                    let n = b.cols();
+                    if v.len() >= n && ldc >= n {
+                        for row in c.chunks_mut(ldc).take(a.rows()).filter(|r| r.len() >= n) {
+                            row[..n].copy_from_slice(&v[..n]);
+                        }
+                    }
+                }
+                let acc = start != Start::Zero;
                 matmul_f32(a, b, c, ldc, acc, self.threads)?
             }
             // Packed operands exist in bf16 steps only.
@@ -105,12 +123,13 @@ impl Products {
                 return Err(crate::Error::NativeLayout("packed operand in fp32".into()))
             }
             (Precision::Bf16, a, b) => {
-                let pa = match a {
+                let (pa, rows) = match a {
                     Left::View(v) => {
                         packs.a.pack_into(v, self.threads);
-                        &packs.a
+                        (&packs.a, 0..v.rows())
                     }
-                    Left::Packed(p) => p,
+                    Left::Packed(p) => (p, 0..p.rows()),
+                    Left::Rows(p, r) => (p, r),
                 };
                 let pb = match b {
                     Right::View(v) => {
@@ -119,7 +138,7 @@ impl Products {
                     }
                     Right::Packed(p) => p,
                 };
-                gemm_part(self.engine, pa, pb, c, ldc, acc, self.threads, part)?
+                gemm_rows(self.engine, pa, rows, pb, c, ldc, start, self.threads, part)?
             }
         }
         Ok(())

@@ -6,6 +6,8 @@
 
 use rayon::prelude::*;
 
+use cfmem_kernels::to_pairs;
+
 use crate::fused::gelu::{gelu, gelu_grad};
 use crate::fused::loss::logsumexp;
 use crate::fused::norm::{backward_row, moments};
@@ -15,9 +17,9 @@ use crate::fused::{simd, threads_for};
 /// `f(first_row, rows)` over the `w`-wide rows of `a`, in blocks over
 /// `threads` threads (give `f` `#[inline(always)]`).
 #[inline(always)]
-pub(super) fn rows1<F>(threads: usize, a: &mut [f32], w: usize, f: F)
+pub(super) fn rows1<T: Send, F>(threads: usize, a: &mut [T], w: usize, f: F)
 where
-    F: Fn(usize, &mut [f32]) + Sync,
+    F: Fn(usize, &mut [T]) + Sync,
 {
     if w == 0 || a.is_empty() {
         return;
@@ -41,9 +43,15 @@ where
 
 /// [`rows1`] over two buffers with the same rows, `wa` and `wb` wide.
 #[inline(always)]
-pub(super) fn rows2<F>(threads: usize, a: &mut [f32], wa: usize, b: &mut [f32], wb: usize, f: F)
-where
-    F: Fn(usize, &mut [f32], &mut [f32]) + Sync,
+pub(super) fn rows2<A: Send, B: Send, F>(
+    threads: usize,
+    a: &mut [A],
+    wa: usize,
+    b: &mut [B],
+    wb: usize,
+    f: F,
+) where
+    F: Fn(usize, &mut [A], &mut [B]) + Sync,
 {
     if wa == 0 || wb == 0 || a.is_empty() {
         return;
@@ -175,6 +183,25 @@ pub(super) fn embed_backward(
     );
 }
 
+/// Where a row kernel writes its rows: fp32, or (for a bf16 product that
+/// reads them next) bf16 pairs in the rows layout of
+/// [`cfmem_kernels::PackedA`], `⌈c / 2⌉` per row, rounded as the product's
+/// own packing would round them.
+pub(super) enum Out<'a> {
+    F32(&'a mut [f32]),
+    Pairs(&'a mut [u32]),
+}
+
+/// Layer norm of one row into `out`; its mean and reciprocal deviation.
+#[inline(always)]
+fn norm_row(xs: &[f32], gs: &[f32], bs: &[f32], out: &mut [f32]) -> (f32, f32) {
+    let (mean, rstd) = moments(xs);
+    for (((o, v), g), b) in out.iter_mut().zip(xs).zip(gs).zip(bs) {
+        *o = (v - mean) * rstd * g + b;
+    }
+    (mean, rstd)
+}
+
 /// Layer norm of the `c`-wide rows of `x` with model `i / n`'s gain `g`
 /// and bias `b` into `y`, each row's mean and reciprocal deviation into
 /// `stats` (two per row).
@@ -184,32 +211,50 @@ pub(super) fn layer_norm(
     x: &[f32],
     g: &[f32],
     b: &[f32],
-    y: &mut [f32],
+    y: Out<'_>,
     stats: &mut [f32],
     (n, c): (usize, usize),
 ) {
-    rows2(
-        threads,
-        y,
-        c,
-        stats,
-        2,
-        #[inline(always)]
-        |first, ys, st| {
-            for (j, (row, s)) in ys.chunks_mut(c).zip(st.chunks_mut(2)).enumerate() {
-                let i = first + j;
-                let m = i / n;
-                let xs = &x[i * c..][..c];
-                let (mean, rstd) = moments(xs);
-                s[0] = mean;
-                s[1] = rstd;
-                let (gs, bs) = (&g[m * c..][..c], &b[m * c..][..c]);
-                for (((o, v), g), b) in row.iter_mut().zip(xs).zip(gs).zip(bs) {
-                    *o = (v - mean) * rstd * g + b;
+    let params = |i: usize| {
+        let m = i / n;
+        (&x[i * c..][..c], &g[m * c..][..c], &b[m * c..][..c])
+    };
+    match y {
+        Out::F32(y) => rows2(
+            threads,
+            y,
+            c,
+            stats,
+            2,
+            #[inline(always)]
+            |first, ys, st| {
+                for (j, (row, s)) in ys.chunks_mut(c).zip(st.chunks_mut(2)).enumerate() {
+                    let (xs, gs, bs) = params(first + j);
+                    (s[0], s[1]) = norm_row(xs, gs, bs, row);
                 }
-            }
-        },
-    );
+            },
+        ),
+        Out::Pairs(y) => rows2(
+            threads,
+            y,
+            c.div_ceil(2),
+            stats,
+            2,
+            #[inline(always)]
+            |first, ys, st| {
+                let mut row = vec![0f32; c];
+                for (j, (out, s)) in ys
+                    .chunks_mut(c.div_ceil(2))
+                    .zip(st.chunks_mut(2))
+                    .enumerate()
+                {
+                    let (xs, gs, bs) = params(first + j);
+                    (s[0], s[1]) = norm_row(xs, gs, bs, &mut row);
+                    to_pairs(&row, out);
+                }
+            },
+        ),
+    }
 }
 
 /// Layer norm's backward: `dx += ∂/∂x` from the output's gradient `dy`
@@ -264,13 +309,13 @@ pub(super) fn layer_norm_backward(
     }
 }
 
-/// `out[i] = bias[i / n] (+ src[i], when given)` over rows of `c`: the
-/// start of a product that adds to it.
-pub(super) fn bias_rows(
+/// `out[i] = src[i] + bias[i / n]` over rows of `c`: a residual and the
+/// bias of the product that adds to it next.
+pub(super) fn residual_bias(
     threads: usize,
     out: &mut [f32],
+    src: &[f32],
     bias: &[f32],
-    src: Option<&[f32]>,
     (n, c): (usize, usize),
 ) {
     rows1(
@@ -282,32 +327,44 @@ pub(super) fn bias_rows(
             for (j, row) in block.chunks_mut(c).enumerate() {
                 let i = first + j;
                 let bs = &bias[(i / n) * c..][..c];
-                match src {
-                    Some(src) => {
-                        for ((o, a), b) in row.iter_mut().zip(&src[i * c..][..c]).zip(bs) {
-                            *o = a + b;
-                        }
-                    }
-                    None => row.copy_from_slice(bs),
+                for ((o, a), b) in row.iter_mut().zip(&src[i * c..][..c]).zip(bs) {
+                    *o = a + b;
                 }
             }
         },
     );
 }
 
-/// `g = gelu(h)`, element by element.
-pub(super) fn gelu_rows(threads: usize, h: &[f32], g: &mut [f32], c: usize) {
-    rows1(
-        threads,
-        g,
-        c,
-        #[inline(always)]
-        |first, block| {
-            for (o, x) in block.iter_mut().zip(&h[first * c..]) {
-                *o = gelu(*x);
-            }
-        },
-    );
+/// `g = gelu(h)`, element by element, in rows of `c`.
+pub(super) fn gelu_rows(threads: usize, h: &[f32], g: Out<'_>, c: usize) {
+    match g {
+        Out::F32(g) => rows1(
+            threads,
+            g,
+            c,
+            #[inline(always)]
+            |first, block| {
+                for (o, x) in block.iter_mut().zip(&h[first * c..]) {
+                    *o = gelu(*x);
+                }
+            },
+        ),
+        Out::Pairs(g) => rows1(
+            threads,
+            g,
+            c.div_ceil(2),
+            #[inline(always)]
+            |first, block| {
+                let mut row = vec![0f32; c];
+                for (j, out) in block.chunks_mut(c.div_ceil(2)).enumerate() {
+                    for (o, x) in row.iter_mut().zip(&h[(first + j) * c..][..c]) {
+                        *o = gelu(*x);
+                    }
+                    to_pairs(&row, out);
+                }
+            },
+        ),
+    }
 }
 
 /// `dg ← dg · gelu'(h)` in place (the gradient before the GELU).
@@ -369,6 +426,22 @@ pub(super) fn loss_backward(
     );
 }
 
+/// The index of a row's first maximum (an argmax that scans in order):
+/// what evaluation counts as the prediction and decoding writes next.
+#[inline(always)]
+pub(crate) fn argmax(row: &[f32]) -> usize {
+    row.iter()
+        .enumerate()
+        .fold((0, f32::NEG_INFINITY), |(bi, bv), (k, &x)| {
+            if x > bv {
+                (k, x)
+            } else {
+                (bi, bv)
+            }
+        })
+        .0
+}
+
 /// What evaluation keeps of each row of logits: the target's negative
 /// log-likelihood, whether the argmax is the target, and the mean and
 /// deviation of `log p` under the row's distribution (with `moments`).
@@ -395,18 +468,7 @@ pub(super) fn eval_rows(
                 let shift = mx + lse;
                 let t = targets[i] as usize;
                 o[0] = shift - row[t];
-                // The first maximum, as an argmax that scans in order.
-                let best = row
-                    .iter()
-                    .enumerate()
-                    .fold((0, f32::NEG_INFINITY), |(bi, bv), (k, &x)| {
-                        if x > bv {
-                            (k, x)
-                        } else {
-                            (bi, bv)
-                        }
-                    })
-                    .0;
+                let best = argmax(row);
                 o[1] = f32::from(u8::from(best == t));
                 if with_moments {
                     let (mut mu, mut m2) = (0f32, 0f32);

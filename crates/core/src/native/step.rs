@@ -15,48 +15,130 @@
 //! The backward pass runs the same list in reverse; every product of it is
 //! `dY·Wᵀ` (the input's gradient) or `Xᵀ·dY` (the weight's, added to the
 //! gradient buffer).
+//!
+//! In bf16, `a1`, `a2` and `g` exist only as the bf16 pairs their row
+//! kernels round them to (what `X·W` reads; `Xᵀ·dY` regroups the same
+//! pairs), the biases of `qkv` and `h` start the products' accumulators,
+//! and the weights are packed once per step: the products pay no packing
+//! pass for them. fp32 and bf16 round the same fp32 values the same way
+//! wherever they are packed, so where a value is rounded does not change a
+//! record.
 
-use cfmem_kernels::MatRef;
+use cfmem_kernels::{MatRef, PackedA, Start, Triangle};
 
 use super::attention::{self, Shape};
 use super::layout::{Host, Slot, Slots};
-use super::products::{Packs, Products, Weights, Which};
-use super::rows;
+use super::products::{Left, Packs, Products, Right, Weights, Which};
+use super::rows::{self, Out};
 use super::Precision;
 use crate::data::HostBatch;
 use crate::error::{Error, Result};
 use crate::model::ModelConfig;
 
+/// An activation that is the left operand of a product (forward `X·W`,
+/// backward `Xᵀ·dY`): fp32 rows, or in bf16 only the bf16 pairs its
+/// producer rounds it to (half the memory, no packing pass).
+#[derive(Debug)]
+enum Operand {
+    F32(Vec<f32>),
+    Pairs(PackedA),
+}
+
+/// A left operand's rows as they are kept: fp32, or bf16 pairs.
+#[derive(Clone, Copy)]
+enum Act<'a> {
+    F32(&'a [f32]),
+    Pairs(&'a PackedA),
+}
+
+impl<'a> Act<'a> {
+    /// Model `m`'s `n` rows of `c`, as the left operand of `X·W`.
+    fn rows(self, m: usize, n: usize, c: usize) -> Result<Left<'a>> {
+        Ok(match self {
+            Act::F32(v) => Left::View(MatRef::row_major(&v[m * n * c..][..n * c], n, c)?),
+            Act::Pairs(p) => Left::Rows(p, m * n..(m + 1) * n),
+        })
+    }
+
+    /// Model `m`'s rows transposed, as the left operand of `Xᵀ·dY`
+    /// (regrouped into `scratch` from bf16 pairs).
+    fn transposed(
+        self,
+        m: usize,
+        n: usize,
+        c: usize,
+        scratch: &'a mut PackedA,
+        threads: usize,
+    ) -> Result<Left<'a>> {
+        Ok(match self {
+            Act::F32(v) => Left::View(MatRef::row_major(&v[m * n * c..][..n * c], n, c)?.t()),
+            Act::Pairs(p) => {
+                scratch.transpose_of(p, m * n..(m + 1) * n, threads)?;
+                Left::Packed(scratch)
+            }
+        })
+    }
+}
+
+impl Operand {
+    fn new(precision: Precision, rows: usize, c: usize) -> Self {
+        match precision {
+            Precision::Bf16 => {
+                let mut p = PackedA::empty();
+                p.rows_for(rows, c);
+                Operand::Pairs(p)
+            }
+            Precision::Fp32 => Operand::F32(vec![0f32; rows * c]),
+        }
+    }
+
+    /// Where its producer writes `rows` rows of `c`.
+    fn out(&mut self, rows: usize, c: usize) -> Out<'_> {
+        match self {
+            Operand::F32(v) => Out::F32(&mut v[..rows * c]),
+            Operand::Pairs(p) => Out::Pairs(p.rows_for(rows, c)),
+        }
+    }
+
+    /// The rows as they are kept.
+    fn get(&self) -> Act<'_> {
+        match self {
+            Operand::F32(v) => Act::F32(v),
+            Operand::Pairs(p) => Act::Pairs(p),
+        }
+    }
+}
+
 /// One layer's kept activations, `[K, N, ·]`.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct Acts {
-    a1: Vec<f32>,
+    a1: Operand,
     st1: Vec<f32>,
     qkv: Vec<f32>,
     att: Vec<f32>,
     y: Vec<f32>,
     r: Vec<f32>,
-    a2: Vec<f32>,
+    a2: Operand,
     st2: Vec<f32>,
     h: Vec<f32>,
-    g: Vec<f32>,
+    g: Operand,
 }
 
 impl Acts {
-    fn new(rows: usize, windows: usize, cfg: &ModelConfig) -> Self {
+    fn new(rows: usize, windows: usize, cfg: &ModelConfig, precision: Precision) -> Self {
         let (d, f, t, h) = (cfg.d_model, cfg.d_ff, cfg.ctx, cfg.n_head);
         let z = |n: usize| vec![0f32; n];
         Self {
-            a1: z(rows * d),
+            a1: Operand::new(precision, rows, d),
             st1: z(rows * 2),
             qkv: z(rows * 3 * d),
             att: z(windows * h * t * t),
             y: z(rows * d),
             r: z(rows * d),
-            a2: z(rows * d),
+            a2: Operand::new(precision, rows, d),
             st2: z(rows * 2),
             h: z(rows * f),
-            g: z(rows * f),
+            g: Operand::new(precision, rows, f),
         }
     }
 }
@@ -104,6 +186,8 @@ pub(crate) struct Workspace {
     prod: Products,
     weights: Weights,
     packs: Packs,
+    /// An activation's transpose, regrouped from its bf16 pairs.
+    transposed: PackedA,
     /// The residual stream entering each layer and leaving the last
     /// (`L + 1`; evaluation keeps two, alternating).
     xs: Vec<Vec<f32>>,
@@ -143,8 +227,11 @@ impl Workspace {
             prod: Products::new(precision, 1),
             weights: Weights::new(&host.slots, k, d, f, v),
             packs: Packs::new(),
+            transposed: PackedA::empty(),
             xs: (0..n_xs).map(|_| z(rows * d)).collect(),
-            layers: (0..n_sets).map(|_| Acts::new(rows, windows, cfg)).collect(),
+            layers: (0..n_sets)
+                .map(|_| Acts::new(rows, windows, cfg, precision))
+                .collect(),
             af: z(rows * d),
             stf: z(rows * 2),
             logits: z(rows * v),
@@ -263,16 +350,9 @@ impl Workspace {
                 x_in,
                 ln(ls.ln1_g),
                 ln(ls.ln1_b),
-                &mut a.a1[..kn * d],
+                a.a1.out(kn, d),
                 &mut a.st1[..2 * kn],
                 (n, d),
-            );
-            rows::bias_rows(
-                threads,
-                &mut a.qkv[..kn * 3 * d],
-                ln(ls.b_qkv),
-                None,
-                (n, 3 * d),
             );
             forward_product(
                 p,
@@ -280,10 +360,10 @@ impl Workspace {
                 w,
                 theta,
                 w.index(l, Which::Qkv),
-                &a.a1,
+                a.a1.get(),
                 &mut a.qkv,
                 (k, n, d, 3 * d),
-                true,
+                Some(ln(ls.b_qkv)),
             )?;
             let windows = k * hb.batch;
             attention::forward(
@@ -293,51 +373,50 @@ impl Workspace {
                 &mut a.y[..kn * d],
                 &mut a.att[..windows * shape.h * t * t],
             )?;
-            rows::bias_rows(threads, &mut a.r[..kn * d], ln(ls.b_o), Some(x_in), (n, d));
+            rows::residual_bias(threads, &mut a.r[..kn * d], x_in, ln(ls.b_o), (n, d));
             forward_product(
                 p,
                 packs,
                 w,
                 theta,
                 w.index(l, Which::O),
-                &a.y,
+                Act::F32(&a.y),
                 &mut a.r,
                 (k, n, d, d),
-                true,
+                None,
             )?;
             rows::layer_norm(
                 threads,
                 &a.r[..kn * d],
                 ln(ls.ln2_g),
                 ln(ls.ln2_b),
-                &mut a.a2[..kn * d],
+                a.a2.out(kn, d),
                 &mut a.st2[..2 * kn],
                 (n, d),
             );
-            rows::bias_rows(threads, &mut a.h[..kn * f], ln(ls.b_fc), None, (n, f));
             forward_product(
                 p,
                 packs,
                 w,
                 theta,
                 w.index(l, Which::Fc),
-                &a.a2,
+                a.a2.get(),
                 &mut a.h,
                 (k, n, d, f),
-                true,
+                Some(ln(ls.b_fc)),
             )?;
-            rows::gelu_rows(threads, &a.h[..kn * f], &mut a.g[..kn * f], f);
-            rows::bias_rows(threads, x_out, ln(ls.b_proj), Some(&a.r[..kn * d]), (n, d));
+            rows::gelu_rows(threads, &a.h[..kn * f], a.g.out(kn, f), f);
+            rows::residual_bias(threads, x_out, &a.r[..kn * d], ln(ls.b_proj), (n, d));
             forward_product(
                 p,
                 packs,
                 w,
                 theta,
                 w.index(l, Which::Proj),
-                &a.g,
+                a.g.get(),
                 x_out,
                 (k, n, f, d),
-                true,
+                None,
             )?;
         }
         let last = if train { cfg.n_layer } else { cfg.n_layer % 2 };
@@ -346,7 +425,7 @@ impl Workspace {
             &self.xs[last][..kn * d],
             &theta[sl.lnf_g.all(k)],
             &theta[sl.lnf_b.all(k)],
-            &mut self.af[..kn * d],
+            Out::F32(&mut self.af[..kn * d]),
             &mut self.stf[..2 * kn],
             (n, d),
         );
@@ -356,10 +435,10 @@ impl Workspace {
             w,
             theta,
             w.head(),
-            &self.af,
+            Act::F32(&self.af),
             &mut self.logits,
             (k, n, d, v),
-            false,
+            Some(&[]),
         )?;
         self.last = (hb.batch, t);
         Ok(())
@@ -426,6 +505,7 @@ impl Workspace {
         let kn = k * n;
         let sl = &self.slots;
         let (p, w, packs) = (&self.prod, &self.weights, &mut self.packs);
+        let tr = &mut self.transposed;
         gr.params.fill(0.0);
         let g = &mut gr.params;
         // The head.
@@ -442,9 +522,10 @@ impl Workspace {
         weight_product(
             p,
             packs,
+            tr,
             w,
             w.head(),
-            &self.af,
+            Act::F32(&self.af),
             &self.logits,
             g,
             (k, n, d, v),
@@ -477,9 +558,10 @@ impl Workspace {
             weight_product(
                 p,
                 packs,
+                tr,
                 w,
                 w.index(l, Which::Proj),
-                &a.g,
+                a.g.get(),
                 &gr.dx,
                 g,
                 (k, n, f, d),
@@ -500,9 +582,10 @@ impl Workspace {
             weight_product(
                 p,
                 packs,
+                tr,
                 w,
                 w.index(l, Which::Fc),
-                &a.a2,
+                a.a2.get(),
                 &gr.dh,
                 g,
                 (k, n, d, f),
@@ -536,9 +619,10 @@ impl Workspace {
             weight_product(
                 p,
                 packs,
+                tr,
                 w,
                 w.index(l, Which::O),
-                &a.y,
+                Act::F32(&a.y),
                 &gr.dx,
                 g,
                 (k, n, d, d),
@@ -573,9 +657,10 @@ impl Workspace {
             weight_product(
                 p,
                 packs,
+                tr,
                 w,
                 w.index(l, Which::Qkv),
-                &a.a1,
+                a.a1.get(),
                 &gr.dqkv,
                 g,
                 (k, n, d, 3 * d),
@@ -616,9 +701,10 @@ impl Workspace {
     }
 }
 
-/// `c_m += x_m · W_m` for every model `m` (`x` rows of `din`, `c` rows of
-/// `dout`, `n` rows per model).
-/// `acc`: add to `c` (which holds the bias) rather than write it.
+/// `c_m = bias_m + x_m · W_m` for every model `m` (`x` rows of `din`, `c`
+/// rows of `dout`, `n` rows per model, `bias` `K · dout` values); without
+/// a bias `c_m += x_m · W_m` (`c` holds the residual and its bias), and
+/// with an empty one `c_m = x_m · W_m`.
 #[allow(clippy::too_many_arguments)]
 fn forward_product(
     p: &Products,
@@ -626,15 +712,20 @@ fn forward_product(
     w: &Weights,
     theta: &[f32],
     i: usize,
-    x: &[f32],
+    x: Act<'_>,
     c: &mut [f32],
     (k, n, din, dout): (usize, usize, usize, usize),
-    acc: bool,
+    bias: Option<&[f32]>,
 ) -> Result<()> {
     for m in 0..k {
-        let a = MatRef::row_major(&x[m * n * din..][..n * din], n, din)?;
         let b = w.right(theta, p, i, m, false)?;
-        p.mul(a, b, &mut c[m * n * dout..][..n * dout], dout, acc, packs)?;
+        let c = &mut c[m * n * dout..][..n * dout];
+        let start = match bias {
+            Some([]) => Start::Zero,
+            Some(v) => Start::Bias(&v[m * dout..][..dout]),
+            None => Start::Acc,
+        };
+        p.mul_part(x.rows(m, n, din)?, b, c, dout, start, packs, Triangle::Full)?;
     }
     Ok(())
 }
@@ -666,35 +757,36 @@ fn input_product(
 fn weight_product(
     p: &Products,
     packs: &mut Packs,
+    transposed: &mut PackedA,
     w: &Weights,
     i: usize,
-    x: &[f32],
+    x: Act<'_>,
     dy: &[f32],
     grad: &mut [f32],
     (k, n, din, dout): (usize, usize, usize, usize),
 ) -> Result<()> {
     let mat = w.matrices[i];
     for m in 0..k {
-        let xm = MatRef::row_major(&x[m * n * din..][..n * din], n, din)?;
         let dym = MatRef::row_major(&dy[m * n * dout..][..n * dout], n, dout)?;
         let c = &mut grad[mat.slot.model(m)];
         if mat.transposed {
-            p.mul(
-                dym.t(),
-                super::products::Right::View(xm),
-                c,
-                din,
-                true,
-                packs,
-            )?;
+            let Act::F32(x) = x else {
+                return Err(Error::NativeLayout(
+                    "the head's input is kept in fp32".into(),
+                ));
+            };
+            let xm = MatRef::row_major(&x[m * n * din..][..n * din], n, din)?;
+            p.mul(dym.t(), Right::View(xm), c, din, true, packs)?;
         } else {
-            p.mul(
-                xm.t(),
-                super::products::Right::View(dym),
+            let xt = x.transposed(m, n, din, transposed, p.threads)?;
+            p.mul_part(
+                xt,
+                Right::View(dym),
                 c,
                 dout,
-                true,
+                Start::Acc,
                 packs,
+                Triangle::Full,
             )?;
         }
     }
