@@ -26,10 +26,12 @@
 //! products.rs   X·W, dY·Wᵀ, Xᵀ·dY in fp32 or bf16 (weights packed once a step)
 //! rows.rs       row kernels: embedding, layer norm, GELU, loss, column sums
 //! attention.rs  causal attention per window, forward and backward
-//! step.rs       the workspace: forward, loss, backward, evaluation rows
+//! step.rs       the workspace: forward, loss, evaluation rows
+//! backward.rs   the backward pass
 //! ```
 
 mod attention;
+mod backward;
 mod layout;
 mod products;
 mod rows;

@@ -28,7 +28,7 @@ use cfmem_kernels::{MatRef, PackedA, Start, Triangle};
 
 use super::attention::{self, Shape};
 use super::layout::{Host, Slot, Slots};
-use super::products::{Left, Packs, Products, Right, Weights, Which};
+use super::products::{Left, Packs, Products, Weights, Which};
 use super::rows::{self, Out};
 use super::Precision;
 use crate::data::HostBatch;
@@ -39,14 +39,14 @@ use crate::model::ModelConfig;
 /// backward `Xᵀ·dY`): fp32 rows, or in bf16 only the bf16 pairs its
 /// producer rounds it to (half the memory, no packing pass).
 #[derive(Debug)]
-enum Operand {
+pub(super) enum Operand {
     F32(Vec<f32>),
     Pairs(PackedA),
 }
 
 /// A left operand's rows as they are kept: fp32, or bf16 pairs.
 #[derive(Clone, Copy)]
-enum Act<'a> {
+pub(super) enum Act<'a> {
     F32(&'a [f32]),
     Pairs(&'a PackedA),
 }
@@ -62,7 +62,7 @@ impl<'a> Act<'a> {
 
     /// Model `m`'s rows transposed, as the left operand of `Xᵀ·dY`
     /// (regrouped into `scratch` from bf16 pairs).
-    fn transposed(
+    pub(super) fn transposed(
         self,
         m: usize,
         n: usize,
@@ -101,7 +101,7 @@ impl Operand {
     }
 
     /// The rows as they are kept.
-    fn get(&self) -> Act<'_> {
+    pub(super) fn get(&self) -> Act<'_> {
         match self {
             Operand::F32(v) => Act::F32(v),
             Operand::Pairs(p) => Act::Pairs(p),
@@ -111,17 +111,17 @@ impl Operand {
 
 /// One layer's kept activations, `[K, N, ·]`.
 #[derive(Debug)]
-struct Acts {
-    a1: Operand,
-    st1: Vec<f32>,
-    qkv: Vec<f32>,
-    att: Vec<f32>,
-    y: Vec<f32>,
-    r: Vec<f32>,
-    a2: Operand,
-    st2: Vec<f32>,
-    h: Vec<f32>,
-    g: Operand,
+pub(super) struct Acts {
+    pub(super) a1: Operand,
+    pub(super) st1: Vec<f32>,
+    pub(super) qkv: Vec<f32>,
+    pub(super) att: Vec<f32>,
+    pub(super) y: Vec<f32>,
+    pub(super) r: Vec<f32>,
+    pub(super) a2: Operand,
+    pub(super) st2: Vec<f32>,
+    pub(super) h: Vec<f32>,
+    pub(super) g: Operand,
 }
 
 impl Acts {
@@ -145,14 +145,14 @@ impl Acts {
 
 /// The backward pass's buffers (training only).
 #[derive(Debug, Default)]
-struct Grads {
-    dx: Vec<f32>,
-    da: Vec<f32>,
-    dqkv: Vec<f32>,
-    dy: Vec<f32>,
-    dh: Vec<f32>,
+pub(super) struct Grads {
+    pub(super) dx: Vec<f32>,
+    pub(super) da: Vec<f32>,
+    pub(super) dqkv: Vec<f32>,
+    pub(super) dy: Vec<f32>,
+    pub(super) dh: Vec<f32>,
     /// The parameters' gradients, laid out as the parameters.
-    params: Vec<f32>,
+    pub(super) params: Vec<f32>,
 }
 
 /// What evaluation keeps per predicted position: the target's negative
@@ -179,28 +179,28 @@ impl Evaluated {
 /// loss and the backward pass.
 #[derive(Debug)]
 pub(crate) struct Workspace {
-    cfg: ModelConfig,
-    slots: Slots,
-    k: usize,
-    batch: usize,
-    prod: Products,
-    weights: Weights,
-    packs: Packs,
+    pub(super) cfg: ModelConfig,
+    pub(super) slots: Slots,
+    pub(super) k: usize,
+    pub(super) batch: usize,
+    pub(super) prod: Products,
+    pub(super) weights: Weights,
+    pub(super) packs: Packs,
     /// An activation's transpose, regrouped from its bf16 pairs.
-    transposed: PackedA,
+    pub(super) transposed: PackedA,
     /// The residual stream entering each layer and leaving the last
     /// (`L + 1`; evaluation keeps two, alternating).
-    xs: Vec<Vec<f32>>,
+    pub(super) xs: Vec<Vec<f32>>,
     /// Each layer's activations (evaluation keeps one set, reused).
-    layers: Vec<Acts>,
-    af: Vec<f32>,
-    stf: Vec<f32>,
+    pub(super) layers: Vec<Acts>,
+    pub(super) af: Vec<f32>,
+    pub(super) stf: Vec<f32>,
     /// Logits, then (after [`Workspace::loss`]) their gradient.
-    logits: Vec<f32>,
-    nll: Vec<f32>,
-    grads: Option<Grads>,
+    pub(super) logits: Vec<f32>,
+    pub(super) nll: Vec<f32>,
+    pub(super) grads: Option<Grads>,
     /// The shape of the last forward pass: windows and tokens per window.
-    last: (usize, usize),
+    pub(super) last: (usize, usize),
 }
 
 impl Workspace {
@@ -484,221 +484,6 @@ impl Workspace {
         );
         out.n = n;
     }
-
-    /// The backward pass of the last forward pass and [`Workspace::loss`]:
-    /// the parameters' gradients, in [`Workspace::grads`].
-    ///
-    /// # Errors
-    /// As the products; [`Error::NativeLayout`] for a workspace built
-    /// without the backward pass's buffers.
-    pub fn backward(&mut self, theta: &[f32], hb: &HostBatch) -> Result<()> {
-        let Some(gr) = self.grads.as_mut() else {
-            return Err(Error::NativeLayout(
-                "an evaluation workspace has no backward pass".into(),
-            ));
-        };
-        let threads = self.prod.threads;
-        let cfg = &self.cfg;
-        let (k, t) = (self.k, hb.t);
-        let n = hb.batch * t;
-        let (d, f, v) = (cfg.d_model, cfg.d_ff, cfg.vocab_size);
-        let kn = k * n;
-        let sl = &self.slots;
-        let (p, w, packs) = (&self.prod, &self.weights, &mut self.packs);
-        let tr = &mut self.transposed;
-        gr.params.fill(0.0);
-        let g = &mut gr.params;
-        // The head.
-        input_product(
-            p,
-            packs,
-            w,
-            theta,
-            w.head(),
-            &self.logits,
-            &mut gr.da,
-            (k, n, v, d),
-        )?;
-        weight_product(
-            p,
-            packs,
-            tr,
-            w,
-            w.head(),
-            Act::F32(&self.af),
-            &self.logits,
-            g,
-            (k, n, d, v),
-        )?;
-        gr.dx[..kn * d].fill(0.0);
-        {
-            let (dg, db) = pair(g, sl.lnf_g.all(k), sl.lnf_b.all(k));
-            rows::layer_norm_backward(
-                threads,
-                &self.xs[cfg.n_layer][..kn * d],
-                &theta[sl.lnf_g.all(k)],
-                &self.stf[..2 * kn],
-                &gr.da[..kn * d],
-                &mut gr.dx[..kn * d],
-                (dg, db),
-                (n, d),
-            );
-        }
-        let shape = Shape {
-            t,
-            d,
-            h: cfg.n_head,
-            scale: 1.0 / ((d / cfg.n_head) as f32).sqrt(),
-        };
-        for (l, ls) in sl.layers.iter().enumerate().rev() {
-            let a = &mut self.layers[l];
-            let x_in = &self.xs[l][..kn * d];
-            // x_{l+1} = r + b_proj + g·W_proj
-            rows::col_sums(threads, &gr.dx[..kn * d], k, n, &mut g[ls.b_proj.all(k)]);
-            weight_product(
-                p,
-                packs,
-                tr,
-                w,
-                w.index(l, Which::Proj),
-                a.g.get(),
-                &gr.dx,
-                g,
-                (k, n, f, d),
-            )?;
-            input_product(
-                p,
-                packs,
-                w,
-                theta,
-                w.index(l, Which::Proj),
-                &gr.dx,
-                &mut gr.dh,
-                (k, n, d, f),
-            )?;
-            // g = gelu(h), h = b_fc + a2·W_fc
-            rows::gelu_backward(threads, &a.h[..kn * f], &mut gr.dh[..kn * f], f);
-            rows::col_sums(threads, &gr.dh[..kn * f], k, n, &mut g[ls.b_fc.all(k)]);
-            weight_product(
-                p,
-                packs,
-                tr,
-                w,
-                w.index(l, Which::Fc),
-                a.a2.get(),
-                &gr.dh,
-                g,
-                (k, n, d, f),
-            )?;
-            input_product(
-                p,
-                packs,
-                w,
-                theta,
-                w.index(l, Which::Fc),
-                &gr.dh,
-                &mut gr.da,
-                (k, n, f, d),
-            )?;
-            // a2 = LN2(r); the residual's gradient is dx plus LN2's.
-            {
-                let (dg, db) = pair(g, ls.ln2_g.all(k), ls.ln2_b.all(k));
-                rows::layer_norm_backward(
-                    threads,
-                    &a.r[..kn * d],
-                    &theta[ls.ln2_g.all(k)],
-                    &a.st2[..2 * kn],
-                    &gr.da[..kn * d],
-                    &mut gr.dx[..kn * d],
-                    (dg, db),
-                    (n, d),
-                );
-            }
-            // r = x + b_o + y·W_o
-            rows::col_sums(threads, &gr.dx[..kn * d], k, n, &mut g[ls.b_o.all(k)]);
-            weight_product(
-                p,
-                packs,
-                tr,
-                w,
-                w.index(l, Which::O),
-                Act::F32(&a.y),
-                &gr.dx,
-                g,
-                (k, n, d, d),
-            )?;
-            input_product(
-                p,
-                packs,
-                w,
-                theta,
-                w.index(l, Which::O),
-                &gr.dx,
-                &mut gr.dy,
-                (k, n, d, d),
-            )?;
-            let windows = k * hb.batch;
-            attention::backward(
-                p,
-                shape,
-                &a.qkv[..kn * 3 * d],
-                &gr.dy[..kn * d],
-                &mut a.att[..windows * shape.h * t * t],
-                &mut gr.dqkv[..kn * 3 * d],
-            )?;
-            // qkv = b_qkv + a1·W_qkv
-            rows::col_sums(
-                threads,
-                &gr.dqkv[..kn * 3 * d],
-                k,
-                n,
-                &mut g[ls.b_qkv.all(k)],
-            );
-            weight_product(
-                p,
-                packs,
-                tr,
-                w,
-                w.index(l, Which::Qkv),
-                a.a1.get(),
-                &gr.dqkv,
-                g,
-                (k, n, d, 3 * d),
-            )?;
-            input_product(
-                p,
-                packs,
-                w,
-                theta,
-                w.index(l, Which::Qkv),
-                &gr.dqkv,
-                &mut gr.da,
-                (k, n, 3 * d, d),
-            )?;
-            // a1 = LN1(x)
-            let (dg, db) = pair(g, ls.ln1_g.all(k), ls.ln1_b.all(k));
-            rows::layer_norm_backward(
-                threads,
-                x_in,
-                &theta[ls.ln1_g.all(k)],
-                &a.st1[..2 * kn],
-                &gr.da[..kn * d],
-                &mut gr.dx[..kn * d],
-                (dg, db),
-                (n, d),
-            );
-        }
-        let (dwte, dwpe) = pair(g, sl.wte.all(k), sl.wpe.all(k));
-        rows::embed_backward(
-            &gr.dx[..kn * d],
-            &hb.ids,
-            dwte,
-            dwpe,
-            (n, t, d),
-            (v, cfg.ctx),
-        );
-        Ok(())
-    }
 }
 
 /// `c_m = bias_m + x_m · W_m` for every model `m` (`x` rows of `din`, `c`
@@ -730,69 +515,6 @@ fn forward_product(
     Ok(())
 }
 
-/// `dx_m = dy_m · W_mᵀ` for every model (`dy` rows of `dout`, `dx` rows of
-/// `din`).
-#[allow(clippy::too_many_arguments)]
-fn input_product(
-    p: &Products,
-    packs: &mut Packs,
-    w: &Weights,
-    theta: &[f32],
-    i: usize,
-    dy: &[f32],
-    dx: &mut [f32],
-    (k, n, dout, din): (usize, usize, usize, usize),
-) -> Result<()> {
-    for m in 0..k {
-        let a = MatRef::row_major(&dy[m * n * dout..][..n * dout], n, dout)?;
-        let b = w.right(theta, p, i, m, true)?;
-        p.mul(a, b, &mut dx[m * n * din..][..n * din], din, false, packs)?;
-    }
-    Ok(())
-}
-
-/// The weight's gradient added to `grad`: `x_mᵀ · dy_m` for every model,
-/// or `dy_mᵀ · x_m` for a matrix stored transposed (the tied head's `wte`).
-#[allow(clippy::too_many_arguments)]
-fn weight_product(
-    p: &Products,
-    packs: &mut Packs,
-    transposed: &mut PackedA,
-    w: &Weights,
-    i: usize,
-    x: Act<'_>,
-    dy: &[f32],
-    grad: &mut [f32],
-    (k, n, din, dout): (usize, usize, usize, usize),
-) -> Result<()> {
-    let mat = w.matrices[i];
-    for m in 0..k {
-        let dym = MatRef::row_major(&dy[m * n * dout..][..n * dout], n, dout)?;
-        let c = &mut grad[mat.slot.model(m)];
-        if mat.transposed {
-            let Act::F32(x) = x else {
-                return Err(Error::NativeLayout(
-                    "the head's input is kept in fp32".into(),
-                ));
-            };
-            let xm = MatRef::row_major(&x[m * n * din..][..n * din], n, din)?;
-            p.mul(dym.t(), Right::View(xm), c, din, true, packs)?;
-        } else {
-            let xt = x.transposed(m, n, din, transposed, p.threads)?;
-            p.mul_part(
-                xt,
-                Right::View(dym),
-                c,
-                dout,
-                Start::Acc,
-                packs,
-                Triangle::Full,
-            )?;
-        }
-    }
-    Ok(())
-}
-
 /// Two distinct elements of `v`, mutably.
 fn two<T>(v: &mut [T], i: usize, j: usize) -> (&mut T, &mut T) {
     debug_assert_ne!(i, j);
@@ -802,21 +524,5 @@ fn two<T>(v: &mut [T], i: usize, j: usize) -> (&mut T, &mut T) {
     } else {
         let (a, b) = v.split_at_mut(i);
         (&mut b[0], &mut a[j])
-    }
-}
-
-/// Two disjoint ranges of `v`, mutably.
-fn pair(
-    v: &mut [f32],
-    a: std::ops::Range<usize>,
-    b: std::ops::Range<usize>,
-) -> (&mut [f32], &mut [f32]) {
-    if a.start < b.start {
-        let (x, y) = v.split_at_mut(b.start);
-        (&mut x[a], &mut y[..b.end - b.start])
-    } else {
-        let (x, y) = v.split_at_mut(a.start);
-        let (ya, _) = y.split_at_mut(a.end - a.start);
-        (ya, &mut x[b])
     }
 }
