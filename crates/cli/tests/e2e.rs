@@ -674,3 +674,86 @@ fn bf16_products_are_an_experiment_of_their_own() {
     let err = String::from_utf8_lossy(&r.stderr);
     assert!(err.contains("train.precision"), "{err}");
 }
+
+#[test]
+fn the_rotary_families_pretrain_train_and_fine_tune_from_hugging_face_directories() {
+    // A Llama-style base pretrained here carries its family in the config
+    // written beside it; a GPT-NeoX model directory as transformers writes
+    // it (the committed fixture) is a base too; a family trains from
+    // scratch with --arch.
+    let tmp = tempfile::tempdir().unwrap();
+    let corpus = tmp.path().join("c.jsonl");
+    write_corpus(&corpus);
+    let c = corpus.to_str().unwrap();
+    let base = tmp.path().join("base.safetensors");
+    let r = cfmem(&[
+        "pretrain",
+        "--corpus",
+        c,
+        "--out",
+        base.to_str().unwrap(),
+        "--arch",
+        "llama",
+        "--epochs",
+        "2",
+    ]);
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    let config: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(tmp.path().join("base.config.json")).unwrap())
+            .unwrap();
+    assert_eq!(config["model_type"], "llama");
+    let neox = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../core/tests/fixtures/hf/gpt_neox"
+    );
+    for (name, extra, family) in [
+        ("llama", vec!["--init", base.to_str().unwrap()], "llama"),
+        ("neox", vec!["--init", neox], "gpt_neox"),
+        ("scratch", vec!["--arch", "gpt_neox"], "gpt_neox"),
+    ] {
+        let out = tmp.path().join(name);
+        let o = out.to_str().unwrap();
+        let mut args = vec![
+            "run", "--corpus", c, "--out", o, "--models", "2", "--epochs", "2",
+        ];
+        args.extend(extra);
+        let r = cfmem(&args);
+        assert!(
+            r.status.success(),
+            "{name}: {}",
+            String::from_utf8_lossy(&r.stderr)
+        );
+        let manifest: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(out.join("manifest.json")).unwrap()).unwrap();
+        assert_eq!(manifest["model"]["arch"]["family"], family, "{name}");
+        let r = cfmem(&["report", o, "--top", "3"]);
+        assert!(
+            r.status.success(),
+            "{name}: {}",
+            String::from_utf8_lossy(&r.stderr)
+        );
+        // bf16 products are the native step's, which is GPT-2's: refused
+        // before any model trains, naming the family.
+        let bf16 = tmp.path().join(format!("{name}-bf16"));
+        let mut args = vec![
+            "run",
+            "--corpus",
+            c,
+            "--out",
+            bf16.to_str().unwrap(),
+            "--models",
+            "2",
+        ];
+        args.extend(["--precision", "bf16", "--arch", family]);
+        let r = cfmem(&args);
+        let err = String::from_utf8_lossy(&r.stderr);
+        assert!(
+            !r.status.success() && err.contains(family) && err.contains("bf16"),
+            "{name}: {err}"
+        );
+        assert!(
+            !bf16.join("runs").exists(),
+            "{name}: bf16 experiment created"
+        );
+    }
+}

@@ -16,7 +16,14 @@
 //!   in the weights: it comes from the `config.json` beside the file
 //!   (`n_head`). cfmem frames documents with three ids after the
 //!   tokenizer's vocabulary (BOS, EOS, PAD), so the token embedding gets
-//!   that many zero rows; positions beyond the model's context are dropped.
+//!   that many zero rows; positions beyond the model's context are dropped;
+//! - Hugging Face's GPT-NeoX and Llama-style models (`crate::hf`), from a
+//!   model directory ([`Checkpoint::load`] of the directory: `config.json`,
+//!   `model.safetensors` or its shards) or a file with its `config.json`
+//!   beside it; the config gives the family and shape
+//!   ([`Checkpoint::shape_model`]). A file in cfmem's layout with such a
+//!   `config.json` beside it (what `cfmem pretrain` writes for those
+//!   families) is read as it is, its family from the config.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -25,6 +32,7 @@ use candle_core::{DType, Device, Tensor, Var};
 use candle_nn::{VarBuilder, VarMap};
 
 use crate::error::{Error, Gpt2Problem, Result};
+use crate::hf::{self, HfShape};
 use crate::model::{Gpt, ModelConfig};
 
 /// The shape of a GPT-2-layout checkpoint, from its weights and
@@ -51,6 +59,7 @@ pub struct Checkpoint {
     tensors: HashMap<String, Tensor>,
     fingerprint: String,
     gpt2: Option<Gpt2Shape>,
+    hf: Option<HfShape>,
 }
 
 impl Checkpoint {
@@ -62,15 +71,34 @@ impl Checkpoint {
     /// safetensors.
     pub fn load(path: impl AsRef<Path>) -> Result<Self> {
         let path = path.as_ref();
-        let bytes = std::fs::read(path).map_err(|source| Error::Io {
-            path: path.to_path_buf(),
-            source,
-        })?;
-        let config = Self::config_beside(path);
+        let (bytes, config) = Self::files(path)?;
         Self::from_bytes_with_config(&bytes, config.as_deref()).map_err(|e| Error::Checkpoint {
             path: path.to_path_buf(),
             source: Box::new(e),
         })
+    }
+
+    /// The bytes [`Checkpoint::load`] reads at `path`: a safetensors file
+    /// and the `config.json` beside it, or a Hugging Face model directory
+    /// (its shards merged into one file, in a fixed order, so the same
+    /// checkpoint always gives the same bytes and fingerprint).
+    ///
+    /// # Errors
+    /// [`Error::Io`] naming a file; [`Error::Checkpoint`] naming the
+    /// directory for an incomplete one.
+    pub fn files(path: &Path) -> Result<(Vec<u8>, Option<Vec<u8>>)> {
+        if path.is_dir() {
+            let (config, weights) = hf::read_dir(path).map_err(|e| Error::Checkpoint {
+                path: path.to_path_buf(),
+                source: Box::new(e),
+            })?;
+            return Ok((weights, Some(config)));
+        }
+        let bytes = std::fs::read(path).map_err(|source| Error::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Ok((bytes, Self::config_beside(path)))
     }
 
     /// The Hugging Face `config.json` that goes with the checkpoint at
@@ -94,6 +122,14 @@ impl Checkpoint {
         if c.tensors.contains_key("wte.weight") || c.tensors.contains_key("transformer.wte.weight")
         {
             c.convert_gpt2(config)?;
+            return Ok(c);
+        }
+        if let Some(shape) = config.map(hf::shape).transpose()?.flatten() {
+            // Hugging Face's names are converted; cfmem's are kept.
+            if !c.tensors.contains_key("wte") {
+                c.tensors = hf::convert(&c.tensors, &shape)?;
+            }
+            c.hf = Some(shape);
         }
         Ok(c)
     }
@@ -170,11 +206,20 @@ impl Checkpoint {
         self.gpt2
     }
 
+    /// The family and shape of a GPT-NeoX or Llama-style checkpoint (from
+    /// its `config.json`).
+    pub fn hf_shape(&self) -> Option<&HfShape> {
+        self.hf.as_ref()
+    }
+
     /// For a GPT-2-layout checkpoint: `model` with the checkpoint's shape
     /// (width, blocks, heads, MLP width, tied embeddings) and its context
     /// clamped to the checkpoint's positions; cfmem's layout leaves `model`
     /// as it is.
     pub fn shape_model(&self, model: &ModelConfig) -> ModelConfig {
+        if let Some(h) = &self.hf {
+            return h.model(model);
+        }
         match self.gpt2 {
             Some(g) => ModelConfig {
                 d_model: g.d_model,
@@ -200,6 +245,7 @@ impl Checkpoint {
             tensors,
             fingerprint: blake3::hash(bytes).to_hex().to_string(),
             gpt2: None,
+            hf: None,
         })
     }
 
@@ -224,6 +270,23 @@ impl Checkpoint {
     /// Candle errors.
     pub fn weights_for(&self, model: &ModelConfig) -> Result<VarBuilder<'static>> {
         let mut t = self.tensors.clone();
+        if self.hf.is_some() {
+            // The framing ids' rows (and the head's columns) as zeros.
+            if let Some(wte) = t.get("wte").cloned() {
+                let (v, d) = wte.dims2()?;
+                if v < model.vocab_size {
+                    let pad = Tensor::zeros((model.vocab_size - v, d), DType::F32, &Device::Cpu)?;
+                    t.insert("wte".into(), Tensor::cat(&[&wte, &pad], 0)?);
+                }
+            }
+            if let Some(w) = t.get("w_head").cloned() {
+                let (d, v) = w.dims2()?;
+                if v < model.vocab_size {
+                    let pad = Tensor::zeros((d, model.vocab_size - v), DType::F32, &Device::Cpu)?;
+                    t.insert("w_head".into(), Tensor::cat(&[&w, &pad], 1)?);
+                }
+            }
+        }
         if self.gpt2.is_some() {
             if let Some(wte) = t.get("wte").cloned() {
                 let (v, d) = wte.dims2()?;
@@ -285,6 +348,37 @@ fn member(p: &crate::Param, k: usize) -> Result<Tensor> {
 }
 
 impl Checkpoint {
+    /// The Hugging Face `config.json` of a model of shape `model` in its
+    /// family (`None` for GPT-2): written beside a checkpoint in cfmem's
+    /// layout (`STEM.config.json`), it makes [`Checkpoint::load`] give the
+    /// model its family back.
+    pub fn hf_config(model: &ModelConfig) -> Option<serde_json::Value> {
+        hf::config(model)
+    }
+
+    /// Save model `k` of `model` in its family's Hugging Face layout, in the
+    /// directory `dir` (`model.safetensors` and `config.json`, as
+    /// `transformers` reads them): GPT-2 as [`Checkpoint::save_gpt2`],
+    /// GPT-NeoX and Llama-style models with their own names.
+    ///
+    /// # Errors
+    /// [`Error::NoSuchMember`] for `k` out of range; as
+    /// [`Checkpoint::save_gpt2`]; I/O and candle errors.
+    pub fn save_hf(model: &Gpt, k: usize, dir: impl AsRef<Path>) -> Result<()> {
+        let dir = dir.as_ref();
+        if k >= model.k() {
+            return Err(Error::NoSuchMember { k, n: model.k() });
+        }
+        if model.config().arch.is_gpt2() {
+            std::fs::create_dir_all(dir).map_err(|source| Error::Io {
+                path: dir.to_path_buf(),
+                source,
+            })?;
+            return Self::save_gpt2(model, k, dir.join("model.safetensors"));
+        }
+        hf::save(model, k, dir)
+    }
+
     /// Save model `k` of `model` in Hugging Face's GPT-2 layout
     /// (`transformer.`-prefixed names, 1-D gains and biases, the tied
     /// `lm_head.weight`), with its `config.json` beside it, as

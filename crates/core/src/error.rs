@@ -195,6 +195,9 @@ pub enum Error {
     /// A GPT-2-layout checkpoint cfmem cannot take.
     #[error("{0}")]
     Gpt2(Gpt2Problem),
+    /// A Hugging Face checkpoint of another family cfmem cannot take.
+    #[error("{0}")]
+    Hf(HfProblem),
     /// A tokenizer that cannot be read, trained or written.
     #[error("tokenizer{}: {source}", file.as_ref().map_or(String::new(), |p| format!(" {}", p.display())))]
     Tokenizer {
@@ -249,11 +252,14 @@ pub enum Error {
     /// A matrix product given operands that do not fit.
     #[error("matrix product: {0}")]
     Kernel(#[from] cfmem_kernels::Error),
-    /// A precision the device cannot run.
-    #[error("{precision} precision runs on the CPU with f32 parameters; this ensemble is {dtype:?} on {device}")]
+    /// A precision the model cannot run: bf16 products are the native CPU
+    /// step's, which runs GPT-2 models with f32 parameters on the CPU.
+    #[error("{precision} products run on the native CPU step, for GPT-2 models with f32 parameters on the CPU; this is a {family} model with {dtype:?} parameters on {device}")]
     Precision {
         /// The precision asked for.
         precision: crate::Precision,
+        /// The model's family (`gpt2`, `gpt_neox`, `llama`).
+        family: &'static str,
         /// The parameters' type.
         dtype: candle_core::DType,
         /// The device.
@@ -374,6 +380,36 @@ fn list_problems(p: &[WeightProblem]) -> String {
     } else {
         shown.join("; ")
     }
+}
+
+/// What is wrong with a Hugging Face checkpoint of the rotary families
+/// (GPT-NeoX, Llama-style).
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum HfProblem {
+    /// `config.json` is not JSON.
+    #[error("config.json: {0}")]
+    Config(#[source] serde_json::Error),
+    /// A field `config.json` must have.
+    #[error("config.json has no {0}")]
+    Missing(&'static str),
+    /// A family cfmem does not implement.
+    #[error("model_type {0:?}: cfmem reads gpt2, gpt_neox and llama")]
+    ModelType(String),
+    /// A setting of the family cfmem does not implement.
+    #[error("config.json: {option} = {value} is not supported")]
+    Unsupported {
+        /// The option's name in `config.json`.
+        option: &'static str,
+        /// Its value.
+        value: String,
+    },
+    /// A directory without `model.safetensors` or its index.
+    #[error("no model.safetensors or model.safetensors.index.json")]
+    NoWeights,
+    /// Tensors the family needs that the checkpoint lacks.
+    #[error("missing tensors: {}", .0.join(", "))]
+    Tensors(Vec<String>),
 }
 
 /// Why a GPT-2-layout checkpoint cannot be taken.

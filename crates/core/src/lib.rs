@@ -47,6 +47,7 @@ mod error;
 mod eval;
 mod extract;
 mod fused;
+mod hf;
 mod model;
 mod native;
 mod optim;
@@ -63,11 +64,14 @@ pub use checkpoint::{Checkpoint, Gpt2Shape};
 pub use corpus::{Corpus, Document, LoadConfig};
 pub use data::{Batch, HostBatch, TokenIds, TokenTable, TokenizedCorpus, Window};
 pub use device::{select_device, set_tf32, DeviceChoice};
-pub use error::{Error, FieldProblem, Gpt2Problem, Location, Result, WeightProblem};
+pub use error::{Error, FieldProblem, Gpt2Problem, HfProblem, Location, Result, WeightProblem};
 pub use eval::{evaluate, evaluate_tokens, greedy, next_token_moments, DocEval, TokenScores};
 pub use extract::{extraction, ExtractionConfig, TOO_SHORT};
 pub use fused::Kernels;
-pub use model::{token_nll, token_nll_with, Gpt, ModelConfig, Param};
+pub use hf::HfShape;
+pub use model::{
+    token_nll, token_nll_with, Arch, Gpt, LlamaConfig, ModelConfig, NeoXConfig, Param,
+};
 pub use native::{native_gradients, NativeGradients, Precision};
 pub use process::{matmul_threads, settle_process};
 pub use tokenizer::{

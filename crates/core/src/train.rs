@@ -127,6 +127,26 @@ impl TrainConfig {
         Ok(())
     }
 
+    /// [`TrainConfig::check`], and that a model of shape `model` can run
+    /// this recipe: bf16 products are the native CPU step's, which is
+    /// GPT-2's.
+    ///
+    /// # Errors
+    /// As [`TrainConfig::check`]; [`Error::Precision`] for bf16 with
+    /// another family.
+    pub fn check_for(&self, model: &ModelConfig) -> Result<()> {
+        self.check()?;
+        if self.precision == Precision::Bf16 && !model.arch.is_gpt2() {
+            return Err(Error::Precision {
+                precision: self.precision,
+                family: model.arch.name(),
+                dtype: DType::F32,
+                device: "the CPU".into(),
+            });
+        }
+        Ok(())
+    }
+
     /// Learning rate at `step` of a run of `total` steps.
     pub fn lr_at(&self, step: usize, total: usize) -> f64 {
         let warm = ((self.warmup_frac * total as f64).round() as usize).max(1);
@@ -419,7 +439,7 @@ impl<'a> Ensemble<'a> {
         let (model_cfg, corpus, jobs) = (self.model, self.corpus, self.jobs);
         let (dtype, device) = (self.dtype, &self.device);
         let kernels = self.kernels.unwrap_or_else(|| Kernels::auto(dtype, device));
-        self.train.check()?;
+        self.train.check_for(model_cfg)?;
         if corpus.ctx() > model_cfg.ctx || corpus.vocab_size() > model_cfg.vocab_size {
             return Err(Error::CorpusModel {
                 corpus_ctx: corpus.ctx(),

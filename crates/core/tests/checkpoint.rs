@@ -17,6 +17,7 @@ fn cfg() -> ModelConfig {
         ctx: 6,
         tie_embeddings: false,
         init_std: 0.3,
+        arch: Arch::Gpt2,
     }
 }
 

@@ -26,6 +26,7 @@ fn cfg() -> ModelConfig {
         ctx: 16,
         tie_embeddings: true,
         init_std: 0.1,
+        arch: Arch::Gpt2,
     }
 }
 

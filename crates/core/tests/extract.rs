@@ -34,6 +34,7 @@ fn teacher_forced_extraction_is_greedy_decoding() {
         ctx: 16,
         tie_embeddings: false,
         init_std: 0.1,
+        arch: Arch::Gpt2,
     };
     let data = TokenizedCorpus::new(&corpus, &ByteTokenizer, cfg.ctx).unwrap();
     let train = TrainConfig {

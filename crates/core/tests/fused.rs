@@ -20,6 +20,7 @@ fn cfg(tie: bool) -> ModelConfig {
         ctx: 12,
         tie_embeddings: tie,
         init_std: 0.2,
+        arch: Arch::Gpt2,
     }
 }
 

@@ -4,6 +4,9 @@
 use candle_core::{DType, Device, Tensor};
 use cfmem_core::*;
 
+mod common;
+use common::batch_loss;
+
 fn tiny_cfg(tie: bool) -> ModelConfig {
     ModelConfig {
         vocab_size: 259,
@@ -14,6 +17,7 @@ fn tiny_cfg(tie: bool) -> ModelConfig {
         ctx: 6,
         tie_embeddings: tie,
         init_std: 0.3,
+        arch: Arch::Gpt2,
     }
 }
 
@@ -26,22 +30,6 @@ fn data(ctx: usize) -> TokenizedCorpus {
     TokenizedCorpus::new(&corpus, &ByteTokenizer, ctx).unwrap()
 }
 
-/// The summed per-model mean loss on one fixed batch.
-fn loss(model: &Gpt, batch: &Batch, dtype: DType) -> Tensor {
-    let logits = model.forward(&batch.ids).unwrap();
-    let nll = token_nll(&logits, &batch.targets).unwrap();
-    let mask = batch.mask.to_dtype(dtype).unwrap();
-    let counts = batch.counts.to_dtype(dtype).unwrap();
-    (nll * mask)
-        .unwrap()
-        .sum(1)
-        .unwrap()
-        .div(&counts)
-        .unwrap()
-        .sum_all()
-        .unwrap()
-}
-
 #[test]
 fn every_parameter_gets_a_nonzero_gradient() {
     for tie in [true, false] {
@@ -51,7 +39,7 @@ fn every_parameter_gets_a_nonzero_gradient() {
         let w0 = tc.windows(0);
         let w1 = tc.windows(1);
         let batch = tc.batch(&[w0, w1], 2, &Device::Cpu).unwrap();
-        let grads = loss(&model, &batch, DType::F32).backward().unwrap();
+        let grads = batch_loss(&model, &batch).backward().unwrap();
         for p in model.params() {
             let g = grads
                 .get(p.var.as_tensor())
@@ -119,7 +107,7 @@ fn autograd_matches_finite_differences() {
     let dev = Device::Cpu;
     let model = Gpt::new(&cfg, &[7, 8], DType::F64, &dev).unwrap();
     let batch = tc.batch(&[tc.windows(0), tc.windows(1)], 2, &dev).unwrap();
-    let grads = loss(&model, &batch, DType::F64).backward().unwrap();
+    let grads = batch_loss(&model, &batch).backward().unwrap();
     let h = 1e-5;
     let mut checked = 0;
     for p in model.params() {
@@ -145,7 +133,7 @@ fn autograd_matches_finite_differences() {
                 p.var
                     .set(&Tensor::from_vec(v, t.shape(), &dev).unwrap())
                     .unwrap();
-                let l: f64 = loss(&model, &batch, DType::F64).to_scalar().unwrap();
+                let l: f64 = batch_loss(&model, &batch).to_scalar().unwrap();
                 l
             };
             let fd = (eval_at(h) - eval_at(-h)) / (2.0 * h);

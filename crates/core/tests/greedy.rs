@@ -19,6 +19,7 @@ fn cfg() -> ModelConfig {
         ctx: 8,
         tie_embeddings: false,
         init_std: 0.02,
+        arch: Arch::Gpt2,
     }
 }
 

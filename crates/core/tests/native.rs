@@ -16,6 +16,7 @@ fn cfg(tie: bool) -> ModelConfig {
         ctx: 7,
         tie_embeddings: tie,
         init_std: 0.3,
+        arch: Arch::Gpt2,
     }
 }
 

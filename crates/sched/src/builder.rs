@@ -65,7 +65,7 @@ impl Source {
 /// | `seed` | 0: the design's, the initialisations' and the batch orders' |
 /// | `seeding` | [`Seeding::Shared`] |
 /// | `units` | [`UnitSpec::Documents`] |
-/// | `init` | none: each model starts from its own random weights; a safetensors checkpoint (e.g. from `cfmem pretrain`) makes every model fine-tune from it (kept as `DIR/init.safetensors`, fingerprinted) |
+/// | `init` | none: each model starts from its own random weights; a safetensors checkpoint (e.g. from `cfmem pretrain`) or a Hugging Face model directory (GPT-2, GPT-NeoX, Llama-style) makes every model fine-tune from it (kept as `DIR/init.safetensors` with its `config.json` as `DIR/init.config.json`, fingerprinted; its family and shape are the model's) |
 /// | `extraction` | none: [`ExtractionConfig`] (e.g. 32 → 32 tokens) scores every model's greedy continuation of every document's prompt (`runs/model-NNNNNN.ext`, 1 byte per document) for `--metric extraction` |
 /// | `per_token` | off: keep each model's per-token correctness and loss (`runs/model-NNNNNN.tok`, 6.125 bytes per token) for [`Experiment::token_mem`] |
 /// | `tokenizer` | bytes ([`TokenizerSpec::Bytes`]); `bpe:VOCAB` trains a byte-level BPE on the corpus, or a Hugging Face `tokenizer.json`; the model's vocabulary follows it |
@@ -331,7 +331,7 @@ impl ExperimentBuilder {
                 expected: "at least 3 (a skew-normal fit needs three)",
             });
         }
-        manifest.train.check()?;
+        manifest.train.check_for(&manifest.model)?;
         Ok(Resolved {
             manifest,
             corpus,
@@ -402,10 +402,13 @@ impl ExperimentBuilder {
         existing: Option<&Experiment>,
     ) -> Result<(Option<InitInfo>, Option<InitFiles>)> {
         let read = |p: &Path| -> Result<InitFiles> {
+            // A file (and the config beside it) or a Hugging Face model
+            // directory (its shards merged into one file).
+            let (weights, config) = cfmem_core::Checkpoint::files(p)?;
             Ok(InitFiles {
                 path: p.to_path_buf(),
-                weights: std::fs::read(p).map_err(io(p))?,
-                config: cfmem_core::Checkpoint::config_beside(p),
+                weights,
+                config,
             })
         };
         match (&self.init, existing) {

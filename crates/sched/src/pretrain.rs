@@ -37,7 +37,8 @@ pub struct Pretrained {
 /// (bytes, a BPE trained on this corpus, or a `tokenizer.json`), with
 /// `train`, its initialisation and batch order from `seed`, and save it to
 /// `out` (safetensors, [`Checkpoint::save`]), with the tokenizer beside it
-/// ([`Pretrained::tokenizer`]). Experiments use it with
+/// ([`Pretrained::tokenizer`]) and, for the GPT-NeoX and Llama-style
+/// families, its `config.json` (`OUT_STEM.config.json`). Experiments use it with
 /// [`crate::ExperimentBuilder::init`], the same model shape and the same
 /// tokenizer.
 ///
@@ -69,11 +70,17 @@ pub fn pretrain(
     };
     let t = Ensemble::new(&model, train, &data, &[job]).train(None)?;
     Checkpoint::save(&t.model, 0, out)?;
+    let stem = out
+        .file_stem()
+        .map_or("model".into(), |s| s.to_string_lossy().into_owned());
+    // The family travels beside the weights (GPT-2's shape is the model's).
+    if let Some(config) = Checkpoint::hf_config(&model) {
+        let path = out.with_file_name(format!("{stem}.config.json"));
+        let bytes = serde_json::to_vec_pretty(&config).unwrap_or_default();
+        std::fs::write(&path, bytes).map_err(io(&path))?;
+    }
     let tokenizer = match &resolved.json {
         Some(json) => {
-            let stem = out
-                .file_stem()
-                .map_or("model".into(), |s| s.to_string_lossy());
             let path = out.with_file_name(format!("{stem}.tokenizer.json"));
             std::fs::write(&path, json).map_err(io(&path))?;
             Some(path)

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
-use cfmem_core::{ModelConfig, Precision, TokenizerSpec, TrainConfig};
+use cfmem_core::{Arch, ModelConfig, Precision, TokenizerSpec, TrainConfig};
 use clap::Args;
 
 use super::run::LoadArgs;
@@ -19,6 +19,9 @@ pub struct PretrainArgs {
     /// Model preset: tiny or small; fine-tune with the same one.
     #[arg(long, default_value = "tiny")]
     preset: String,
+    /// Model family, with the preset's widths: gpt2, gpt_neox or llama (as for `cfmem run --arch`); a family other than GPT-2 is written beside the model (OUT_STEM.config.json), so that `cfmem run --init` takes it.
+    #[arg(long, default_value = "gpt2", value_parser = super::run::parse_arch)]
+    arch: Arch,
     /// Epochs over the corpus.
     #[arg(long, default_value_t = 16)]
     epochs: usize,
@@ -44,8 +47,13 @@ pub struct PretrainArgs {
 impl PretrainArgs {
     /// The model shape.
     pub fn model(&self) -> Result<ModelConfig> {
-        ModelConfig::preset(&self.preset)
-            .with_context(|| format!("unknown preset {:?} (expected tiny or small)", self.preset))
+        let model = ModelConfig::preset(&self.preset).with_context(|| {
+            format!("unknown preset {:?} (expected tiny or small)", self.preset)
+        })?;
+        Ok(ModelConfig {
+            arch: self.arch.clone(),
+            ..model
+        })
     }
 
     /// The recipe.

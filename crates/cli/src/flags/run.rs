@@ -6,7 +6,7 @@ use super::canaries::CanarySpec;
 use anyhow::{bail, Context, Result};
 use cfmem_analysis::DesignKind;
 use cfmem_core::{
-    Corpus, DeviceChoice, ExtractionConfig, LoadConfig, ModelConfig, Precision, TokenizerSpec,
+    Arch, Corpus, DeviceChoice, ExtractionConfig, LoadConfig, ModelConfig, Precision, TokenizerSpec,
 };
 use cfmem_sched::{
     Experiment, ExperimentBuilder, RunConfig, Seeding, Shard, UnitSpec, GPU_ENSEMBLE,
@@ -65,7 +65,7 @@ pub struct RunArgs {
     /// Tokenizer: bytes, bpe:VOCAB (a byte-level BPE trained on the corpus, kept as DIR/tokenizer.json), or the path of a Hugging Face tokenizer.json [default: bytes]. The model's vocabulary follows it.
     #[arg(long)]
     tokenizer: Option<TokenizerSpec>,
-    /// Fine-tune: every model starts from these weights (a safetensors file from `cfmem pretrain`, same model shape) instead of its own random initialisation. Kept as DIR/init.safetensors; part of the experiment's settings.
+    /// Fine-tune: every model starts from these weights instead of its own random initialisation: a safetensors file from `cfmem pretrain` (same model shape), or a Hugging Face model directory (config.json, model.safetensors or its shards; GPT-2, GPT-NeoX/Pythia or Llama-style), whose family and shape the model takes and whose tokenizer.json is the tokenizer unless --tokenizer is given. Kept as DIR/init.safetensors; part of the experiment's settings.
     #[arg(long, value_name = "CHECKPOINT")]
     init: Option<PathBuf>,
     /// Keep each model's per-token correctness and loss (runs/model-N.tok, 6.125 bytes per token), for per-token memorization in the HTML report: which part of a document is memorized. Part of the experiment's settings.
@@ -80,6 +80,9 @@ pub struct RunArgs {
     /// Model preset: tiny or small [default: tiny].
     #[arg(long)]
     preset: Option<String>,
+    /// Model family, with the preset's widths: gpt2, gpt_neox (Pythia's settings: rotary on a quarter of each head, parallel residual) or llama (RMSNorm, SwiGLU, rotary, 2 key/value heads) [default: gpt2]. bf16 products and the native CPU step are GPT-2's; the other families train through candle's graph.
+    #[arg(long, value_parser = parse_arch)]
+    arch: Option<Arch>,
     /// Epochs over each model's subset [default: 64].
     #[arg(long)]
     epochs: Option<usize>,
@@ -245,9 +248,15 @@ impl RunArgs {
         }
         // Flags that change part of a config apply to the stored one.
         let stored = if self.fresh { None } else { b.manifest().ok() };
-        if let Some(p) = &self.preset {
-            let model = ModelConfig::preset(p)
-                .with_context(|| format!("unknown preset {p:?} (expected tiny or small)"))?;
+        if self.preset.is_some() || self.arch.is_some() {
+            let mut model = match &self.preset {
+                Some(p) => ModelConfig::preset(p)
+                    .with_context(|| format!("unknown preset {p:?} (expected tiny or small)"))?,
+                None => stored.as_ref().map(|m| m.model.clone()).unwrap_or_default(),
+            };
+            if let Some(a) = &self.arch {
+                model.arch = a.clone();
+            }
             b = b.model(model);
         }
         if self.epochs.is_some()
@@ -282,8 +291,13 @@ impl RunArgs {
         if let Some(u) = units {
             b = b.units(u);
         }
-        if let Some(t) = &self.tokenizer {
-            b = b.tokenizer(t.clone());
+        match (&self.tokenizer, &self.init) {
+            (Some(t), _) => b = b.tokenizer(t.clone()),
+            // A Hugging Face model directory's own tokenizer.
+            (None, Some(dir)) if dir.join("tokenizer.json").is_file() => {
+                b = b.tokenizer(TokenizerSpec::File(dir.join("tokenizer.json")));
+            }
+            _ => {}
         }
         if self.per_token {
             b = b.per_token(true);
@@ -327,4 +341,10 @@ impl RunArgs {
             ..d
         }
     }
+}
+
+/// A model family by name (`gpt2`, `gpt_neox`, `llama`).
+pub fn parse_arch(s: &str) -> std::result::Result<Arch, String> {
+    Arch::by_name(s)
+        .ok_or_else(|| format!("unknown family {s:?} (expected gpt2, gpt_neox or llama)"))
 }

@@ -12,7 +12,7 @@
 use candle_core::{Tensor, D};
 
 use super::params::{Init, ParamBuilder};
-use super::ModelConfig;
+use super::{Arch, ModelConfig};
 use crate::error::Result;
 use crate::fused;
 
@@ -25,34 +25,37 @@ pub(crate) struct Dims {
     pub t: usize,
 }
 
-/// Token and position embeddings.
+/// Token and (GPT-2) position embeddings.
 #[derive(Debug)]
 pub(crate) struct Embedding {
     /// `[K, V, D]`; also the tied output projection.
     pub wte: Tensor,
-    /// `[K, ctx, D]`.
-    wpe: Tensor,
+    /// `[K, ctx, D]`; `None` for the rotary families.
+    wpe: Option<Tensor>,
 }
 
 impl Embedding {
     pub fn new(cfg: &ModelConfig, p: &mut ParamBuilder) -> Result<Self> {
         let (d, std) = (cfg.d_model, cfg.init_std);
-        Ok(Self {
-            wte: p.param(
-                "wte".into(),
-                Some("wte.weight".into()),
-                &[cfg.vocab_size, d],
-                Init::Normal(std),
-                true,
-            )?,
-            wpe: p.param(
+        let wte = p.param(
+            "wte".into(),
+            Some("wte.weight".into()),
+            &[cfg.vocab_size, d],
+            Init::Normal(std),
+            true,
+        )?;
+        let wpe = if cfg.arch.is_gpt2() {
+            Some(p.param(
                 "wpe".into(),
                 Some("wpe.weight".into()),
                 &[cfg.ctx, d],
                 Init::Normal(std),
                 true,
-            )?,
-        })
+            )?)
+        } else {
+            None
+        };
+        Ok(Self { wte, wpe })
     }
 
     /// `[K, B·T, D]` for token ids `[K, B, T]`.
@@ -63,39 +66,50 @@ impl Embedding {
         let offsets = Tensor::from_vec(offsets, (s.k, 1, 1), ids.device())?;
         let flat_ids = ids.broadcast_add(&offsets)?.flatten_all()?;
         let x = self.wte.reshape((s.k * v, d))?.index_select(&flat_ids, 0)?;
-        let pos = self.wpe.narrow(1, 0, s.t)?;
+        let Some(wpe) = &self.wpe else {
+            return Ok(x.reshape((s.k, s.b * s.t, d))?);
+        };
+        let pos = wpe.narrow(1, 0, s.t)?;
         Ok(x.reshape((s.k, s.b, s.t, d))?
             .broadcast_add(&pos.unsqueeze(1)?)?
             .reshape((s.k, s.b * s.t, d))?)
     }
 
+    /// Through the fused embedding kernel (GPT-2 only: the caller checks).
     pub fn forward_fused(&self, ids: &Tensor) -> Result<Tensor> {
-        Ok(fused::embed(&self.wte, &self.wpe, ids)?)
+        let wpe = self.wpe.as_ref().ok_or_else(|| {
+            crate::Error::NativeLayout("the fused embedding needs positions".into())
+        })?;
+        Ok(fused::embed(&self.wte, wpe, ids)?)
     }
 }
 
-/// Layer normalisation over the last axis (ε = 1e-5) with gain and bias.
+/// Layer normalisation over the last axis (ε = 1e-5 in GPT-2, the
+/// family's otherwise) with gain and bias.
 #[derive(Debug)]
 pub(crate) struct LayerNorm {
     g: Tensor,
     b: Tensor,
+    eps: f64,
 }
 
 impl LayerNorm {
     /// `prefix.g` and `prefix.b` (GPT-2: `gpt2.weight`, `gpt2.bias`).
     pub fn new(cfg: &ModelConfig, p: &mut ParamBuilder, prefix: &str, gpt2: &str) -> Result<Self> {
         let d = cfg.d_model;
+        let gpt2 = cfg.arch.is_gpt2().then_some(gpt2);
         Ok(Self {
+            eps: cfg.arch.norm_eps(),
             g: p.param(
                 format!("{prefix}.g"),
-                Some(format!("{gpt2}.weight")),
+                gpt2.map(|n| format!("{n}.weight")),
                 &[1, d],
                 Init::Ones,
                 false,
             )?,
             b: p.param(
                 format!("{prefix}.b"),
-                Some(format!("{gpt2}.bias")),
+                gpt2.map(|n| format!("{n}.bias")),
                 &[1, d],
                 Init::Zeros,
                 false,
@@ -108,7 +122,7 @@ impl LayerNorm {
         let mean = x.mean_keepdim(D::Minus1)?;
         let xc = x.broadcast_sub(&mean)?;
         let var = xc.sqr()?.mean_keepdim(D::Minus1)?;
-        let xn = xc.broadcast_div(&(var + 1e-5)?.sqrt()?)?;
+        let xn = xc.broadcast_div(&(var + self.eps)?.sqrt()?)?;
         Ok(xn.broadcast_mul(&self.g)?.broadcast_add(&self.b)?)
     }
 
@@ -120,15 +134,15 @@ impl LayerNorm {
 /// A linear map `x · W + b` with `W` `[in, out]` (GPT-2's `Conv1D`
 /// orientation).
 #[derive(Debug)]
-struct Linear {
-    w: Tensor,
-    b: Tensor,
+pub(crate) struct Linear {
+    pub w: Tensor,
+    pub b: Tensor,
 }
 
 impl Linear {
     /// `prefix.w_NAME`, `prefix.b_NAME` (GPT-2: `gpt2.weight`, `gpt2.bias`).
     #[allow(clippy::too_many_arguments)]
-    fn new(
+    pub fn new(
         p: &mut ParamBuilder,
         prefix: &str,
         name: &str,
@@ -154,7 +168,7 @@ impl Linear {
         })
     }
 
-    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+    pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
         Ok(x.matmul(&self.w)?.broadcast_add(&self.b)?)
     }
 }
@@ -316,13 +330,13 @@ impl Block {
 /// transposed when tied, else its own `w_head` `[D, V]`.
 #[derive(Debug)]
 pub(crate) struct Head {
-    ln_f: LayerNorm,
+    ln_f: Norm,
     w_head: Option<Tensor>,
 }
 
 impl Head {
     pub fn new(cfg: &ModelConfig, p: &mut ParamBuilder) -> Result<Self> {
-        let ln_f = LayerNorm::new(cfg, p, "ln_f", "ln_f")?;
+        let ln_f = Norm::new(cfg, p, "ln_f", "ln_f")?;
         let w_head = if cfg.tie_embeddings {
             None
         } else {
@@ -354,15 +368,77 @@ impl Head {
     }
 }
 
+/// The norm a family uses: LayerNorm with a bias, or RMSNorm (Llama).
+#[derive(Debug)]
+pub(crate) enum Norm {
+    Layer(LayerNorm),
+    Rms(RmsNorm),
+}
+
+impl Norm {
+    /// `prefix.g` (and `prefix.b` for LayerNorm; GPT-2 names `gpt2.*`).
+    pub fn new(cfg: &ModelConfig, p: &mut ParamBuilder, prefix: &str, gpt2: &str) -> Result<Self> {
+        Ok(match cfg.arch {
+            Arch::Llama(_) => Norm::Rms(RmsNorm::new(cfg, p, prefix)?),
+            _ => Norm::Layer(LayerNorm::new(cfg, p, prefix, gpt2)?),
+        })
+    }
+
+    pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        match self {
+            Norm::Layer(n) => n.forward(x),
+            Norm::Rms(n) => n.forward(x),
+        }
+    }
+
+    /// Through the fused kernel (LayerNorm; the fused paths are GPT-2's).
+    pub fn forward_fused(&self, x: &Tensor) -> Result<Tensor> {
+        match self {
+            Norm::Layer(n) => n.forward_fused(x),
+            Norm::Rms(n) => n.forward(x),
+        }
+    }
+}
+
+/// Root-mean-square normalisation with a gain (no centring, no bias):
+/// `x / √(mean(x²) + ε) · g`.
+#[derive(Debug)]
+pub(crate) struct RmsNorm {
+    g: Tensor,
+    eps: f64,
+}
+
+impl RmsNorm {
+    /// `prefix.g`.
+    pub fn new(cfg: &ModelConfig, p: &mut ParamBuilder, prefix: &str) -> Result<Self> {
+        Ok(Self {
+            g: p.param(
+                format!("{prefix}.g"),
+                None,
+                &[1, cfg.d_model],
+                Init::Ones,
+                false,
+            )?,
+            eps: cfg.arch.norm_eps(),
+        })
+    }
+
+    pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        let ms = x.sqr()?.mean_keepdim(D::Minus1)?;
+        let xn = x.broadcast_div(&(ms + self.eps)?.sqrt()?)?;
+        Ok(xn.broadcast_mul(&self.g)?)
+    }
+}
+
 /// Output projections (attention's and the MLP's) start smaller, by
 /// `1/√(2 · n_layer)` (GPT-2's scaled initialisation of residual paths).
-fn proj_std(cfg: &ModelConfig) -> f64 {
+pub(crate) fn proj_std(cfg: &ModelConfig) -> f64 {
     cfg.init_std / (2.0 * cfg.n_layer as f64).sqrt()
 }
 
 /// Softmax over the last axis. The maximum is detached: softmax is
 /// shift-invariant, so this is exact and keeps the graph simple.
-fn softmax_last(x: &Tensor) -> Result<Tensor> {
+pub(crate) fn softmax_last(x: &Tensor) -> Result<Tensor> {
     let m = x.max_keepdim(D::Minus1)?.detach();
     let e = x.broadcast_sub(&m)?.exp()?;
     Ok(e.broadcast_div(&e.sum_keepdim(D::Minus1)?)?)

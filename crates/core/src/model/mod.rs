@@ -10,6 +10,8 @@
 //! softmax and log-softmax are composed from primitive ops, never the fused
 //! `candle_nn` kernels, which have none) and through the fused CPU kernels.
 
+mod arch;
+mod family;
 mod layers;
 mod params;
 
@@ -20,6 +22,8 @@ use crate::data::HostBatch;
 use crate::error::{Error, Result};
 use crate::fused::{self, Kernels};
 use crate::native::{Host, Precision, Workspace};
+pub use arch::{Arch, LlamaConfig, NeoXConfig};
+use family::{Rope, RopeBlock};
 pub(crate) use layers::log_softmax_last;
 use layers::{Block, Dims, Embedding, Head};
 pub use params::Param;
@@ -37,6 +41,7 @@ use params::ParamBuilder;
 /// | `ctx` | 64 | 128 | context length (tokens per window) |
 /// | `tie_embeddings` | true | true | output projection = token embedding transposed |
 /// | `init_std` | 0.02 | 0.02 | standard deviation of weight initialisation |
+/// | `arch` | GPT-2 | GPT-2 | the family ([`Arch`]): GPT-2, GPT-NeoX or Llama-style |
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct ModelConfig {
@@ -56,6 +61,10 @@ pub struct ModelConfig {
     pub tie_embeddings: bool,
     /// Initialisation standard deviation.
     pub init_std: f64,
+    /// The family (left out of manifests when GPT-2, so manifests from
+    /// before it hash as they did).
+    #[serde(default, skip_serializing_if = "Arch::is_gpt2")]
+    pub arch: Arch,
 }
 
 impl Default for ModelConfig {
@@ -76,6 +85,7 @@ impl ModelConfig {
             ctx: 64,
             tie_embeddings: true,
             init_std: 0.02,
+            arch: Arch::Gpt2,
         }
     }
 
@@ -132,18 +142,60 @@ impl ModelConfig {
         if !(self.init_std > 0.0 && self.init_std.is_finite()) {
             return bad("init_std", &self.init_std, "must be positive");
         }
-        Ok(())
+        self.check_arch()
+    }
+
+    /// The family's own settings.
+    fn check_arch(&self) -> Result<()> {
+        let bad = |setting, value: &dyn std::fmt::Display, expected| {
+            Err(Error::InvalidSetting {
+                setting,
+                value: value.to_string(),
+                expected,
+            })
+        };
+        let hd = self.d_model / self.n_head;
+        let rot = self.arch.rotary_dims(hd);
+        if !self.arch.is_gpt2() && (rot == 0 || !rot.is_multiple_of(2)) {
+            return bad(
+                "rotary dimensions",
+                &rot,
+                "must be even and positive (head width × rotary_pct)",
+            );
+        }
+        let base = self.arch.rotary_base();
+        if !(self.arch.is_gpt2() || base > 1.0 && base.is_finite()) {
+            return bad("rotary base", &base, "must be above 1");
+        }
+        let eps = self.arch.norm_eps();
+        if !(eps > 0.0 && eps.is_finite()) {
+            return bad("norm_eps", &eps, "must be positive");
+        }
+        match &self.arch {
+            Arch::NeoX(n) if !(n.rotary_pct > 0.0 && n.rotary_pct <= 1.0) => {
+                bad("rotary_pct", &n.rotary_pct, "must be in (0, 1]")
+            }
+            Arch::Llama(l) if l.n_kv_head == 0 || !self.n_head.is_multiple_of(l.n_kv_head) => {
+                bad("n_kv_head", &l.n_kv_head, "must divide n_head")
+            }
+            _ => Ok(()),
+        }
     }
 
     /// Parameters of one model.
     pub fn n_params(&self) -> usize {
         let (d, f, v) = (self.d_model, self.d_ff, self.vocab_size);
-        let block = 4 * d + d * 3 * d + 3 * d + d * d + d + d * f + f + f * d + d;
-        v * d
-            + self.ctx * d
-            + self.n_layer * block
-            + 2 * d
-            + if self.tie_embeddings { 0 } else { d * v }
+        let kv = self.arch.n_kv_head(self.n_head) * (d / self.n_head);
+        let head = if self.tie_embeddings { 0 } else { d * v };
+        let block = match self.arch {
+            Arch::Gpt2 | Arch::NeoX(_) => {
+                4 * d + d * 3 * d + 3 * d + d * d + d + d * f + f + f * d + d
+            }
+            Arch::Llama(_) => 2 * d + d * (d + 2 * kv) + d * d + 3 * d * f,
+        };
+        let positions = if self.arch.is_gpt2() { self.ctx * d } else { 0 };
+        let final_norm = if self.arch.biases() { 2 * d } else { d };
+        v * d + positions + self.n_layer * block + final_norm + head
     }
 
     /// Matrix-product FLOPs of one training step per token (forward +
@@ -155,7 +207,12 @@ impl ModelConfig {
             self.vocab_size as f64,
             self.ctx as f64,
         );
-        let per_layer = 2.0 * (3.0 * d * d + d * d + 2.0 * d * f) + 2.0 * 2.0 * t * d;
+        let kv = (self.arch.n_kv_head(self.n_head) * (self.d_model / self.n_head)) as f64;
+        let mlp = match self.arch {
+            Arch::Llama(_) => 3.0 * d * f,
+            _ => 2.0 * d * f,
+        };
+        let per_layer = 2.0 * (d * (d + 2.0 * kv) + d * d + mlp) + 2.0 * 2.0 * t * d;
         3.0 * (self.n_layer as f64 * per_layer + 2.0 * d * v)
     }
 }
@@ -166,8 +223,10 @@ pub struct Gpt {
     cfg: ModelConfig,
     k: usize,
     embed: Embedding,
-    blocks: Vec<Block>,
+    blocks: Blocks,
     head: Head,
+    /// The rotary tables of the rotary families.
+    rope: Option<Rope>,
     /// Every parameter, in the order the layers were built.
     params: Vec<Param>,
     mask: Tensor,
@@ -216,26 +275,42 @@ impl Gpt {
             .map(|i| if i % t > i / t { -1e9 } else { 0.0 })
             .collect();
         let mask = Tensor::from_vec(mask, (t, t), device)?.to_dtype(dtype)?;
+        // The native step and the fused kernels are GPT-2's: the other
+        // families run candle's composed graph.
+        let kernels = match cfg.arch {
+            Arch::Gpt2 => Kernels::auto(dtype, device),
+            _ => Kernels::Composed,
+        };
         Ok(Self {
             cfg: cfg.clone(),
             k,
             embed,
             blocks,
             head,
+            rope: Rope::new(cfg, dtype, device)?,
             params,
             mask,
-            kernels: Kernels::auto(dtype, device),
+            kernels,
             precision: Precision::Fp32,
         })
     }
 
     /// The architecture: the order of these calls is the order of the
     /// parameters (and of each model's random draws).
-    fn layers(cfg: &ModelConfig, p: &mut ParamBuilder) -> Result<(Embedding, Vec<Block>, Head)> {
+    fn layers(cfg: &ModelConfig, p: &mut ParamBuilder) -> Result<(Embedding, Blocks, Head)> {
         let embed = Embedding::new(cfg, p)?;
-        let blocks = (0..cfg.n_layer)
-            .map(|l| Block::new(cfg, p, l))
-            .collect::<Result<_>>()?;
+        let blocks = match cfg.arch {
+            Arch::Gpt2 => Blocks::Gpt2(
+                (0..cfg.n_layer)
+                    .map(|l| Block::new(cfg, p, l))
+                    .collect::<Result<_>>()?,
+            ),
+            _ => Blocks::Rope(
+                (0..cfg.n_layer)
+                    .map(|l| RopeBlock::new(cfg, p, l))
+                    .collect::<Result<_>>()?,
+            ),
+        };
         Ok((embed, blocks, Head::new(cfg, p)?))
     }
 
@@ -284,7 +359,8 @@ impl Gpt {
     /// elsewhere keeps the composition, since they exist for that case only.
     pub fn with_kernels(mut self, kernels: Kernels) -> Self {
         let device = self.mask.device().clone();
-        let cpu_f32 = Kernels::auto(self.mask.dtype(), &device) == Kernels::Native;
+        let cpu_f32 =
+            Kernels::auto(self.mask.dtype(), &device) == Kernels::Native && self.cfg.arch.is_gpt2();
         self.kernels = match kernels {
             Kernels::Native | Kernels::Fused if cpu_f32 => kernels,
             _ => Kernels::Composed,
@@ -307,6 +383,7 @@ impl Gpt {
         if precision == Precision::Bf16 && self.kernels != Kernels::Native {
             return Err(Error::Precision {
                 precision,
+                family: self.cfg.arch.name(),
                 dtype: self.mask.dtype(),
                 device: format!("{:?}", self.mask.device()),
             });
@@ -354,8 +431,22 @@ impl Gpt {
         }
         let s = Dims { k, b, t };
         let mut x = self.embed.forward(ids, s)?;
-        for block in &self.blocks {
-            x = block.forward(&x, &self.mask, s)?;
+        match (&self.blocks, &self.rope) {
+            (Blocks::Gpt2(blocks), _) => {
+                for block in blocks {
+                    x = block.forward(&x, &self.mask, s)?;
+                }
+            }
+            (Blocks::Rope(blocks), Some(rope)) => {
+                for block in blocks {
+                    x = block.forward(&x, rope, &self.mask, s)?;
+                }
+            }
+            (Blocks::Rope(_), None) => {
+                return Err(Error::NativeLayout(
+                    "a rotary family without its tables".into(),
+                ))
+            }
         }
         self.head.forward(&x, &self.embed)
     }
@@ -402,8 +493,11 @@ impl Gpt {
     /// block instead of about forty, since candle's backward pass costs a
     /// zeroed buffer and an addition per node on top of the node's own work.
     fn forward_fused(&self, ids: &Tensor, t: usize) -> Result<Tensor> {
+        let Blocks::Gpt2(blocks) = &self.blocks else {
+            return Err(Error::NativeLayout("fused kernels are GPT-2's".into()));
+        };
         let mut x = self.embed.forward_fused(ids)?; // [K, B·T, D]
-        for block in &self.blocks {
+        for block in blocks {
             x = block.forward_fused(&x, t)?;
         }
         self.head.forward_fused(&x, &self.embed)
@@ -426,6 +520,13 @@ impl Gpt {
             })
             .collect()
     }
+}
+
+/// A model's blocks: GPT-2's, or a rotary family's.
+#[derive(Debug)]
+enum Blocks {
+    Gpt2(Vec<Block>),
+    Rope(Vec<RopeBlock>),
 }
 
 /// Per-token negative log-likelihood `[K, N]` of `targets` `[K, N]` (u32)

@@ -24,3 +24,21 @@ pub fn max_abs_diff(a: &Tensor, b: &Tensor) -> f32 {
     let b = b.to_device(&Device::Cpu).unwrap();
     max_abs(&(a - b).unwrap())
 }
+
+/// The summed per-model mean token loss of `model` on one batch, in the
+/// model's own type (what training minimises).
+pub fn batch_loss(model: &cfmem_core::Gpt, batch: &cfmem_core::Batch) -> Tensor {
+    let dtype = model.params()[0].var.dtype();
+    let logits = model.forward(&batch.ids).unwrap();
+    let nll = cfmem_core::token_nll(&logits, &batch.targets).unwrap();
+    let mask = batch.mask.to_dtype(dtype).unwrap();
+    let counts = batch.counts.to_dtype(dtype).unwrap();
+    (nll * mask)
+        .unwrap()
+        .sum(1)
+        .unwrap()
+        .div(&counts)
+        .unwrap()
+        .sum_all()
+        .unwrap()
+}
