@@ -89,19 +89,7 @@ fn main() -> Result<()> {
     {
         let data = TokenizedCorpus::new(&corpus, &ByteTokenizer, model.ctx)?;
         let eval_data = TokenizedCorpus::new(&eval_corpus, &ByteTokenizer, model.ctx)?;
-        let full: Vec<u32> = (0..data.n_docs())
-            .map(|d| {
-                u32::from(
-                    data.windows(d)
-                        .iter()
-                        .all(|w| w.n_targets as usize == model.ctx),
-                )
-            })
-            .collect();
-        let per_epoch: usize = (0..data.n_docs())
-            .filter(|&d| full[d] > 0)
-            .map(|d| data.windows(d).len())
-            .sum();
+        let (full, per_epoch) = common::full_windows(&data, model.ctx);
         let steps = if quick { 6 } else { 16 };
         let epochs = (steps * batch).div_ceil(per_epoch.max(1)).max(1);
         // Ensembles of 4 at d 256 / 4 layers need more memory than a 2-core

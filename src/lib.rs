@@ -204,6 +204,8 @@ mod book {
     struct ResultsLargeCorpora;
     #[doc = include_str!("../docs/src/results/precision.md")]
     struct ResultsPrecision;
+    #[doc = include_str!("../docs/src/results/model-families.md")]
+    struct ResultsModelFamilies;
     #[doc = include_str!("../docs/src/benchmarks.md")]
     struct Benchmarks;
     #[doc = include_str!("../docs/src/changelog.md")]

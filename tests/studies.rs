@@ -169,3 +169,50 @@ fn bf16_estimates_agree_with_fp32_s_as_well_as_two_fp32_seeds_do() {
         ]
     );
 }
+
+#[test]
+fn lora_memorizes_its_fine_tuning_data_less_than_full_training_in_every_family() {
+    let dir = tempfile::tempdir().unwrap();
+    let scale = Scale {
+        n_models: 8,
+        epochs: 16,
+        n_natural: 12,
+        n_planted: 4,
+    };
+    let base = studies::BaseScale {
+        n_docs: 64,
+        epochs: 1,
+    };
+    let lora = cfmem::engine::Lora::rank(4);
+    let corpus = studies::fine_tuning_corpus(12, 4).unwrap();
+    let r = studies::model_families(dir.path(), &corpus, &scale, &base, &lora, &Silent).unwrap();
+    let families: Vec<&str> = r.bases.iter().map(|b| b.0).collect();
+    assert_eq!(families, studies::FAMILIES);
+    assert_eq!(r.arms.len(), 6);
+    for pair in r.arms.chunks(2) {
+        let (full, lo) = (&pair[0], &pair[1]);
+        assert_eq!(
+            (full.method.as_str(), lo.method.as_str()),
+            ("full", "LoRA r=4")
+        );
+        assert_eq!((full.natural.n, full.canaries.n), (12, 4));
+        assert!(full.controls.is_none());
+        // Adapters are a small part of the model.
+        assert!(
+            lo.trained_params * 4 < full.trained_params,
+            "{}",
+            full.family
+        );
+        assert!(
+            full.canaries.mean > 0.0,
+            "{}: {:?}",
+            full.family,
+            full.canaries
+        );
+    }
+    // At the same recipe, adapters memorize less than every weight does.
+    for (family, natural, canaries) in &r.lora_minus_full {
+        assert!(natural.mean < 0.0, "{family}: natural {natural:?}");
+        assert!(canaries.mean < 0.0, "{family}: canaries {canaries:?}");
+    }
+}

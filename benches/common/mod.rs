@@ -61,3 +61,17 @@ pub fn peak_mib() -> f64 {
         .map(|kb| kb / 1024.0)
         .unwrap_or(f64::NAN)
 }
+
+/// Per document, 1 when every window of it is full (`ctx` predicted
+/// tokens), so that every step trains `batch × ctx` tokens, else 0 (a
+/// subset's copies); and the full windows of one epoch over them.
+pub fn full_windows(data: &cfmem::engine::TokenizedCorpus, ctx: usize) -> (Vec<u32>, usize) {
+    let full: Vec<u32> = (0..data.n_docs())
+        .map(|d| u32::from(data.windows(d).iter().all(|w| w.n_targets as usize == ctx)))
+        .collect();
+    let per_epoch = (0..data.n_docs())
+        .filter(|&d| full[d] > 0)
+        .map(|d| data.windows(d).len())
+        .sum();
+    (full, per_epoch)
+}

@@ -757,3 +757,70 @@ fn the_rotary_families_pretrain_train_and_fine_tune_from_hugging_face_directorie
         );
     }
 }
+
+#[test]
+fn lora_fine_tunes_adapters_of_a_base_and_saves_only_them() {
+    let tmp = tempfile::tempdir().unwrap();
+    let corpus = tmp.path().join("c.jsonl");
+    write_corpus(&corpus);
+    let c = corpus.to_str().unwrap();
+    let base = tmp.path().join("base.safetensors");
+    let b = base.to_str().unwrap();
+    let r = cfmem(&["pretrain", "--corpus", c, "--out", b, "--epochs", "2"]);
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    let out = tmp.path().join("lora");
+    let o = out.to_str().unwrap();
+    let r = cfmem(&[
+        "run",
+        "--corpus",
+        c,
+        "--out",
+        o,
+        "--models",
+        "2",
+        "--epochs",
+        "2",
+        "--init",
+        b,
+        "--lora",
+        "4:8",
+        "--lora-targets",
+        "attn,fc",
+        "--save-models",
+    ]);
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("manifest.json")).unwrap()).unwrap();
+    let lora = &manifest["train"]["lora"];
+    assert_eq!(
+        (lora["rank"].as_u64(), lora["alpha"].as_f64()),
+        (Some(4), Some(8.0))
+    );
+    assert_eq!(lora["targets"], serde_json::json!(["attn", "fc"]));
+    // The saved model is its adapters: attention's two projections and
+    // the MLP's first, A and B, in each of the tiny preset's two blocks.
+    let saved = cfmem_core::Checkpoint::load(out.join("runs/model-000000.safetensors")).unwrap();
+    let names = saved.names();
+    assert_eq!(names.len(), 2 * 3 * 2, "{names:?}");
+    assert!(names.iter().all(|n| n.contains(".lora_")), "{names:?}");
+    let r = cfmem(&["report", o, "--top", "3"]);
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    // Without a base, and with a target the family lacks: refused before
+    // any model trains, saying what to do.
+    for (name, extra, says) in [
+        ("no-base", vec!["--lora", "4"], "--init"),
+        (
+            "gate",
+            vec!["--lora", "4", "--lora-targets", "gate", "--init", b],
+            "gate",
+        ),
+    ] {
+        let dir = tmp.path().join(name);
+        let mut args = vec!["run", "--corpus", c, "--out", dir.to_str().unwrap()];
+        args.extend(extra);
+        let r = cfmem(&args);
+        let err = String::from_utf8_lossy(&r.stderr);
+        assert!(!r.status.success() && err.contains(says), "{name}: {err}");
+        assert!(!dir.join("runs").exists(), "{name}: experiment created");
+    }
+}

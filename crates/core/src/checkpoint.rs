@@ -304,13 +304,38 @@ impl Checkpoint {
         Ok(VarBuilder::from_tensors(t, DType::F32, &Device::Cpu))
     }
 
+    /// These weights (a LoRA model's base) with `adapters`' tensors (a
+    /// LoRA model's saved adapters, [`Checkpoint::save`]) added: what
+    /// [`Gpt::from_weights_lora`] reads to give a saved LoRA model back.
+    ///
+    /// # Errors
+    /// [`Error::Lora`] when `adapters` holds a tensor that is not an
+    /// adapter.
+    pub fn with_adapters(&self, adapters: &Checkpoint) -> Result<Checkpoint> {
+        let mut out = self.clone();
+        for (name, t) in &adapters.tensors {
+            if !name.contains(".lora_") {
+                return Err(Error::Lora(
+                    "the adapters' file holds weights that are not adapters",
+                ));
+            }
+            out.tensors.insert(name.clone(), t.clone());
+        }
+        out.fingerprint = format!("{}+{}", self.fingerprint, adapters.fingerprint);
+        Ok(out)
+    }
+
     /// The weights as they are, as a `VarBuilder` (f32, CPU).
     pub fn weights(&self) -> VarBuilder<'static> {
         VarBuilder::from_tensors(self.tensors.clone(), DType::F32, &Device::Cpu)
     }
 
     /// Save model `k` of `model` to `path` (f32; written to a temporary
-    /// file and renamed, so that a reader never sees half a file).
+    /// file and renamed, so that a reader never sees half a file). A LoRA
+    /// model's file holds its adapters only (`h.N.attn.lora_a_qkv`, …):
+    /// [`Gpt::from_weights_lora`] on the base's weights and these (e.g.
+    /// [`Checkpoint::with_adapters`]) gives the model back, and
+    /// [`Checkpoint::save_hf`] writes it whole, the updates merged.
     ///
     /// # Errors
     /// [`Error::NoSuchMember`] for `k` out of range; I/O and candle errors.
@@ -359,7 +384,9 @@ impl Checkpoint {
     /// Save model `k` of `model` in its family's Hugging Face layout, in the
     /// directory `dir` (`model.safetensors` and `config.json`, as
     /// `transformers` reads them): GPT-2 as [`Checkpoint::save_gpt2`],
-    /// GPT-NeoX and Llama-style models with their own names.
+    /// GPT-NeoX and Llama-style models with their own names. A LoRA
+    /// model is written whole, its updates merged into the base's weights
+    /// ([`Gpt::member_weights`]).
     ///
     /// # Errors
     /// [`Error::NoSuchMember`] for `k` out of range; as
@@ -399,19 +426,15 @@ impl Checkpoint {
             return Err(Error::NoSuchMember { k, n: model.k() });
         }
         let mut out = HashMap::new();
-        for p in model.params() {
-            let t = member(p, k)?;
-            let name = p
-                .gpt2_name
-                .as_ref()
-                .ok_or_else(|| Error::Gpt2(Gpt2Problem::NoName(p.name.clone())))?;
+        for (ours, gpt2, t) in model.member_weights(k)? {
+            let name = gpt2.ok_or_else(|| Error::Gpt2(Gpt2Problem::NoName(ours.clone())))?;
             // Gains and biases are [1, n] rows in cfmem, 1-D in GPT-2.
-            let t = if t.dims()[0] == 1 && p.name != "wpe" {
+            let t = if t.dims()[0] == 1 && ours != "wpe" {
                 t.squeeze(0)?
             } else {
                 t
             };
-            if p.name == "wte" {
+            if ours == "wte" {
                 out.insert("lm_head.weight".to_string(), t.clone());
             }
             out.insert(format!("transformer.{name}"), t);

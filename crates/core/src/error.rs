@@ -265,6 +265,19 @@ pub enum Error {
         /// The device.
         device: String,
     },
+    /// A LoRA target the model's family does not have.
+    #[error("LoRA target {target:?}: a {family} model has no such projection; its targets are {}", .known.join(", "))]
+    LoraTarget {
+        /// The target asked for.
+        target: String,
+        /// The model's family.
+        family: &'static str,
+        /// The targets it has.
+        known: Vec<String>,
+    },
+    /// LoRA asked for where it cannot run.
+    #[error("LoRA: {0}")]
+    Lora(&'static str),
     /// A non-finite training loss.
     #[error(
         "model {model}: training diverged (loss {loss}) at step {step}; lower the learning rate"

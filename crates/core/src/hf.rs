@@ -471,16 +471,10 @@ pub fn save(model: &Gpt, k: usize, dir: &Path) -> Result<()> {
         )));
     };
     let weights: HashMap<String, Tensor> = model
-        .params()
-        .iter()
-        .map(|p| {
-            let t = p.var.as_tensor().get(k)?;
-            Ok((
-                p.name.clone(),
-                t.to_dtype(DType::F32)?.to_device(&Device::Cpu)?,
-            ))
-        })
-        .collect::<Result<_>>()?;
+        .member_weights(k)?
+        .into_iter()
+        .map(|(name, _, t)| (name, t))
+        .collect();
     let w = |n: &str| -> Result<Tensor> {
         weights
             .get(n)

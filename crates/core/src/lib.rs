@@ -70,7 +70,7 @@ pub use extract::{extraction, ExtractionConfig, TOO_SHORT};
 pub use fused::Kernels;
 pub use hf::HfShape;
 pub use model::{
-    token_nll, token_nll_with, Arch, Gpt, LlamaConfig, ModelConfig, NeoXConfig, Param,
+    token_nll, token_nll_with, Arch, Frozen, Gpt, LlamaConfig, Lora, ModelConfig, NeoXConfig, Param,
 };
 pub use native::{native_gradients, NativeGradients, Precision};
 pub use process::{matmul_threads, settle_process};

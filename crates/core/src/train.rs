@@ -14,7 +14,7 @@ use crate::checkpoint::Checkpoint;
 use crate::data::{Batch, HostBatch, TokenizedCorpus, Window};
 use crate::error::{Error, Result};
 use crate::fused::Kernels;
-use crate::model::{token_nll_with, Gpt, ModelConfig};
+use crate::model::{token_nll_with, Gpt, Lora, ModelConfig};
 use crate::native::{Host, Precision, Workspace};
 use crate::optim::{AdamW, FlatAdamW};
 use cfmem_hash::splitmix as mix;
@@ -32,6 +32,7 @@ use cfmem_hash::splitmix as mix;
 /// | `beta1`, `beta2`, `eps` | 0.9, 0.99, 1e-8 | AdamW moments |
 /// | `grad_clip` | 1.0 | clip each model's global gradient norm (0 = off) |
 /// | `precision` | fp32 | the matrix products' arithmetic ([`Precision`]): fp32, or bf16 operands with fp32 sums on the CPU |
+/// | `lora` | none: every parameter trains | train low-rank adapters of a pretrained base instead ([`Lora`]; needs a checkpoint to start from) |
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct TrainConfig {
@@ -59,6 +60,10 @@ pub struct TrainConfig {
     /// so manifests from before it hash as they did).
     #[serde(default, skip_serializing_if = "Precision::is_fp32")]
     pub precision: Precision,
+    /// Train LoRA adapters of the base instead of every parameter (left
+    /// out of a manifest when absent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lora: Option<Lora>,
 }
 
 impl Default for TrainConfig {
@@ -75,6 +80,7 @@ impl Default for TrainConfig {
             eps: 1e-8,
             grad_clip: 1.0,
             precision: Precision::Fp32,
+            lora: None,
         }
     }
 }
@@ -129,13 +135,23 @@ impl TrainConfig {
 
     /// [`TrainConfig::check`], and that a model of shape `model` can run
     /// this recipe: bf16 products are the native CPU step's, which is
-    /// GPT-2's.
+    /// GPT-2's full training; LoRA's targets must be the family's.
     ///
     /// # Errors
     /// As [`TrainConfig::check`]; [`Error::Precision`] for bf16 with
-    /// another family.
+    /// another family; [`Error::Lora`] for bf16 with LoRA; as
+    /// [`Lora::check`].
     pub fn check_for(&self, model: &ModelConfig) -> Result<()> {
         self.check()?;
+        if let Some(lora) = &self.lora {
+            lora.check(model)?;
+            if self.precision == Precision::Bf16 {
+                return Err(Error::Lora(
+                    "bf16 products are the native step's, which trains every parameter; \
+                     LoRA runs with fp32 products",
+                ));
+            }
+        }
         if self.precision == Precision::Bf16 && !model.arch.is_gpt2() {
             return Err(Error::Precision {
                 precision: self.precision,
@@ -323,8 +339,8 @@ impl<'a> Ensemble<'a> {
     }
 
     /// Start every model from `checkpoint`'s weights (fine-tuning) instead
-    /// of from its own random initialisation (the jobs' `init_seed` is then
-    /// unused).
+    /// of from its own random initialisation (the jobs' `init_seed` then
+    /// draws only LoRA's adapters, where the recipe has them).
     pub fn init(mut self, checkpoint: &'a Checkpoint) -> Self {
         self.init = Some(checkpoint);
         self
@@ -448,15 +464,26 @@ impl<'a> Ensemble<'a> {
                 model_vocab: model_cfg.vocab_size,
             });
         }
-        let model = match self.init {
-            Some(c) => Gpt::from_weights(
+        let model = match (self.init, &self.train.lora) {
+            (Some(c), Some(lora)) => {
+                let seeds: Vec<u64> = jobs.iter().map(|j| j.init_seed).collect();
+                let weights = c.weights_for(model_cfg)?;
+                Gpt::from_weights_lora(model_cfg, &weights, lora, &seeds, dtype, device)?
+            }
+            (None, Some(_)) => {
+                return Err(Error::Lora(
+                    "adapters need a base to adapt: start from a checkpoint \
+                     (Ensemble::init; cfmem run --init)",
+                ))
+            }
+            (Some(c), None) => Gpt::from_weights(
                 model_cfg,
                 &c.weights_for(model_cfg)?,
                 jobs.len(),
                 dtype,
                 device,
             )?,
-            None => {
+            (None, None) => {
                 let seeds: Vec<u64> = jobs.iter().map(|j| j.init_seed).collect();
                 Gpt::new(model_cfg, &seeds, dtype, device)?
             }

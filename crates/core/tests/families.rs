@@ -1,13 +1,14 @@
-//! The rotary families (GPT-NeoX, Llama-style) through candle's composed
-//! graph: every parameter gets a gradient that agrees with central finite
-//! differences in f64, every parameter moves in training, the parameter
-//! counts and names hold, and bad settings are refused.
+//! The rotary families (GPT-NeoX, Llama-style) through candle's graph:
+//! every parameter gets a gradient that agrees with central finite
+//! differences in f64 (and the fused graph's in f32 the composed one's),
+//! every parameter moves in training, a repeat gives the same weights, the
+//! parameter counts and names hold, and bad settings are refused.
 
 use candle_core::{DType, Device, Tensor};
 use cfmem_core::*;
 
 mod common;
-use common::batch_loss;
+use common::{batch_loss, check_gradients};
 
 fn shapes() -> Vec<(&'static str, ModelConfig)> {
     let base = ModelConfig {
@@ -91,48 +92,7 @@ fn every_parameter_gets_a_gradient_that_finite_differences_agree_with() {
         let batch = tc.batch(&[tc.windows(0), tc.windows(1)], 2, &dev).unwrap();
         let grads = batch_loss(&model, &batch).backward().unwrap();
         let h = 1e-5;
-        for p in model.params() {
-            let t = p.var.as_tensor();
-            let g: Vec<f64> = grads
-                .get(t)
-                .unwrap_or_else(|| panic!("{name}: {} has no gradient", p.name))
-                .flatten_all()
-                .unwrap()
-                .to_vec1()
-                .unwrap();
-            let half = g.len() / 2;
-            for m in 0..2 {
-                assert!(
-                    g[m * half..(m + 1) * half].iter().any(|&x| x != 0.0),
-                    "{name}: {} of model {m} has a zero gradient",
-                    p.name
-                );
-            }
-            let orig: Vec<f64> = t.flatten_all().unwrap().to_vec1().unwrap();
-            let argmax = |r: std::ops::Range<usize>| {
-                r.max_by(|&a, &b| g[a].abs().partial_cmp(&g[b].abs()).unwrap())
-                    .unwrap()
-            };
-            for idx in [argmax(0..half), argmax(half..g.len())] {
-                let at = |delta: f64| -> f64 {
-                    let mut v = orig.clone();
-                    v[idx] += delta;
-                    p.var
-                        .set(&Tensor::from_vec(v, t.shape(), &dev).unwrap())
-                        .unwrap();
-                    batch_loss(&model, &batch).to_scalar().unwrap()
-                };
-                let fd = (at(h) - at(-h)) / (2.0 * h);
-                at(0.0);
-                let tol = 1e-6 + 1e-4 * fd.abs().max(g[idx].abs());
-                assert!(
-                    (fd - g[idx]).abs() < tol,
-                    "{name}: {}[{idx}]: autograd {} vs finite differences {fd}",
-                    p.name,
-                    g[idx]
-                );
-            }
-        }
+        check_gradients(name, &model, &batch, &grads, h);
     }
 }
 
@@ -166,6 +126,13 @@ fn every_parameter_moves_in_training_and_the_loss_falls() {
         {
             assert!(a != b, "{name}: {} did not move", p.name);
         }
+        // The same job again gives the same weights, bit for bit.
+        let again = Ensemble::new(&cfg, &short, &tc, &job).train(None).unwrap();
+        assert_eq!(
+            one.model.model_weights(0).unwrap(),
+            again.model.model_weights(0).unwrap(),
+            "{name}: a repeat differs"
+        );
         let trained = Ensemble::new(&cfg, &long, &tc, &job).train(None).unwrap();
         let (l0, l1) = (
             one.stats[0].final_loss.unwrap(),
@@ -217,4 +184,49 @@ fn settings_a_family_cannot_take_are_refused() {
     assert_eq!(json["arch"]["family"], "llama");
     let back: ModelConfig = serde_json::from_value(json).unwrap();
     assert_eq!(back, llama(2));
+}
+
+/// The training loss with `model`'s own kernels (the fused cross-entropy
+/// where it runs them).
+fn kernel_loss(model: &Gpt, batch: &Batch) -> Tensor {
+    let logits = model.forward(&batch.ids).unwrap();
+    let nll = token_nll_with(&logits, &batch.targets, model.kernels()).unwrap();
+    (nll * &batch.mask)
+        .unwrap()
+        .sum(1)
+        .unwrap()
+        .div(&batch.counts)
+        .unwrap()
+        .sum_all()
+        .unwrap()
+}
+
+#[test]
+fn the_fused_graph_gives_the_composed_graph_s_loss_and_gradients() {
+    for (name, cfg) in shapes() {
+        let tc = data(cfg.ctx);
+        let dev = Device::Cpu;
+        let fused = Gpt::new(&cfg, &[7, 8], DType::F32, &dev).unwrap();
+        assert_eq!(fused.kernels(), Kernels::Fused, "{name}");
+        let composed = Gpt::new(&cfg, &[7, 8], DType::F32, &dev)
+            .unwrap()
+            .with_kernels(Kernels::Composed);
+        assert_eq!(composed.kernels(), Kernels::Composed, "{name}");
+        let batch = tc.batch(&[tc.windows(0), tc.windows(1)], 2, &dev).unwrap();
+        let (lf, lc) = (kernel_loss(&fused, &batch), kernel_loss(&composed, &batch));
+        let (a, b): (f32, f32) = (lf.to_scalar().unwrap(), lc.to_scalar().unwrap());
+        assert!((a - b).abs() <= 1e-5 * b.abs(), "{name}: loss {a} vs {b}");
+        let (gf, gc) = (lf.backward().unwrap(), lc.backward().unwrap());
+        for (p, q) in fused.params().iter().zip(composed.params()) {
+            let x = gf.get(p.var.as_tensor()).unwrap();
+            let y = gc.get(q.var.as_tensor()).unwrap();
+            let scale = common::max_abs(y);
+            let diff = common::max_abs_diff(x, y);
+            assert!(
+                diff <= 1e-4 * scale,
+                "{name}: {}: fused and composed gradients differ by {diff} of {scale}",
+                p.name
+            );
+        }
+    }
 }

@@ -332,6 +332,12 @@ impl ExperimentBuilder {
             });
         }
         manifest.train.check_for(&manifest.model)?;
+        if manifest.train.lora.is_some() && manifest.init.is_none() {
+            return Err(cfmem_core::Error::Lora(
+                "adapters need a base to adapt: give the checkpoint to start from (--init)",
+            )
+            .into());
+        }
         Ok(Resolved {
             manifest,
             corpus,

@@ -94,7 +94,7 @@ pub struct FinetuneStudy {
 /// (long enough for the 32 → 32 extraction test), evenly spaced through the
 /// dictionary, and `planted` canaries of the form "The secret code is"
 /// followed by two random UUIDs (ids `canary-random-NN`).
-fn fine_tuning_corpus(n: usize, planted: usize) -> Result<Corpus> {
+pub fn fine_tuning_corpus(n: usize, planted: usize) -> Result<Corpus> {
     let full = Corpus::load(cfmem::bundled::DEVIL_PATH, &LoadConfig::default())?;
     let fit: Vec<&Document> = full
         .documents()
@@ -115,7 +115,7 @@ fn fine_tuning_corpus(n: usize, planted: usize) -> Result<Corpus> {
 
 /// Pretrain the base model into `path`. Pretraining is deterministic: the
 /// same settings write the same file, so experiments built on it resume.
-fn base_model(path: &Path, base: &BaseScale, model: &ModelConfig) -> Result<Pretrained> {
+pub(crate) fn base_model(path: &Path, base: &BaseScale, model: &ModelConfig) -> Result<Pretrained> {
     let jargon = Corpus::load(cfmem::bundled::JARGON_PATH, &LoadConfig::default())?;
     let docs: Vec<Document> = jargon
         .documents()

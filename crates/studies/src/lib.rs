@@ -21,6 +21,7 @@ use cfmem::sched::{run, Experiment, ExperimentBuilder, Observer, OnChange, RunCo
 
 mod convergence;
 mod duplicates;
+mod families;
 mod finetune;
 mod influence;
 mod precision;
@@ -33,7 +34,10 @@ mod text;
 pub use cfmem::analysis::{Difference, MeanCi};
 pub use convergence::{convergence, split_half, ConvergenceStudy, Crossing, CurvePoint};
 pub use duplicates::{near_duplicates, NearDuplicates};
-pub use finetune::{finetune, Arm, BaseScale, FinetuneStudy, KindSummary};
+pub use families::{
+    family_model, model_families, trained_params, FamiliesStudy, MethodArm, FAMILIES,
+};
+pub use finetune::{fine_tuning_corpus, finetune, Arm, BaseScale, FinetuneStudy, KindSummary};
 pub use influence::{influence, InfluenceStudy, QueryTop, RankedUnit};
 pub use precision::{precision_study, PrecisionArm, PrecisionStudy};
 pub use proxies::{proxy_study, proxy_study_of, ProxyRow, ProxyStudy};

@@ -6,7 +6,8 @@ use super::canaries::CanarySpec;
 use anyhow::{bail, Context, Result};
 use cfmem_analysis::DesignKind;
 use cfmem_core::{
-    Arch, Corpus, DeviceChoice, ExtractionConfig, LoadConfig, ModelConfig, Precision, TokenizerSpec,
+    Arch, Corpus, DeviceChoice, ExtractionConfig, LoadConfig, Lora, ModelConfig, Precision,
+    TokenizerSpec,
 };
 use cfmem_sched::{
     Experiment, ExperimentBuilder, RunConfig, Seeding, Shard, UnitSpec, GPU_ENSEMBLE,
@@ -95,6 +96,12 @@ pub struct RunArgs {
     /// The matrix products' arithmetic: fp32, or bf16 (bf16 operands, exact products, fp32 sums; master weights, AdamW, norms, softmax and loss stay fp32), on the CPU's AVX512-BF16 units, or emulated bit for bit where the CPU has none (several times slower) [default: fp32]. Part of the experiment's settings.
     #[arg(long)]
     precision: Option<Precision>,
+    /// Fine-tune LoRA adapters of the --init checkpoint instead of every parameter: rank RANK, the update scaled by ALPHA / RANK [default ALPHA: 2 × RANK]. The base's weights are frozen and held once for all the models of an ensemble; each model trains its own adapters (B starts at zero, A from the model's seed), and --save-models keeps the adapters only. Part of the experiment's settings.
+    #[arg(long, value_name = "RANK[:ALPHA]", value_parser = parse_lora)]
+    lora: Option<Lora>,
+    /// The projections LoRA adapts, comma-separated: qkv and o (attention), fc and proj (the GPT-2 and GPT-NeoX MLP), gate, up and down (the Llama MLP), or the groups attn and mlp [default: every attention and MLP projection].
+    #[arg(long, value_name = "LIST", value_delimiter = ',', requires = "lora")]
+    lora_targets: Option<Vec<String>>,
     /// Models (or ensembles) trained at once [default: number of cores; 1 with --device cuda].
     #[arg(long)]
     jobs: Option<usize>,
@@ -107,7 +114,7 @@ pub struct RunArgs {
     /// cpu, cuda or auto.
     #[arg(long, default_value = "cpu")]
     device: DeviceChoice,
-    /// Also keep each trained model's weights (runs/model-N.safetensors, ≈ 0.5 MB for the tiny preset), for probing later.
+    /// Also keep each trained model's weights (runs/model-N.safetensors, ≈ 0.5 MB for the tiny preset; a LoRA model's adapters only), for probing later.
     #[arg(long)]
     save_models: bool,
     /// CUDA: TF32 matrix products (weights, gradients and the optimizer stay f32; each product rounds its inputs to a 10-bit mantissa on the tensor cores). Not part of the experiment's settings: records differ in the last digits.
@@ -263,12 +270,17 @@ impl RunArgs {
             || self.batch_size.is_some()
             || self.lr.is_some()
             || self.precision.is_some()
+            || self.lora.is_some()
         {
             let mut t = stored.as_ref().map(|m| m.train.clone()).unwrap_or_default();
             t.epochs = self.epochs.unwrap_or(t.epochs);
             t.batch_size = self.batch_size.unwrap_or(t.batch_size);
             t.lr = self.lr.unwrap_or(t.lr);
             t.precision = self.precision.unwrap_or(t.precision);
+            if let Some(mut lora) = self.lora.clone() {
+                lora.targets = self.lora_targets.clone().unwrap_or_default();
+                t.lora = Some(lora);
+            }
             b = b.train(t);
         }
         if let Some(d) = self.design() {
@@ -341,6 +353,11 @@ impl RunArgs {
             ..d
         }
     }
+}
+
+/// LoRA's `RANK[:ALPHA]`.
+pub fn parse_lora(s: &str) -> std::result::Result<Lora, String> {
+    Lora::parse(s).map_err(|e| e.to_string())
 }
 
 /// A model family by name (`gpt2`, `gpt_neox`, `llama`).

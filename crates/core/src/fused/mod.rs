@@ -33,6 +33,8 @@ use candle_core::{
 
 pub(crate) mod attention;
 mod embed;
+pub(crate) mod family;
+mod frozen;
 pub(crate) mod gelu;
 pub(crate) mod loss;
 pub(crate) mod norm;
@@ -43,6 +45,8 @@ mod testing;
 
 pub(crate) use attention::attention;
 pub(crate) use embed::embed;
+pub(crate) use family::{rms_norm, rope, silu_mul, RopeTables};
+pub(crate) use frozen::frozen_product;
 pub(crate) use gelu::bias_gelu;
 pub(crate) use loss::cross_entropy;
 pub(crate) use norm::layer_norm;

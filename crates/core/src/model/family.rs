@@ -14,12 +14,16 @@
 //!       convention), key/value heads shared by H / KV query heads
 //! ```
 
+use std::sync::Arc;
+
 use candle_core::{DType, Device, Tensor};
 
-use super::layers::{proj_std, softmax_last, Dims, Norm};
+use super::layers::{proj_std, softmax_last, times, Dims, Norm};
+use super::lora::Adapter;
 use super::params::{Init, ParamBuilder};
 use super::{Arch, ModelConfig};
 use crate::error::Result;
+use crate::fused::{self, RopeTables};
 
 /// The rotary tables: `cos` and `sin` `[ctx, rot]` of angle
 /// `t · base^(−2i / rot)`, each frequency twice (`[f, f]`), computed in
@@ -29,6 +33,9 @@ pub(crate) struct Rope {
     cos: Tensor,
     sin: Tensor,
     rot: usize,
+    /// The same tables on the host, each frequency once, for the fused
+    /// kernel.
+    host: Arc<RopeTables>,
 }
 
 impl Rope {
@@ -44,12 +51,19 @@ impl Rope {
             .map(|i| 1.0 / base.powf((2 * i) as f32 / rot as f32))
             .collect();
         let (mut cos, mut sin) = (Vec::with_capacity(cfg.ctx * rot), Vec::new());
+        let mut host = RopeTables {
+            cos: Vec::with_capacity(cfg.ctx * rot / 2),
+            sin: Vec::with_capacity(cfg.ctx * rot / 2),
+            half: rot / 2,
+        };
         for t in 0..cfg.ctx {
             let angles: Vec<f32> = inv.iter().map(|f| t as f32 * f).collect();
             for _ in 0..2 {
                 cos.extend(angles.iter().map(|a| a.cos()));
                 sin.extend(angles.iter().map(|a| a.sin()));
             }
+            host.cos.extend(angles.iter().map(|a| a.cos()));
+            host.sin.extend(angles.iter().map(|a| a.sin()));
         }
         let table = |v: Vec<f32>| -> Result<Tensor> {
             Ok(Tensor::from_vec(v, (cfg.ctx, rot), device)?.to_dtype(dtype)?)
@@ -58,13 +72,19 @@ impl Rope {
             cos: table(cos)?,
             sin: table(sin)?,
             rot,
+            host: Arc::new(host),
         }))
     }
 
     /// `x` `[N, heads, T, hd]` with its first `rot` dimensions rotated:
-    /// `x·cos + rotate_half(x)·sin`, `rotate_half([a, b]) = [−b, a]`.
-    fn apply(&self, x: &Tensor, t: usize) -> Result<Tensor> {
-        let hd = x.dim(3)?;
+    /// `x·cos + rotate_half(x)·sin`, `rotate_half([a, b]) = [−b, a]`;
+    /// through the fused kernel where `fused`.
+    fn apply(&self, x: &Tensor, t: usize, fused: bool) -> Result<Tensor> {
+        let (n, heads, _, hd) = x.dims4()?;
+        if fused {
+            let flat = x.reshape((n * heads, t, hd))?;
+            return Ok(fused::rope(&flat, &self.host)?.reshape((n, heads, t, hd))?);
+        }
         let (cos, sin) = (self.cos.narrow(0, 0, t)?, self.sin.narrow(0, 0, t)?);
         let r = x.narrow(3, 0, self.rot)?;
         let half = self.rot / 2;
@@ -84,6 +104,7 @@ impl Rope {
 struct Dense {
     w: Tensor,
     b: Option<Tensor>,
+    lora: Option<Adapter>,
 }
 
 impl Dense {
@@ -114,15 +135,20 @@ impl Dense {
         } else {
             None
         };
-        Ok(Self { w, b })
+        let lora = p.adapter(prefix, name, (n_in, n_out))?;
+        Ok(Self { w, b, lora })
     }
 
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        let y = x.matmul(&self.w)?;
-        Ok(match &self.b {
+        let y = times(x, &self.w)?;
+        let y = match &self.b {
             Some(b) => y.broadcast_add(b)?,
             None => y,
-        })
+        };
+        match &self.lora {
+            Some(a) => Ok((y + a.forward(x)?)?),
+            None => Ok(y),
+        }
     }
 }
 
@@ -155,7 +181,13 @@ impl RopeAttention {
     }
 
     /// `[K, B·T, D]` from the normed stream `a` `[K, B·T, D]`.
-    fn forward(&self, a: &Tensor, rope: &Rope, mask: &Tensor, s: Dims) -> Result<Tensor> {
+    fn forward(
+        &self,
+        a: &Tensor,
+        rope: &Rope,
+        mask: &Tensor,
+        (s, fused): (Dims, bool),
+    ) -> Result<Tensor> {
         let (h, kv) = (self.n_head, self.n_kv);
         let hd = a.dim(2)? / h;
         let heads = self
@@ -166,8 +198,8 @@ impl RopeAttention {
         let part = |from: usize, n: usize| -> Result<Tensor> {
             Ok(heads.narrow(1, from, n)?.contiguous()?)
         };
-        let q = rope.apply(&part(0, h)?, s.t)?;
-        let k = rope.apply(&part(h, kv)?, s.t)?;
+        let q = rope.apply(&part(0, h)?, s.t, fused)?;
+        let k = rope.apply(&part(h, kv)?, s.t, fused)?;
         let v = part(h + kv, kv)?;
         // Each key/value head serves H / KV consecutive query heads.
         let (k, v) = if kv < h {
@@ -218,9 +250,12 @@ impl FamilyMlp {
         })
     }
 
-    fn forward(&self, a: &Tensor) -> Result<Tensor> {
+    fn forward(&self, a: &Tensor, fused: bool) -> Result<Tensor> {
         match self {
             FamilyMlp::Gelu { fc, proj } => proj.forward(&fc.forward(a)?.gelu_erf()?),
+            FamilyMlp::SwiGlu { gate, up, down } if fused => {
+                down.forward(&fused::silu_mul(&gate.forward(a)?, &up.forward(a)?)?)
+            }
             FamilyMlp::SwiGlu { gate, up, down } => {
                 down.forward(&(gate.forward(a)?.silu()? * up.forward(a)?)?)
             }
@@ -250,13 +285,45 @@ impl RopeBlock {
         })
     }
 
-    pub fn forward(&self, x: &Tensor, rope: &Rope, mask: &Tensor, s: Dims) -> Result<Tensor> {
-        let attn = self.attn.forward(&self.ln1.forward(x)?, rope, mask, s)?;
+    /// The block's LoRA adapters, by the name of the weight each adapts.
+    pub fn adapters(&self) -> Vec<(&'static str, &Option<Adapter>)> {
+        let mut out = vec![
+            ("attn.w_qkv", &self.attn.qkv.lora),
+            ("attn.w_o", &self.attn.out.lora),
+        ];
+        match &self.mlp {
+            FamilyMlp::Gelu { fc, proj } => {
+                out.extend([("mlp.w_fc", &fc.lora), ("mlp.w_proj", &proj.lora)]);
+            }
+            FamilyMlp::SwiGlu { gate, up, down } => out.extend([
+                ("mlp.w_gate", &gate.lora),
+                ("mlp.w_up", &up.lora),
+                ("mlp.w_down", &down.lora),
+            ]),
+        }
+        out
+    }
+
+    /// The block; `fused`: through the fused kernels (f32 on the CPU:
+    /// the caller checks) where the family has them — RMSNorm, LayerNorm
+    /// with a gain per model, rotary positions and SwiGLU's gate.
+    pub fn forward(
+        &self,
+        x: &Tensor,
+        rope: &Rope,
+        mask: &Tensor,
+        (s, fused): (Dims, bool),
+    ) -> Result<Tensor> {
+        let a = self.ln1.forward_with(x, fused)?;
+        let attn = self.attn.forward(&a, rope, mask, (s, fused))?;
         if self.parallel {
-            let mlp = self.mlp.forward(&self.ln2.forward(x)?)?;
+            let mlp = self.mlp.forward(&self.ln2.forward_with(x, fused)?, fused)?;
             return Ok(((x + attn)? + mlp)?);
         }
         let x = (x + attn)?;
-        Ok((&x + self.mlp.forward(&self.ln2.forward(&x)?)?)?)
+        let mlp = self
+            .mlp
+            .forward(&self.ln2.forward_with(&x, fused)?, fused)?;
+        Ok((&x + mlp)?)
     }
 }

@@ -9,8 +9,9 @@
 //! Block: x + Attention(LayerNorm(x)), then x + Mlp(LayerNorm(x))
 //! ```
 
-use candle_core::{Tensor, D};
+use candle_core::{DType, Tensor, D};
 
+use super::lora::Adapter;
 use super::params::{Init, ParamBuilder};
 use super::{Arch, ModelConfig};
 use crate::error::Result;
@@ -61,11 +62,18 @@ impl Embedding {
     /// `[K, B·T, D]` for token ids `[K, B, T]`.
     pub fn forward(&self, ids: &Tensor, s: Dims) -> Result<Tensor> {
         let (v, d) = (self.wte.dim(1)?, self.wte.dim(2)?);
-        // Model k's rows live at k·V .. (k+1)·V of the flat table.
-        let offsets: Vec<u32> = (0..s.k).map(|i| (i * v) as u32).collect();
+        // Model k's rows live at k·V .. (k+1)·V of the flat table (a
+        // shared table, LoRA's frozen base, has one model's rows).
+        let tables = self.wte.dim(0)?;
+        let offsets: Vec<u32> = (0..s.k)
+            .map(|i| if tables == 1 { 0 } else { (i * v) as u32 })
+            .collect();
         let offsets = Tensor::from_vec(offsets, (s.k, 1, 1), ids.device())?;
         let flat_ids = ids.broadcast_add(&offsets)?.flatten_all()?;
-        let x = self.wte.reshape((s.k * v, d))?.index_select(&flat_ids, 0)?;
+        let x = self
+            .wte
+            .reshape((tables * v, d))?
+            .index_select(&flat_ids, 0)?;
         let Some(wpe) = &self.wpe else {
             return Ok(x.reshape((s.k, s.b * s.t, d))?);
         };
@@ -137,6 +145,8 @@ impl LayerNorm {
 pub(crate) struct Linear {
     pub w: Tensor,
     pub b: Tensor,
+    /// LoRA's adapter, where it adapts this projection.
+    pub lora: Option<Adapter>,
 }
 
 impl Linear {
@@ -165,11 +175,16 @@ impl Linear {
                 Init::Zeros,
                 false,
             )?,
+            lora: p.adapter(prefix, name, (n_in, n_out))?,
         })
     }
 
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        Ok(x.matmul(&self.w)?.broadcast_add(&self.b)?)
+        let y = times(x, &self.w)?.broadcast_add(&self.b)?;
+        match &self.lora {
+            Some(a) => Ok((y + a.forward(x)?)?),
+            None => Ok(y),
+        }
     }
 }
 
@@ -313,6 +328,16 @@ impl Block {
         })
     }
 
+    /// The block's LoRA adapters, by the name of the weight each adapts.
+    pub fn adapters(&self) -> [(&'static str, &Option<Adapter>); 4] {
+        [
+            ("attn.w_qkv", &self.attn.qkv.lora),
+            ("attn.w_o", &self.attn.out.lora),
+            ("mlp.w_fc", &self.mlp.fc.lora),
+            ("mlp.w_proj", &self.mlp.proj.lora),
+        ]
+    }
+
     pub fn forward(&self, x: &Tensor, mask: &Tensor, s: Dims) -> Result<Tensor> {
         let x = self.attn.residual(x, &self.ln1.forward(x)?, mask, s)?;
         self.mlp.residual(&x, &self.ln2.forward(&x)?)
@@ -353,10 +378,10 @@ impl Head {
 
     /// Logits `[K, N, V]` from the residual stream `x` (after `ln_f`).
     fn project(&self, x: &Tensor, embed: &Embedding) -> Result<Tensor> {
-        Ok(match &self.w_head {
-            Some(w) => x.matmul(w)?,
-            None => x.matmul(&embed.wte.transpose(1, 2)?)?,
-        })
+        match &self.w_head {
+            Some(w) => times(x, w),
+            None => times(x, &embed.wte.transpose(1, 2)?),
+        }
     }
 
     pub fn forward(&self, x: &Tensor, embed: &Embedding) -> Result<Tensor> {
@@ -365,6 +390,12 @@ impl Head {
 
     pub fn forward_fused(&self, x: &Tensor, embed: &Embedding) -> Result<Tensor> {
         self.project(&self.ln_f.forward_fused(x)?, embed)
+    }
+
+    /// [`Head::forward`] with the final norm through
+    /// [`Norm::forward_with`].
+    pub fn forward_with(&self, x: &Tensor, embed: &Embedding, fused: bool) -> Result<Tensor> {
+        self.project(&self.ln_f.forward_with(x, fused)?, embed)
     }
 }
 
@@ -398,6 +429,21 @@ impl Norm {
             Norm::Rms(n) => n.forward(x),
         }
     }
+
+    /// Through a fused kernel where `fused` (f32 on the CPU) and it has
+    /// one for this norm: RMSNorm always; LayerNorm with GPT-2's ε and a
+    /// gain per model (not LoRA's shared one). Else composed.
+    pub fn forward_with(&self, x: &Tensor, fused: bool) -> Result<Tensor> {
+        match self {
+            Norm::Rms(n) if fused => Ok(fused::rms_norm(x, &n.g, n.eps)?),
+            Norm::Layer(n)
+                if fused && n.eps as f32 == fused::norm::LN_EPS && n.g.dim(0)? == x.dim(0)? =>
+            {
+                n.forward_fused(x)
+            }
+            _ => self.forward(x),
+        }
+    }
 }
 
 /// Root-mean-square normalisation with a gain (no centring, no bias):
@@ -428,6 +474,27 @@ impl RmsNorm {
         let xn = x.broadcast_div(&(ms + self.eps)?.sqrt()?)?;
         Ok(xn.broadcast_mul(&self.g)?)
     }
+}
+
+/// `x · w` for `x` `[K, N, in]` and `w` `[K, in, out]`, or `w`
+/// `[1, in, out]` shared by the `K` models (LoRA's frozen base): then one
+/// product over all `K · N` rows, and (f32 on the CPU) one whose backward
+/// pass computes no gradient for the weight ([`fused::frozen_product`]).
+pub(crate) fn times(x: &Tensor, w: &Tensor) -> Result<Tensor> {
+    let (k, n, i) = x.dims3()?;
+    let shared = w.dim(0)? == 1;
+    if shared
+        && !w.track_op()
+        && x.device().is_cpu()
+        && (x.dtype(), w.dtype()) == (DType::F32, DType::F32)
+    {
+        return Ok(fused::frozen_product(x, w)?);
+    }
+    if shared && k > 1 {
+        let out = w.dim(2)?;
+        return Ok(x.reshape((1, k * n, i))?.matmul(w)?.reshape((k, n, out))?);
+    }
+    Ok(x.matmul(w)?)
 }
 
 /// Output projections (attention's and the MLP's) start smaller, by

@@ -13,6 +13,7 @@
 mod arch;
 mod family;
 mod layers;
+mod lora;
 mod params;
 
 use candle_core::{DType, Device, Tensor, D};
@@ -26,8 +27,9 @@ pub use arch::{Arch, LlamaConfig, NeoXConfig};
 use family::{Rope, RopeBlock};
 pub(crate) use layers::log_softmax_last;
 use layers::{Block, Dims, Embedding, Head};
-pub use params::Param;
+pub use lora::Lora;
 use params::ParamBuilder;
+pub use params::{Frozen, Param};
 
 /// Shape of the transformer.
 ///
@@ -227,8 +229,12 @@ pub struct Gpt {
     head: Head,
     /// The rotary tables of the rotary families.
     rope: Option<Rope>,
-    /// Every parameter, in the order the layers were built.
+    /// Every trained parameter, in the order the layers were built (under
+    /// LoRA, the adapters).
     params: Vec<Param>,
+    /// Under LoRA, the base's weights, frozen and shared by the ensemble.
+    frozen: Vec<Frozen>,
+    lora: Option<Lora>,
     mask: Tensor,
     kernels: Kernels,
     precision: Precision,
@@ -249,8 +255,8 @@ impl Gpt {
         Self::build(
             cfg,
             ParamBuilder::random(seeds, dtype, device),
-            dtype,
-            device,
+            None,
+            (dtype, device),
         )
     }
 
@@ -258,12 +264,12 @@ impl Gpt {
     fn build(
         cfg: &ModelConfig,
         mut p: ParamBuilder,
-        dtype: DType,
-        device: &Device,
+        lora: Option<&Lora>,
+        (dtype, device): (DType, &Device),
     ) -> Result<Self> {
         let k = p.k();
         let (embed, blocks, head) = Self::layers(cfg, &mut p)?;
-        let (params, problems) = p.finish();
+        let (params, frozen, problems) = p.finish();
         if !problems.is_empty() {
             return Err(Error::WeightsMismatch {
                 model: Box::new(cfg.clone()),
@@ -275,12 +281,7 @@ impl Gpt {
             .map(|i| if i % t > i / t { -1e9 } else { 0.0 })
             .collect();
         let mask = Tensor::from_vec(mask, (t, t), device)?.to_dtype(dtype)?;
-        // The native step and the fused kernels are GPT-2's: the other
-        // families run candle's composed graph.
-        let kernels = match cfg.arch {
-            Arch::Gpt2 => Kernels::auto(dtype, device),
-            _ => Kernels::Composed,
-        };
+        let kernels = Self::kernels_for(cfg, lora.is_some(), Kernels::auto(dtype, device));
         Ok(Self {
             cfg: cfg.clone(),
             k,
@@ -289,6 +290,8 @@ impl Gpt {
             head,
             rope: Rope::new(cfg, dtype, device)?,
             params,
+            frozen,
+            lora: lora.cloned(),
             mask,
             kernels,
             precision: Precision::Fp32,
@@ -349,23 +352,71 @@ impl Gpt {
         Self::build(
             cfg,
             ParamBuilder::weights(weights, k, dtype, device),
-            dtype,
-            device,
+            None,
+            (dtype, device),
+        )
+    }
+
+    /// `seeds.len()` models that adapt the base in `weights` with `lora`
+    /// ([`Lora`]): the base's weights are frozen and held once for the
+    /// whole ensemble; only the adapters train, one pair per adapted
+    /// projection and model. Adapters found in `weights` (as
+    /// [`crate::Checkpoint::save`] writes them for a LoRA model) are
+    /// loaded; the others start from model `k`'s seed (`A` normal, `B`
+    /// zero, so that every model starts as the base).
+    ///
+    /// # Errors
+    /// As [`Gpt::from_weights`]; [`Error::InvalidSetting`] and
+    /// [`Error::LoraTarget`] for bad LoRA settings.
+    pub fn from_weights_lora(
+        cfg: &ModelConfig,
+        weights: &candle_nn::VarBuilder<'_>,
+        lora: &Lora,
+        seeds: &[u64],
+        dtype: DType,
+        device: &Device,
+    ) -> Result<Self> {
+        cfg.check()?;
+        lora.check(cfg)?;
+        if seeds.is_empty() {
+            return Err(Error::EmptyEnsemble);
+        }
+        Self::build(
+            cfg,
+            ParamBuilder::lora(weights, lora, seeds, dtype, device),
+            Some(lora),
+            (dtype, device),
         )
     }
 
     /// Use `kernels`. [`Kernels::Native`] is the default on the CPU in f32,
     /// and [`Kernels::Fused`] can be asked for there too; asking for either
     /// elsewhere keeps the composition, since they exist for that case only.
+    /// The native step and the fused blocks are GPT-2's full training: the
+    /// other families and LoRA take [`Kernels::Fused`] for either, candle's
+    /// graph with the fused kernels they can use (the loss's
+    /// cross-entropy).
     pub fn with_kernels(mut self, kernels: Kernels) -> Self {
         let device = self.mask.device().clone();
-        let cpu_f32 =
-            Kernels::auto(self.mask.dtype(), &device) == Kernels::Native && self.cfg.arch.is_gpt2();
-        self.kernels = match kernels {
-            Kernels::Native | Kernels::Fused if cpu_f32 => kernels,
-            _ => Kernels::Composed,
-        };
+        let cpu_f32 = Kernels::auto(self.mask.dtype(), &device) == Kernels::Native;
+        let asked = if cpu_f32 { kernels } else { Kernels::Composed };
+        self.kernels = Self::kernels_for(&self.cfg, self.lora.is_some(), asked);
         self
+    }
+
+    /// `asked` where a model of shape `cfg` (with LoRA or not) has it, else
+    /// the nearest it has.
+    fn kernels_for(cfg: &ModelConfig, lora: bool, asked: Kernels) -> Kernels {
+        match asked {
+            Kernels::Native | Kernels::Fused if !cfg.arch.is_gpt2() || lora => Kernels::Fused,
+            k => k,
+        }
+    }
+
+    /// Whether the blocks run through the fused kernels: GPT-2's full
+    /// training only.
+    fn fused_blocks(&self) -> bool {
+        self.kernels.fused() && matches!(self.blocks, Blocks::Gpt2(_)) && self.lora.is_none()
     }
 
     /// The kernels in use.
@@ -407,9 +458,85 @@ impl Gpt {
         self.k
     }
 
-    /// All parameters, in a fixed order.
+    /// All trained parameters, in a fixed order (under LoRA, the
+    /// adapters).
     pub fn params(&self) -> &[Param] {
         &self.params
+    }
+
+    /// Under LoRA, the frozen base's weights (each `[1, ...]`, shared by
+    /// the ensemble); empty otherwise.
+    pub fn frozen(&self) -> &[Frozen] {
+        &self.frozen
+    }
+
+    /// The LoRA settings, for a model that adapts a base.
+    pub fn lora(&self) -> Option<&Lora> {
+        self.lora.as_ref()
+    }
+
+    /// Model `k`'s full weights, in the order of [`Gpt::param_names`]:
+    /// its parameters, or under LoRA the base's weights with the model's
+    /// updates `(α / r) · A · B` added (f32, on the CPU; names and GPT-2
+    /// names as [`Param`]'s).
+    ///
+    /// # Errors
+    /// [`Error::NoSuchMember`] for `k` out of range; candle errors.
+    pub fn member_weights(&self, k: usize) -> Result<Vec<(String, Option<String>, Tensor)>> {
+        if k >= self.k {
+            return Err(Error::NoSuchMember { k, n: self.k });
+        }
+        let host =
+            |t: Tensor| -> Result<Tensor> { Ok(t.to_dtype(DType::F32)?.to_device(&Device::Cpu)?) };
+        if self.lora.is_none() {
+            return self
+                .params
+                .iter()
+                .map(|p| {
+                    let t = host(p.var.as_tensor().get(k)?)?;
+                    Ok((p.name.clone(), p.gpt2_name.clone(), t))
+                })
+                .collect();
+        }
+        let deltas = self.adapter_deltas(k)?;
+        self.frozen
+            .iter()
+            .map(|f| {
+                let mut t = host(f.tensor.get(0)?)?;
+                if let Some(d) = deltas.get(f.name.as_str()) {
+                    t = (t + host(d.clone())?)?;
+                }
+                Ok((f.name.clone(), f.gpt2_name.clone(), t))
+            })
+            .collect()
+    }
+
+    /// Model `k`'s LoRA updates, by the name of the weight each adapts.
+    fn adapter_deltas(&self, k: usize) -> Result<std::collections::HashMap<String, Tensor>> {
+        let mut out = std::collections::HashMap::new();
+        let mut each = |name: String, a: &Option<lora::Adapter>| -> Result<()> {
+            if let Some(a) = a {
+                out.insert(name, a.delta(k)?);
+            }
+            Ok(())
+        };
+        match &self.blocks {
+            Blocks::Gpt2(blocks) => {
+                for (l, b) in blocks.iter().enumerate() {
+                    for (name, a) in b.adapters() {
+                        each(format!("h.{l}.{name}"), a)?;
+                    }
+                }
+            }
+            Blocks::Rope(blocks) => {
+                for (l, b) in blocks.iter().enumerate() {
+                    for (name, a) in b.adapters() {
+                        each(format!("h.{l}.{name}"), a)?;
+                    }
+                }
+            }
+        }
+        Ok(out)
     }
 
     /// Logits `[K, B·T, V]` for token ids `[K, B, T]` (`T ≤ ctx`).
@@ -426,7 +553,7 @@ impl Gpt {
                 ctx: cfg.ctx,
             });
         }
-        if self.kernels.fused() {
+        if self.fused_blocks() {
             return self.forward_fused(ids, t);
         }
         let s = Dims { k, b, t };
@@ -438,9 +565,11 @@ impl Gpt {
                 }
             }
             (Blocks::Rope(blocks), Some(rope)) => {
+                let fused = self.kernels.fused();
                 for block in blocks {
-                    x = block.forward(&x, rope, &self.mask, s)?;
+                    x = block.forward(&x, rope, &self.mask, (s, fused))?;
                 }
+                return self.head.forward_with(&x, &self.embed, fused);
             }
             (Blocks::Rope(_), None) => {
                 return Err(Error::NativeLayout(
