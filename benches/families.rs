@@ -19,14 +19,12 @@
 
 mod common;
 
-use std::time::Instant;
-
 use anyhow::Result;
 use cfmem::engine::{
     Arch, ByteTokenizer, Checkpoint, Corpus, DType, Device, Ensemble, Gpt, LoadConfig, Lora,
     ModelConfig, ModelJob, NeoXConfig, Subset, TokenizedCorpus, TrainConfig,
 };
-use common::peak_gflops;
+use common::{peak_gflops, steady_rate};
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -110,7 +108,7 @@ fn main() -> Result<()> {
             if adapters.is_some() {
                 ensemble = ensemble.init(&base);
             }
-            let tps = pool.install(|| steady_rate(&ensemble, batch, model.ctx))?;
+            let tps = pool.install(|| steady_rate(&ensemble, batch))?.0;
             let passes = if adapters.is_some() { 2.0 } else { 3.0 };
             let flops = model.train_flops_per_token() / 3.0 * passes;
             let frac = tps * flops / (peak * 1e9);
@@ -125,28 +123,4 @@ fn main() -> Result<()> {
         }
     }
     Ok(())
-}
-
-/// Steps left out of the timing, as the peer leaves out its warm-up steps.
-const WARM_UP_STEPS: usize = 2;
-
-/// Tokens/s of `ensemble`'s training over the steps after the warm-up.
-fn steady_rate(ensemble: &Ensemble<'_>, batch: usize, ctx: usize) -> Result<f64> {
-    let mut start = None;
-    let mut hook = |step: usize, _total: usize| {
-        if step == WARM_UP_STEPS {
-            start = Some(Instant::now());
-        }
-    };
-    let trained = ensemble.train(Some(&mut hook))?;
-    let secs = start
-        .ok_or_else(|| anyhow::anyhow!("fewer than {WARM_UP_STEPS} steps"))?
-        .elapsed()
-        .as_secs_f64();
-    let tokens = trained.stats[0].tokens - (WARM_UP_STEPS * batch * ctx) as u64;
-    eprintln!(
-        "timed {} steps in {secs:.2} s",
-        trained.stats[0].steps - WARM_UP_STEPS
-    );
-    Ok(tokens as f64 / secs)
 }

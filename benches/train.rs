@@ -20,10 +20,10 @@ use std::time::Instant;
 
 use anyhow::Result;
 use cfmem::engine::{
-    evaluate, ByteTokenizer, Corpus, Device, Ensemble, Gpt, LoadConfig, ModelConfig, ModelJob,
-    Precision, Subset, Tensor, TokenizedCorpus, TrainConfig, Trained,
+    evaluate, ByteTokenizer, Corpus, Device, Ensemble, LoadConfig, ModelConfig, ModelJob,
+    Precision, Subset, Tensor, TokenizedCorpus, TrainConfig,
 };
-use common::peak_gflops;
+use common::{peak_gflops, steady_rate};
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -195,34 +195,6 @@ fn main() -> Result<()> {
         }
     }
     Ok(())
-}
-
-/// Steps left out of the timing, as the peers leave out their warm-up steps:
-/// the first steps fault in the memory that later steps reuse.
-const WARM_UP_STEPS: usize = 2;
-
-/// Train `ensemble` and return its tokens/s over the steps after the warm-up
-/// (every step trains `batch` full windows per model), with the model.
-fn steady_rate(ensemble: &Ensemble<'_>, batch: usize) -> Result<(f64, Gpt)> {
-    let mut start = None;
-    let mut hook = |step: usize, _total: usize| {
-        if step == WARM_UP_STEPS {
-            start = Some(Instant::now());
-        }
-    };
-    let Trained { model, stats } = ensemble.train(Some(&mut hook))?;
-    let secs = start
-        .ok_or_else(|| anyhow::anyhow!("fewer than {WARM_UP_STEPS} steps"))?
-        .elapsed()
-        .as_secs_f64();
-    eprintln!(
-        "timed {} steps in {secs:.2} s",
-        stats[0].steps - WARM_UP_STEPS
-    );
-    let cfg = model.config();
-    let warm_up_tokens = (WARM_UP_STEPS * batch * cfg.ctx * stats.len()) as u64;
-    let tokens: u64 = stats.iter().map(|s| s.tokens).sum::<u64>() - warm_up_tokens;
-    Ok((tokens as f64 / secs, model))
 }
 
 /// `CFMEM_BENCH_PRODUCTS=1`: GFLOP/s of each matrix product a training step

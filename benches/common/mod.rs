@@ -5,7 +5,7 @@
 use std::time::Instant;
 
 use anyhow::Result;
-use cfmem::engine::{Device, Tensor};
+use cfmem::engine::{Device, Ensemble, Gpt, Tensor, Trained};
 
 /// GFLOP/s of the best of a few 2048³ f32 matrix products on `threads` threads.
 pub fn peak_gflops(threads: usize) -> Result<f64> {
@@ -74,4 +74,32 @@ pub fn full_windows(data: &cfmem::engine::TokenizedCorpus, ctx: usize) -> (Vec<u
         .map(|d| data.windows(d).len())
         .sum();
     (full, per_epoch)
+}
+
+/// Steps left out of the timing, as the peers leave out their warm-up steps:
+/// the first steps fault in the memory that later steps reuse.
+pub const WARM_UP_STEPS: usize = 2;
+
+/// Train `ensemble` and return its tokens/s over the steps after the warm-up
+/// (every step trains `batch` full windows per model), with the model.
+pub fn steady_rate(ensemble: &Ensemble<'_>, batch: usize) -> Result<(f64, Gpt)> {
+    let mut start = None;
+    let mut hook = |step: usize, _total: usize| {
+        if step == WARM_UP_STEPS {
+            start = Some(Instant::now());
+        }
+    };
+    let Trained { model, stats } = ensemble.train(Some(&mut hook))?;
+    let secs = start
+        .ok_or_else(|| anyhow::anyhow!("fewer than {WARM_UP_STEPS} steps"))?
+        .elapsed()
+        .as_secs_f64();
+    eprintln!(
+        "timed {} steps in {secs:.2} s",
+        stats[0].steps - WARM_UP_STEPS
+    );
+    let cfg = model.config();
+    let warm_up_tokens = (WARM_UP_STEPS * batch * cfg.ctx * stats.len()) as u64;
+    let tokens: u64 = stats.iter().map(|s| s.tokens).sum::<u64>() - warm_up_tokens;
+    Ok((tokens as f64 / secs, model))
 }

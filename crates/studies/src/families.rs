@@ -6,12 +6,12 @@
 use std::path::Path;
 use std::time::Instant;
 
-use cfmem::analysis::{report, MeanCi, Metric, Report, ReportConfig};
-use cfmem::engine::{kind_of, Arch, Corpus, Lora, ModelConfig, TrainConfig};
+use cfmem::analysis::{report, MeanCi, Metric, ReportConfig};
+use cfmem::engine::{Arch, Corpus, Lora, ModelConfig, TrainConfig};
 use cfmem::sched::{run, Experiment, Observer, OnChange, Pretrained, RunConfig};
 
 use crate::finetune::base_model;
-use crate::{BaseScale, Result, Scale};
+use crate::{of_kind, BaseScale, Result, Scale};
 
 /// The families compared, by the names `--arch` takes.
 pub const FAMILIES: [&str; 3] = ["gpt2", "gpt_neox", "llama"];
@@ -135,7 +135,9 @@ pub fn model_families(
                     .then(|| MeanCi::over(&acc, &exp, &controls))
                     .transpose()?,
                 natural_out: MeanCi::side_over(&acc, &exp, &of_kind(&acc, "documents"), false)?,
-                trained_params: trained_params(&exp.manifest().model, adapters.as_ref()),
+                trained_params: adapters
+                    .as_ref()
+                    .map_or(model.n_params(), |l| l.n_params(&model)),
                 seconds_per_model: (!summary.trained.is_empty())
                     .then(|| seconds / summary.trained.len() as f64),
             });
@@ -151,18 +153,4 @@ pub fn model_families(
         arms,
         lora_minus_full: diffs,
     })
-}
-
-/// The indices of `rep`'s documents of kind `kind` ([`kind_of`]).
-fn of_kind(rep: &Report, kind: &str) -> Vec<usize> {
-    rep.docs
-        .iter()
-        .filter(|d| kind_of(&d.id) == kind)
-        .map(|d| d.index)
-        .collect()
-}
-
-/// Parameters a model trains: all of them, or LoRA's adapters.
-pub fn trained_params(model: &ModelConfig, lora: Option<&Lora>) -> usize {
-    lora.map_or(model.n_params(), |l| l.n_params(model))
 }

@@ -34,9 +34,7 @@ mod text;
 pub use cfmem::analysis::{Difference, MeanCi};
 pub use convergence::{convergence, split_half, ConvergenceStudy, Crossing, CurvePoint};
 pub use duplicates::{near_duplicates, NearDuplicates};
-pub use families::{
-    family_model, model_families, trained_params, FamiliesStudy, MethodArm, FAMILIES,
-};
+pub use families::{family_model, model_families, FamiliesStudy, MethodArm, FAMILIES};
 pub use finetune::{fine_tuning_corpus, finetune, Arm, BaseScale, FinetuneStudy, KindSummary};
 pub use influence::{influence, InfluenceStudy, QueryTop, RankedUnit};
 pub use precision::{precision_study, PrecisionArm, PrecisionStudy};
@@ -159,6 +157,17 @@ fn indices(rep: &cfmem::analysis::Report, prefix: &str) -> Vec<usize> {
     rep.docs
         .iter()
         .filter(|d| d.id.starts_with(prefix))
+        .map(|d| d.index)
+        .collect()
+}
+
+/// The indices of `rep`'s documents of kind `kind`
+/// ([`cfmem::engine::kind_of`]: `"documents"`, `"random canaries"` or
+/// `"controls"`).
+fn of_kind(rep: &cfmem::analysis::Report, kind: &str) -> Vec<usize> {
+    rep.docs
+        .iter()
+        .filter(|d| cfmem::engine::kind_of(&d.id) == kind)
         .map(|d| d.index)
         .collect()
 }

@@ -3,11 +3,13 @@
 
 use std::path::PathBuf;
 
+use cfmem_core::{Arch, Lora};
 use clap::{Args, Parser, Subcommand};
 
 mod canaries;
 mod compare;
 mod pretrain;
+mod recipe;
 mod report;
 mod run;
 
@@ -47,6 +49,17 @@ pub struct StatusArgs {
     /// Show progress per shard for this many shards [default: as recorded by sharded runs].
     #[arg(long)]
     pub shards: Option<usize>,
+}
+
+/// LoRA's `RANK[:ALPHA]`.
+pub fn parse_lora(s: &str) -> std::result::Result<Lora, String> {
+    Lora::parse(s).map_err(|e| e.to_string())
+}
+
+/// A model family by name (`gpt2`, `gpt_neox`, `llama`).
+pub fn parse_arch(s: &str) -> std::result::Result<Arch, String> {
+    Arch::by_name(s)
+        .ok_or_else(|| format!("unknown family {s:?} (expected gpt2, gpt_neox or llama)"))
 }
 
 /// The command-line reference page (`docs/src/reference/cli.md`),

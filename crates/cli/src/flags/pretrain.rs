@@ -20,7 +20,7 @@ pub struct PretrainArgs {
     #[arg(long, default_value = "tiny")]
     preset: String,
     /// Model family, with the preset's widths: gpt2, gpt_neox or llama (as for `cfmem run --arch`); a family other than GPT-2 is written beside the model (OUT_STEM.config.json), so that `cfmem run --init` takes it.
-    #[arg(long, default_value = "gpt2", value_parser = super::run::parse_arch)]
+    #[arg(long, default_value = "gpt2", value_parser = super::parse_arch)]
     arch: Arch,
     /// Epochs over the corpus.
     #[arg(long, default_value_t = 16)]

@@ -3,12 +3,10 @@
 use std::path::PathBuf;
 
 use super::canaries::CanarySpec;
-use anyhow::{bail, Context, Result};
+use super::recipe::RecipeArgs;
+use anyhow::{bail, Result};
 use cfmem_analysis::DesignKind;
-use cfmem_core::{
-    Arch, Corpus, DeviceChoice, ExtractionConfig, LoadConfig, Lora, ModelConfig, Precision,
-    TokenizerSpec,
-};
+use cfmem_core::{Corpus, DeviceChoice, ExtractionConfig, LoadConfig, TokenizerSpec};
 use cfmem_sched::{
     Experiment, ExperimentBuilder, RunConfig, Seeding, Shard, UnitSpec, GPU_ENSEMBLE,
 };
@@ -78,30 +76,8 @@ pub struct RunArgs {
     /// Plant N random canaries ("The secret code is " and a secret of FORMAT: hex32, the default, 128 bits; or digitsK, hexK), each COPIES times [default: 1], in the corpus given with --corpus, and rank each among candidate secrets of its format under every model (runs/model-N.xps; all secrets when there are at most 2,000, else 2,000 drawn), for the exposure of Carlini et al. 2019 in `cfmem report`. A canary's copies share a group and are removed together (--units group, unless near-dup is asked). Part of the experiment's settings.
     #[arg(long, value_name = "N[:FORMAT[:COPIES]]")]
     canaries: Option<CanarySpec>,
-    /// Model preset: tiny or small [default: tiny].
-    #[arg(long)]
-    preset: Option<String>,
-    /// Model family, with the preset's widths: gpt2, gpt_neox (Pythia's settings: rotary on a quarter of each head, parallel residual) or llama (RMSNorm, SwiGLU, rotary, 2 key/value heads) [default: gpt2]. bf16 products and the native CPU step are GPT-2's; the other families train through candle's graph.
-    #[arg(long, value_parser = parse_arch)]
-    arch: Option<Arch>,
-    /// Epochs over each model's subset [default: 64].
-    #[arg(long)]
-    epochs: Option<usize>,
-    /// Windows per training batch [default: 16].
-    #[arg(long)]
-    batch_size: Option<usize>,
-    /// Peak learning rate [default: 3e-3].
-    #[arg(long)]
-    lr: Option<f64>,
-    /// The matrix products' arithmetic: fp32, or bf16 (bf16 operands, exact products, fp32 sums; master weights, AdamW, norms, softmax and loss stay fp32), on the CPU's AVX512-BF16 units, or emulated bit for bit where the CPU has none (several times slower) [default: fp32]. Part of the experiment's settings.
-    #[arg(long)]
-    precision: Option<Precision>,
-    /// Fine-tune LoRA adapters of the --init checkpoint instead of every parameter: rank RANK, the update scaled by ALPHA / RANK [default ALPHA: 2 × RANK]. The base's weights are frozen and held once for all the models of an ensemble; each model trains its own adapters (B starts at zero, A from the model's seed), and --save-models keeps the adapters only. Part of the experiment's settings.
-    #[arg(long, value_name = "RANK[:ALPHA]", value_parser = parse_lora)]
-    lora: Option<Lora>,
-    /// The projections LoRA adapts, comma-separated: qkv and o (attention), fc and proj (the GPT-2 and GPT-NeoX MLP), gate, up and down (the Llama MLP), or the groups attn and mlp [default: every attention and MLP projection].
-    #[arg(long, value_name = "LIST", value_delimiter = ',', requires = "lora")]
-    lora_targets: Option<Vec<String>>,
+    #[command(flatten)]
+    recipe: RecipeArgs,
     /// Models (or ensembles) trained at once [default: number of cores; 1 with --device cuda].
     #[arg(long)]
     jobs: Option<usize>,
@@ -255,34 +231,7 @@ impl RunArgs {
         }
         // Flags that change part of a config apply to the stored one.
         let stored = if self.fresh { None } else { b.manifest().ok() };
-        if self.preset.is_some() || self.arch.is_some() {
-            let mut model = match &self.preset {
-                Some(p) => ModelConfig::preset(p)
-                    .with_context(|| format!("unknown preset {p:?} (expected tiny or small)"))?,
-                None => stored.as_ref().map(|m| m.model.clone()).unwrap_or_default(),
-            };
-            if let Some(a) = &self.arch {
-                model.arch = a.clone();
-            }
-            b = b.model(model);
-        }
-        if self.epochs.is_some()
-            || self.batch_size.is_some()
-            || self.lr.is_some()
-            || self.precision.is_some()
-            || self.lora.is_some()
-        {
-            let mut t = stored.as_ref().map(|m| m.train.clone()).unwrap_or_default();
-            t.epochs = self.epochs.unwrap_or(t.epochs);
-            t.batch_size = self.batch_size.unwrap_or(t.batch_size);
-            t.lr = self.lr.unwrap_or(t.lr);
-            t.precision = self.precision.unwrap_or(t.precision);
-            if let Some(mut lora) = self.lora.clone() {
-                lora.targets = self.lora_targets.clone().unwrap_or_default();
-                t.lora = Some(lora);
-            }
-            b = b.train(t);
-        }
+        b = self.recipe.apply(b, stored.as_ref())?;
         if let Some(d) = self.design() {
             b = b.design(d);
         }
@@ -353,15 +302,4 @@ impl RunArgs {
             ..d
         }
     }
-}
-
-/// LoRA's `RANK[:ALPHA]`.
-pub fn parse_lora(s: &str) -> std::result::Result<Lora, String> {
-    Lora::parse(s).map_err(|e| e.to_string())
-}
-
-/// A model family by name (`gpt2`, `gpt_neox`, `llama`).
-pub fn parse_arch(s: &str) -> std::result::Result<Arch, String> {
-    Arch::by_name(s)
-        .ok_or_else(|| format!("unknown family {s:?} (expected gpt2, gpt_neox or llama)"))
 }

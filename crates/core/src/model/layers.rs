@@ -329,8 +329,8 @@ impl Block {
     }
 
     /// The block's LoRA adapters, by the name of the weight each adapts.
-    pub fn adapters(&self) -> [(&'static str, &Option<Adapter>); 4] {
-        [
+    pub fn adapters(&self) -> Vec<(&'static str, &Option<Adapter>)> {
+        vec![
             ("attn.w_qkv", &self.attn.qkv.lora),
             ("attn.w_o", &self.attn.out.lora),
             ("mlp.w_fc", &self.mlp.fc.lora),
@@ -384,15 +384,7 @@ impl Head {
         }
     }
 
-    pub fn forward(&self, x: &Tensor, embed: &Embedding) -> Result<Tensor> {
-        self.project(&self.ln_f.forward(x)?, embed)
-    }
-
-    pub fn forward_fused(&self, x: &Tensor, embed: &Embedding) -> Result<Tensor> {
-        self.project(&self.ln_f.forward_fused(x)?, embed)
-    }
-
-    /// [`Head::forward`] with the final norm through
+    /// Logits from the stream after the final norm, through
     /// [`Norm::forward_with`].
     pub fn forward_with(&self, x: &Tensor, embed: &Embedding, fused: bool) -> Result<Tensor> {
         self.project(&self.ln_f.forward_with(x, fused)?, embed)
@@ -422,23 +414,14 @@ impl Norm {
         }
     }
 
-    /// Through the fused kernel (LayerNorm; the fused paths are GPT-2's).
-    pub fn forward_fused(&self, x: &Tensor) -> Result<Tensor> {
-        match self {
-            Norm::Layer(n) => n.forward_fused(x),
-            Norm::Rms(n) => n.forward(x),
-        }
-    }
-
     /// Through a fused kernel where `fused` (f32 on the CPU) and it has
     /// one for this norm: RMSNorm always; LayerNorm with GPT-2's ε and a
-    /// gain per model (not LoRA's shared one). Else composed.
+    /// trained gain per model (not LoRA's frozen, shared one, whose
+    /// gradient the kernel would compute for nothing). Else composed.
     pub fn forward_with(&self, x: &Tensor, fused: bool) -> Result<Tensor> {
         match self {
             Norm::Rms(n) if fused => Ok(fused::rms_norm(x, &n.g, n.eps)?),
-            Norm::Layer(n)
-                if fused && n.eps as f32 == fused::norm::LN_EPS && n.g.dim(0)? == x.dim(0)? =>
-            {
+            Norm::Layer(n) if fused && n.eps as f32 == fused::norm::LN_EPS && n.g.track_op() => {
                 n.forward_fused(x)
             }
             _ => self.forward(x),

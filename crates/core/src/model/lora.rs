@@ -12,10 +12,13 @@
 //! models of an ensemble and gets no gradient; only the adapters carry the
 //! ensemble axis and train.
 
-use candle_core::Tensor;
+use std::collections::HashMap;
+
+use candle_core::{DType, Device, Tensor};
 use serde::{Deserialize, Serialize};
 
-use super::{Arch, ModelConfig};
+use super::params::{Frozen, ParamBuilder};
+use super::{Arch, Gpt, ModelConfig};
 use crate::error::{Error, Result};
 
 /// Which projections get adapters, and their rank and scale.
@@ -184,5 +187,101 @@ impl Adapter {
     /// Model `k`'s update `(α / r) · A_k · B_k` `[in, out]`.
     pub fn delta(&self, k: usize) -> Result<Tensor> {
         Ok((self.a.get(k)?.matmul(&self.b.get(k)?)? * self.scale)?)
+    }
+}
+
+/// A model's LoRA side: built over a base, its frozen weights, and its
+/// full weights with the updates merged.
+impl Gpt {
+    /// `seeds.len()` models that adapt the base in `weights` with `lora`
+    /// ([`Lora`]): the base's weights are frozen and held once for the
+    /// whole ensemble; only the adapters train, one pair per adapted
+    /// projection and model. Adapters found in `weights` (as
+    /// [`crate::Checkpoint::save`] writes them for a LoRA model) are
+    /// loaded; the others start from model `k`'s seed (`A` normal, `B`
+    /// zero, so that every model starts as the base).
+    ///
+    /// # Errors
+    /// As [`Gpt::from_weights`]; [`Error::InvalidSetting`] and
+    /// [`Error::LoraTarget`] for bad LoRA settings.
+    pub fn from_weights_lora(
+        cfg: &ModelConfig,
+        weights: &candle_nn::VarBuilder<'_>,
+        lora: &Lora,
+        seeds: &[u64],
+        dtype: DType,
+        device: &Device,
+    ) -> Result<Self> {
+        cfg.check()?;
+        lora.check(cfg)?;
+        if seeds.is_empty() {
+            return Err(Error::EmptyEnsemble);
+        }
+        Self::build(
+            cfg,
+            ParamBuilder::lora(weights, lora, seeds, dtype, device),
+            Some(lora),
+            (dtype, device),
+        )
+    }
+
+    /// Under LoRA, the frozen base's weights (each `[1, ...]`, shared by
+    /// the ensemble); empty otherwise.
+    pub fn frozen(&self) -> &[Frozen] {
+        &self.frozen
+    }
+
+    /// The LoRA settings, for a model that adapts a base.
+    pub fn lora(&self) -> Option<&Lora> {
+        self.lora.as_ref()
+    }
+
+    /// Model `k`'s full weights, in the order of [`Gpt::param_names`]:
+    /// its parameters, or under LoRA the base's weights with the model's
+    /// updates `(α / r) · A · B` added (f32, on the CPU; names and GPT-2
+    /// names as [`Param`]'s).
+    ///
+    /// # Errors
+    /// [`Error::NoSuchMember`] for `k` out of range; candle errors.
+    pub fn member_weights(&self, k: usize) -> Result<Vec<(String, Option<String>, Tensor)>> {
+        if k >= self.k {
+            return Err(Error::NoSuchMember { k, n: self.k });
+        }
+        let host =
+            |t: Tensor| -> Result<Tensor> { Ok(t.to_dtype(DType::F32)?.to_device(&Device::Cpu)?) };
+        if self.lora.is_none() {
+            return self
+                .params
+                .iter()
+                .map(|p| {
+                    let t = host(p.var.as_tensor().get(k)?)?;
+                    Ok((p.name.clone(), p.gpt2_name.clone(), t))
+                })
+                .collect();
+        }
+        let deltas = self.adapter_deltas(k)?;
+        self.frozen
+            .iter()
+            .map(|f| {
+                let mut t = host(f.tensor.get(0)?)?;
+                if let Some(d) = deltas.get(f.name.as_str()) {
+                    t = (t + host(d.clone())?)?;
+                }
+                Ok((f.name.clone(), f.gpt2_name.clone(), t))
+            })
+            .collect()
+    }
+
+    /// Model `k`'s LoRA updates, by the name of the weight each adapts.
+    fn adapter_deltas(&self, k: usize) -> Result<HashMap<String, Tensor>> {
+        let mut out = HashMap::new();
+        for (l, block) in self.blocks.adapters().into_iter().enumerate() {
+            for (name, adapter) in block {
+                if let Some(a) = adapter {
+                    out.insert(format!("h.{l}.{name}"), a.delta(k)?);
+                }
+            }
+        }
+        Ok(out)
     }
 }

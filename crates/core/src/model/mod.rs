@@ -357,38 +357,6 @@ impl Gpt {
         )
     }
 
-    /// `seeds.len()` models that adapt the base in `weights` with `lora`
-    /// ([`Lora`]): the base's weights are frozen and held once for the
-    /// whole ensemble; only the adapters train, one pair per adapted
-    /// projection and model. Adapters found in `weights` (as
-    /// [`crate::Checkpoint::save`] writes them for a LoRA model) are
-    /// loaded; the others start from model `k`'s seed (`A` normal, `B`
-    /// zero, so that every model starts as the base).
-    ///
-    /// # Errors
-    /// As [`Gpt::from_weights`]; [`Error::InvalidSetting`] and
-    /// [`Error::LoraTarget`] for bad LoRA settings.
-    pub fn from_weights_lora(
-        cfg: &ModelConfig,
-        weights: &candle_nn::VarBuilder<'_>,
-        lora: &Lora,
-        seeds: &[u64],
-        dtype: DType,
-        device: &Device,
-    ) -> Result<Self> {
-        cfg.check()?;
-        lora.check(cfg)?;
-        if seeds.is_empty() {
-            return Err(Error::EmptyEnsemble);
-        }
-        Self::build(
-            cfg,
-            ParamBuilder::lora(weights, lora, seeds, dtype, device),
-            Some(lora),
-            (dtype, device),
-        )
-    }
-
     /// Use `kernels`. [`Kernels::Native`] is the default on the CPU in f32,
     /// and [`Kernels::Fused`] can be asked for there too; asking for either
     /// elsewhere keeps the composition, since they exist for that case only.
@@ -464,81 +432,6 @@ impl Gpt {
         &self.params
     }
 
-    /// Under LoRA, the frozen base's weights (each `[1, ...]`, shared by
-    /// the ensemble); empty otherwise.
-    pub fn frozen(&self) -> &[Frozen] {
-        &self.frozen
-    }
-
-    /// The LoRA settings, for a model that adapts a base.
-    pub fn lora(&self) -> Option<&Lora> {
-        self.lora.as_ref()
-    }
-
-    /// Model `k`'s full weights, in the order of [`Gpt::param_names`]:
-    /// its parameters, or under LoRA the base's weights with the model's
-    /// updates `(α / r) · A · B` added (f32, on the CPU; names and GPT-2
-    /// names as [`Param`]'s).
-    ///
-    /// # Errors
-    /// [`Error::NoSuchMember`] for `k` out of range; candle errors.
-    pub fn member_weights(&self, k: usize) -> Result<Vec<(String, Option<String>, Tensor)>> {
-        if k >= self.k {
-            return Err(Error::NoSuchMember { k, n: self.k });
-        }
-        let host =
-            |t: Tensor| -> Result<Tensor> { Ok(t.to_dtype(DType::F32)?.to_device(&Device::Cpu)?) };
-        if self.lora.is_none() {
-            return self
-                .params
-                .iter()
-                .map(|p| {
-                    let t = host(p.var.as_tensor().get(k)?)?;
-                    Ok((p.name.clone(), p.gpt2_name.clone(), t))
-                })
-                .collect();
-        }
-        let deltas = self.adapter_deltas(k)?;
-        self.frozen
-            .iter()
-            .map(|f| {
-                let mut t = host(f.tensor.get(0)?)?;
-                if let Some(d) = deltas.get(f.name.as_str()) {
-                    t = (t + host(d.clone())?)?;
-                }
-                Ok((f.name.clone(), f.gpt2_name.clone(), t))
-            })
-            .collect()
-    }
-
-    /// Model `k`'s LoRA updates, by the name of the weight each adapts.
-    fn adapter_deltas(&self, k: usize) -> Result<std::collections::HashMap<String, Tensor>> {
-        let mut out = std::collections::HashMap::new();
-        let mut each = |name: String, a: &Option<lora::Adapter>| -> Result<()> {
-            if let Some(a) = a {
-                out.insert(name, a.delta(k)?);
-            }
-            Ok(())
-        };
-        match &self.blocks {
-            Blocks::Gpt2(blocks) => {
-                for (l, b) in blocks.iter().enumerate() {
-                    for (name, a) in b.adapters() {
-                        each(format!("h.{l}.{name}"), a)?;
-                    }
-                }
-            }
-            Blocks::Rope(blocks) => {
-                for (l, b) in blocks.iter().enumerate() {
-                    for (name, a) in b.adapters() {
-                        each(format!("h.{l}.{name}"), a)?;
-                    }
-                }
-            }
-        }
-        Ok(out)
-    }
-
     /// Logits `[K, B·T, V]` for token ids `[K, B, T]` (`T ≤ ctx`).
     ///
     /// # Errors
@@ -557,6 +450,9 @@ impl Gpt {
             return self.forward_fused(ids, t);
         }
         let s = Dims { k, b, t };
+        // The fused kernels a family or LoRA can use (the fused blocks
+        // returned above).
+        let fused = self.kernels.fused();
         let mut x = self.embed.forward(ids, s)?;
         match (&self.blocks, &self.rope) {
             (Blocks::Gpt2(blocks), _) => {
@@ -565,11 +461,9 @@ impl Gpt {
                 }
             }
             (Blocks::Rope(blocks), Some(rope)) => {
-                let fused = self.kernels.fused();
                 for block in blocks {
                     x = block.forward(&x, rope, &self.mask, (s, fused))?;
                 }
-                return self.head.forward_with(&x, &self.embed, fused);
             }
             (Blocks::Rope(_), None) => {
                 return Err(Error::NativeLayout(
@@ -577,7 +471,7 @@ impl Gpt {
                 ))
             }
         }
-        self.head.forward(&x, &self.embed)
+        self.head.forward_with(&x, &self.embed, fused)
     }
 
     /// Logits `[K, B·T, V]` for token ids `[K, B, T]` without a graph (for
@@ -629,7 +523,7 @@ impl Gpt {
         for block in blocks {
             x = block.forward_fused(&x, t)?;
         }
-        self.head.forward_fused(&x, &self.embed)
+        self.head.forward_with(&x, &self.embed, true)
     }
 
     /// Copy model `k`'s weights out, as `f32` vectors in parameter order.
@@ -656,6 +550,16 @@ impl Gpt {
 enum Blocks {
     Gpt2(Vec<Block>),
     Rope(Vec<RopeBlock>),
+}
+
+impl Blocks {
+    /// Each block's LoRA adapters, by the name of the weight each adapts.
+    fn adapters(&self) -> Vec<Vec<(&'static str, &Option<lora::Adapter>)>> {
+        match self {
+            Blocks::Gpt2(blocks) => blocks.iter().map(Block::adapters).collect(),
+            Blocks::Rope(blocks) => blocks.iter().map(RopeBlock::adapters).collect(),
+        }
+    }
 }
 
 /// Per-token negative log-likelihood `[K, N]` of `targets` `[K, N]` (u32)
