@@ -206,6 +206,8 @@ mod book {
     struct ResultsPrecision;
     #[doc = include_str!("../docs/src/results/model-families.md")]
     struct ResultsModelFamilies;
+    #[doc = include_str!("../docs/src/results/spectrum.md")]
+    struct ResultsSpectrum;
     #[doc = include_str!("../docs/src/benchmarks.md")]
     struct Benchmarks;
     #[doc = include_str!("../docs/src/changelog.md")]

@@ -216,3 +216,43 @@ fn lora_memorizes_its_fine_tuning_data_less_than_full_training_in_every_family()
         assert!(canaries.mean < 0.0, "{family}: canaries {canaries:?}");
     }
 }
+
+#[test]
+fn the_spectrum_puts_each_planted_kind_at_its_own_level() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = studies::spectrum_study(dir.path(), &Scale::small(), &Silent).unwrap();
+    assert_eq!(r.report.levels.len(), 3);
+    assert_eq!(r.report.n_models, studies::spectrum_models(&Scale::small()));
+    let level = |kind: &str, l: usize| r.kind(kind).unwrap().levels[l].clone();
+    // Canaries: memorized alone; per removed token, the topic level far
+    // below the document level.
+    let canary = level("random canaries", 0);
+    assert!(canary.mean.mean > 0.0, "{canary:?}");
+    assert!(
+        level("random canaries", 2).per_token.mean < canary.per_token.mean,
+        "{:?}",
+        r.canary_per_token
+    );
+    // Near-duplicate families: the cluster carries more than a member.
+    let (member, cluster) = (
+        level("near-duplicate families", 0),
+        level("near-duplicate families", 1),
+    );
+    assert!(cluster.mean.mean > member.mean.mean, "{:?}", r.families);
+    assert!(cluster.removed_docs > 1.5 && member.removed_docs == 1.0);
+    // A canary's own secret is memorized alone; the prefix all canaries
+    // share is not (the others teach it).
+    let parts = &r.canary_parts;
+    assert!(
+        parts.secret[0].mean.mean > parts.prefix[0].mean.mean,
+        "secret {:?} prefix {:?}",
+        parts.secret[0].mean,
+        parts.prefix[0].mean
+    );
+    // Topic families: removing the topic takes out the fact.
+    let (sentence, topic) = (level("topic families", 0), level("topic families", 2));
+    assert!(
+        topic.mean.mean > sentence.mean.mean,
+        "{sentence:?} {topic:?}"
+    );
+}

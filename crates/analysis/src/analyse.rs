@@ -3,7 +3,7 @@
 //! terminal tables) live in `cfmem-report`.
 
 use crate::convergence::{convergence, ConvergenceConfig, ConvergencePoint};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::influence::{influence, InfluenceConfig, InfluenceReport};
 use crate::membership::{membership, MembershipConfig, MembershipReport};
 use crate::proxies::{audit, proxies, Audit};
@@ -11,6 +11,7 @@ use crate::repetition::{repetition, RepetitionCurve};
 use crate::report::{report, Report, ReportConfig};
 use crate::rows::Rows;
 use crate::shrink::{shrink, Shrinkage};
+use crate::spectrum::{spectrum, SpectrumReport};
 use crate::units::{groups, GroupEstimate};
 
 /// Which analyses to run besides the per-document estimates.
@@ -25,6 +26,7 @@ use crate::units::{groups, GroupEstimate};
 /// | `repetition` | off | memorization against copies per epoch |
 /// | `shrink` | off | empirical-Bayes shrunk estimates beside the raw ones ([`crate::shrink`]) |
 /// | `proxies` | off | single-model memorization proxies audited against the estimates ([`crate::audit`]) |
+/// | `spectrum` | off | memorization at every level of a spectrum design ([`crate::spectrum()`]) |
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct AnalysisConfig {
     /// The estimates.
@@ -43,6 +45,8 @@ pub struct AnalysisConfig {
     pub shrink: bool,
     /// The proxy audit.
     pub proxies: bool,
+    /// The spectrum.
+    pub spectrum: bool,
 }
 
 /// The results of [`analyse`].
@@ -64,6 +68,8 @@ pub struct Analyses {
     pub shrinkage: Option<Shrinkage>,
     /// The proxy audit, when asked.
     pub audit: Option<Audit>,
+    /// The spectrum, when asked.
+    pub spectrum: Option<SpectrumReport>,
     /// The canaries' exposure, when the source ranks them (an experiment
     /// with `--canaries`; set by the caller, e.g.
     /// `cfmem_sched::Experiment::exposure`).
@@ -129,7 +135,23 @@ pub fn analyse(src: &dyn Rows, cfg: &AnalysisConfig) -> Result<Analyses> {
     } else {
         None
     };
+    let spectrum = if cfg.spectrum {
+        let s = src.spectrum().ok_or(Error::NoSpectrum)?;
+        let tokens = src.doc_tokens()?.unwrap_or_else(|| vec![1; s.n_docs()]);
+        let kinds = src.kinds();
+        Some(spectrum(
+            src,
+            s,
+            &tokens,
+            kinds.as_deref(),
+            metric,
+            cfg.report.level,
+        )?)
+    } else {
+        None
+    };
     Ok(Analyses {
+        spectrum,
         shrinkage,
         audit,
         exposure: None,

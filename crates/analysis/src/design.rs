@@ -16,6 +16,7 @@ pub const MAX_COPIES: u32 = u16::MAX as u32;
 /// | `Blocks { b }` | `b ≥ 2` | models come in blocks of `b`; each block splits the units into `b` disjoint parts and model `k` of the block trains on part `k` |
 ///
 /// | `Repetition { copies, probs }` | `probs` sum to 1, one level is 0 | unit `j` gets `copies[l]` copies per epoch with probability `probs[l]` (graded inclusion) |
+/// | `Budget { fraction }` | `0 < fraction < 1` | every model leaves out exactly `round(fraction · n)` of the `n` units (documents), drawn at random; over a [`crate::Spectrum`], whole units of every level until that many documents are out |
 ///
 /// `Blocks { b: 2 }` gives complementary halves (as LiRA's balanced keep
 /// masks), `Blocks { b: 4 }` gives Zhang et al.'s 25 % subsets with exact
@@ -40,6 +41,13 @@ pub enum DesignKind {
         copies: Vec<u32>,
         /// Their probabilities (summing to 1).
         probs: Vec<f64>,
+    },
+    /// A fixed number left out: every model removes the same number of
+    /// documents (the removal budget), as whole units of a
+    /// [`crate::Spectrum`]'s levels when there is one.
+    Budget {
+        /// The fraction of the documents each model leaves out.
+        fraction: f64,
     },
 }
 
@@ -139,6 +147,11 @@ impl DesignConfig {
                     return Err(Error::InvalidDesign(DesignProblem::BlockSize(b)));
                 }
             }
+            DesignKind::Budget { fraction } => {
+                if !(fraction > 0.0 && fraction < 1.0) {
+                    return Err(Error::InvalidDesign(DesignProblem::Budget(fraction)));
+                }
+            }
         }
         Ok(())
     }
@@ -157,7 +170,28 @@ impl DesignConfig {
                 .filter(|(c, _)| **c > 0)
                 .map(|(_, p)| p)
                 .sum(),
+            DesignKind::Budget { fraction } => 1.0 - fraction,
         }
+    }
+
+    /// A budget design over `n` documents: how many each model leaves out,
+    /// `round(fraction · n)` (`None` for other designs).
+    ///
+    /// # Errors
+    /// [`Error::InvalidDesign`] when that is 0 or `n`.
+    pub fn budget_docs(&self, n: usize) -> Result<Option<usize>> {
+        let DesignKind::Budget { fraction } = self.kind else {
+            return Ok(None);
+        };
+        let removed = (fraction * n as f64).round() as usize;
+        if removed == 0 || removed >= n {
+            return Err(Error::InvalidDesign(DesignProblem::BudgetSize {
+                fraction,
+                removed,
+                docs: n,
+            }));
+        }
+        Ok(Some(removed))
     }
 
     /// The block size for split-half analyses (1 for designs without blocks).
@@ -227,6 +261,18 @@ impl Design {
                     u32::from(unit_f64(h) < p)
                 })
                 .collect(),
+            DesignKind::Budget { fraction } => {
+                let removed = ((fraction * n_units as f64).round() as usize).min(n_units);
+                let mut order: Vec<(u64, usize)> = (0..n_units)
+                    .map(|j| (crate::spectrum::walk_key(cfg.seed, model, 0, j), j))
+                    .collect();
+                order.sort_unstable();
+                let mut row = vec![1u32; n_units];
+                for &(_, j) in &order[..removed] {
+                    row[j] = 0;
+                }
+                row
+            }
             DesignKind::Blocks { b } => {
                 let block = model / b;
                 let part = model % b;
@@ -449,6 +495,10 @@ mod tests {
         for design in [
             DesignConfig::bernoulli(0.3, 11),
             DesignConfig::blocks(4, 11),
+            DesignConfig {
+                kind: DesignKind::Budget { fraction: 0.3 },
+                seed: 11,
+            },
         ] {
             let checked = design.checked().unwrap();
             let small = checked.membership(8, 50);
@@ -534,6 +584,37 @@ mod tests {
         assert!(DesignConfig::repetition(vec![0, 2], vec![0.5, 0.6], 0)
             .check()
             .is_err());
+    }
+
+    #[test]
+    fn a_budget_leaves_out_the_same_number_in_every_model() {
+        let d = DesignConfig {
+            kind: DesignKind::Budget { fraction: 0.3 },
+            seed: 2,
+        };
+        assert_eq!(d.budget_docs(50).unwrap(), Some(15));
+        assert!((d.inclusion_rate() - 0.7).abs() < 1e-12);
+        let m = d.checked().unwrap().membership(400, 50);
+        let mut n_in = vec![0u32; 50];
+        for i in 0..400 {
+            assert_eq!(m.row(i).iter().filter(|&&c| c == 0).count(), 15);
+            for (k, &c) in n_in.iter_mut().zip(m.row(i)) {
+                *k += c;
+            }
+        }
+        // Each document in about 70 % of the models (binomial SE ≈ 0.023).
+        assert!(n_in.iter().all(|&k| (200..=360).contains(&k)), "{n_in:?}");
+        // Out of range, or a budget that rounds to nothing or everything.
+        for f in [0.0, 1.0, f64::NAN] {
+            let bad = DesignConfig {
+                kind: DesignKind::Budget { fraction: f },
+                seed: 0,
+            };
+            assert!(bad.check().is_err(), "{f}");
+        }
+        assert!(d.budget_docs(1).is_err());
+        let s = serde_json::to_string(&d).unwrap();
+        assert_eq!(s, r#"{"kind":{"type":"budget","fraction":0.3},"seed":2}"#);
     }
 
     #[test]

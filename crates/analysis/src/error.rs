@@ -91,6 +91,11 @@ pub enum Error {
     /// Influence on held-out queries from rows without a query corpus.
     #[error("these rows have no held-out query corpus")]
     NoQueries,
+    /// The spectrum asked of rows whose design has none.
+    #[error(
+        "these rows were not drawn by a spectrum design (cfmem run --spectrum LEVELS --budget F)"
+    )]
+    NoSpectrum,
     /// The extraction metrics asked of held-out queries.
     #[error("extraction is scored on the training documents only, not on queries")]
     ExtractionOnQueries,
@@ -165,6 +170,62 @@ pub enum DesignProblem {
         ngram: usize,
         /// Jaccard threshold.
         threshold: f64,
+    },
+    /// A topic count out of range.
+    #[error("topics need 1 ≤ k ≤ the number of documents (got k = {k} for {docs} documents)")]
+    Topics {
+        /// Topics asked for.
+        k: usize,
+        /// Documents in the corpus.
+        docs: usize,
+    },
+    /// A budget outside (0, 1).
+    #[error("the budget is the fraction of the corpus each model leaves out: it must lie strictly between 0 and 1 (got {0})")]
+    Budget(f64),
+    /// A budget that removes no document, or every document.
+    #[error("a budget of {fraction} removes {removed} of the {docs} documents from each model: every model must leave out at least one document and keep one")]
+    BudgetSize {
+        /// The fraction asked for.
+        fraction: f64,
+        /// Documents it removes.
+        removed: usize,
+        /// Documents in the corpus.
+        docs: usize,
+    },
+    /// A unit of a spectrum level larger than what one model may remove.
+    #[error("level {level}: unit {unit} has {docs} documents, more than the {budget} (budget {fraction}) that each model leaves out, so no model could remove it; raise --budget or make the level's units smaller (e.g. more topics)")]
+    UnitOverBudget {
+        /// The level's name.
+        level: String,
+        /// The unit's name.
+        unit: String,
+        /// Its documents.
+        docs: usize,
+        /// Documents each model removes.
+        budget: usize,
+        /// The budget as a fraction.
+        fraction: f64,
+    },
+    /// A spectrum under a design that does not hold the removed mass fixed.
+    #[error("a spectrum is drawn by a budget design (--budget): each model leaves out the same number of documents")]
+    SpectrumDesign,
+    /// A spectrum level whose units do not partition the documents.
+    #[error("level {level}: its units cover {docs} documents and must partition the spectrum's {expected}, each in one unit, no unit empty")]
+    SpectrumUnits {
+        /// The level's name.
+        level: String,
+        /// Documents its units cover.
+        docs: usize,
+        /// Documents of the spectrum.
+        expected: usize,
+    },
+    /// A spectrum without levels beyond the documents, or too many.
+    #[error("a spectrum needs 1 to {max} levels of removal above the documents (got {got})")]
+    SpectrumLevels {
+        /// Levels given (above the documents).
+        got: usize,
+        /// The most allowed.
+        max: usize,
     },
 }
 

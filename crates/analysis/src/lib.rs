@@ -56,9 +56,11 @@ mod repetition;
 mod report;
 mod rows;
 mod shrink;
+mod spectrum;
 mod summary;
 mod synthetic;
 mod tokens;
+mod topics;
 mod units;
 
 pub use accumulator::MemAccumulator;
@@ -99,6 +101,10 @@ pub use rows::{
     count_rows, FirstModels, Imported, ModelRange, Row, RowVisitor, Rows, SkippedRow, Value,
 };
 pub use shrink::{shrink, Shrinkage, Shrunk};
+pub use spectrum::{
+    spectrum, DocSpectrum, KindSpectrum, LevelEstimate, LevelSummary, Spectrum, SpectrumReport,
+    MAX_LEVELS,
+};
 pub use summary::{Difference, MeanCi, Uncertain};
 pub use synthetic::Synthetic;
 pub use tokens::{text_segments, text_segments_se, TokenMem, TokenMemAccumulator};

@@ -80,6 +80,20 @@ pub trait Rows {
         None
     }
 
+    /// The nested units of a spectrum design, when the rows were drawn
+    /// by one ([`crate::spectrum()`]).
+    fn spectrum(&self) -> Option<&crate::Spectrum> {
+        None
+    }
+
+    /// Tokens per document (the mass a removal takes out), when known.
+    ///
+    /// # Errors
+    /// Errors reading them.
+    fn doc_tokens(&self) -> Result<Option<Vec<usize>>> {
+        Ok(None)
+    }
+
     /// Ids of the held-out query corpus, when the rows have query scores.
     fn query_ids(&self) -> Option<Vec<String>> {
         None
@@ -247,6 +261,14 @@ impl Rows for FirstModels<'_> {
     fn units(&self) -> Option<&Units> {
         self.src.units()
     }
+
+    fn spectrum(&self) -> Option<&crate::Spectrum> {
+        self.src.spectrum()
+    }
+
+    fn doc_tokens(&self) -> Result<Option<Vec<usize>>> {
+        self.src.doc_tokens()
+    }
     fn query_ids(&self) -> Option<Vec<String>> {
         self.src.query_ids()
     }
@@ -336,6 +358,14 @@ impl Rows for ModelRange<'_> {
     }
     fn units(&self) -> Option<&Units> {
         self.src.units()
+    }
+
+    fn spectrum(&self) -> Option<&crate::Spectrum> {
+        self.src.spectrum()
+    }
+
+    fn doc_tokens(&self) -> Result<Option<Vec<usize>>> {
+        self.src.doc_tokens()
     }
     fn query_ids(&self) -> Option<Vec<String>> {
         self.src.query_ids()

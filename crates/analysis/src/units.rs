@@ -30,13 +30,19 @@ impl Units {
     /// Documents sharing a label form one unit (named by the label);
     /// documents without a label are units of their own.
     pub fn from_labels(ids: &[&str], labels: &[Option<&str>]) -> Self {
+        Self::labelled(ids, labels, "group")
+    }
+
+    /// Documents sharing a label form one unit named `PREFIX:LABEL`;
+    /// documents without a label are units of their own.
+    pub(crate) fn labelled(ids: &[&str], labels: &[Option<&str>], prefix: &str) -> Self {
         let mut by_label: BTreeMap<&str, usize> = BTreeMap::new();
         let mut names = Vec::new();
         let mut unit_of = Vec::with_capacity(ids.len());
         for (id, label) in ids.iter().zip(labels) {
             let u = match label {
                 Some(l) => *by_label.entry(l).or_insert_with(|| {
-                    names.push(format!("group:{l}"));
+                    names.push(format!("{prefix}:{l}"));
                     names.len() - 1
                 }),
                 None => {
@@ -133,6 +139,93 @@ impl Units {
             unit_of.push(u);
         }
         Ok(Self { unit_of, names })
+    }
+
+    /// These units made whole inside `coarse`: each of them goes to the
+    /// unit of `coarse` that holds most of its documents (on a tie, the
+    /// one that comes first), so that every unit of the result is a union
+    /// of units of `self`. Units of `coarse` keep their names; one that
+    /// had a single document and gained others is named `PREFIX:FIRST-ID`,
+    /// and a unit left with one document is named by its id.
+    pub fn nested_in(&self, coarse: &Units, ids: &[&str], prefix: &str) -> Units {
+        let mut votes: Vec<BTreeMap<usize, usize>> = vec![BTreeMap::new(); self.n_units()];
+        for (d, &u) in self.unit_of.iter().enumerate() {
+            *votes[u].entry(coarse.unit_of[d]).or_insert(0) += 1;
+        }
+        let target: Vec<usize> = votes
+            .iter()
+            .map(|v| {
+                v.iter()
+                    .max_by(|a, b| a.1.cmp(b.1).then(b.0.cmp(a.0)))
+                    .map_or(0, |(&c, _)| c)
+            })
+            .collect();
+        let was_single: Vec<bool> = {
+            let mut size = vec![0usize; coarse.n_units()];
+            for &c in &coarse.unit_of {
+                size[c] += 1;
+            }
+            size.iter().map(|&s| s <= 1).collect()
+        };
+        let label_of: Vec<usize> = self.unit_of.iter().map(|&u| target[u]).collect();
+        let mut size = vec![0usize; coarse.n_units()];
+        let mut first = vec![usize::MAX; coarse.n_units()];
+        for (d, &c) in label_of.iter().enumerate() {
+            size[c] += 1;
+            first[c] = first[c].min(d);
+        }
+        let mut index: BTreeMap<usize, usize> = BTreeMap::new();
+        let mut names = Vec::new();
+        let unit_of = label_of
+            .iter()
+            .enumerate()
+            .map(|(d, &c)| {
+                *index.entry(c).or_insert_with(|| {
+                    names.push(if size[c] == 1 {
+                        ids[d].to_string()
+                    } else if was_single[c] {
+                        format!("{prefix}:{}", ids[first[c]])
+                    } else {
+                        coarse.names[c].clone()
+                    });
+                    names.len() - 1
+                })
+            })
+            .collect();
+        Units { unit_of, names }
+    }
+
+    /// Whether these units partition `n` documents: one unit per document,
+    /// every unit named and none empty.
+    pub fn partitions(&self, n: usize) -> bool {
+        let mut used = vec![false; self.names.len()];
+        for &u in &self.unit_of {
+            match used.get_mut(u) {
+                Some(x) => *x = true,
+                None => return false,
+            }
+        }
+        self.unit_of.len() == n && used.iter().all(|&x| x)
+    }
+
+    /// Whether every unit of `self` lies inside one unit of `coarse`.
+    pub fn is_nested_in(&self, coarse: &Units) -> bool {
+        let mut home = vec![usize::MAX; self.n_units()];
+        self.unit_of.iter().zip(&coarse.unit_of).all(|(&f, &c)| {
+            if home[f] == usize::MAX {
+                home[f] = c;
+            }
+            home[f] == c
+        })
+    }
+
+    /// Every unit's documents, in unit order.
+    pub fn all_members(&self) -> Vec<Vec<usize>> {
+        let mut m = vec![Vec::new(); self.n_units()];
+        for (d, &u) in self.unit_of.iter().enumerate() {
+            m[u].push(d);
+        }
+        m
     }
 
     /// Number of units.

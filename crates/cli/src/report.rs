@@ -70,8 +70,8 @@ pub fn cmd_report(a: &ReportArgs) -> Result<()> {
             "give an experiment directory, or --import-membership and --import-scores (not both)"
         ),
     };
-    if a.dir.is_none() && (a.influence || a.groups || a.repetition) {
-        bail!("--influence, --groups and --repetition need an experiment directory (imported tables carry no corpus or design)");
+    if a.dir.is_none() && (a.influence || a.groups || a.repetition || a.spectrum) {
+        bail!("--influence, --groups, --repetition and --spectrum need an experiment directory (imported tables carry no corpus or design)");
     }
     let mut out = analyse(src.as_ref(), &a.analyses())?;
     if let Some(exp) = &experiment {
@@ -104,6 +104,11 @@ pub fn cmd_report(a: &ReportArgs) -> Result<()> {
         if let Some(audit) = &out.audit {
             let beside = path.with_extension("proxies.csv");
             cfmem_report::csv::write_proxies(audit, &beside)?;
+            println!("wrote {}", beside.display());
+        }
+        if let Some(r) = &out.spectrum {
+            let beside = path.with_extension("spectrum.csv");
+            cfmem_report::spectrum::write_csv(r, &beside)?;
             println!("wrote {}", beside.display());
         }
     }

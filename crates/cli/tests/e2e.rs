@@ -824,3 +824,196 @@ fn lora_fine_tunes_adapters_of_a_base_and_saves_only_them() {
         assert!(!dir.join("runs").exists(), "{name}: experiment created");
     }
 }
+
+#[test]
+fn spectrum_runs_reports_and_refuses_what_it_cannot_draw() {
+    let tmp = tempfile::tempdir().unwrap();
+    let corpus = tmp.path().join("c.jsonl");
+    // Two near-duplicate families of three (one word edited) and eight
+    // documents of their own.
+    let mut f = std::fs::File::create(&corpus).unwrap();
+    let base = [
+        "the quick brown fox jumps over the lazy dog by the river bank",
+        "a slow green turtle walks under the tall tree near the old mill",
+    ];
+    for (k, b) in base.iter().enumerate() {
+        for (m, edit) in ["", "quick", "lazy"].iter().enumerate() {
+            let text = if m == 0 {
+                b.to_string()
+            } else {
+                b.replacen(edit, "odd", 1)
+            };
+            writeln!(
+                f,
+                "{}",
+                serde_json::json!({"id": format!("dup-{k}-{m}"), "text": text})
+            )
+            .unwrap();
+        }
+    }
+    let own = [
+        "bread rises in a warm oven overnight",
+        "sailors chart the stars above cold seas",
+        "a violin needs rosin on its bow",
+        "granite cliffs weather into sand slowly",
+        "bees carry pollen between orchard blossoms",
+        "chess openings reward patient study",
+        "copper wire conducts current with little loss",
+        "winter frost cracks unsealed stone walls",
+    ];
+    for (i, text) in own.iter().enumerate() {
+        writeln!(
+            f,
+            "{}",
+            serde_json::json!({"id": format!("own-{i}"), "text": text})
+        )
+        .unwrap();
+    }
+    drop(f);
+    let out = tmp.path().join("exp");
+    let (c, o) = (corpus.to_str().unwrap(), out.to_str().unwrap());
+    let spectrum = "document,near-dup:5:0.6,topic:5";
+    let r = cfmem(&[
+        "run",
+        "--corpus",
+        c,
+        "--out",
+        o,
+        "--spectrum",
+        spectrum,
+        "--budget",
+        "0.5",
+        "--models",
+        "12",
+        "--epochs",
+        "2",
+    ]);
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    let manifest = std::fs::read_to_string(out.join("manifest.json")).unwrap();
+    assert!(
+        manifest.contains("\"budget\"")
+            && manifest.contains("near_duplicates")
+            && manifest.contains("topics"),
+        "{manifest}"
+    );
+    // Every record leaves out exactly half of the 14 documents.
+    let exp = cfmem_sched::Experiment::open(&out).unwrap();
+    for i in 0..12 {
+        let row = exp.membership_row(i).unwrap();
+        assert_eq!(row.iter().filter(|&&c| c == 0).count(), 7, "model {i}");
+    }
+    let json = tmp.path().join("r.json");
+    let csv = tmp.path().join("r.csv");
+    let plots = tmp.path().join("plots");
+    let html = tmp.path().join("r.html");
+    let r = cfmem(&[
+        "report",
+        o,
+        "--spectrum",
+        "--json",
+        json.to_str().unwrap(),
+        "--csv",
+        csv.to_str().unwrap(),
+        "--plots",
+        plots.to_str().unwrap(),
+        "--html",
+        html.to_str().unwrap(),
+    ]);
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    let page = std::fs::read_to_string(&html).unwrap();
+    assert!(page.contains("<section id=spectrum>") && page.contains("adds to the level below"));
+    let text = String::from_utf8_lossy(&r.stdout);
+    assert!(
+        text.contains("Spectrum over 12 models") && text.contains("near-dup:5:0.6"),
+        "{text}"
+    );
+    let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    let s = &v["spectrum"];
+    assert_eq!(s["levels"].as_array().unwrap().len(), 3);
+    assert_eq!(s["docs"].as_array().unwrap().len(), 14);
+    // A family member's cluster holds its three documents.
+    let dup = s["docs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["id"] == "dup-0-1")
+        .unwrap();
+    assert_eq!(dup["levels"][1]["unit_docs"], 3);
+    assert_eq!(dup["levels"][0]["unit_docs"], 1);
+    let rows = std::fs::read_to_string(tmp.path().join("r.spectrum.csv")).unwrap();
+    assert_eq!(rows.lines().count(), 1 + 14 * 3);
+    assert!(plots.join("spectrum.png").exists() && plots.join("spectrum_documents.svg").exists());
+
+    // A level whose units do not fit in the budget is refused by name.
+    let other = tmp.path().join("exp2");
+    let r = cfmem(&[
+        "run",
+        "--corpus",
+        c,
+        "--out",
+        other.to_str().unwrap(),
+        "--spectrum",
+        "document,near-dup:5:0.6,topic:1",
+        "--budget",
+        "0.5",
+        "--models",
+        "2",
+    ]);
+    assert!(!r.status.success());
+    let err = String::from_utf8_lossy(&r.stderr);
+    assert!(
+        err.contains("topic:1") && err.contains("14 documents") && err.contains("--budget"),
+        "{err}"
+    );
+    // A spectrum needs documents as units; a budget must remove something.
+    let r = cfmem(&[
+        "run",
+        "--corpus",
+        c,
+        "--out",
+        other.to_str().unwrap(),
+        "--spectrum",
+        spectrum,
+        "--units",
+        "group",
+    ]);
+    assert!(!r.status.success());
+    let r = cfmem(&[
+        "run",
+        "--corpus",
+        c,
+        "--out",
+        other.to_str().unwrap(),
+        "--budget",
+        "0.01",
+        "--models",
+        "2",
+    ]);
+    assert!(!r.status.success());
+    assert!(
+        String::from_utf8_lossy(&r.stderr).contains("removes 0 of the 14"),
+        "{}",
+        String::from_utf8_lossy(&r.stderr)
+    );
+    // The spectrum of an experiment drawn without one is refused clearly.
+    let plain = tmp.path().join("exp3");
+    let r = cfmem(&[
+        "run",
+        "--corpus",
+        c,
+        "--out",
+        plain.to_str().unwrap(),
+        "--models",
+        "2",
+        "--epochs",
+        "1",
+    ]);
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    let r = cfmem(&["report", plain.to_str().unwrap(), "--spectrum"]);
+    assert!(!r.status.success());
+    assert!(
+        String::from_utf8_lossy(&r.stderr).contains("--spectrum LEVELS"),
+        "{}",
+        String::from_utf8_lossy(&r.stderr)
+    );
+}

@@ -21,8 +21,9 @@ pub struct NamedChart {
 }
 
 /// The standard charts: `mem_histogram`, `mem_vs_in_mean` (grouped by
-/// kind of document), and `convergence`, `roc`, `mem_vs_copies` for the
-/// analyses computed.
+/// kind of document), and `convergence`, `roc`, `mem_vs_copies`,
+/// `proxies`, `spectrum` and `spectrum_documents` for the analyses
+/// computed.
 pub fn standard(a: &Analyses) -> Vec<NamedChart> {
     let mut charts = vec![histogram(a), mem_vs_in_mean(a)];
     if let Some(points) = &a.convergence {
@@ -36,6 +37,9 @@ pub fn standard(a: &Analyses) -> Vec<NamedChart> {
     }
     if let Some(audit) = a.audit.as_ref().filter(|x| !x.proxies.is_empty()) {
         charts.push(proxies(audit, a.report.metric()));
+    }
+    if let Some(r) = &a.spectrum {
+        charts.extend(crate::spectrum::charts(r));
     }
     charts
 }

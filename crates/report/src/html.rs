@@ -307,6 +307,15 @@ pub fn write(a: &Analyses, src: &dyn Rows, page: &HtmlPage, path: &Path) -> Resu
     proxies_section(a, &mut h);
     exposure_section(a, &mut h);
     groups_section(a, &mut h);
+    if let Some(r) = &a.spectrum {
+        h.push_str("<section id=spectrum><h2>Spectrum</h2>");
+        crate::spectrum::html_table(r, &mut h, &esc);
+        h.push_str("<div class=charts>");
+        for c in crate::spectrum::charts(r) {
+            h.push_str(&chart_svg(&c)?);
+        }
+        h.push_str("</div></section>\n");
+    }
     let _ = write!(
         h,
         "<script type=\"application/json\" id=data>{json}</script>\n<script>{SCRIPT}</script>\n</body></html>\n"
@@ -455,6 +464,7 @@ fn header(a: &Analyses, page: &HtmlPage, h: &mut String) {
         (a.membership.is_some(), ("membership", "Membership")),
         (a.influence.is_some(), ("influence", "Influence")),
         (a.groups.is_some(), ("groups", "Groups")),
+        (a.spectrum.is_some(), ("spectrum", "Spectrum")),
     ] {
         if on {
             sections.push(name);

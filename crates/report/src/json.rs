@@ -44,12 +44,15 @@ struct Json<'a> {
     /// The canaries' exposure.
     #[serde(skip_serializing_if = "Option::is_none")]
     exposure: Option<&'a cfmem_analysis::ExposureReport>,
+    /// The spectrum.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    spectrum: Option<&'a cfmem_analysis::SpectrumReport>,
 }
 
 /// Everything as one JSON document (`cfmem report --json`): `metric`,
 /// `adjustment`, `level`, `n_models`, `standard_error`, `documents` (the
 /// CSV columns but the q-value), `q_values`, `fdr`, `discoveries`, and `convergence`, `membership`, `influence`, `groups`,
-/// `repetition`, `shrinkage`, `proxies`, `exposure` when computed.
+/// `repetition`, `shrinkage`, `proxies`, `exposure`, `spectrum` when computed.
 pub fn to_value(a: &Analyses) -> serde_json::Value {
     let c = &a.report.config;
     let q = a.report.q_values();
@@ -70,6 +73,7 @@ pub fn to_value(a: &Analyses) -> serde_json::Value {
         repetition: a.repetition.as_ref(),
         shrinkage: a.shrinkage.as_ref(),
         proxies: a.audit.as_ref(),
+        spectrum: a.spectrum.as_ref(),
         exposure: a.exposure.as_ref(),
     })
     .unwrap_or_default()

@@ -37,6 +37,7 @@ pub mod html;
 pub mod json;
 pub mod parquet;
 pub mod plot;
+pub mod spectrum;
 pub mod text;
 
 pub use cfmem_analysis::Analyses;

@@ -52,6 +52,9 @@ pub fn analyses(a: &Analyses, top: usize, beside: Option<Beside<'_>>) -> String 
     repetition(&mut w, a);
     proxies(&mut w, a);
     exposure(&mut w, a);
+    if let Some(r) = &a.spectrum {
+        crate::spectrum::text(&mut w, r, top.min(10));
+    }
     w
 }
 

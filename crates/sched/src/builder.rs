@@ -12,7 +12,7 @@ use crate::error::{io, Error, Result};
 use crate::experiment::{write_jsonl, Experiment};
 use crate::layout::{write_atomic, Layout};
 use crate::manifest::{CorpusInfo, InitInfo, Manifest, Parts, Seeding, DEFAULT_EVAL_BATCH};
-use crate::units::UnitSpec;
+use crate::units::{SpectrumSpec, UnitSpec};
 
 /// What [`ExperimentBuilder::open`] does when the directory holds an
 /// experiment whose manifest differs from the one asked for.
@@ -65,6 +65,7 @@ impl Source {
 /// | `seed` | 0: the design's, the initialisations' and the batch orders' |
 /// | `seeding` | [`Seeding::Shared`] |
 /// | `units` | [`UnitSpec::Documents`] |
+/// | `spectrum` | none: [`SpectrumSpec`] levels of nested units, with a [`DesignKind::Budget`] design, for `cfmem report --spectrum` ([`cfmem_analysis::spectrum()`]) |
 /// | `init` | none: each model starts from its own random weights; a safetensors checkpoint (e.g. from `cfmem pretrain`) or a Hugging Face model directory (GPT-2, GPT-NeoX, Llama-style) makes every model fine-tune from it (kept as `DIR/init.safetensors` with its `config.json` as `DIR/init.config.json`, fingerprinted; its family and shape are the model's) |
 /// | `extraction` | none: [`ExtractionConfig`] (e.g. 32 → 32 tokens) scores every model's greedy continuation of every document's prompt (`runs/model-NNNNNN.ext`, 1 byte per document) for `--metric extraction` |
 /// | `per_token` | off: keep each model's per-token correctness and loss (`runs/model-NNNNNN.tok`, 6.125 bytes per token) for [`Experiment::token_mem`] |
@@ -98,6 +99,7 @@ pub struct ExperimentBuilder {
     seed: Option<u64>,
     seeding: Option<Seeding>,
     units: Option<UnitSpec>,
+    spectrum: Option<Option<SpectrumSpec>>,
     tokenizer: Option<TokenizerSpec>,
     per_token: Option<bool>,
     extraction: Option<Option<ExtractionConfig>>,
@@ -118,6 +120,7 @@ impl ExperimentBuilder {
             seed: None,
             seeding: None,
             units: None,
+            spectrum: None,
             tokenizer: None,
             per_token: None,
             extraction: None,
@@ -206,6 +209,13 @@ impl ExperimentBuilder {
     /// The units of removal.
     pub fn units(mut self, units: UnitSpec) -> Self {
         self.units = Some(units);
+        self
+    }
+
+    /// The levels of a spectrum design (`None`: no spectrum); it needs a
+    /// budget design ([`DesignKind::Budget`]) and documents as units.
+    pub fn spectrum(mut self, spectrum: Option<SpectrumSpec>) -> Self {
+        self.spectrum = Some(spectrum);
         self
     }
 
@@ -308,6 +318,7 @@ impl ExperimentBuilder {
                 base.map(|m| m.units.clone()),
                 UnitSpec::Documents,
             ),
+            spectrum: pick(&self.spectrum, base.map(|m| m.spectrum.clone()), None),
             eval_batch: base.map_or(DEFAULT_EVAL_BATCH, |m| m.eval_batch),
             per_token: pick(&self.per_token, base.map(|m| m.per_token), false),
             extraction: pick(&self.extraction, base.map(|m| m.extraction), None),
@@ -316,6 +327,7 @@ impl ExperimentBuilder {
         };
         let manifest = Manifest::from_parts(parts);
         manifest.design().check()?;
+        check_spectrum(&manifest, &corpus.corpus)?;
         manifest.model.check()?;
         if let Some(e) = &manifest.extraction {
             e.check(manifest.model.ctx)?;
@@ -546,4 +558,24 @@ impl InitFiles {
         .map_err(named)?;
         Ok(model)
     }
+}
+
+/// A spectrum needs a budget design over documents, and every unit of
+/// every level must fit in the budget; a budget design alone must leave
+/// out some documents and keep some.
+fn check_spectrum(m: &Manifest, corpus: &cfmem_core::Corpus) -> Result<()> {
+    let design = m.design().checked()?;
+    let Some(spec) = &m.spectrum else {
+        design.config().budget_docs(corpus.len())?;
+        return Ok(());
+    };
+    if !m.units.is_documents() {
+        return Err(Error::InvalidSetting {
+            setting: "units",
+            value: m.units.to_string(),
+            expected: "documents with a spectrum (its levels are the units: --spectrum document,near-dup,topic:K)",
+        });
+    }
+    spec.build(corpus)?.budget(&design)?;
+    Ok(())
 }

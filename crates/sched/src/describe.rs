@@ -59,11 +59,17 @@ impl Experiment {
                 DesignKind::Repetition { copies, probs } => {
                     format!("repetition: copies per epoch {copies:?} with probabilities {probs:?}")
                 }
+                DesignKind::Budget { fraction } => format!(
+                    "budget: each model leaves out {fraction} of the documents (the same number in every model)"
+                ),
                 other => format!("{other:?}"),
             },
         );
+        if let Some(s) = &m.spectrum {
+            put("spectrum", s.to_string());
+        }
         if m.units != UnitSpec::Documents {
-            put("units of removal", format!("{:?}", m.units));
+            put("units of removal", m.units.to_string());
         }
         put("seed", format!("{} (seeding {})", m.seed, m.seeding));
         if m.per_token {

@@ -212,11 +212,7 @@ pub fn run(exp: &Experiment, cfg: &RunConfig, obs: &dyn Observer) -> Result<RunS
     warn_matmul_threads(cfg);
     // The design draws units; a model's documents follow their unit. Rows
     // are made when a model is trained (memory O(units), not models × units).
-    let problems = exp
-        .manifest()
-        .design()
-        .checked()?
-        .coverage_problems(cfg.n_models, exp.units().n_units());
+    let problems = exp.coverage_problems(cfg.n_models)?;
     if !problems.is_empty() {
         obs.design_problems(&problems);
     }
@@ -528,11 +524,10 @@ fn train_chunk(
         source: Box::new(e),
     };
     // Each model's documents: its design row over the units, expanded.
-    let (design, units) = (m.design().checked()?, exp.units());
     let rows: Vec<Vec<u32>> = chunk
         .iter()
-        .map(|&i| units.expand(&design.row(i, units.n_units())))
-        .collect();
+        .map(|&i| exp.membership_row(i))
+        .collect::<Result<_>>()?;
     let jobs: Vec<ModelJob> = chunk
         .iter()
         .zip(&rows)

@@ -20,6 +20,7 @@ pub struct Experiment {
     corpus: Corpus,
     queries: Option<Corpus>,
     units: cfmem_analysis::Units,
+    spectrum: Option<cfmem_analysis::Spectrum>,
 }
 
 /// What the runs directory holds for models `0..n`.
@@ -110,6 +111,11 @@ impl Experiment {
     ) -> Result<Self> {
         Ok(Self {
             units: manifest.units.build(&corpus)?,
+            spectrum: manifest
+                .spectrum
+                .as_ref()
+                .map(|s| s.build(&corpus))
+                .transpose()?,
             layout,
             manifest,
             corpus,
@@ -124,6 +130,55 @@ impl Experiment {
     /// The units of removal.
     pub fn units(&self) -> &cfmem_analysis::Units {
         &self.units
+    }
+
+    /// The nested units of a spectrum design, when the experiment has one.
+    pub fn spectrum(&self) -> Option<&cfmem_analysis::Spectrum> {
+        self.spectrum.as_ref()
+    }
+
+    /// Model `i`'s copies of every document: its design row over the
+    /// units, expanded to their documents, or its spectrum row.
+    ///
+    /// # Errors
+    /// [`Error::Analysis`] for a design whose settings are out of range.
+    pub fn membership_row(&self, i: usize) -> Result<Vec<u32>> {
+        let design = self.manifest.design().checked()?;
+        Ok(match &self.spectrum {
+            Some(s) => s.row(&design, i),
+            None => self.units.expand(&design.row(i, self.units.n_units())),
+        })
+    }
+
+    /// The units (documents, with a spectrum) that models `0..n_models`
+    /// leave without a model on one side, a row at a time.
+    ///
+    /// # Errors
+    /// As [`Experiment::membership_row`].
+    pub fn coverage_problems(
+        &self,
+        n_models: usize,
+    ) -> Result<Vec<cfmem_analysis::CoverageProblem>> {
+        let design = self.manifest.design().checked()?;
+        let Some(s) = &self.spectrum else {
+            return Ok(design.coverage_problems(n_models, self.units.n_units()));
+        };
+        let mut n_in = vec![0usize; s.n_docs()];
+        for i in 0..n_models {
+            for (k, &c) in n_in.iter_mut().zip(&s.row(&design, i)) {
+                *k += usize::from(c > 0);
+            }
+        }
+        Ok(n_in
+            .iter()
+            .enumerate()
+            .filter(|&(_, &k)| k == 0 || k == n_models)
+            .map(|(unit, &k)| cfmem_analysis::CoverageProblem {
+                unit,
+                n_in: k,
+                n_out: n_models - k,
+            })
+            .collect())
     }
 
     /// The query corpus, if the experiment has one.

@@ -65,4 +65,4 @@ pub use record::{Evals, Record, RecordMeta, BYTES_PER_DOC};
 pub use shard::Shard;
 pub use status::{ShardStatus, Status};
 pub use token_record::TOKEN_BYTES;
-pub use units::UnitSpec;
+pub use units::{SpectrumSpec, UnitSpec};

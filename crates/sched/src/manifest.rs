@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{io, Difference, Error, ManifestProblem, Result};
 use crate::layout::Layout;
-use crate::units::UnitSpec;
+use crate::units::{SpectrumSpec, UnitSpec};
 
 /// Version of the manifest and record formats.
 ///
@@ -129,6 +129,10 @@ pub struct Manifest {
     /// The units of removal (documents by default).
     #[serde(default, skip_serializing_if = "UnitSpec::is_documents")]
     pub units: UnitSpec,
+    /// The levels of a spectrum design (with [`DesignKind::Budget`]):
+    /// nested units whose removal the records contrast level by level.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub spectrum: Option<SpectrumSpec>,
     /// Whether every model keeps its per-token results
     /// (`runs/model-NNNNNN.tok`).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
@@ -178,6 +182,7 @@ impl Manifest {
             eval_batch: parts.eval_batch,
             queries: parts.queries,
             units: parts.units,
+            spectrum: parts.spectrum,
             per_token: parts.per_token,
             extraction: parts.extraction,
             exposure: parts.exposure,
@@ -304,6 +309,7 @@ pub(crate) struct Parts {
     pub(crate) eval_batch: usize,
     pub(crate) queries: Option<CorpusInfo>,
     pub(crate) units: UnitSpec,
+    pub(crate) spectrum: Option<SpectrumSpec>,
     pub(crate) per_token: bool,
     pub(crate) extraction: Option<ExtractionConfig>,
     pub(crate) exposure: Option<ExposureConfig>,

@@ -72,6 +72,22 @@ impl Rows for Experiment {
         Some(Experiment::units(self))
     }
 
+    fn spectrum(&self) -> Option<&cfmem_analysis::Spectrum> {
+        Experiment::spectrum(self)
+    }
+
+    /// Tokens per document under the manifest's tokenizer (read from or
+    /// kept in `DIR/tokens.bin`).
+    fn doc_tokens(&self) -> cfmem_analysis::Result<Option<Vec<usize>>> {
+        let source = |e: crate::Error| cfmem_analysis::Error::Source(Box::new(e));
+        let table = self.token_table().map_err(source)?;
+        Ok(Some(
+            (0..table.n_docs())
+                .map(|d| table.n_targets(d) + 1)
+                .collect(),
+        ))
+    }
+
     fn query_ids(&self) -> Option<Vec<String>> {
         self.queries()
             .map(|q| q.documents().iter().map(|d| d.id.clone()).collect())

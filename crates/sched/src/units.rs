@@ -1,6 +1,6 @@
 //! Units of removal: what a design includes or removes together.
 
-use cfmem_analysis::Units;
+use cfmem_analysis::{Spectrum, Units};
 use cfmem_core::Corpus;
 use serde::{Deserialize, Serialize};
 
@@ -15,6 +15,7 @@ use crate::error::{Error, Result};
 /// | `Contains { text }` | `--units contains:TEXT` | documents containing `text` form one unit; others alone |
 /// | `Regex { pattern }` | `--units regex:PATTERN` | documents matching the regex form one unit; others alone |
 /// | `NearDuplicates { ngram, threshold }` | `--units near-dup[:NGRAM:THRESHOLD]` | clusters of documents whose character-`ngram` shingles have Jaccard ≥ `threshold` (default 5, 0.7) |
+/// | `Topics { k }` | `--units topic:K` | `k` topics: spherical k-means over the documents' TF-IDF word vectors ([`Units::topics`]) |
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 #[non_exhaustive]
@@ -40,6 +41,11 @@ pub enum UnitSpec {
         ngram: usize,
         /// Jaccard threshold.
         threshold: f64,
+    },
+    /// Topics: documents clustered by their words.
+    Topics {
+        /// Number of topics.
+        k: usize,
     },
 }
 
@@ -80,18 +86,96 @@ impl UnitSpec {
             UnitSpec::NearDuplicates { ngram, threshold } => {
                 Units::near_duplicates(&ids, &texts, *ngram, *threshold)?
             }
+            UnitSpec::Topics { k } => Units::topics(&ids, &texts, *k)?,
         })
+    }
+}
+
+impl std::fmt::Display for UnitSpec {
+    /// The flag's form (what [`str::parse`] reads back).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            UnitSpec::Documents => write!(f, "documents"),
+            UnitSpec::GroupField => write!(f, "group"),
+            UnitSpec::Contains { text } => write!(f, "contains:{text}"),
+            UnitSpec::Regex { pattern } => write!(f, "regex:{pattern}"),
+            UnitSpec::NearDuplicates { ngram, threshold } => {
+                write!(f, "near-dup:{ngram}:{threshold}")
+            }
+            UnitSpec::Topics { k } => write!(f, "topic:{k}"),
+        }
+    }
+}
+
+/// The levels of a spectrum design above the documents, finest first
+/// (`--spectrum document,near-dup:5:0.8,near-dup:5:0.5,topic:64`: the
+/// document level is always the first, named or not). Each level is
+/// made a union of whole units of the one below
+/// ([`cfmem_analysis::Spectrum::new`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SpectrumSpec {
+    /// Levels above the documents.
+    pub levels: Vec<UnitSpec>,
+}
+
+impl SpectrumSpec {
+    /// The spectrum over `corpus`.
+    ///
+    /// # Errors
+    /// As [`UnitSpec::build`]; [`Error::Analysis`] for no level or too many.
+    pub fn build(&self, corpus: &Corpus) -> Result<Spectrum> {
+        let ids: Vec<&str> = corpus.documents().iter().map(|d| d.id.as_str()).collect();
+        let levels = self
+            .levels
+            .iter()
+            .map(|l| Ok((l.to_string(), l.build(corpus)?)))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Spectrum::new(&ids, levels)?)
+    }
+}
+
+impl std::fmt::Display for SpectrumSpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "document")?;
+        for l in &self.levels {
+            write!(f, ",{l}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::str::FromStr for SpectrumSpec {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        let mut levels = Vec::new();
+        for (i, part) in s.split(',').map(str::trim).enumerate() {
+            if i == 0 && (part == "document" || part == "documents") {
+                continue;
+            }
+            let level: UnitSpec = part.parse()?;
+            if level.is_documents() {
+                return Err(Error::Parse {
+                    what: "spectrum",
+                    input: s.to_string(),
+                    expected: "the document level first (or left out), then coarser levels: group, contains:TEXT, regex:PATTERN, near-dup[:NGRAM:THRESHOLD], topic:K",
+                });
+            }
+            levels.push(level);
+        }
+        Ok(Self { levels })
     }
 }
 
 impl std::str::FromStr for UnitSpec {
     type Err = Error;
     fn from_str(s: &str) -> Result<Self> {
-        let bad = || Error::Parse {
+        let bad = || {
+            Error::Parse {
             what: "units",
             input: s.to_string(),
             expected:
-                "documents, group, contains:TEXT, regex:PATTERN or near-dup[:NGRAM:THRESHOLD]",
+                "documents, group, contains:TEXT, regex:PATTERN, near-dup[:NGRAM:THRESHOLD] or topic:K",
+        }
         };
         if s == "documents" {
             return Ok(UnitSpec::Documents);
@@ -113,6 +197,11 @@ impl std::str::FromStr for UnitSpec {
             return Ok(UnitSpec::NearDuplicates {
                 ngram: 5,
                 threshold: 0.7,
+            });
+        }
+        if let Some(k) = s.strip_prefix("topic:") {
+            return Ok(UnitSpec::Topics {
+                k: k.parse().map_err(|_| bad())?,
             });
         }
         if let Some(rest) = s.strip_prefix("near-dup:") {

@@ -601,3 +601,51 @@ fn jobs_train_side_by_side_one_model_at_a_time() {
         }
     }
 }
+
+#[test]
+fn a_spectrum_design_is_pure_grows_and_repeats_bit_for_bit() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = corpus();
+    let levels: SpectrumSpec = "document,regex:entry [0-1]:,regex:entry [0-3]:"
+        .parse()
+        .unwrap();
+    assert_eq!(
+        levels.to_string(),
+        "document,regex:entry [0-1]:,regex:entry [0-3]:"
+    );
+    let spectrum_builder = || {
+        builder(dir.path(), &c, 2)
+            .design(DesignKind::Budget { fraction: 0.4 })
+            .spectrum(Some(levels.clone()))
+    };
+    let exp = spectrum_builder().open(OnChange::Refuse).unwrap();
+    run(&exp, &cfg(4), &Silent).unwrap();
+    let first: Vec<Vec<u8>> = (0..4).map(|i| bytes(&exp, i)).collect();
+    // Each record leaves out exactly 4 of the 10 documents, as its
+    // spectrum row says; the levels are nested.
+    let s = exp.spectrum().unwrap();
+    assert!(s.level(1).is_nested_in(s.level(2)));
+    let design = exp.manifest().design().checked().unwrap();
+    for i in 0..4 {
+        let r = exp.read(i).unwrap();
+        assert_eq!(r.copies, s.row(&design, i));
+        assert_eq!(r.copies.iter().filter(|&&k| k == 0).count(), 4);
+    }
+    // Growing keeps the records; retraining repeats one bit for bit.
+    let exp = spectrum_builder().open(OnChange::Refuse).unwrap();
+    let done = run(&exp, &cfg(6), &Silent).unwrap();
+    assert_eq!(done.trained, vec![4, 5]);
+    std::fs::remove_file(exp.record_path(1)).unwrap();
+    run(&exp, &cfg(6), &Silent).unwrap();
+    for i in 0..4 {
+        assert_eq!(bytes(&exp, i), first[i], "model {i} changed");
+    }
+    // Another budget is another experiment.
+    let err = builder(dir.path(), &c, 2)
+        .design(DesignKind::Budget { fraction: 0.5 })
+        .spectrum(Some(levels.clone()))
+        .open(OnChange::Refuse)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("design.fraction"), "{err}");
+}

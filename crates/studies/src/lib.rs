@@ -29,6 +29,7 @@ mod proxies;
 mod random;
 mod repetition;
 mod shrinkage;
+mod spectrum;
 mod text;
 
 pub use cfmem::analysis::{Difference, MeanCi};
@@ -42,6 +43,11 @@ pub use proxies::{proxy_study, proxy_study_of, ProxyRow, ProxyStudy};
 pub use random::{random_vs_predictable, KindPoint, RandomVsPredictable};
 pub use repetition::{repetition, Level, RepetitionStudy};
 pub use shrinkage::{shrinkage, shrinkage_of, ShrinkPoint, ShrinkageStudy};
+pub use spectrum::{
+    spectrum_corpus, spectrum_kind, spectrum_levels, spectrum_models, spectrum_natural,
+    spectrum_study, CanaryParts, NaturalSpectrum, SpectrumStudy, TopicDriven, Verdict,
+    SPECTRUM_KINDS,
+};
 
 /// Errors of a study.
 #[derive(Debug, thiserror::Error)]

@@ -70,6 +70,9 @@ pub struct ReportArgs {
     /// Audit cheap single-model memorization proxies (loss, zlib ratio, reference loss, LiRA offline, RMIA, extraction length; Min-K % Prob and Min-K %++ with --per-token experiments) against the counterfactual estimates: each model scores the documents it trained on, and each proxy's Spearman with memorization, precision and recall of its top 1/5/10 % and AUC for the memorized documents are averaged over the models. With --plots, a chart of each proxy against memorization (proxies.png); with --csv, the audit as CSV.
     #[arg(long)]
     proxies: bool,
+    /// The memorization-to-generalization spectrum of an experiment run with --spectrum: per document and level, memorization with the document in against its whole unit at that level out (the next larger unit kept), with its interval and the documents and tokens that removal takes out; per level, the mean over the documents (and per kind) and its distribution. With --plots and --html, the charts of memorization against removed mass (spectrum, spectrum_documents); with --csv, FILE.spectrum.csv.
+    #[arg(long)]
+    pub spectrum: bool,
     /// Write every document's estimate to this CSV file (and, with --proxies, the proxy audit to FILE.proxies.csv beside it).
     #[arg(long)]
     pub csv: Option<PathBuf>,
@@ -113,6 +116,7 @@ impl ReportArgs {
             repetition: self.repetition,
             shrink: self.shrink,
             proxies: self.proxies,
+            spectrum: self.spectrum,
         }
     }
 }

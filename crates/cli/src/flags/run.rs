@@ -8,7 +8,7 @@ use anyhow::{bail, Result};
 use cfmem_analysis::DesignKind;
 use cfmem_core::{Corpus, DeviceChoice, ExtractionConfig, LoadConfig, TokenizerSpec};
 use cfmem_sched::{
-    Experiment, ExperimentBuilder, RunConfig, Seeding, Shard, UnitSpec, GPU_ENSEMBLE,
+    Experiment, ExperimentBuilder, RunConfig, Seeding, Shard, SpectrumSpec, UnitSpec, GPU_ENSEMBLE,
 };
 use clap::Args;
 
@@ -49,7 +49,13 @@ pub struct RunArgs {
     /// Repetition design: COPIES:PROB pairs, e.g. 0:0.4,1:0.2,2:0.2,4:0.2 (a unit gets COPIES copies per epoch with probability PROB).
     #[arg(long, conflicts_with = "p")]
     repetition: Option<Repetition>,
-    /// Units of removal: documents, group (the corpus's group field), contains:TEXT, regex:PATTERN, near-dup[:NGRAM:THRESHOLD].
+    /// Budget design: every model leaves out exactly this fraction of the documents (round(F · n) of them), drawn at random; with --spectrum, as whole units of its levels. Holds the training set's size fixed across models.
+    #[arg(long, value_name = "F", conflicts_with_all = ["p", "blocks", "repetition"])]
+    budget: Option<f64>,
+    /// Memorization-to-generalization spectrum: nested levels of removal, finest first, e.g. document,near-dup:5:0.8,near-dup:5:0.5,topic:64 (any of group, contains:TEXT, regex:PATTERN, near-dup[:NGRAM:THRESHOLD], topic:K; each level is made a union of whole units of the one below). Each model leaves out --budget of the documents [default: 0.5] as whole units of every level, so that `cfmem report --spectrum` contrasts, per document, removing it alone, its cluster and its topic. Part of the experiment's settings.
+    #[arg(long, value_name = "LEVELS", conflicts_with_all = ["p", "blocks", "repetition", "units"])]
+    spectrum: Option<SpectrumSpec>,
+    /// Units of removal: documents, group (the corpus's group field), contains:TEXT, regex:PATTERN, near-dup[:NGRAM:THRESHOLD], topic:K.
     #[arg(long)]
     units: Option<UnitSpec>,
     /// Seed of the design, initialisation and batch order [default: 0].
@@ -143,6 +149,11 @@ impl LoadArgs {
     }
 }
 
+/// The fraction of the documents each model of a spectrum design leaves
+/// out when --budget is not given: half of them, with every level taking
+/// about an equal share (`cfmem_analysis::Spectrum::row`).
+const DEFAULT_BUDGET: f64 = 0.5;
+
 /// `--repetition 0:0.4,1:0.2,2:0.2,4:0.2`.
 #[derive(Debug, Clone)]
 pub struct Repetition(DesignKind);
@@ -177,10 +188,11 @@ impl RunArgs {
     }
 
     fn design(&self) -> Option<DesignKind> {
-        match (self.p, self.blocks, &self.repetition) {
-            (Some(p), _, _) => Some(DesignKind::Bernoulli { p }),
-            (_, Some(b), _) => Some(DesignKind::Blocks { b }),
-            (_, _, Some(r)) => Some(r.0.clone()),
+        match (self.p, self.blocks, &self.repetition, self.budget) {
+            (Some(p), _, _, _) => Some(DesignKind::Bernoulli { p }),
+            (_, Some(b), _, _) => Some(DesignKind::Blocks { b }),
+            (_, _, Some(r), _) => Some(r.0.clone()),
+            (_, _, _, Some(fraction)) => Some(DesignKind::Budget { fraction }),
             _ => None,
         }
     }
@@ -232,8 +244,23 @@ impl RunArgs {
         // Flags that change part of a config apply to the stored one.
         let stored = if self.fresh { None } else { b.manifest().ok() };
         b = self.recipe.apply(b, stored.as_ref())?;
-        if let Some(d) = self.design() {
-            b = b.design(d);
+        match (self.design(), &self.spectrum) {
+            (Some(d), _) => b = b.design(d),
+            // A spectrum is drawn by a budget design: half by default,
+            // unless the stored experiment has one.
+            (None, Some(_))
+                if !stored
+                    .as_ref()
+                    .is_some_and(|m| matches!(m.design, DesignKind::Budget { .. })) =>
+            {
+                b = b.design(DesignKind::Budget {
+                    fraction: DEFAULT_BUDGET,
+                });
+            }
+            _ => {}
+        }
+        if let Some(s) = &self.spectrum {
+            b = b.spectrum(Some(s.clone()));
         }
         if let Some(s) = self.seed {
             b = b.seed(s);
