@@ -114,7 +114,7 @@ impl Experiment {
             spectrum: manifest
                 .spectrum
                 .as_ref()
-                .map(|s| s.build(&corpus))
+                .map(|s| s.load_or_build(&corpus, &layout.spectrum()))
                 .transpose()?,
             layout,
             manifest,

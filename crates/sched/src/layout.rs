@@ -67,6 +67,10 @@ impl Layout {
         self.dir.join("queries.tokens.bin")
     }
 
+    pub(crate) fn spectrum(&self) -> PathBuf {
+        self.dir.join("spectrum.json")
+    }
+
     pub(crate) fn target(&self) -> PathBuf {
         self.dir.join("target.json")
     }

@@ -134,6 +134,59 @@ impl SpectrumSpec {
     }
 }
 
+/// `DIR/spectrum.json`: the levels' units as built, and what they were
+/// built from (blake3 of the corpus fingerprint and the levels), so that
+/// opening the experiment does not cluster the corpus again.
+#[derive(Serialize, Deserialize)]
+struct Cached {
+    key: String,
+    levels: Vec<(String, Units)>,
+}
+
+impl SpectrumSpec {
+    fn key(&self, corpus: &Corpus) -> String {
+        let mut h = blake3::Hasher::new();
+        h.update(corpus.fingerprint().as_bytes());
+        h.update(&serde_json::to_vec(self).unwrap_or_default());
+        h.finalize().to_hex().to_string()
+    }
+
+    /// The spectrum over `corpus`, read from `path` when it was kept there
+    /// for the same corpus and levels, else built and kept there
+    /// (atomically; a directory that cannot be written keeps nothing).
+    ///
+    /// # Errors
+    /// As [`SpectrumSpec::build`].
+    pub(crate) fn load_or_build(
+        &self,
+        corpus: &Corpus,
+        path: &std::path::Path,
+    ) -> Result<Spectrum> {
+        let ids: Vec<&str> = corpus.documents().iter().map(|d| d.id.as_str()).collect();
+        let key = self.key(corpus);
+        let kept = std::fs::read(path)
+            .ok()
+            .and_then(|b| serde_json::from_slice::<Cached>(&b).ok())
+            .filter(|c| c.key == key)
+            .and_then(|c| Spectrum::new(&ids, c.levels).ok());
+        if let Some(s) = kept {
+            return Ok(s);
+        }
+        let levels = self
+            .levels
+            .iter()
+            .map(|l| Ok((l.to_string(), l.build(corpus)?)))
+            .collect::<Result<Vec<_>>>()?;
+        if let Ok(bytes) = serde_json::to_vec(&Cached {
+            key,
+            levels: levels.clone(),
+        }) {
+            let _ = crate::layout::write_atomic(path, &bytes);
+        }
+        Ok(Spectrum::new(&ids, levels)?)
+    }
+}
+
 impl std::fmt::Display for SpectrumSpec {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "document")?;

@@ -640,6 +640,14 @@ fn a_spectrum_design_is_pure_grows_and_repeats_bit_for_bit() {
     for i in 0..4 {
         assert_eq!(bytes(&exp, i), first[i], "model {i} changed");
     }
+    // The levels' units are kept in the directory; a damaged copy is
+    // rebuilt to the same units.
+    let kept = dir.path().join("spectrum.json");
+    assert!(kept.exists());
+    std::fs::write(&kept, b"{not json").unwrap();
+    let again = Experiment::open(dir.path()).unwrap();
+    assert_eq!(again.spectrum(), exp.spectrum());
+    assert!(std::fs::read_to_string(&kept).unwrap().contains("\"key\""));
     // Another budget is another experiment.
     let err = builder(dir.path(), &c, 2)
         .design(DesignKind::Budget { fraction: 0.5 })
