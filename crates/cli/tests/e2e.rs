@@ -922,6 +922,10 @@ fn spectrum_runs_reports_and_refuses_what_it_cannot_draw() {
     assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
     let page = std::fs::read_to_string(&html).unwrap();
     assert!(page.contains("<section id=spectrum>") && page.contains("adds to the level below"));
+    // Its charts once each, in its section.
+    assert_eq!(page.matches("id=\"chart-spectrum\"").count(), 1);
+    let section = page.find("<section id=spectrum>").unwrap();
+    assert!(page.find("id=\"chart-spectrum\"").unwrap() > section);
     let text = String::from_utf8_lossy(&r.stdout);
     assert!(
         text.contains("Spectrum over 12 models") && text.contains("near-dup:5:0.6"),

@@ -289,8 +289,12 @@ pub fn write(a: &Analyses, src: &dyn Rows, page: &HtmlPage, path: &Path) -> Resu
     h.push_str("</table></section>\n");
     reliability_section(a, &mut h);
     h.push_str("<section id=charts><h2>Charts</h2><div class=charts>");
-    for c in standard(a) {
-        h.push_str(&chart_svg(&c)?);
+    // The spectrum's charts are drawn in its own section.
+    for c in standard(a)
+        .iter()
+        .filter(|c| !c.name.starts_with("spectrum"))
+    {
+        h.push_str(&chart_svg(c)?);
     }
     h.push_str("</div></section>\n");
     h.push_str(
