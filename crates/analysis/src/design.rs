@@ -327,7 +327,7 @@ fn block_permutation(seed: u64, block: usize, n_units: usize) -> Vec<usize> {
 }
 
 /// The units whose in-count `n_in[j]` out of `n_models` leaves a side empty.
-fn problems(n_in: &[usize], n_models: usize) -> Vec<CoverageProblem> {
+pub(crate) fn problems(n_in: &[usize], n_models: usize) -> Vec<CoverageProblem> {
     n_in.iter()
         .enumerate()
         .filter(|&(_, &k)| k == 0 || k == n_models)

@@ -44,19 +44,7 @@ impl Units {
             .max_by(|a, b| a.1.total_cmp(&b.1))
             .map(|(a, _)| a)
             .unwrap_or_default();
-        // Name each topic of several documents after its first member.
-        let mut first: HashMap<usize, usize> = HashMap::new();
-        let mut size = vec![0usize; k];
-        for (d, &t) in assign.iter().enumerate() {
-            first.entry(t).or_insert(d);
-            size[t] += 1;
-        }
-        let named: Vec<Option<String>> = assign
-            .iter()
-            .map(|&t| (size[t] > 1).then(|| ids[first[&t]].to_string()))
-            .collect();
-        let named: Vec<Option<&str>> = named.iter().map(Option::as_deref).collect();
-        Ok(Units::labelled(ids, &named, "topic"))
+        Ok(Units::from_assignment(ids, &assign, "topic"))
     }
 }
 

@@ -119,26 +119,34 @@ impl Units {
             }
         }
         let roots: Vec<usize> = (0..n).map(|i| find(&mut parent, i)).collect();
-        let mut size = vec![0usize; n];
-        for &r in &roots {
-            size[r] += 1;
+        Ok(Self::from_assignment(ids, &roots, "cluster"))
+    }
+
+    /// Documents with the same `assign` value form one unit, numbered in
+    /// the order of their first document; a unit of several documents is
+    /// named `PREFIX:FIRST-ID`, one of a single document by its id.
+    pub(crate) fn from_assignment(ids: &[&str], assign: &[usize], prefix: &str) -> Self {
+        let mut size: BTreeMap<usize, usize> = BTreeMap::new();
+        for &a in assign {
+            *size.entry(a).or_insert(0) += 1;
         }
-        let mut unit_by_root = BTreeMap::new();
+        let mut unit_by: BTreeMap<usize, usize> = BTreeMap::new();
         let mut names = Vec::new();
-        let mut unit_of = Vec::with_capacity(n);
-        for (i, &r) in roots.iter().enumerate() {
-            let size = size[r];
-            let u = *unit_by_root.entry(r).or_insert_with(|| {
-                names.push(if size > 1 {
-                    format!("cluster:{}", ids[r])
-                } else {
-                    ids[i].to_string()
-                });
-                names.len() - 1
-            });
-            unit_of.push(u);
-        }
-        Ok(Self { unit_of, names })
+        let unit_of = assign
+            .iter()
+            .enumerate()
+            .map(|(d, a)| {
+                *unit_by.entry(*a).or_insert_with(|| {
+                    names.push(if size[a] > 1 {
+                        format!("{prefix}:{}", ids[d])
+                    } else {
+                        ids[d].to_string()
+                    });
+                    names.len() - 1
+                })
+            })
+            .collect();
+        Self { unit_of, names }
     }
 
     /// These units made whole inside `coarse`: each of them goes to the

@@ -9,6 +9,7 @@ use cfmem_analysis::{DocSpectrum, LevelSummary, SpectrumReport};
 use crate::charts::NamedChart;
 use crate::error::{Error, Result};
 use crate::plot::{Chart, Labels, Series};
+use crate::text::short;
 
 fn fmt(x: Option<f64>) -> String {
     x.filter(|v| v.is_finite())
@@ -138,10 +139,6 @@ fn step(l: &LevelSummary) -> String {
             fmt(Some(m.ci_high))
         )
     })
-}
-
-fn short(s: &str, n: usize) -> String {
-    s.chars().take(n).collect()
 }
 
 /// Every document at every level as CSV: `id,kind,level,unit,unit_docs,

@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
-use cfmem_analysis::{DesignConfig, DesignKind};
+use cfmem_analysis::{DesignConfig, DesignKind, Spectrum};
 use cfmem_core::{
     Corpus, ExposureConfig, ExtractionConfig, LoadConfig, ModelConfig, ResolvedTokenizer,
     TokenizerSpec, TrainConfig,
@@ -327,7 +327,7 @@ impl ExperimentBuilder {
         };
         let manifest = Manifest::from_parts(parts);
         manifest.design().check()?;
-        check_spectrum(&manifest, &corpus.corpus)?;
+        let spectrum = check_spectrum(&manifest, &corpus.corpus, &self.layout().spectrum())?;
         manifest.model.check()?;
         if let Some(e) = &manifest.extraction {
             e.check(manifest.model.ctx)?;
@@ -356,6 +356,7 @@ impl ExperimentBuilder {
             queries,
             tokenizer,
             init: init_files,
+            spectrum,
         })
     }
 
@@ -470,13 +471,21 @@ impl ExperimentBuilder {
             queries,
             tokenizer,
             init,
+            spectrum,
         } = self.resolve()?;
         let layout = self.layout();
+        // Levels clustered while checking are kept for every later open.
+        let keep = |layout: &Layout| {
+            if let (Some(spec), Some((s, true))) = (&manifest.spectrum, &spectrum) {
+                spec.keep(&corpus.corpus, s, &layout.spectrum());
+            }
+        };
         if layout.manifest().exists() {
             match Manifest::read(&layout) {
                 Ok(old) => {
                     let diffs = old.diff(&manifest);
                     if diffs.is_empty() {
+                        keep(&layout);
                         return Experiment::open(&self.dir);
                     }
                     if on_change == OnChange::Refuse {
@@ -512,6 +521,7 @@ impl ExperimentBuilder {
             source,
         })?;
         write_atomic(&layout.manifest(), &bytes)?;
+        keep(&layout);
         Experiment::assemble(layout, manifest, corpus.corpus, queries.map(|q| q.corpus))
     }
 }
@@ -524,6 +534,9 @@ struct Resolved {
     queries: Option<Source>,
     tokenizer: ResolvedTokenizer,
     init: Option<InitFiles>,
+    /// The spectrum, when the manifest has one, and whether it was built
+    /// (not read from the directory).
+    spectrum: Option<(Spectrum, bool)>,
 }
 
 /// The initial weights' files: the safetensors file and the GPT-2
@@ -562,12 +575,17 @@ impl InitFiles {
 
 /// A spectrum needs a budget design over documents, and every unit of
 /// every level must fit in the budget; a budget design alone must leave
-/// out some documents and keep some.
-fn check_spectrum(m: &Manifest, corpus: &cfmem_core::Corpus) -> Result<()> {
+/// out some documents and keep some. Returns the spectrum (read from
+/// `kept` when the directory keeps it) and whether it was built.
+fn check_spectrum(
+    m: &Manifest,
+    corpus: &cfmem_core::Corpus,
+    kept: &Path,
+) -> Result<Option<(Spectrum, bool)>> {
     let design = m.design().checked()?;
     let Some(spec) = &m.spectrum else {
         design.config().budget_docs(corpus.len())?;
-        return Ok(());
+        return Ok(None);
     };
     if !m.units.is_documents() {
         return Err(Error::InvalidSetting {
@@ -576,6 +594,7 @@ fn check_spectrum(m: &Manifest, corpus: &cfmem_core::Corpus) -> Result<()> {
             expected: "documents with a spectrum (its levels are the units: --spectrum document,near-dup,topic:K)",
         });
     }
-    spec.build(corpus)?.budget(&design)?;
-    Ok(())
+    let (spectrum, built) = spec.read_or_build(corpus, kept)?;
+    spectrum.budget(&design)?;
+    Ok(Some((spectrum, built)))
 }

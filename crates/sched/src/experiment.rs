@@ -160,25 +160,10 @@ impl Experiment {
         n_models: usize,
     ) -> Result<Vec<cfmem_analysis::CoverageProblem>> {
         let design = self.manifest.design().checked()?;
-        let Some(s) = &self.spectrum else {
-            return Ok(design.coverage_problems(n_models, self.units.n_units()));
-        };
-        let mut n_in = vec![0usize; s.n_docs()];
-        for i in 0..n_models {
-            for (k, &c) in n_in.iter_mut().zip(&s.row(&design, i)) {
-                *k += usize::from(c > 0);
-            }
-        }
-        Ok(n_in
-            .iter()
-            .enumerate()
-            .filter(|&(_, &k)| k == 0 || k == n_models)
-            .map(|(unit, &k)| cfmem_analysis::CoverageProblem {
-                unit,
-                n_in: k,
-                n_out: n_models - k,
-            })
-            .collect())
+        Ok(match &self.spectrum {
+            Some(s) => s.coverage_problems(&design, n_models),
+            None => design.coverage_problems(n_models, self.units.n_units()),
+        })
     }
 
     /// The query corpus, if the experiment has one.

@@ -1,5 +1,7 @@
 //! Units of removal: what a design includes or removes together.
 
+use std::path::Path;
+
 use cfmem_analysis::{Spectrum, Units};
 use cfmem_core::Corpus;
 use serde::{Deserialize, Serialize};
@@ -124,26 +126,16 @@ impl SpectrumSpec {
     /// # Errors
     /// As [`UnitSpec::build`]; [`Error::Analysis`] for no level or too many.
     pub fn build(&self, corpus: &Corpus) -> Result<Spectrum> {
-        let ids: Vec<&str> = corpus.documents().iter().map(|d| d.id.as_str()).collect();
         let levels = self
             .levels
             .iter()
             .map(|l| Ok((l.to_string(), l.build(corpus)?)))
             .collect::<Result<Vec<_>>>()?;
-        Ok(Spectrum::new(&ids, levels)?)
+        Ok(Spectrum::new(&ids(corpus), levels)?)
     }
-}
 
-/// `DIR/spectrum.json`: the levels' units as built, and what they were
-/// built from (blake3 of the corpus fingerprint and the levels), so that
-/// opening the experiment does not cluster the corpus again.
-#[derive(Serialize, Deserialize)]
-struct Cached {
-    key: String,
-    levels: Vec<(String, Units)>,
-}
-
-impl SpectrumSpec {
+    /// What kept levels must have been built from: a blake3 of the
+    /// corpus fingerprint and the levels.
     fn key(&self, corpus: &Corpus) -> String {
         let mut h = blake3::Hasher::new();
         h.update(corpus.fingerprint().as_bytes());
@@ -152,39 +144,64 @@ impl SpectrumSpec {
     }
 
     /// The spectrum over `corpus`, read from `path` when it was kept there
-    /// for the same corpus and levels, else built and kept there
-    /// (atomically; a directory that cannot be written keeps nothing).
+    /// for the same corpus and levels, else built; and whether it was
+    /// built (then [`SpectrumSpec::keep`] it).
     ///
     /// # Errors
     /// As [`SpectrumSpec::build`].
-    pub(crate) fn load_or_build(
-        &self,
-        corpus: &Corpus,
-        path: &std::path::Path,
-    ) -> Result<Spectrum> {
-        let ids: Vec<&str> = corpus.documents().iter().map(|d| d.id.as_str()).collect();
+    pub(crate) fn read_or_build(&self, corpus: &Corpus, path: &Path) -> Result<(Spectrum, bool)> {
         let key = self.key(corpus);
         let kept = std::fs::read(path)
             .ok()
             .and_then(|b| serde_json::from_slice::<Cached>(&b).ok())
             .filter(|c| c.key == key)
-            .and_then(|c| Spectrum::new(&ids, c.levels).ok());
-        if let Some(s) = kept {
-            return Ok(s);
+            .and_then(|c| Spectrum::new(&ids(corpus), c.levels).ok());
+        match kept {
+            Some(s) => Ok((s, false)),
+            None => Ok((self.build(corpus)?, true)),
         }
-        let levels = self
-            .levels
-            .iter()
-            .map(|l| Ok((l.to_string(), l.build(corpus)?)))
-            .collect::<Result<Vec<_>>>()?;
-        if let Ok(bytes) = serde_json::to_vec(&Cached {
-            key,
-            levels: levels.clone(),
-        }) {
+    }
+
+    /// Keep `spectrum`'s levels (nested, which [`Spectrum::new`] leaves
+    /// as they are) in `path`, atomically; a directory that cannot be
+    /// written keeps nothing.
+    pub(crate) fn keep(&self, corpus: &Corpus, spectrum: &Spectrum, path: &Path) {
+        let levels = (1..spectrum.n_levels())
+            .map(|l| (spectrum.names()[l].clone(), spectrum.level(l).clone()))
+            .collect();
+        let cached = Cached {
+            key: self.key(corpus),
+            levels,
+        };
+        if let Ok(bytes) = serde_json::to_vec(&cached) {
             let _ = crate::layout::write_atomic(path, &bytes);
         }
-        Ok(Spectrum::new(&ids, levels)?)
     }
+
+    /// [`SpectrumSpec::read_or_build`], kept when built.
+    ///
+    /// # Errors
+    /// As [`SpectrumSpec::build`].
+    pub(crate) fn load_or_build(&self, corpus: &Corpus, path: &Path) -> Result<Spectrum> {
+        let (s, built) = self.read_or_build(corpus, path)?;
+        if built {
+            self.keep(corpus, &s, path);
+        }
+        Ok(s)
+    }
+}
+
+fn ids(corpus: &Corpus) -> Vec<&str> {
+    corpus.documents().iter().map(|d| d.id.as_str()).collect()
+}
+
+/// `DIR/spectrum.json`: the levels' units as built, and what they were
+/// built from ([`SpectrumSpec::key`]), so that opening the experiment
+/// does not cluster the corpus again.
+#[derive(Serialize, Deserialize)]
+struct Cached {
+    key: String,
+    levels: Vec<(String, Units)>,
 }
 
 impl std::fmt::Display for SpectrumSpec {

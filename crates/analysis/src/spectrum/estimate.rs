@@ -340,10 +340,14 @@ impl Summarize<'_> {
         let (step, beyond_document) = if l == 0 {
             (None, None)
         } else {
-            (
-                Some(self.difference(&with, l - 1, l, &setting)?),
-                Some(self.difference(&with, 0, l, &setting)?),
-            )
+            let step = self.difference(&with, l - 1, l, &setting)?;
+            // Above the first level the document is a level further down.
+            let beyond = if l == 1 {
+                step
+            } else {
+                self.difference(&with, 0, l, &setting)?
+            };
+            (Some(step), Some(beyond))
         };
         let mut values: Vec<f64> = with.iter().filter_map(|&d| estimates[d].mem).collect();
         values.sort_by(f64::total_cmp);

@@ -30,7 +30,7 @@
 //! and a level's mean over documents the jackknife over models of
 //! [`crate::contrast`] (`tests/coverage_spectrum.rs` checks both).
 
-use crate::design::{Design, DesignKind};
+use crate::design::{problems, CoverageProblem, Design, DesignKind};
 use crate::error::{DesignProblem, Error, Result};
 use crate::units::Units;
 use cfmem_hash::hash_words;
@@ -231,6 +231,18 @@ impl Spectrum {
             }
         }
         row
+    }
+
+    /// The documents that models `0..n_models` of `design` leave without
+    /// a model on one side, a row at a time (memory O(documents)).
+    pub fn coverage_problems(&self, design: &Design, n_models: usize) -> Vec<CoverageProblem> {
+        let mut n_in = vec![0usize; self.n_docs()];
+        for i in 0..n_models {
+            for (k, &c) in n_in.iter_mut().zip(&self.row(design, i)) {
+                *k += usize::from(c > 0);
+            }
+        }
+        problems(&n_in, n_models)
     }
 
     /// Which side of level `l`'s contrast each document is on in a model
